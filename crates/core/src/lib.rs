@@ -1,0 +1,36 @@
+//! # lowrank-core
+//!
+//! Gradient descent for overparameterized low-rank matrix sensing from small random initialization,
+//! as analysed by Stöger & Soltanolkotabi, "Small random initialization is akin to spectral learning"
+//! (NeurIPS 2021, arXiv 2106.15013).
+//!
+//! Recover the PSD rank-r matrix XXᵀ (X ∈ R^{n×r}) from y = 𝒜(XXᵀ) ∈ R^m by gradient descent on
+//! U ∈ R^{n×r'} for f(U) = ¼‖𝒜(UUᵀ) − y‖², started at U_0 = α·B.
+//!
+//! Each convention is documented once, with its formula, where it is defined:
+//! - packing of symmetric matrices (svec, √2 off-diagonal): [`packing`];
+//! - the operator 𝒜(Z)_i = ⟨A_i, Z⟩/√m, A_i = (G_i + G_iᵀ)/2, its packed storage and sampling: [`operator`];
+//! - the ground truth X = V·diag(s), s from 1 down to 1/κ, and U_0 = α·B, B_ij ~ N(0, 1/r'): [`problem`];
+//! - the GD update and the observer protocol: [`gd`];
+//! - the diagnostics (signal/noise split, alignment sin θ): [`diagnostics`];
+//! - seeds and random streams (ChaCha8, SplitMix64 derivation): [`seeds`].
+//!
+//! This crate performs no I/O: it reports per-iteration state through [`gd::Observer`].
+
+// Links the BLAS provider (OpenBLAS) used by ndarray's `dot` and `general_mat_*`.
+extern crate blas_src;
+
+pub mod diagnostics;
+pub mod gd;
+pub mod linalg;
+pub mod operator;
+pub mod packing;
+pub mod problem;
+pub mod seeds;
+
+pub use diagnostics::{Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder};
+pub use gd::{
+    run_gradient_descent, Control, GdParams, IterationState, Observer, RunOutcome, RunStatus,
+};
+pub use operator::{operator_bytes, MeasurementOperator};
+pub use problem::{small_random_init, spectral_init, GroundTruth, Problem, SingularValues};

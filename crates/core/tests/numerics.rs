@@ -1,0 +1,217 @@
+//! Numerical facts about the operator, the gradient and gradient descent.
+
+use lowrank_core::gd::{gradient, loss};
+use lowrank_core::packing::svec;
+use lowrank_core::seeds::{rng, Stream};
+use lowrank_core::{
+    run_gradient_descent, small_random_init, DiagnosticsRecorder, GdParams, MeasurementOperator,
+    Problem, SingularValues,
+};
+use ndarray::{Array1, Array2};
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+
+fn random_symmetric(n: usize, seed: u64) -> Array2<f64> {
+    let g = Array2::<f64>::random_using((n, n), StandardNormal, &mut rng(seed, Stream::Operator));
+    (&g + &g.t()) * 0.5
+}
+
+fn frob(a: &Array2<f64>) -> f64 {
+    a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+#[test]
+fn adjoint_identity_holds() {
+    let (n, m) = (17, 90);
+    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(1, Stream::Operator));
+    for seed in 0..5 {
+        let z = random_symmetric(n, 100 + seed);
+        let v =
+            Array1::<f64>::random_using(m, StandardNormal, &mut rng(200 + seed, Stream::Operator));
+        let lhs = op.apply(z.view()).dot(&v);
+        let rhs = (&z * &op.adjoint(v.view())).sum();
+        assert!(
+            (lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0),
+            "<A(Z), v> = {lhs} but <Z, A*(v)> = {rhs}"
+        );
+    }
+}
+
+#[test]
+fn packed_operator_equals_dense_definition() {
+    // Dense definition: A_i = (G_i + G_iᵀ)/2, 𝒜(Z)_i = Σ_jk (A_i)_jk Z_jk / √m, 𝒜*(v) = Σ_i v_i A_i / √m.
+    let (n, m) = (9, 40);
+    let mut g = rng(3, Stream::Operator);
+    let dense: Vec<Array2<f64>> = (0..m)
+        .map(|_| {
+            let gi = Array2::<f64>::random_using((n, n), StandardNormal, &mut g);
+            (&gi + &gi.t()) * 0.5
+        })
+        .collect();
+    let op = MeasurementOperator::from_symmetric_matrices(&dense);
+    let z = random_symmetric(n, 4);
+    let v = Array1::<f64>::random_using(m, StandardNormal, &mut g);
+    let packed = op.apply(z.view());
+    let mut dense_adjoint = Array2::<f64>::zeros((n, n));
+    for (i, a) in dense.iter().enumerate() {
+        let mut s = 0.0;
+        for j in 0..n {
+            for k in 0..n {
+                s += a[[j, k]] * z[[j, k]];
+            }
+        }
+        let want = s / (m as f64).sqrt();
+        assert!(
+            (packed[i] - want).abs() < 1e-12,
+            "measurement {i}: {} vs {want}",
+            packed[i]
+        );
+        dense_adjoint.scaled_add(v[i] / (m as f64).sqrt(), a);
+        // The stored matrix is the one we gave.
+        assert!((&op.measurement_matrix(i) - a)
+            .iter()
+            .all(|d| d.abs() < 1e-12));
+    }
+    let adj = op.adjoint(v.view());
+    assert!((&adj - &dense_adjoint).iter().all(|d| d.abs() < 1e-12));
+}
+
+#[test]
+fn sampled_operator_is_near_isotropic() {
+    // E‖𝒜(Z)‖² = ‖Z‖_F²; for Gaussian 𝒜, ‖𝒜(Z)‖²/‖Z‖_F² ~ χ²_m/m, standard deviation √(2/m).
+    let (n, m) = (20, 4000);
+    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(5, Stream::Operator));
+    let tol = 6.0 * (2.0 / m as f64).sqrt();
+    for seed in 0..10 {
+        let z = random_symmetric(n, 300 + seed);
+        let ratio = op.apply(z.view()).mapv(|a| a * a).sum() / frob(&z).powi(2);
+        assert!(
+            (ratio - 1.0).abs() < tol,
+            "‖𝒜(Z)‖²/‖Z‖² = {ratio}, tolerance {tol}"
+        );
+    }
+    // The entries of the measurement matrices follow the definition: diagonal N(0, 1), off-diagonal N(0, 1/2).
+    let (mut diag, mut off, mut nd, mut no) = (0.0, 0.0, 0.0, 0.0);
+    for i in 0..200 {
+        let a = op.measurement_matrix(i);
+        for j in 0..n {
+            for k in j..n {
+                if j == k {
+                    diag += a[[j, k]].powi(2);
+                    nd += 1.0;
+                } else {
+                    off += a[[j, k]].powi(2);
+                    no += 1.0;
+                }
+            }
+        }
+    }
+    assert!(
+        (diag / nd - 1.0).abs() < 0.05,
+        "diagonal variance {}",
+        diag / nd
+    );
+    assert!(
+        (off / no - 0.5).abs() < 0.025,
+        "off-diagonal variance {}",
+        off / no
+    );
+}
+
+#[test]
+fn gradient_matches_finite_differences() {
+    let problem = Problem::sample_gaussian(12, 2, 150, &SingularValues::Condition(2.0), 11);
+    let u = small_random_init(12, 5, 0.7, 12);
+    let grad = gradient(&problem, u.view());
+    let direction = small_random_init(12, 5, 1.0, 13);
+    let h = 1e-5;
+    let fd = (loss(&problem, (&u + &(&direction * h)).view())
+        - loss(&problem, (&u - &(&direction * h)).view()))
+        / (2.0 * h);
+    let analytic = (&grad * &direction).sum();
+    assert!(
+        (fd - analytic).abs() <= 1e-6 * analytic.abs().max(1e-3),
+        "finite difference {fd} vs analytic {analytic}"
+    );
+    // And entrywise, a few coordinates.
+    for &(i, j) in &[(0, 0), (3, 2), (11, 4)] {
+        let mut e = Array2::<f64>::zeros(u.dim());
+        e[[i, j]] = h;
+        let fd = (loss(&problem, (&u + &e).view()) - loss(&problem, (&u - &e).view())) / (2.0 * h);
+        assert!((fd - grad[[i, j]]).abs() <= 1e-6 * grad[[i, j]].abs().max(1e-3));
+    }
+}
+
+#[test]
+fn svec_of_measurement_rows_is_consistent() {
+    let op = MeasurementOperator::sample_gaussian(6, 10, &mut rng(8, Stream::Operator));
+    for i in 0..10 {
+        let a = op.measurement_matrix(i);
+        let row = svec(a.view()) / (10f64).sqrt();
+        assert!((&row - &op.packed().row(i)).iter().all(|d| d.abs() < 1e-14));
+    }
+}
+
+fn final_test_error(problem: &Problem, params: &GdParams, u0: Array2<f64>) -> f64 {
+    let y_norm = problem.y.dot(&problem.y).sqrt();
+    let mut rec = DiagnosticsRecorder::new(&problem.truth, y_norm, 3);
+    let out = run_gradient_descent(problem, params, u0, &mut rec);
+    assert_eq!(out.status.label(), "completed");
+    rec.records.last().unwrap().test_error
+}
+
+#[test]
+fn exact_parameterization_recovers_ground_truth() {
+    // r' = r: the global minimizers are exactly UUᵀ = XXᵀ (𝒜 injective on rank-2r matrices here).
+    let (n, r, m) = (20, 2, 400);
+    let problem = Problem::sample_gaussian(n, r, m, &SingularValues::Condition(2.0), 21);
+    let params = GdParams::new(0.25, 600, 50);
+    let err = final_test_error(&problem, &params, small_random_init(n, r, 1e-3, 22));
+    assert!(err <= 1e-8, "test error {err}");
+}
+
+#[test]
+fn overparameterized_small_init_generalizes_on_three_phases_instance() {
+    // The experiments/three_phases.toml instance: n=100, r=3, κ=2, m=3000, r'=10, α=1e-6, μ=0.25.
+    let problem = Problem::sample_gaussian(100, 3, 3000, &SingularValues::Condition(2.0), 1);
+    let params = GdParams::new(0.25, 500, 100);
+    let err = final_test_error(&problem, &params, small_random_init(100, 10, 1e-6, 2));
+    assert!(err <= 1e-5, "test error {err}");
+}
+
+#[test]
+fn same_seed_same_trajectory_bitwise() {
+    let run = || {
+        let problem = Problem::sample_gaussian(15, 2, 200, &SingularValues::Condition(3.0), 9);
+        let mut rec = DiagnosticsRecorder::new(&problem.truth, problem.y.dot(&problem.y).sqrt(), 4);
+        run_gradient_descent(
+            &problem,
+            &GdParams::new(0.2, 50, 5),
+            small_random_init(15, 6, 1e-3, 10),
+            &mut rec,
+        );
+        rec.records
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn divergence_is_detected_and_reported() {
+    let problem = Problem::sample_gaussian(10, 2, 100, &SingularValues::Condition(2.0), 31);
+    let params = GdParams::new(50.0, 100, 1);
+    let mut seen = 0usize;
+    let out = run_gradient_descent(
+        &problem,
+        &params,
+        small_random_init(10, 4, 1.0, 32),
+        &mut |_: &lowrank_core::IterationState<'_>| {
+            seen += 1;
+            lowrank_core::Control::Continue
+        },
+    );
+    match out.status {
+        lowrank_core::RunStatus::Diverged { at } => assert!(at < 100 && seen == at),
+        s => panic!("expected divergence, got {s:?}"),
+    }
+    assert!(out.u.iter().all(|v| v.is_finite()));
+}
