@@ -1,1 +1,182 @@
-pub fn x() {}
+//! # experiments
+//!
+//! The pipeline from a TOML spec to data and figures, and the only crate that touches files and
+//! terminals:
+//!
+//! ```text
+//!   experiments/<name>.toml ──spec::load──▶ Config ──sweep::expand──▶ [RunPoint]
+//!     ──run::execute (cache: results/<name>/cache/<key>.json)──▶ [RunResult]
+//!     ──output──▶ results/<name>/{runs.csv, trajectories.csv, manifest.json}
+//!     ──output::read_results──▶ plot::render ──▶ figures/<name>.{png,svg}
+//! ```
+//! Quick mode (`--quick`, the spec's `[quick]` overrides) writes to `results/quick/<name>` and
+//! `figures/quick/` so it never replaces full-size results.
+
+pub mod export;
+pub mod fsutil;
+pub mod manifest;
+pub mod output;
+pub mod plot;
+pub mod run;
+pub mod spec;
+pub mod sweep;
+
+use std::path::{Path, PathBuf};
+
+pub use run::{CacheStats, Progress, RunResult, Silent};
+pub use spec::{Config, SpecError};
+pub use sweep::RunPoint;
+
+/// Any failure of the pipeline, with the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec is invalid.
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A results CSV cannot be read back.
+    #[error("{0}")]
+    Data(#[from] output::DataError),
+    /// Drawing a figure failed.
+    #[error("drawing {path}: {message}")]
+    Plot {
+        /// The figure.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where results and figures go.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Root of the raw results (`results/`).
+    pub results: PathBuf,
+    /// Directory of the figures (`figures/`).
+    pub figures: PathBuf,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            results: PathBuf::from("results"),
+            figures: PathBuf::from("figures"),
+        }
+    }
+}
+
+impl Layout {
+    /// `results/<name>` (or `results/quick/<name>`).
+    pub fn results_dir(&self, config: &Config) -> PathBuf {
+        self.quick_aware(&self.results, config).join(&config.name)
+    }
+
+    /// `figures` (or `figures/quick`).
+    pub fn figures_dir(&self, config: &Config) -> PathBuf {
+        self.quick_aware(&self.figures, config)
+    }
+
+    fn quick_aware(&self, base: &Path, config: &Config) -> PathBuf {
+        if config.quick {
+            base.join("quick")
+        } else {
+            base.to_path_buf()
+        }
+    }
+}
+
+/// The largest packed operator a spec may ask for: `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of
+/// the machine's available memory (`MemAvailable` in /proc/meminfo), else no limit.
+pub fn memory_budget() -> spec::MemoryBudget {
+    if let Some(v) = std::env::var("LOWRANK_MAX_OPERATOR_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<u128>().ok())
+    {
+        return Some(v);
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u128 = info
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024 * 8 / 10)
+}
+
+/// What [`run_experiment`] did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Number of runs.
+    pub runs: usize,
+    /// Cache hits and computed runs.
+    pub cache: CacheStats,
+    /// Runs that diverged.
+    pub diverged: usize,
+    /// Files written (CSV, manifest, figures).
+    pub files: Vec<PathBuf>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Runs every point of `config` (reusing the cache), writes the CSVs and the manifest, then draws
+/// the figure from the CSVs. Every file is written atomically.
+pub fn run_experiment(
+    config: &Config,
+    layout: &Layout,
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
+    let start = std::time::Instant::now();
+    let dir = layout.results_dir(config);
+    let cache = dir.join("cache");
+    let points = sweep::expand(config);
+    let (results, stats) = run::execute(&points, Some(&cache), progress).map_err(io_at(&cache))?;
+    let runs_path = dir.join("runs.csv");
+    let traj_path = dir.join("trajectories.csv");
+    fsutil::write_atomic(&runs_path, output::runs_csv(&points, &results).as_bytes())
+        .map_err(io_at(&runs_path))?;
+    fsutil::write_atomic(
+        &traj_path,
+        output::trajectories_csv(&points, &results).as_bytes(),
+    )
+    .map_err(io_at(&traj_path))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let manifest_path = dir.join("manifest.json");
+    let manifest = manifest::Manifest::new(config, &points, stats, seconds);
+    fsutil::write_atomic(&manifest_path, &manifest.to_json()).map_err(io_at(&manifest_path))?;
+    let figures = plot_experiment(config, layout)?;
+    let mut files = vec![runs_path, traj_path, manifest_path];
+    files.extend(figures);
+    Ok(Outcome {
+        runs: points.len(),
+        cache: stats,
+        diverged: results.iter().filter(|r| r.status == "diverged").count(),
+        files,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Redraws the figure of `config` from its existing CSVs (no computation).
+pub fn plot_experiment(config: &Config, layout: &Layout) -> Result<[PathBuf; 2], Error> {
+    let data = output::read_results(&layout.results_dir(config))?;
+    let dir = layout.figures_dir(config);
+    plot::render(config, &data, &dir).map_err(|e| Error::Plot {
+        path: dir.join(&config.name),
+        message: e.0,
+    })
+}

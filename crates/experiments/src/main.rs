@@ -1,1 +1,311 @@
-fn main() {}
+//! The `experiments` command line: run specs, redraw figures, list and validate specs, export runs.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use experiments::spec::{self, Config};
+use experiments::{memory_budget, Layout, Progress, RunPoint, RunResult};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Small random initialization is akin to spectral learning: experiments from TOML specs.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Root directory of raw results.
+    #[arg(long, global = true, default_value = "results")]
+    results: PathBuf,
+    /// Directory of figures.
+    #[arg(long, global = true, default_value = "figures")]
+    figures: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run specs: compute (or reuse cached) runs, write CSV + manifest under results/<name>/, draw figures/<name>.{png,svg}.
+    Run {
+        /// Spec files (experiments/<name>.toml).
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Apply each spec's [quick] overrides (small sizes; output under results/quick, figures/quick).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Redraw figures from existing CSV data without recomputing (style changes in [plot] apply).
+    Plot {
+        /// Experiment names or spec files.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Use the quick-mode results.
+        #[arg(long)]
+        quick: bool,
+        /// Directory of the specs.
+        #[arg(long, default_value = "experiments")]
+        specs_dir: PathBuf,
+    },
+    /// List the specs in a directory with their titles and sizes.
+    List {
+        /// Directory of the specs.
+        #[arg(default_value = "experiments")]
+        dir: PathBuf,
+    },
+    /// Validate specs without running anything (exit code 1 on the first invalid one).
+    Validate {
+        /// Spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Validate with the [quick] overrides merged in.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Export one run (instance, operator, trajectory) as .npy files for cross-checking in numpy.
+    Export {
+        /// Spec file.
+        spec: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Which run of the sweep (index as in runs.csv).
+        #[arg(long, default_value_t = 0)]
+        run: usize,
+        /// Apply the spec's [quick] overrides.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+/// Progress: indicatif bars on a terminal, one plain line per run otherwise.
+struct Reporter {
+    tty: bool,
+    _multi: MultiProgress,
+    runs: ProgressBar,
+    iters: ProgressBar,
+    started: std::cell::Cell<Option<Instant>>,
+    total: usize,
+    done: std::cell::Cell<usize>,
+}
+
+impl Reporter {
+    fn new(total: usize, name: &str) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let multi = MultiProgress::new();
+        let runs = multi.add(ProgressBar::new(total as u64));
+        runs.set_style(
+            ProgressStyle::with_template("{prefix} runs [{bar:30}] {pos}/{len} eta {eta} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        runs.set_prefix(name.to_string());
+        let iters = multi.add(ProgressBar::new(0));
+        iters.set_style(
+            ProgressStyle::with_template("  iterations [{bar:30}] {pos}/{len} {per_sec}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        if !tty {
+            runs.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            iters.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        runs.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            tty,
+            _multi: multi,
+            runs,
+            iters,
+            started: std::cell::Cell::new(None),
+            total,
+            done: std::cell::Cell::new(0),
+        }
+    }
+}
+
+fn describe(p: &RunPoint) -> String {
+    format!(
+        "run {} (n={}, r={}, m={}, κ={}, r'={}, α={:e}, μ={}, {}, replicate {})",
+        p.index,
+        p.n,
+        p.r,
+        p.m,
+        p.kappa,
+        p.r_prime,
+        p.alpha,
+        p.step_size,
+        p.init.label(),
+        p.replicate
+    )
+}
+
+impl Progress for Reporter {
+    fn run_started(&self, point: &RunPoint) {
+        self.started.set(Some(Instant::now()));
+        self.iters.set_length(point.iterations as u64);
+        self.iters.set_position(0);
+    }
+    fn iteration(&self, t: usize) {
+        self.iters.set_position(t as u64);
+    }
+    fn run_finished(&self, point: &RunPoint, result: &RunResult, cached: bool) {
+        self.done.set(self.done.get() + 1);
+        self.runs.inc(1);
+        if !self.tty {
+            let err = result
+                .series("test_error")
+                .and_then(|s| s.last().copied())
+                .map_or("n/a".into(), |e| format!("{e:.3e}"));
+            let how = if cached {
+                "cached".to_string()
+            } else {
+                let secs = self
+                    .started
+                    .get()
+                    .map_or(0.0, |s| s.elapsed().as_secs_f64());
+                format!("{secs:.1} s")
+            };
+            eprintln!(
+                "[{}/{}] {}: {}, final test error {err} ({how})",
+                self.done.get(),
+                self.total,
+                describe(point),
+                result.status
+            );
+        }
+    }
+}
+
+fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
+    Ok(spec::load(path, quick, memory_budget())?)
+}
+
+fn spec_path(name: &str, dir: &Path) -> PathBuf {
+    let p = PathBuf::from(name);
+    if p.extension().is_some_and(|e| e == "toml") || p.exists() {
+        p
+    } else {
+        dir.join(format!("{name}.toml"))
+    }
+}
+
+fn specs_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let layout = Layout {
+        results: cli.results.clone(),
+        figures: cli.figures.clone(),
+    };
+    match real_main(cli.command, &layout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error> {
+    match command {
+        Command::Run { specs, quick } => {
+            // Validate every spec before running any, so a typo in the last one costs nothing.
+            let configs = specs
+                .iter()
+                .map(|p| load(p, quick))
+                .collect::<Result<Vec<_>, _>>()?;
+            for config in &configs {
+                let total = experiments::sweep::expand(config).len();
+                let reporter = Reporter::new(total, &config.name);
+                let out = experiments::run_experiment(config, layout, &reporter)?;
+                reporter.iters.finish_and_clear();
+                reporter.runs.finish_and_clear();
+                eprintln!(
+                    "{}: {} runs ({} cached, {} computed, {} diverged) in {:.1} s",
+                    config.name,
+                    out.runs,
+                    out.cache.hits,
+                    out.cache.computed,
+                    out.diverged,
+                    out.seconds
+                );
+                for f in &out.files {
+                    println!("{}", f.display());
+                }
+            }
+        }
+        Command::Plot {
+            names,
+            quick,
+            specs_dir,
+        } => {
+            for name in names {
+                let config = load(&spec_path(&name, &specs_dir), quick)?;
+                for f in experiments::plot_experiment(&config, layout)? {
+                    println!("{}", f.display());
+                }
+            }
+        }
+        Command::List { dir } => {
+            let files = specs_in(&dir).map_err(|source| experiments::Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            for path in files {
+                match load(&path, false) {
+                    Ok(c) => {
+                        let runs = experiments::sweep::expand(&c).len();
+                        let p = &c.spec.problem;
+                        println!(
+                            "{:<24} {:>5} runs  n={} r={} m={}  {}",
+                            c.name, runs, p.n, p.r, p.m, c.spec.title
+                        );
+                    }
+                    Err(e) => println!("{:<24} INVALID: {e}", path.display()),
+                }
+            }
+        }
+        Command::Validate { specs, quick } => {
+            for path in specs {
+                let c = load(&path, quick)?;
+                println!(
+                    "{}: ok ({} runs)",
+                    path.display(),
+                    experiments::sweep::expand(&c).len()
+                );
+            }
+        }
+        Command::Export {
+            spec,
+            out,
+            run,
+            quick,
+        } => {
+            let config = load(&spec, quick)?;
+            let points = experiments::sweep::expand(&config);
+            let point = points.get(run).ok_or_else(|| {
+                experiments::Error::Spec(spec::SpecError {
+                    file: spec.clone(),
+                    message: format!("--run {run}: the sweep has runs 0..{}", points.len()),
+                })
+            })?;
+            let files = experiments::export::export(point, &out).map_err(|source| {
+                experiments::Error::Io {
+                    path: out.clone(),
+                    source,
+                }
+            })?;
+            for f in files {
+                println!("{}", f.display());
+            }
+        }
+    }
+    Ok(())
+}

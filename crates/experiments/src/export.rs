@@ -1,0 +1,141 @@
+//! `experiments export`: one instance and its trajectory as .npy files, for cross-checking in Python.
+//!
+//! Files (all float64 unless noted), for the chosen run of a spec:
+//! - `X.npy` (n×r), `V_X.npy` (n×r), `singular_values.npy` (r)
+//! - `A_packed.npy` (m×p, p = n(n+1)/2): row i = svec(A_i)/√m with svec the upper triangle row by
+//!   row (i ≤ j), off-diagonal entries times √2. So 𝒜(Z) = A_packed @ svec(Z) and
+//!   𝒜*(v) = smat(A_packed.T @ v). See `README.txt` written next to the files for numpy code.
+//! - `y.npy` (m), `U0.npy` (n×r'), `t.npy` (int64, logged iterations),
+//!   `U_trajectory.npy` (len(t)×n×r', U_t at the logged iterations), `test_error.npy` (len(t)).
+//! - `run.json`: the run's parameters and seeds.
+
+use std::path::{Path, PathBuf};
+
+use lowrank_core::{run_gradient_descent, Control, GdParams, IterationState};
+use ndarray::{Array1, Array2, Array3, Axis};
+use ndarray_npy::{write_npy, WritableElement};
+
+use crate::fsutil::{with_atomic_path, write_atomic};
+use crate::run::{build_problem, initial_iterate};
+use crate::sweep::RunPoint;
+
+/// Everything `export` writes, in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportData {
+    /// X (n×r).
+    pub x: Array2<f64>,
+    /// V_X (n×r).
+    pub v_x: Array2<f64>,
+    /// Singular values of X.
+    pub singular_values: Array1<f64>,
+    /// The packed operator (m×p).
+    pub a_packed: Array2<f64>,
+    /// y.
+    pub y: Array1<f64>,
+    /// U_0.
+    pub u0: Array2<f64>,
+    /// Logged iterations.
+    pub t: Array1<i64>,
+    /// U_t at the logged iterations (len(t)×n×r').
+    pub u_trajectory: Array3<f64>,
+    /// Test error at the logged iterations.
+    pub test_error: Array1<f64>,
+}
+
+/// Runs `point` and collects the instance and its trajectory.
+pub fn collect(point: &RunPoint) -> ExportData {
+    let problem = build_problem(point);
+    let u0 = initial_iterate(point, &problem);
+    let xxt_norm = problem.truth.xxt.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut ts = Vec::new();
+    let mut us = Vec::new();
+    let mut errs = Vec::new();
+    let mut obs = |s: &IterationState<'_>| {
+        ts.push(s.t as i64);
+        us.push(s.u.to_owned());
+        errs.push(
+            (&s.uut - &problem.truth.xxt)
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+                / xxt_norm,
+        );
+        Control::Continue
+    };
+    let params = GdParams::new(point.step_size, point.iterations, point.log_every);
+    run_gradient_descent(&problem, &params, u0.clone(), &mut obs);
+    let views: Vec<_> = us.iter().map(|u| u.view()).collect();
+    let u_trajectory = ndarray::stack(Axis(0), &views)
+        .unwrap_or_else(|_| Array3::zeros((0, point.n, point.r_prime)));
+    ExportData {
+        x: problem.truth.x.clone(),
+        v_x: problem.truth.v_x.clone(),
+        singular_values: Array1::from(problem.truth.singular_values.clone()),
+        a_packed: problem.operator.packed().to_owned(),
+        y: problem.y.clone(),
+        u0,
+        t: Array1::from(ts),
+        u_trajectory,
+        test_error: Array1::from(errs),
+    }
+}
+
+fn npy<A, D>(dir: &Path, name: &str, a: &ndarray::ArrayBase<A, D>) -> std::io::Result<PathBuf>
+where
+    A: ndarray::Data,
+    A::Elem: WritableElement,
+    D: ndarray::Dimension,
+{
+    let path = dir.join(name);
+    with_atomic_path(&path, |tmp| {
+        write_npy(tmp, a).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+    })?;
+    Ok(path)
+}
+
+const README: &str = r#"Exported by `experiments export`. Conventions (see crates/core/src/operator.rs):
+
+  A(Z)_i = <A_i, Z>_F / sqrt(m),   A_i = (G_i + G_i^T)/2,   G_i entries iid N(0,1)
+  A_packed (m x p, p = n(n+1)/2): row i = svec(A_i)/sqrt(m)
+  svec(Z): upper triangle row by row (i <= j), off-diagonal entries times sqrt(2)
+  f(U) = 1/4 ||A(U U^T) - y||^2,  U_{t+1} = U_t - mu * A*(A(U_t U_t^T) - y) U_t
+
+numpy:
+  import numpy as np, json
+  d = {k: np.load(k + ".npy") for k in ["X", "A_packed", "y", "U0", "U_trajectory", "t"]}
+  n = d["X"].shape[0]; iu = np.triu_indices(n)
+  w = np.where(iu[0] == iu[1], 1.0, np.sqrt(2.0))
+  svec = lambda Z: Z[iu] * w
+  def smat(v):
+      Z = np.zeros((n, n)); Z[iu] = v / w; return Z + np.triu(Z, 1).T
+  mu = json.load(open("run.json"))["step_size"]
+  U = d["U0"].copy()
+  for _ in range(d["t"][1] - d["t"][0]):
+      res = d["A_packed"] @ svec(U @ U.T) - d["y"]
+      U = U - mu * smat(d["A_packed"].T @ res) @ U
+  print(np.abs(U - d["U_trajectory"][1]).max())   # ~1e-15
+"#;
+
+/// Writes the export of `point` into `dir` (each file atomically); returns the files written.
+pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let d = collect(point);
+    let mut files = vec![
+        npy(dir, "X.npy", &d.x)?,
+        npy(dir, "V_X.npy", &d.v_x)?,
+        npy(dir, "singular_values.npy", &d.singular_values)?,
+        npy(dir, "A_packed.npy", &d.a_packed)?,
+        npy(dir, "y.npy", &d.y)?,
+        npy(dir, "U0.npy", &d.u0)?,
+        npy(dir, "t.npy", &d.t)?,
+        npy(dir, "U_trajectory.npy", &d.u_trajectory)?,
+        npy(dir, "test_error.npy", &d.test_error)?,
+    ];
+    let run_json = serde_json::to_vec_pretty(point).expect("RunPoint serializes");
+    write_atomic(&dir.join("run.json"), &run_json)?;
+    write_atomic(&dir.join("README.txt"), README.as_bytes())?;
+    files.push(dir.join("run.json"));
+    files.push(dir.join("README.txt"));
+    Ok(files)
+}

@@ -1,0 +1,231 @@
+//! Raw results as CSV, and reading them back for figures.
+//!
+//! `results/<name>/runs.csv`: one row per run: its parameters, all three seeds, the cache key, how it
+//! ended (`status` = completed | diverged, `diverged_at`) and summary errors.
+//!
+//! `results/<name>/trajectories.csv`: long format, one row per (run, logged iteration, quantity):
+//! `run,t,quantity,value`. Quantities are listed in [`crate::spec::QUANTITIES`] plus `sigma_u_<k>`.
+//!
+//! Numbers are written with Rust's shortest round-trip formatting (`{:e}`), so the files are exact
+//! and identical for identical specs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::run::RunResult;
+use crate::sweep::RunPoint;
+
+/// Column names of runs.csv.
+pub const RUN_COLUMNS: &[&str] = &[
+    "run",
+    "replicate",
+    "n",
+    "r",
+    "m",
+    "kappa",
+    "r_prime",
+    "alpha",
+    "init",
+    "step_size",
+    "iterations",
+    "log_every",
+    "truth_seed",
+    "operator_seed",
+    "init_seed",
+    "key",
+    "status",
+    "diverged_at",
+    "final_test_error",
+    "min_test_error",
+    "min_test_error_t",
+    "final_train_error",
+];
+
+fn min_with_t(t: &[usize], v: &[f64]) -> (f64, usize) {
+    t.iter().zip(v).fold(
+        (f64::INFINITY, 0),
+        |(bv, bt), (&t, &v)| if v < bv { (v, t) } else { (bv, bt) },
+    )
+}
+
+/// The text of runs.csv.
+pub fn runs_csv(points: &[RunPoint], results: &[RunResult]) -> String {
+    let mut s = RUN_COLUMNS.join(",");
+    s.push('\n');
+    for (p, r) in points.iter().zip(results) {
+        let test = r.series("test_error").unwrap_or_default();
+        let train = r.series("train_error").unwrap_or_default();
+        let (min_err, min_t) = min_with_t(&r.t, &test);
+        let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{:e},{},{:e},{},{:e},{},{},{},{},{},{},{},{},{},{:e},{},{}",
+            p.index,
+            p.replicate,
+            p.n,
+            p.r,
+            p.m,
+            p.kappa,
+            p.r_prime,
+            p.alpha,
+            p.init.label(),
+            p.step_size,
+            p.iterations,
+            p.log_every,
+            p.truth_seed,
+            p.operator_seed,
+            p.init_seed,
+            r.key,
+            r.status,
+            r.diverged_at.map_or(String::new(), |t| t.to_string()),
+            last(&test),
+            min_err,
+            min_t,
+            last(&train),
+        );
+    }
+    s
+}
+
+/// The text of trajectories.csv (long format).
+pub fn trajectories_csv(points: &[RunPoint], results: &[RunResult]) -> String {
+    let mut s = String::from("run,t,quantity,value\n");
+    for (p, r) in points.iter().zip(results) {
+        for (t, row) in r.t.iter().zip(&r.values) {
+            for (q, v) in r.quantities.iter().zip(row) {
+                let _ = writeln!(s, "{},{t},{q},{v:e}", p.index);
+            }
+        }
+    }
+    s
+}
+
+/// One run as read back from the CSV files.
+#[derive(Debug, Clone, Default)]
+pub struct RunData {
+    /// The runs.csv row, by column name.
+    pub fields: BTreeMap<String, String>,
+    /// Logged iterations.
+    pub t: Vec<usize>,
+    /// Each quantity's values at `t` (NaN where missing).
+    pub series: BTreeMap<String, Vec<f64>>,
+}
+
+impl RunData {
+    /// A numeric field of runs.csv (NaN if missing or empty).
+    pub fn num(&self, column: &str) -> f64 {
+        self.fields
+            .get(column)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// A text field of runs.csv ("" if missing).
+    pub fn text(&self, column: &str) -> &str {
+        self.fields.get(column).map_or("", String::as_str)
+    }
+
+    /// The series of `quantity`, or an empty slice.
+    pub fn get(&self, quantity: &str) -> &[f64] {
+        self.series.get(quantity).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A CSV file that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct DataError {
+    /// The file.
+    pub file: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Reads runs.csv and trajectories.csv from `dir`.
+pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| DataError {
+            file: path.display().to_string(),
+            message: format!("cannot read ({e}); run `experiments run` for this spec first"),
+        })
+    };
+    let bad = |name: &str, line: usize, what: String| DataError {
+        file: dir.join(name).display().to_string(),
+        message: format!("line {line}: {what}"),
+    };
+    let runs_text = read("runs.csv")?;
+    let mut lines = runs_text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let mut runs: Vec<RunData> = Vec::new();
+    let mut index_of: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != header.len() {
+            return Err(bad(
+                "runs.csv",
+                i + 2,
+                format!("{} cells, header has {}", cells.len(), header.len()),
+            ));
+        }
+        let fields: BTreeMap<String, String> = header
+            .iter()
+            .zip(&cells)
+            .map(|(h, c)| (h.to_string(), c.to_string()))
+            .collect();
+        index_of.insert(fields.get("run").cloned().unwrap_or_default(), runs.len());
+        runs.push(RunData {
+            fields,
+            ..Default::default()
+        });
+    }
+    let traj = read("trajectories.csv")?;
+    let mut lines = traj.lines();
+    if lines.next() != Some("run,t,quantity,value") {
+        return Err(bad(
+            "trajectories.csv",
+            1,
+            "header must be run,t,quantity,value".into(),
+        ));
+    }
+    for (i, line) in lines.enumerate() {
+        let mut it = line.split(',');
+        let (Some(run), Some(t), Some(q), Some(v), None) =
+            (it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            return Err(bad("trajectories.csv", i + 2, "expected 4 cells".into()));
+        };
+        let k = *index_of.get(run).ok_or_else(|| {
+            bad(
+                "trajectories.csv",
+                i + 2,
+                format!("run {run} is not in runs.csv"),
+            )
+        })?;
+        let t: usize = t
+            .parse()
+            .map_err(|_| bad("trajectories.csv", i + 2, format!("bad t `{t}`")))?;
+        let v: f64 = v
+            .parse()
+            .map_err(|_| bad("trajectories.csv", i + 2, format!("bad value `{v}`")))?;
+        let data = &mut runs[k];
+        let j = match data.t.last() {
+            Some(&last) if last == t => data.t.len() - 1,
+            _ => {
+                data.t.push(t);
+                data.t.len() - 1
+            }
+        };
+        let s = data.series.entry(q.to_string()).or_default();
+        s.resize(j, f64::NAN);
+        s.push(v);
+    }
+    for run in &mut runs {
+        let len = run.t.len();
+        for s in run.series.values_mut() {
+            s.resize(len, f64::NAN);
+        }
+    }
+    Ok(runs)
+}

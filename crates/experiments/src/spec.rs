@@ -1,0 +1,499 @@
+//! Experiment specs: TOML → [`Spec`] (as written) → [`Config`] (validated, every value in range).
+//!
+//! A spec is rejected before any work with a [`SpecError`] that names the file, the key and what is
+//! allowed. Layout (all tables but `[sweep]`, `[quick]` and `[plot]` are required):
+//!
+//! ```toml
+//! title = "…"            # figure title
+//! caption = "…"          # what the figure shows (gallery, README)
+//! [problem]  n, r, m, and kappa = κ ≥ 1 or singular_values = [...]
+//! [init]     alpha = α > 0, r_prime = r' ≥ 1, kind = "small_random" | "spectral"
+//! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1
+//! [seeds]    seed, replicates ≥ 1, share_instance = false
+//! [sweep]    lists over alpha, r_prime, m, kappa, step_size (grid = Cartesian product)
+//! [plot]     kind and options
+//! [quick]    any of the keys above, merged over the spec by `--quick`
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use lowrank_core::operator_bytes;
+use serde::{Deserialize, Serialize};
+
+/// A spec file that cannot be used; the message names the file, the key and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The spec file.
+    pub file: PathBuf,
+    /// What is wrong (key, value, what is allowed).
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// `[problem]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemSpec {
+    /// Side length n of XXᵀ.
+    pub n: usize,
+    /// Rank r of the ground truth.
+    pub r: usize,
+    /// Number of measurements m.
+    pub m: usize,
+    /// Condition number κ of X (singular values linearly spaced from 1 to 1/κ).
+    pub kappa: Option<f64>,
+    /// Explicit singular values of X (instead of κ).
+    pub singular_values: Option<Vec<f64>>,
+}
+
+/// How U_0 is made.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InitKind {
+    /// U_0 = α·B, B_ij ~ N(0, 1/r').
+    #[default]
+    SmallRandom,
+    /// Top-r eigenpairs of 𝒜*(y) in the first r columns, α·B in the others.
+    Spectral,
+}
+
+impl InitKind {
+    /// The name used in specs and CSV files.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::SmallRandom => "small_random",
+            Self::Spectral => "spectral",
+        }
+    }
+}
+
+/// `[init]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InitSpec {
+    /// Scale α of the random initialization.
+    pub alpha: f64,
+    /// Width r' of U.
+    pub r_prime: usize,
+    /// small_random (default) or spectral.
+    #[serde(default)]
+    pub kind: InitKind,
+}
+
+/// `[gd]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GdSpec {
+    /// Step size μ.
+    pub step_size: f64,
+    /// Number of iterations T.
+    pub iterations: usize,
+    /// Diagnostics every this many iterations.
+    pub log_every: usize,
+}
+
+/// `[seeds]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSpec {
+    /// The spec seed every run's seeds derive from.
+    pub seed: u64,
+    /// Replicates per grid point (default 1).
+    #[serde(default = "one")]
+    pub replicates: usize,
+    /// If true, all replicates share the instance (X, 𝒜) of replicate 0 and redraw only B.
+    #[serde(default)]
+    pub share_instance: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `[sweep]`: each list, if present, replaces the single value of the same key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Values of α.
+    pub alpha: Option<Vec<f64>>,
+    /// Values of r'.
+    pub r_prime: Option<Vec<usize>>,
+    /// Values of m.
+    pub m: Option<Vec<usize>>,
+    /// Values of κ.
+    pub kappa: Option<Vec<f64>>,
+    /// Values of μ.
+    pub step_size: Option<Vec<f64>>,
+    /// Values of the initialization kind.
+    pub init: Option<Vec<InitKind>>,
+}
+
+/// What figure a spec draws.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PlotKind {
+    /// Quantities against the iteration, one panel, log y.
+    Trajectories,
+}
+
+/// `[plot]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// The figure type.
+    pub kind: PlotKind,
+    /// Quantities to draw (names as in trajectories.csv).
+    #[serde(default)]
+    pub quantities: Vec<String>,
+    /// Width and height in pixels (default 1000×640).
+    pub size: Option<(u32, u32)>,
+}
+
+/// A spec as written in the TOML file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Figure title.
+    pub title: String,
+    /// What the figure shows.
+    pub caption: String,
+    /// The instance.
+    pub problem: ProblemSpec,
+    /// The initialization.
+    pub init: InitSpec,
+    /// The optimizer.
+    pub gd: GdSpec,
+    /// Seeds and replicates.
+    pub seeds: SeedSpec,
+    /// Grid.
+    #[serde(default)]
+    pub sweep: SweepSpec,
+    /// Figure.
+    pub plot: PlotSpec,
+}
+
+/// A validated spec: every value is in range and every run it implies fits in memory.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Config {
+    /// The experiment name (file stem).
+    pub name: String,
+    /// The spec file it came from.
+    pub file: PathBuf,
+    /// Whether the `[quick]` overrides were applied.
+    pub quick: bool,
+    /// The spec, with `[quick]` merged in if `quick`.
+    pub spec: Spec,
+}
+
+/// Names of the trajectory quantities written to trajectories.csv (besides `sigma_u_<k>`).
+pub const QUANTITIES: &[&str] = &[
+    "loss",
+    "test_error",
+    "train_error",
+    "sigma_min_vx_u",
+    "sigma_min_signal",
+    "noise_norm",
+    "sin_theta",
+    "u_norm",
+];
+
+/// Whether `q` names a quantity in trajectories.csv.
+pub fn is_quantity(q: &str) -> bool {
+    QUANTITIES.contains(&q)
+        || q.strip_prefix("sigma_u_")
+            .and_then(|k| k.parse::<usize>().ok())
+            .is_some_and(|k| k >= 1)
+}
+
+/// Memory budget for the packed operator: `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of MemAvailable.
+pub type MemoryBudget = Option<u128>;
+
+/// Reads and validates a spec file. `quick` merges its `[quick]` table over it first.
+/// `budget` is the largest packed operator (bytes) allowed; `None` skips the check.
+pub fn load(path: &Path, quick: bool, budget: MemoryBudget) -> Result<Config, SpecError> {
+    let err = |message: String| SpecError {
+        file: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    parse(path, &text, quick, budget)
+}
+
+/// Parses and validates spec text (see [`load`]); `path` names it in errors and gives the name.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    quick: bool,
+    budget: MemoryBudget,
+) -> Result<Config, SpecError> {
+    let err = |message: String| SpecError {
+        file: path.to_path_buf(),
+        message,
+    };
+    let mut value: toml::Table = toml::from_str(text).map_err(|e| err(flatten(&e.to_string())))?;
+    let overrides = value.remove("quick");
+    if let Some(o) = &overrides {
+        if !o.is_table() {
+            return Err(err(
+                "key `quick` must be a table of overrides, e.g. [quick] / gd.iterations = 100"
+                    .into(),
+            ));
+        }
+    }
+    if quick {
+        if let Some(toml::Value::Table(o)) = overrides {
+            merge(&mut value, o);
+        }
+    }
+    let spec: Spec = toml::Value::Table(value)
+        .try_into()
+        .map_err(|e: toml::de::Error| err(flatten(&e.to_string())))?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| err("the file name must be <name>.toml".into()))?
+        .to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(err(format!(
+            "the experiment name `{name}` (file stem) may only use letters, digits, `_` and `-`"
+        )));
+    }
+    validate(&spec, budget).map_err(err)?;
+    Ok(Config {
+        name,
+        file: path.to_path_buf(),
+        quick,
+        spec,
+    })
+}
+
+fn flatten(msg: &str) -> String {
+    msg.trim().replace('\n', " ").replace("  ", " ")
+}
+
+/// Recursively merges table `over` into `base`.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn check_f64(key: &str, v: f64, ok: bool, allowed: &str) -> Result<(), String> {
+    if !v.is_finite() {
+        return Err(format!(
+            "{key} = {v} is not a finite number; allowed: {allowed}"
+        ));
+    }
+    if !ok {
+        return Err(format!("{key} = {v} is out of range; allowed: {allowed}"));
+    }
+    Ok(())
+}
+
+fn nonempty<T>(key: &str, v: &Option<Vec<T>>) -> Result<(), String> {
+    match v {
+        Some(list) if list.is_empty() => Err(format!(
+            "{key} = [] is an empty sweep; give at least one value or remove the key"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
+    let p = &spec.problem;
+    let sw = &spec.sweep;
+    if p.n == 0 {
+        return Err("problem.n = 0 is out of range; allowed: n ≥ 1".into());
+    }
+    if p.r == 0 || p.r > p.n {
+        return Err(format!(
+            "problem.r = {} is out of range; allowed: 1 ≤ r ≤ n = {}",
+            p.r, p.n
+        ));
+    }
+    nonempty("sweep.m", &sw.m)?;
+    for &m in sw.m.as_deref().unwrap_or(&[p.m]) {
+        let key = if sw.m.is_some() {
+            "sweep.m"
+        } else {
+            "problem.m"
+        };
+        if m == 0 {
+            return Err(format!("{key} = 0 is out of range; allowed: m ≥ 1"));
+        }
+    }
+    match (&p.kappa, &p.singular_values) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "problem.kappa and problem.singular_values are both set; give one of them".into(),
+            )
+        }
+        (None, None) if sw.kappa.is_none() => {
+            return Err(
+                "problem: give kappa = κ ≥ 1 or singular_values = [r positive numbers]".into(),
+            )
+        }
+        (None, Some(s)) => {
+            if s.len() != p.r {
+                return Err(format!(
+                    "problem.singular_values has {} entries; allowed: exactly r = {} positive numbers",
+                    s.len(),
+                    p.r
+                ));
+            }
+            for &v in s {
+                check_f64(
+                    "problem.singular_values",
+                    v,
+                    v > 0.0,
+                    "positive finite numbers",
+                )?;
+            }
+            if sw.kappa.is_some() {
+                return Err("sweep.kappa cannot be combined with problem.singular_values; use problem.kappa".into());
+            }
+        }
+        _ => {}
+    }
+    nonempty("sweep.kappa", &sw.kappa)?;
+    let kappas: Vec<f64> = sw
+        .kappa
+        .clone()
+        .or(p.kappa.map(|k| vec![k]))
+        .unwrap_or_default();
+    let kkey = if sw.kappa.is_some() {
+        "sweep.kappa"
+    } else {
+        "problem.kappa"
+    };
+    for &k in &kappas {
+        check_f64(kkey, k, k >= 1.0, "κ ≥ 1")?;
+        if p.r == 1 && k != 1.0 {
+            return Err(format!(
+                "{kkey} = {k} with r = 1; allowed: κ = 1 (a rank-one X has κ = 1)"
+            ));
+        }
+    }
+
+    nonempty("sweep.alpha", &sw.alpha)?;
+    let akey = if sw.alpha.is_some() {
+        "sweep.alpha"
+    } else {
+        "init.alpha"
+    };
+    for &a in sw.alpha.as_deref().unwrap_or(&[spec.init.alpha]) {
+        check_f64(akey, a, a > 0.0, "α > 0")?;
+    }
+    check_f64(
+        "init.alpha",
+        spec.init.alpha,
+        spec.init.alpha > 0.0,
+        "α > 0",
+    )?;
+    nonempty("sweep.r_prime", &sw.r_prime)?;
+    let rkey = if sw.r_prime.is_some() {
+        "sweep.r_prime"
+    } else {
+        "init.r_prime"
+    };
+    for &rp in sw.r_prime.as_deref().unwrap_or(&[spec.init.r_prime]) {
+        if rp == 0 {
+            return Err(format!("{rkey} = 0 is out of range; allowed: r' ≥ 1 (r' < r, = r, > r and ≥ n are all allowed)"));
+        }
+    }
+    nonempty("sweep.init", &sw.init)?;
+
+    nonempty("sweep.step_size", &sw.step_size)?;
+    let skey = if sw.step_size.is_some() {
+        "sweep.step_size"
+    } else {
+        "gd.step_size"
+    };
+    for &mu in sw.step_size.as_deref().unwrap_or(&[spec.gd.step_size]) {
+        check_f64(skey, mu, mu > 0.0, "μ > 0")?;
+    }
+    if spec.gd.iterations == 0 {
+        return Err("gd.iterations = 0 is out of range; allowed: T ≥ 1".into());
+    }
+    if spec.gd.log_every == 0 || spec.gd.log_every > spec.gd.iterations {
+        return Err(format!(
+            "gd.log_every = {} is out of range; allowed: 1 ≤ log_every ≤ iterations = {}",
+            spec.gd.log_every, spec.gd.iterations
+        ));
+    }
+    if spec.seeds.replicates == 0 {
+        return Err("seeds.replicates = 0 is out of range; allowed: replicates ≥ 1".into());
+    }
+
+    let unknown: BTreeSet<&str> = spec
+        .plot
+        .quantities
+        .iter()
+        .map(String::as_str)
+        .filter(|q| !is_quantity(q))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "plot.quantities: unknown {unknown:?}; allowed: {} or sigma_u_<k> (k-th singular value of U)",
+            QUANTITIES.join(", ")
+        ));
+    }
+    if let Some((w, h)) = spec.plot.size {
+        if !(200..=6000).contains(&w) || !(150..=6000).contains(&h) {
+            return Err(format!(
+                "plot.size = [{w}, {h}] is out of range; allowed: width 200..=6000, height 150..=6000 pixels"
+            ));
+        }
+    }
+
+    if let Some(limit) = budget {
+        let max_m =
+            sw.m.as_deref()
+                .unwrap_or(&[p.m])
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(p.m);
+        let need = operator_bytes(p.n, max_m);
+        if need > limit {
+            return Err(format!(
+                "problem.n = {}, m = {max_m}: the packed operator needs {} (m·n(n+1)/2·8 bytes) but only {} may be used; \
+                 reduce m or n (or raise LOWRANK_MAX_OPERATOR_BYTES)",
+                p.n,
+                human_bytes(need),
+                human_bytes(limit)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// "1.50 GiB"-style size.
+pub fn human_bytes(b: u128) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.2} {}", units[u])
+}
