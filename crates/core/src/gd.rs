@@ -215,7 +215,8 @@ pub fn run_gradient_descent<O: Observer + ?Sized>(
     let mut last_good = u.clone();
     for t in 0..=params.iterations {
         let loss = ws.evaluate(problem, u.view());
-        if !loss.is_finite() || !(norm(&u) <= limit) {
+        let u_norm = norm(&u);
+        if !loss.is_finite() || !u_norm.is_finite() || u_norm > limit {
             return RunOutcome {
                 u: last_good,
                 status: RunStatus::Diverged { at: t },

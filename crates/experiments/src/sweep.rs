@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::spec::{Config, InitKind};
 
-const TAG_TRUTH: u64 = 0x7472_7574_68; // "truth"
+const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
 const TAG_INIT: u64 = 0x696e_6974; // "init"
 
