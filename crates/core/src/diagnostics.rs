@@ -13,11 +13,14 @@
 //! | `u_norm` | ‖U‖ (spectral) |
 //! | `top_singular_values` | σ_1(U) ≥ σ_2(U) ≥ … (the first `n_top`) |
 
-use ndarray::ArrayView2;
+use ndarray::{s, Array2, ArrayView2};
 
 use crate::gd::{Control, IterationState, Observer};
-use crate::linalg::{sin_largest_principal_angle, singular_values, thin_svd, DecompositionError};
-use crate::problem::GroundTruth;
+use crate::linalg::{
+    sin_largest_principal_angle, singular_values, spectral_norm, symmetric_eigen, thin_svd,
+    top_left_singular_subspace, DecompositionError,
+};
+use crate::problem::{GroundTruth, Problem};
 
 /// Diagnostics of one iterate (see the module table for the formulas).
 #[derive(Debug, Clone, PartialEq)]
@@ -139,5 +142,87 @@ impl Observer for DiagnosticsRecorder<'_> {
                 Control::Stop
             }
         }
+    }
+}
+
+/// GD against the power method and spectral initialization (phase I of the paper):
+///
+/// | field | formula |
+/// |---|---|
+/// | `sin_lt_l` | sin∠(L_t, L): L_t = top-r left singular subspace of U_t, L = top-r eigenspace of M = 𝒜*𝒜(XXᵀ) |
+/// | `sin_lt_x` | sin∠(L_t, col(X)) |
+/// | `sin_power_l` | sin∠(top-r left singular subspace of Ũ_t, L), Ũ_t = (I + μM)^t U_0 |
+/// | `power_deviation` | ‖U_t − Ũ_t‖ / ‖Ũ_t‖ (spectral norms) |
+///
+/// sin∠ is the sine of the largest principal angle. L is the subspace spectral initialization uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectralDiagnostics {
+    /// sin∠(L_t, L).
+    pub sin_lt_l: f64,
+    /// sin∠(L_t, col(X)).
+    pub sin_lt_x: f64,
+    /// sin∠(top-r subspace of Ũ_t, L).
+    pub sin_power_l: f64,
+    /// ‖U_t − Ũ_t‖/‖Ũ_t‖.
+    pub power_deviation: f64,
+}
+
+/// Tracks the power-method iterate Ũ_t = (I + μM)^t U_0 alongside a GD run (see [`SpectralDiagnostics`]).
+#[derive(Debug, Clone)]
+pub struct SpectralComparison {
+    l: Array2<f64>,
+    v_x: Array2<f64>,
+    step: Array2<f64>,
+    power: Array2<f64>,
+    t_power: usize,
+    r: usize,
+}
+
+impl SpectralComparison {
+    /// For the problem's M = 𝒜*(y) = 𝒜*𝒜(XXᵀ), step size μ and the run's U_0.
+    pub fn new(
+        problem: &Problem,
+        step_size: f64,
+        u0: ArrayView2<'_, f64>,
+    ) -> Result<Self, DecompositionError> {
+        let m_mat = problem.spectral_matrix();
+        let r = problem.truth.r();
+        let (_, vectors) = symmetric_eigen(m_mat.view())?;
+        let n = m_mat.nrows();
+        let step = Array2::eye(n) + &(m_mat * step_size);
+        Ok(Self {
+            l: vectors.slice(s![.., ..r]).to_owned(),
+            v_x: problem.truth.v_x.clone(),
+            step,
+            power: u0.to_owned(),
+            t_power: 0,
+            r,
+        })
+    }
+
+    /// The diagnostics at U_t (advances Ũ to iteration t; t must not decrease between calls).
+    pub fn compute(
+        &mut self,
+        t: usize,
+        u: ArrayView2<'_, f64>,
+    ) -> Result<SpectralDiagnostics, DecompositionError> {
+        while self.t_power < t {
+            self.power = self.step.dot(&self.power);
+            self.t_power += 1;
+        }
+        let lt = top_left_singular_subspace(u, self.r)?;
+        let lp = top_left_singular_subspace(self.power.view(), self.r)?;
+        let power_norm = spectral_norm(self.power.view())?;
+        let dev = spectral_norm((&u - &self.power).view())? / power_norm;
+        Ok(SpectralDiagnostics {
+            sin_lt_l: sin_largest_principal_angle(lt.view(), self.l.view())?,
+            sin_lt_x: sin_largest_principal_angle(lt.view(), self.v_x.view())?,
+            sin_power_l: sin_largest_principal_angle(lp.view(), self.l.view())?,
+            power_deviation: if power_norm.is_finite() {
+                dev
+            } else {
+                f64::NAN
+            },
+        })
     }
 }

@@ -6,14 +6,14 @@
 //!   U_{t+1} = U_t − μ·∇f(U_t)
 //! ```
 //! One iteration costs one forward pass 𝐀·svec(UUᵀ) and one adjoint pass 𝐀ᵀ·r over the packed
-//! operator (O(m·n²) each) plus O(n²r') dense work; all buffers live in a [`Workspace`] allocated
-//! once per run, so the loop itself does not allocate.
+//! operator (O(m·n²) each) plus O(n²r') dense work; all buffers are allocated once per run (or
+//! batch), so the loop itself does not allocate.
 //!
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{s, Array2, ArrayView1, ArrayView2};
 
 use crate::packing::{packed_dim, smat_into, svec_into};
 use crate::problem::Problem;
@@ -130,116 +130,187 @@ pub struct RunOutcome {
     pub status: RunStatus,
 }
 
-/// Buffers of one run (sizes n×n, p = n(n+1)/2, m, n×r').
-#[derive(Debug, Clone)]
-pub struct Workspace {
-    uut: Array2<f64>,
-    packed: Array1<f64>,
-    residual: Array1<f64>,
-    gradient_packed: Array1<f64>,
-    adjoint: Array2<f64>,
-    step: Array2<f64>,
-}
-
-impl Workspace {
-    /// Buffers for side length n, m measurements, width r'.
-    pub fn new(n: usize, m: usize, r_prime: usize) -> Self {
-        Self {
-            uut: Array2::zeros((n, n)),
-            packed: Array1::zeros(packed_dim(n)),
-            residual: Array1::zeros(m),
-            gradient_packed: Array1::zeros(packed_dim(n)),
-            adjoint: Array2::zeros((n, n)),
-            step: Array2::zeros((n, r_prime)),
-        }
-    }
-
-    /// Sets uut = UUᵀ and residual = 𝒜(UUᵀ) − y; returns f(U) = ¼‖residual‖².
-    pub fn evaluate(&mut self, problem: &Problem, u: ArrayView2<'_, f64>) -> f64 {
-        general_mat_mul(1.0, &u, &u.t(), 0.0, &mut self.uut);
-        svec_into(self.uut.view(), self.packed.view_mut());
-        problem
-            .operator
-            .apply_packed_into(self.packed.view(), self.residual.view_mut());
-        self.residual -= &problem.y;
-        0.25 * self.residual.dot(&self.residual)
-    }
-
-    /// ∇f(U) = 𝒜*(residual)·U, using the residual of the last [`Workspace::evaluate`] at the same U.
-    pub fn gradient(&mut self, problem: &Problem, u: ArrayView2<'_, f64>) -> ArrayView2<'_, f64> {
-        problem
-            .operator
-            .adjoint_packed_into(self.residual.view(), self.gradient_packed.view_mut());
-        smat_into(self.gradient_packed.view(), self.adjoint.view_mut());
-        general_mat_mul(1.0, &self.adjoint, &u, 0.0, &mut self.step);
-        self.step.view()
-    }
-
-    /// The state of the last evaluation at U.
-    fn state<'a>(&'a self, t: usize, u: ArrayView2<'a, f64>, loss: f64) -> IterationState<'a> {
-        IterationState {
-            t,
-            u,
-            uut: self.uut.view(),
-            residual: self.residual.view(),
-            loss,
-        }
-    }
-}
-
-/// f(U) = ¼‖𝒜(UUᵀ) − y‖² (allocates; for tests and one-off evaluations).
+/// f(U) = ¼‖𝒜(UUᵀ) − y‖², computed directly (allocates; a reference for tests and one-off use).
 pub fn loss(problem: &Problem, u: ArrayView2<'_, f64>) -> f64 {
-    Workspace::new(problem.truth.n(), problem.operator.m(), u.ncols()).evaluate(problem, u)
+    let r = problem.operator.apply(u.dot(&u.t()).view()) - &problem.y;
+    0.25 * r.dot(&r)
 }
 
-/// ∇f(U) (allocates; for tests and one-off evaluations).
+/// ∇f(U) = 𝒜*(𝒜(UUᵀ) − y)·U, computed directly (allocates; a reference for tests and one-off use).
 pub fn gradient(problem: &Problem, u: ArrayView2<'_, f64>) -> Array2<f64> {
-    let mut ws = Workspace::new(problem.truth.n(), problem.operator.m(), u.ncols());
-    ws.evaluate(problem, u);
-    ws.gradient(problem, u).to_owned()
+    let r = problem.operator.apply(u.dot(&u.t()).view()) - &problem.y;
+    problem.operator.adjoint(r.view()).dot(&u)
 }
 
 /// Runs T iterations of U ← U − μ∇f(U) from `u0`, reporting logged states to `observer`.
+///
+/// A single run uses the GEMV path (two memory-bound passes over 𝐀 per iteration).
 pub fn run_gradient_descent<O: Observer + ?Sized>(
     problem: &Problem,
     params: &GdParams,
     u0: Array2<f64>,
     observer: &mut O,
 ) -> RunOutcome {
-    let (n, r_prime) = u0.dim();
-    let mut ws = Workspace::new(n, problem.operator.m(), r_prime);
-    let norm = |a: &Array2<f64>| a.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let x_norm = norm(&problem.truth.x);
-    let limit = params.divergence_factor * x_norm.max(norm(&u0));
-    let mut u = u0;
-    let mut last_good = u.clone();
-    for t in 0..=params.iterations {
-        let loss = ws.evaluate(problem, u.view());
-        let u_norm = norm(&u);
-        if !loss.is_finite() || !u_norm.is_finite() || u_norm > limit {
-            return RunOutcome {
-                u: last_good,
-                status: RunStatus::Diverged { at: t },
-            };
-        }
-        let logged = t % params.log_every == 0 || t == params.iterations;
-        if logged {
-            if observer.observe(&ws.state(t, u.view(), loss)) == Control::Stop {
-                return RunOutcome {
-                    u,
-                    status: RunStatus::Stopped { at: t },
-                };
+    let mut obs = ObserverRef(observer);
+    let run = BatchRun {
+        params: params.clone(),
+        u0,
+        observer: &mut obs,
+    };
+    run_gradient_descent_batch(problem, vec![run])
+        .pop()
+        .expect("one run in, one outcome out")
+}
+
+struct ObserverRef<'a, O: Observer + ?Sized>(&'a mut O);
+
+impl<O: Observer + ?Sized> Observer for ObserverRef<'_, O> {
+    fn observe(&mut self, state: &IterationState<'_>) -> Control {
+        self.0.observe(state)
+    }
+}
+
+/// One member of a batch: its own μ, T, log_every, U_0 and observer.
+pub struct BatchRun<'o> {
+    /// Parameters of this run.
+    pub params: GdParams,
+    /// U_0 (n×r'; widths may differ between runs).
+    pub u0: Array2<f64>,
+    /// Receives this run's logged states.
+    pub observer: &'o mut dyn Observer,
+}
+
+/// Per-run state inside a batch.
+struct Member<'o> {
+    params: GdParams,
+    u: Array2<f64>,
+    last_good: Array2<f64>,
+    uut: Array2<f64>,
+    step: Array2<f64>,
+    limit: f64,
+    observer: &'o mut dyn Observer,
+    status: Option<RunStatus>,
+}
+
+fn frobenius(a: &Array2<f64>) -> f64 {
+    a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Runs several GD runs on one problem in lockstep, so that the two operator products of an
+/// iteration are matrix–matrix products over all active runs:
+/// ```text
+///   R = W·𝐀ᵀ − 1yᵀ   (a×m),  W = [svec(U_kU_kᵀ)]_k   (a×p)
+///   G = R·𝐀           (a×p),  U_k ← U_k − μ_k·smat(G_k)·U_k
+/// ```
+/// Runs that finish (t = T_k), diverge or are stopped leave the batch; when one run is left the
+/// GEMV path is used. Each run's numbers equal those of [`run_gradient_descent`] up to
+/// floating-point reassociation in the products. Outcomes are returned in input order.
+pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
+    let op = &problem.operator;
+    let (m, p) = (op.m(), packed_dim(problem.truth.n()));
+    let x_norm = frobenius(&problem.truth.x);
+    let mut members: Vec<Member<'_>> = runs
+        .into_iter()
+        .map(|r| {
+            let n = r.u0.nrows();
+            let rp = r.u0.ncols();
+            Member {
+                limit: r.params.divergence_factor * x_norm.max(frobenius(&r.u0)),
+                params: r.params,
+                last_good: r.u0.clone(),
+                u: r.u0,
+                uut: Array2::zeros((n, n)),
+                step: Array2::zeros((n, rp)),
+                observer: r.observer,
+                status: None,
             }
-            last_good.assign(&u);
+        })
+        .collect();
+    let k_max = members.len();
+    let mut w = Array2::<f64>::zeros((k_max, p));
+    let mut res = Array2::<f64>::zeros((k_max, m));
+    let mut g = Array2::<f64>::zeros((k_max, p));
+    let mut adjoint = Array2::<f64>::zeros((problem.truth.n(), problem.truth.n()));
+    let mut active: Vec<usize> = (0..k_max).collect();
+    let mut t = 0usize;
+    while !active.is_empty() {
+        let a = active.len();
+        for (row, &k) in active.iter().enumerate() {
+            let mb = &mut members[k];
+            general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
+            svec_into(mb.uut.view(), w.row_mut(row));
         }
-        if t == params.iterations {
+        if a == 1 {
+            op.apply_packed_into(w.row(0), res.row_mut(0));
+        } else {
+            op.apply_packed_batch(w.slice(s![..a, ..]), res.slice_mut(s![..a, ..]));
+        }
+        // Observe, detect divergence and the end of each run; keep the rows that go on.
+        let mut next = Vec::with_capacity(a);
+        for (row, &k) in active.iter().enumerate() {
+            let mb = &mut members[k];
+            let mut r = res.row_mut(row);
+            r -= &problem.y;
+            let loss = 0.25 * r.dot(&r);
+            let u_norm = frobenius(&mb.u);
+            if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
+                mb.status = Some(RunStatus::Diverged { at: t });
+                continue;
+            }
+            if t % mb.params.log_every == 0 || t == mb.params.iterations {
+                let state = IterationState {
+                    t,
+                    u: mb.u.view(),
+                    uut: mb.uut.view(),
+                    residual: res.row(row),
+                    loss,
+                };
+                if mb.observer.observe(&state) == Control::Stop {
+                    mb.status = Some(RunStatus::Stopped { at: t });
+                    continue;
+                }
+                mb.last_good.assign(&mb.u);
+            }
+            if t == mb.params.iterations {
+                mb.status = Some(RunStatus::Completed);
+                continue;
+            }
+            next.push((row, k));
+        }
+        // Compact the residual rows of the runs that go on (rows only move up).
+        for (new_row, &(old_row, _)) in next.iter().enumerate() {
+            if new_row != old_row {
+                let (mut dst, src) = res.multi_slice_mut((s![new_row, ..], s![old_row, ..]));
+                dst.assign(&src);
+            }
+        }
+        active = next.into_iter().map(|(_, k)| k).collect();
+        let a = active.len();
+        if a == 0 {
             break;
         }
-        let step = ws.gradient(problem, u.view());
-        u.scaled_add(-params.step_size, &step);
+        if a == 1 {
+            op.adjoint_packed_into(res.row(0), g.row_mut(0));
+        } else {
+            op.adjoint_packed_batch(res.slice(s![..a, ..]), g.slice_mut(s![..a, ..]));
+        }
+        for (row, &k) in active.iter().enumerate() {
+            let mb = &mut members[k];
+            smat_into(g.row(row), adjoint.view_mut());
+            general_mat_mul(1.0, &adjoint, &mb.u, 0.0, &mut mb.step);
+            mb.u.scaled_add(-mb.params.step_size, &mb.step);
+        }
+        t += 1;
     }
-    RunOutcome {
-        u,
-        status: RunStatus::Completed,
-    }
+    members
+        .into_iter()
+        .map(|mb| {
+            let status = mb.status.unwrap_or(RunStatus::Completed);
+            let u = match status {
+                RunStatus::Diverged { .. } => mb.last_good,
+                _ => mb.u,
+            };
+            RunOutcome { u, status }
+        })
+        .collect()
 }

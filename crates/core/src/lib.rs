@@ -13,13 +13,15 @@
 //! - the ground truth X = V·diag(s), s from 1 down to 1/κ, and U_0 = α·B, B_ij ~ N(0, 1/r'): [`problem`];
 //! - the GD update and the observer protocol: [`gd`];
 //! - the diagnostics (signal/noise split, alignment sin θ): [`diagnostics`];
-//! - seeds and random streams (ChaCha8, SplitMix64 derivation): [`seeds`].
+//! - seeds and random streams (ChaCha8, SplitMix64 derivation): [`seeds`];
+//! - phase boundaries t_*, t_1, t̂ and fits: [`analysis`].
 //!
 //! This crate performs no I/O: it reports per-iteration state through [`gd::Observer`].
 
 // Links the BLAS provider (OpenBLAS) used by ndarray's `dot` and `general_mat_*`.
 extern crate blas_src;
 
+pub mod analysis;
 pub mod diagnostics;
 pub mod gd;
 pub mod linalg;
@@ -28,9 +30,13 @@ pub mod packing;
 pub mod problem;
 pub mod seeds;
 
-pub use diagnostics::{Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder};
+pub use diagnostics::{
+    Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, SpectralComparison,
+    SpectralDiagnostics,
+};
 pub use gd::{
-    run_gradient_descent, Control, GdParams, IterationState, Observer, RunOutcome, RunStatus,
+    run_gradient_descent, run_gradient_descent_batch, BatchRun, Control, GdParams, IterationState,
+    Observer, RunOutcome, RunStatus,
 };
 pub use operator::{operator_bytes, MeasurementOperator};
 pub use problem::{small_random_init, spectral_init, GroundTruth, Problem, SingularValues};

@@ -25,8 +25,8 @@
 //! row by row from [`Stream::Operator`](crate::seeds::Stream::Operator); this is the same
 //! distribution as the definition, at half the random draws.
 
-use ndarray::linalg::general_mat_vec_mul;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1};
+use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
@@ -124,6 +124,20 @@ impl MeasurementOperator {
     pub fn adjoint_packed_into(&self, v: ArrayView1<'_, f64>, out: ArrayViewMut1<'_, f64>) {
         let mut out = out;
         general_mat_vec_mul(1.0, &self.packed.t(), &v, 0.0, &mut out);
+    }
+
+    /// Batched forward pass: row k of `out` (a×m) = 𝐀·(row k of `w`) for a×p packed inputs `w`
+    /// (one GEMM, out = w·𝐀ᵀ; compute-bound for a ≳ 8 where a GEMV loop is memory-bound).
+    pub fn apply_packed_batch(&self, w: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) {
+        let mut out = out;
+        general_mat_mul(1.0, &w, &self.packed.t(), 0.0, &mut out);
+    }
+
+    /// Batched adjoint pass: row k of `out` (a×p) = 𝐀ᵀ·(row k of `v`) for a×m inputs `v`
+    /// (one GEMM, out = v·𝐀).
+    pub fn adjoint_packed_batch(&self, v: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) {
+        let mut out = out;
+        general_mat_mul(1.0, &v, &self.packed, 0.0, &mut out);
     }
 
     /// 𝒜*(v) as a symmetric n×n matrix.

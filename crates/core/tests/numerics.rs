@@ -215,3 +215,65 @@ fn divergence_is_detected_and_reported() {
     }
     assert!(out.u.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn batched_runs_match_one_at_a_time_runs() {
+    use lowrank_core::gd::{run_gradient_descent_batch, BatchRun};
+    let problem = Problem::sample_gaussian(30, 2, 500, &SingularValues::Condition(2.0), 41);
+    // Different widths, scales, step sizes and horizons; one run diverges and leaves the batch early.
+    let specs = [
+        (2, 1e-4, 0.25, 300),
+        (6, 1e-6, 0.25, 400),
+        (30, 1e-3, 0.2, 250),
+        (8, 1.0, 40.0, 300),
+        (4, 1e-2, 0.3, 100),
+    ];
+    let inits: Vec<Array2<f64>> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, &(rp, a, _, _))| small_random_init(30, rp, a, 50 + i as u64))
+        .collect();
+    let params: Vec<GdParams> = specs
+        .iter()
+        .map(|&(_, _, mu, t)| GdParams::new(mu, t, 7))
+        .collect();
+    let y_norm = problem.y.dot(&problem.y).sqrt();
+    let mut alone = Vec::new();
+    for (u0, p) in inits.iter().zip(&params) {
+        let mut rec = DiagnosticsRecorder::new(&problem.truth, y_norm, 3);
+        let out = run_gradient_descent(&problem, p, u0.clone(), &mut rec);
+        alone.push((out, rec.records));
+    }
+    let mut recs: Vec<DiagnosticsRecorder<'_>> = (0..specs.len())
+        .map(|_| DiagnosticsRecorder::new(&problem.truth, y_norm, 3))
+        .collect();
+    let runs = recs
+        .iter_mut()
+        .zip(inits.iter().zip(&params))
+        .map(|(rec, (u0, p))| BatchRun {
+            params: p.clone(),
+            u0: u0.clone(),
+            observer: rec,
+        })
+        .collect();
+    let batched = run_gradient_descent_batch(&problem, runs);
+    assert_eq!(alone[3].0.status.label(), "diverged");
+    for (k, ((a, ra), (b, rb))) in alone.iter().zip(batched.iter().zip(&recs)).enumerate() {
+        assert_eq!(a.status, b.status, "run {k}");
+        assert_eq!(ra.len(), rb.records.len(), "run {k}");
+        let scale = frob(&a.u);
+        let diff = frob(&(&a.u - &b.u));
+        assert!(
+            diff <= 1e-10 * scale,
+            "run {k}: ‖U_batch − U_alone‖/‖U‖ = {}",
+            diff / scale
+        );
+        for (x, y) in ra.iter().zip(&rb.records) {
+            assert!(
+                (x.test_error - y.test_error).abs() <= 1e-10 * x.test_error.max(1e-300),
+                "run {k} t {}",
+                x.t
+            );
+        }
+    }
+}

@@ -148,8 +148,11 @@ pub fn run_experiment(
     let (results, stats) = run::execute(&points, Some(&cache), progress).map_err(io_at(&cache))?;
     let runs_path = dir.join("runs.csv");
     let traj_path = dir.join("trajectories.csv");
-    fsutil::write_atomic(&runs_path, output::runs_csv(&points, &results).as_bytes())
-        .map_err(io_at(&runs_path))?;
+    fsutil::write_atomic(
+        &runs_path,
+        output::runs_csv(&points, &results, config.spec.diagnostics.thresholds()).as_bytes(),
+    )
+    .map_err(io_at(&runs_path))?;
     fsutil::write_atomic(
         &traj_path,
         output::trajectories_csv(&points, &results).as_bytes(),

@@ -102,7 +102,7 @@ impl Reporter {
         runs.set_prefix(name.to_string());
         let iters = multi.add(ProgressBar::new(0));
         iters.set_style(
-            ProgressStyle::with_template("  iterations [{bar:30}] {pos}/{len} {per_sec}")
+            ProgressStyle::with_template("  iterations [{bar:30}] {pos}/{len} {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
@@ -140,10 +140,13 @@ fn describe(p: &RunPoint) -> String {
 }
 
 impl Progress for Reporter {
-    fn run_started(&self, point: &RunPoint) {
+    fn batch_started(&self, points: &[&RunPoint]) {
         self.started.set(Some(Instant::now()));
-        self.iters.set_length(point.iterations as u64);
+        let t_max = points.iter().map(|p| p.iterations).max().unwrap_or(0);
+        self.iters.set_length(t_max as u64);
         self.iters.set_position(0);
+        self.iters
+            .set_message(format!("batch of {} runs", points.len()));
     }
     fn iteration(&self, t: usize) {
         self.iters.set_position(t as u64);

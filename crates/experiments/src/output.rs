@@ -1,7 +1,8 @@
 //! Raw results as CSV, and reading them back for figures.
 //!
 //! `results/<name>/runs.csv`: one row per run: its parameters, all three seeds, the cache key, how it
-//! ended (`status` = completed | diverged, `diverged_at`) and summary errors.
+//! ended (`status` = completed | diverged, `diverged_at`), summary errors, σ_min(X) and the detected
+//! phase boundaries t_star, t_1, t_hat (empty when not reached; see `lowrank_core::analysis`).
 //!
 //! `results/<name>/trajectories.csv`: long format, one row per (run, logged iteration, quantity):
 //! `run,t,quantity,value`. Quantities are listed in [`crate::spec::QUANTITIES`] plus `sigma_u_<k>`.
@@ -12,6 +13,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+use lowrank_core::analysis::{detect_phases, PhaseInputs, PhaseThresholds, Phases};
 
 use crate::run::RunResult;
 use crate::sweep::RunPoint;
@@ -40,6 +43,10 @@ pub const RUN_COLUMNS: &[&str] = &[
     "min_test_error",
     "min_test_error_t",
     "final_train_error",
+    "sigma_min_x",
+    "t_star",
+    "t_1",
+    "t_hat",
 ];
 
 fn min_with_t(t: &[usize], v: &[f64]) -> (f64, usize) {
@@ -49,8 +56,32 @@ fn min_with_t(t: &[usize], v: &[f64]) -> (f64, usize) {
     )
 }
 
-/// The text of runs.csv.
-pub fn runs_csv(points: &[RunPoint], results: &[RunResult]) -> String {
+/// Phase boundaries of one run's trajectory (see [`lowrank_core::analysis`]).
+pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phases {
+    let get = |q: &str| r.series(q).unwrap_or_default();
+    let (sin, sig, noise, vxu, test) = (
+        get("sin_theta"),
+        get("sigma_min_signal"),
+        get("noise_norm"),
+        get("sigma_min_vx_u"),
+        get("test_error"),
+    );
+    detect_phases(
+        &PhaseInputs {
+            t: &r.t,
+            sin_theta: &sin,
+            sigma_min_signal: &sig,
+            noise_norm: &noise,
+            sigma_min_vx_u: &vxu,
+            test_error: &test,
+            sigma_min_x: point.singular_values[point.r - 1],
+        },
+        th,
+    )
+}
+
+/// The text of runs.csv (phase boundaries detected with thresholds `th`).
+pub fn runs_csv(points: &[RunPoint], results: &[RunResult], th: PhaseThresholds) -> String {
     let mut s = RUN_COLUMNS.join(",");
     s.push('\n');
     for (p, r) in points.iter().zip(results) {
@@ -58,9 +89,11 @@ pub fn runs_csv(points: &[RunPoint], results: &[RunResult]) -> String {
         let train = r.series("train_error").unwrap_or_default();
         let (min_err, min_t) = min_with_t(&r.t, &test);
         let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
+        let ph = run_phases(p, r, th);
+        let opt = |t: Option<usize>| t.map_or(String::new(), |t| t.to_string());
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{:e},{},{:e},{},{:e},{},{},{},{},{},{},{},{},{},{:e},{},{}",
+            "{},{},{},{},{},{:e},{},{:e},{},{:e},{},{},{},{},{},{},{},{},{},{:e},{},{},{:e},{},{},{}",
             p.index,
             p.replicate,
             p.n,
@@ -83,6 +116,10 @@ pub fn runs_csv(points: &[RunPoint], results: &[RunResult]) -> String {
             min_err,
             min_t,
             last(&train),
+            p.singular_values[p.r - 1],
+            opt(ph.t_star),
+            opt(ph.t_1),
+            opt(ph.t_hat),
         );
     }
     s

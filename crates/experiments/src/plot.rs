@@ -153,6 +153,7 @@ fn draw<DB: DrawingBackend>(
     }
     match config.spec.plot.kind {
         PlotKind::Trajectories => draw_trajectories(&chart_area, config, runs),
+        _ => Err(PlotError("not yet".into())),
     }
 }
 

@@ -11,15 +11,16 @@ use std::path::Path;
 
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
-    run_gradient_descent, small_random_init, spectral_init, Control, Diagnostics,
-    DiagnosticsRecorder, GdParams, GroundTruth, IterationState, MeasurementOperator, Problem,
-    RunStatus, SingularValues,
+    run_gradient_descent_batch, small_random_init, spectral_init, BatchRun, Control, Diagnostics,
+    DiagnosticsCalculator, GdParams, GroundTruth, IterationState, MeasurementOperator, Observer,
+    Problem, RunStatus, SingularValues, SpectralComparison,
 };
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::spec::{InitKind, QUANTITIES};
-use crate::sweep::RunPoint;
+use crate::spec::{InitKind, QUANTITIES, SPECTRAL_QUANTITIES};
+use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
 pub const CACHE_VERSION: u32 = 1;
@@ -54,7 +55,7 @@ pub fn n_top_singular_values(point: &RunPoint) -> usize {
     point.r_prime.min(point.r + 2)
 }
 
-/// Flattens diagnostics into (names, values) in the order of [`QUANTITIES`], then sigma_u_k.
+/// Flattens diagnostics into values in the order of [`QUANTITIES`], then sigma_u_k.
 pub fn diagnostics_row(d: &Diagnostics) -> Vec<f64> {
     let mut v = vec![
         d.loss,
@@ -70,11 +71,13 @@ pub fn diagnostics_row(d: &Diagnostics) -> Vec<f64> {
     v
 }
 
-fn quantity_names(n_top: usize) -> Vec<String> {
+fn quantity_names(n_top: usize, spectral: bool) -> Vec<String> {
+    let extra: &[&str] = if spectral { SPECTRAL_QUANTITIES } else { &[] };
     QUANTITIES
         .iter()
         .map(|s| s.to_string())
         .chain((1..=n_top).map(|k| format!("sigma_u_{k}")))
+        .chain(extra.iter().map(|s| s.to_string()))
         .collect()
 }
 
@@ -113,7 +116,7 @@ pub fn build_problem(point: &RunPoint) -> Problem {
 }
 
 /// U_0 of a point.
-pub fn initial_iterate(point: &RunPoint, problem: &Problem) -> ndarray::Array2<f64> {
+pub fn initial_iterate(point: &RunPoint, problem: &Problem) -> Array2<f64> {
     match point.init {
         InitKind::SmallRandom => {
             small_random_init(point.n, point.r_prime, point.alpha, point.init_seed)
@@ -125,43 +128,97 @@ pub fn initial_iterate(point: &RunPoint, problem: &Problem) -> ndarray::Array2<f
     }
 }
 
-/// Runs one point on its (already built) problem, calling `on_iteration(t)` at logged iterations.
-pub fn run_point(
-    point: &RunPoint,
-    problem: &Problem,
-    on_iteration: &mut dyn FnMut(usize),
-) -> RunResult {
-    let y_norm = problem.y.dot(&problem.y).sqrt();
-    let n_top = n_top_singular_values(point);
-    let recorder = DiagnosticsRecorder::new(&problem.truth, y_norm, n_top);
-    let tick = |s: &IterationState<'_>| {
-        on_iteration(s.t);
+/// Records one run's trajectory rows (diagnostics, optionally the spectral comparison) and ticks progress.
+struct RowRecorder<'a> {
+    calculator: DiagnosticsCalculator<'a>,
+    spectral: Option<SpectralComparison>,
+    t: Vec<usize>,
+    values: Vec<Vec<f64>>,
+    progress: &'a dyn Progress,
+}
+
+impl Observer for RowRecorder<'_> {
+    fn observe(&mut self, state: &IterationState<'_>) -> Control {
+        self.progress.iteration(state.t);
+        let Ok(d) = self.calculator.compute(state) else {
+            return Control::Stop;
+        };
+        let mut row = diagnostics_row(&d);
+        if let Some(sc) = &mut self.spectral {
+            match sc.compute(state.t, state.u) {
+                Ok(s) => row.extend([s.sin_lt_l, s.sin_lt_x, s.sin_power_l, s.power_deviation]),
+                Err(_) => row.extend([f64::NAN; 4]),
+            }
+        }
+        self.t.push(state.t);
+        self.values.push(row);
         Control::Continue
-    };
-    let params = GdParams::new(point.step_size, point.iterations, point.log_every);
-    let u0 = initial_iterate(point, problem);
-    let mut observers = (recorder, tick);
-    let outcome = run_gradient_descent(problem, &params, u0, &mut observers);
-    let recorder = observers.0;
-    let (status, diverged_at) = match outcome.status {
-        RunStatus::Diverged { at } => ("diverged", Some(at)),
-        s => (s.label(), None),
-    };
-    RunResult {
-        key: cache_key(point),
-        status: status.to_string(),
-        diverged_at,
-        quantities: quantity_names(n_top),
-        t: recorder.records.iter().map(|d| d.t).collect(),
-        values: recorder.records.iter().map(diagnostics_row).collect(),
     }
+}
+
+/// Runs points that share one instance in lockstep on `problem` (see
+/// [`lowrank_core::run_gradient_descent_batch`]); results in input order.
+pub fn run_batch(
+    points: &[&RunPoint],
+    problem: &Problem,
+    progress: &dyn Progress,
+) -> Vec<RunResult> {
+    let y_norm = problem.y.dot(&problem.y).sqrt();
+    let inits: Vec<Array2<f64>> = points.iter().map(|p| initial_iterate(p, problem)).collect();
+    let mut recorders: Vec<RowRecorder<'_>> = points
+        .iter()
+        .zip(&inits)
+        .map(|(p, u0)| RowRecorder {
+            calculator: DiagnosticsCalculator::new(
+                &problem.truth,
+                y_norm,
+                n_top_singular_values(p),
+            ),
+            spectral: p
+                .spectral
+                .then(|| SpectralComparison::new(problem, p.step_size, u0.view()).ok())
+                .flatten(),
+            t: Vec::new(),
+            values: Vec::new(),
+            progress,
+        })
+        .collect();
+    let runs: Vec<BatchRun<'_>> = recorders
+        .iter_mut()
+        .zip(points.iter().zip(inits))
+        .map(|(rec, (p, u0))| BatchRun {
+            params: GdParams::new(p.step_size, p.iterations, p.log_every),
+            u0,
+            observer: rec,
+        })
+        .collect();
+    let outcomes = run_gradient_descent_batch(problem, runs);
+    points
+        .iter()
+        .zip(outcomes)
+        .zip(recorders)
+        .map(|((p, out), rec)| {
+            let (status, diverged_at) = match out.status {
+                RunStatus::Diverged { at } => ("diverged", Some(at)),
+                s => (s.label(), None),
+            };
+            RunResult {
+                key: cache_key(p),
+                status: status.to_string(),
+                diverged_at,
+                quantities: quantity_names(n_top_singular_values(p), p.spectral),
+                t: rec.t,
+                values: rec.values,
+            }
+        })
+        .collect()
 }
 
 /// Receives progress events of [`execute`].
 pub trait Progress {
-    /// A run starts computing (not called for cached runs).
-    fn run_started(&self, _point: &RunPoint) {}
-    /// A logged iteration of the current run.
+    /// A batch of runs sharing one instance starts computing (not called for cached runs).
+    fn batch_started(&self, _points: &[&RunPoint]) {}
+    /// A logged iteration of the current batch.
     fn iteration(&self, _t: usize) {}
     /// A run is done (`cached`: read from the cache).
     fn run_finished(&self, _point: &RunPoint, _result: &RunResult, _cached: bool) {}
@@ -180,7 +237,12 @@ pub struct CacheStats {
     pub computed: usize,
 }
 
+/// Largest number of runs advanced in lockstep on one operator.
+pub const MAX_BATCH: usize = 64;
+
 /// Runs every point (reusing cached runs from `cache_dir` and storing new ones there, if given).
+/// Uncached runs that share an instance are computed in batches of at most [`MAX_BATCH`]; each
+/// batch is written to the cache as soon as it is done.
 pub fn execute(
     points: &[RunPoint],
     cache_dir: Option<&Path>,
@@ -189,38 +251,44 @@ pub fn execute(
     if let Some(dir) = cache_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let mut results = Vec::with_capacity(points.len());
+    let mut results: Vec<Option<RunResult>> = vec![None; points.len()];
     let mut stats = CacheStats::default();
-    let mut problem: Option<(_, Problem)> = None;
-    for point in points {
+    // Group the runs to compute by instance, in order of first appearance.
+    let mut groups: Vec<(InstanceKey, Vec<usize>)> = Vec::new();
+    for (i, point) in points.iter().enumerate() {
         let key = cache_key(point);
-        let cached = cache_dir.and_then(|d| read_cached(&d.join(format!("{key}.json")), &key));
-        let result = match cached {
-            Some(r) => {
-                stats.hits += 1;
-                progress.run_finished(point, &r, true);
-                r
-            }
-            None => {
-                let ik = point.instance_key();
-                if problem.as_ref().is_none_or(|(k, _)| *k != ik) {
-                    drop(problem.take()); // free the previous operator before sampling the next
-                    problem = Some((ik, build_problem(point)));
-                }
-                let (_, prob) = problem.as_ref().expect("built above");
-                progress.run_started(point);
-                let r = run_point(point, prob, &mut |t| progress.iteration(t));
+        if let Some(r) = cache_dir.and_then(|d| read_cached(&d.join(format!("{key}.json")), &key)) {
+            stats.hits += 1;
+            progress.run_finished(point, &r, true);
+            results[i] = Some(r);
+            continue;
+        }
+        let ik = point.instance_key();
+        match groups.iter_mut().find(|(k, _)| *k == ik) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((ik, vec![i])),
+        }
+    }
+    for (_, members) in groups {
+        let problem = build_problem(&points[members[0]]);
+        for chunk in members.chunks(MAX_BATCH) {
+            let batch: Vec<&RunPoint> = chunk.iter().map(|&i| &points[i]).collect();
+            progress.batch_started(&batch);
+            for (&i, r) in chunk.iter().zip(run_batch(&batch, &problem, progress)) {
                 if let Some(dir) = cache_dir {
                     let json = serde_json::to_vec(&r).expect("RunResult serializes");
-                    write_atomic(&dir.join(format!("{key}.json")), &json)?;
+                    write_atomic(&dir.join(format!("{}.json", r.key)), &json)?;
                 }
                 stats.computed += 1;
-                progress.run_finished(point, &r, false);
-                r
+                progress.run_finished(&points[i], &r, false);
+                results[i] = Some(r);
             }
-        };
-        results.push(result);
+        }
     }
+    let results = results
+        .into_iter()
+        .map(|r| r.expect("every point is cached or computed"))
+        .collect();
     Ok((results, stats))
 }
 

@@ -137,12 +137,110 @@ pub struct SweepSpec {
     pub init: Option<Vec<InitKind>>,
 }
 
+/// `[diagnostics]`: optional extra quantities and the phase detector's thresholds.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosticsSpec {
+    /// Also record GD vs the power method / spectral initialization (sin_lt_l, sin_lt_x,
+    /// sin_power_l, power_deviation); costs a few small SVDs per logged iteration.
+    #[serde(default)]
+    pub spectral: bool,
+    /// τ of the phase-I detector: sin θ ≤ τ (see lowrank_core::analysis).
+    #[serde(default = "default_tau")]
+    pub phase_sin_theta: f64,
+    /// ρ of the phase-I detector: σ_min(UW) ≥ ρ‖UW_⊥‖.
+    #[serde(default = "default_rho")]
+    pub phase_signal_to_noise: f64,
+}
+
+fn default_tau() -> f64 {
+    lowrank_core::analysis::PhaseThresholds::default().sin_theta
+}
+
+fn default_rho() -> f64 {
+    lowrank_core::analysis::PhaseThresholds::default().signal_to_noise
+}
+
+impl Default for DiagnosticsSpec {
+    fn default() -> Self {
+        Self {
+            spectral: false,
+            phase_sin_theta: default_tau(),
+            phase_signal_to_noise: default_rho(),
+        }
+    }
+}
+
+impl DiagnosticsSpec {
+    /// The detector thresholds.
+    pub fn thresholds(&self) -> lowrank_core::analysis::PhaseThresholds {
+        lowrank_core::analysis::PhaseThresholds {
+            sin_theta: self.phase_sin_theta,
+            signal_to_noise: self.phase_signal_to_noise,
+        }
+    }
+}
+
 /// What figure a spec draws.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum PlotKind {
-    /// Quantities against the iteration, one panel, log y.
+    /// Quantities against the iteration (median over replicates), log y; `phases = true` shades
+    /// the detected phases.
     Trajectories,
+    /// Final and minimum test error against `x` (a sweep key), one curve per `group`, log-log,
+    /// median with min–max band over replicates, fitted slopes, reference line ∝ x^reference_exponent.
+    ErrorVsParameter,
+    /// Test-error trajectories per r', and the phase-I length and final error against r'.
+    Overparameterization,
+    /// Train and test error against t, one curve per (init kind, α).
+    InitComparison,
+    /// t_*, t_1 and t̂ against ln(1/α) with linear fits.
+    PhaseLengths,
+}
+
+/// A run parameter a figure can put on an axis or group by.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Parameter {
+    /// α.
+    Alpha,
+    /// r'.
+    RPrime,
+    /// m.
+    M,
+    /// κ.
+    Kappa,
+    /// μ.
+    StepSize,
+    /// Initialization kind.
+    Init,
+}
+
+impl Parameter {
+    /// Column name in runs.csv.
+    pub fn column(&self) -> &'static str {
+        match self {
+            Self::Alpha => "alpha",
+            Self::RPrime => "r_prime",
+            Self::M => "m",
+            Self::Kappa => "kappa",
+            Self::StepSize => "step_size",
+            Self::Init => "init",
+        }
+    }
+
+    /// Symbol for labels.
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            Self::Alpha => "α",
+            Self::RPrime => "r'",
+            Self::M => "m",
+            Self::Kappa => "κ",
+            Self::StepSize => "μ",
+            Self::Init => "init",
+        }
+    }
 }
 
 /// `[plot]` as written.
@@ -156,6 +254,17 @@ pub struct PlotSpec {
     pub quantities: Vec<String>,
     /// Width and height in pixels (default 1000×640).
     pub size: Option<(u32, u32)>,
+    /// Shade the detected phases (trajectories).
+    #[serde(default)]
+    pub phases: bool,
+    /// Horizontal axis parameter (error_vs_parameter).
+    pub x: Option<Parameter>,
+    /// One curve per value of this parameter (error_vs_parameter).
+    pub group: Option<Parameter>,
+    /// Exponent p of the reference line ∝ x^p (error_vs_parameter); the theorem's is 21/16.
+    pub reference_exponent: Option<f64>,
+    /// Largest iteration shown (trajectories); default: all.
+    pub max_t: Option<usize>,
 }
 
 /// A spec as written in the TOML file.
@@ -177,6 +286,9 @@ pub struct Spec {
     /// Grid.
     #[serde(default)]
     pub sweep: SweepSpec,
+    /// Extra diagnostics and phase thresholds.
+    #[serde(default)]
+    pub diagnostics: DiagnosticsSpec,
     /// Figure.
     pub plot: PlotSpec,
 }
@@ -206,9 +318,14 @@ pub const QUANTITIES: &[&str] = &[
     "u_norm",
 ];
 
+/// Quantities recorded only with `[diagnostics] spectral = true`.
+pub const SPECTRAL_QUANTITIES: &[&str] =
+    &["sin_lt_l", "sin_lt_x", "sin_power_l", "power_deviation"];
+
 /// Whether `q` names a quantity in trajectories.csv.
 pub fn is_quantity(q: &str) -> bool {
     QUANTITIES.contains(&q)
+        || SPECTRAL_QUANTITIES.contains(&q)
         || q.strip_prefix("sigma_u_")
             .and_then(|k| k.parse::<usize>().ok())
             .is_some_and(|k| k >= 1)
@@ -455,6 +572,43 @@ fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
             "plot.quantities: unknown {unknown:?}; allowed: {} or sigma_u_<k> (k-th singular value of U)",
             QUANTITIES.join(", ")
         ));
+    }
+    let needs_spectral: Vec<&str> = spec
+        .plot
+        .quantities
+        .iter()
+        .map(String::as_str)
+        .filter(|q| SPECTRAL_QUANTITIES.contains(q))
+        .collect();
+    if !needs_spectral.is_empty() && !spec.diagnostics.spectral {
+        return Err(format!(
+            "plot.quantities: {needs_spectral:?} are recorded only with diagnostics.spectral = true"
+        ));
+    }
+    let d = &spec.diagnostics;
+    check_f64(
+        "diagnostics.phase_sin_theta",
+        d.phase_sin_theta,
+        d.phase_sin_theta > 0.0 && d.phase_sin_theta <= 1.0,
+        "0 < τ ≤ 1",
+    )?;
+    check_f64(
+        "diagnostics.phase_signal_to_noise",
+        d.phase_signal_to_noise,
+        d.phase_signal_to_noise > 0.0,
+        "ρ > 0",
+    )?;
+    match spec.plot.kind {
+        PlotKind::Trajectories if spec.plot.quantities.is_empty() => {
+            return Err("plot.quantities is empty; the trajectories figure needs at least one quantity".into())
+        }
+        PlotKind::ErrorVsParameter if spec.plot.x.is_none() => {
+            return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into())
+        }
+        _ => {}
+    }
+    if let Some(p) = spec.plot.reference_exponent {
+        check_f64("plot.reference_exponent", p, true, "a finite number")?;
     }
     if let Some((w, h)) = spec.plot.size {
         if !(200..=6000).contains(&w) || !(150..=6000).contains(&h) {

@@ -27,6 +27,9 @@ const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
 const TAG_INIT: u64 = 0x696e_6974; // "init"
 
+/// What identifies an instance: (truth seed, operator seed, n, r, m, bits of the singular values).
+pub type InstanceKey = (u64, u64, usize, usize, usize, Vec<u64>);
+
 /// One run of a sweep: everything that determines its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunPoint {
@@ -56,6 +59,8 @@ pub struct RunPoint {
     pub iterations: usize,
     /// Logging period.
     pub log_every: usize,
+    /// Whether GD-vs-power-method diagnostics are recorded.
+    pub spectral: bool,
     /// Seed of X.
     pub truth_seed: u64,
     /// Seed of 𝒜.
@@ -66,7 +71,7 @@ pub struct RunPoint {
 
 impl RunPoint {
     /// Runs with equal instance keys share X, 𝒜 and y.
-    pub fn instance_key(&self) -> (u64, u64, usize, usize, usize, Vec<u64>) {
+    pub fn instance_key(&self) -> InstanceKey {
         (
             self.truth_seed,
             self.operator_seed,
@@ -134,6 +139,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                     step_size: mu,
                                     iterations: s.gd.iterations,
                                     log_every: s.gd.log_every,
+                                    spectral: s.diagnostics.spectral,
                                     truth_seed,
                                     operator_seed,
                                     init_seed,

@@ -150,10 +150,8 @@ fn killed_run_resumes_from_its_cache() {
         .replace("n = 12", "n = 30")
         .replace("m = 150", "m = 600")
         .replace("iterations = 120", "iterations = 3000")
-        .replace(
-            "[plot]",
-            "[sweep]\nalpha = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]\n[plot]",
-        );
+        .replace("seed = 7", "seed = 7\nreplicates = 6");
+    // Six replicates = six instances = six batches, each cached as soon as it is done.
     write_spec(tmp.path(), "killme", &text);
     let mut child = Command::new(env!("CARGO_BIN_EXE_experiments"))
         .args(["run", "killme.toml"])
@@ -163,17 +161,18 @@ fn killed_run_resumes_from_its_cache() {
         .unwrap();
     let cache = tmp.path().join("results/killme/cache");
     let start = std::time::Instant::now();
+    let finished = |dir: &Path| {
+        std::fs::read_dir(dir).map_or(0, |d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.ends_with(".json") && !name.starts_with(".tmp")
+                })
+                .count()
+        })
+    };
     loop {
-        let n = std::fs::read_dir(&cache).map_or(0, |d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "json")
-            })
-            .count()
-        });
+        let n = finished(&cache);
         if n >= 1 || start.elapsed().as_secs() > 120 {
             break;
         }
@@ -181,7 +180,7 @@ fn killed_run_resumes_from_its_cache() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let done_before = std::fs::read_dir(&cache).unwrap().count();
+    let done_before = finished(&cache);
     assert!(!tmp.path().join("results/killme/trajectories.csv").exists() || done_before == 6);
     let (ok, stderr) = run_cli(&["run", "killme.toml"], tmp.path());
     assert!(ok, "{stderr}");

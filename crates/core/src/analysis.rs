@@ -1,0 +1,197 @@
+//! Reading a trajectory the way the paper's proof does: phase boundaries, and simple fits.
+//!
+//! # Phase boundaries (detected from logged diagnostics)
+//! ```text
+//!   t_* (end of phase I)  = first t with sin θ_t ≤ τ  and  σ_min(U_tW_t) ≥ ρ·‖U_tW_{t,⊥}‖
+//!   t_1 (end of phase II) = first t with σ_r(V_Xᵀ U_t) ≥ σ_min(X)/√10        (the paper's criterion)
+//!   t̂  (error floor)      = first t with test error ≤ 2 × final test error
+//! ```
+//! τ and ρ are [`PhaseThresholds`] (defaults τ = 0.3, ρ = 2). The paper's phase I ends once the
+//! signal part is aligned with col(X) (sin θ ≤ cκ⁻²) and dominates the noise part; τ plays the role
+//! of cκ⁻² for the κ ≤ 4 used here.
+
+/// Thresholds of the phase-I detector (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhaseThresholds {
+    /// τ: sin θ must fall to τ.
+    pub sin_theta: f64,
+    /// ρ: the signal σ_min(UW) must be ρ times the noise ‖UW_⊥‖.
+    pub signal_to_noise: f64,
+}
+
+impl Default for PhaseThresholds {
+    fn default() -> Self {
+        Self {
+            sin_theta: 0.3,
+            signal_to_noise: 2.0,
+        }
+    }
+}
+
+/// The logged series a phase detection needs (all of the same length as `t`).
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseInputs<'a> {
+    /// Logged iterations.
+    pub t: &'a [usize],
+    /// sin θ_t.
+    pub sin_theta: &'a [f64],
+    /// σ_min(U_tW_t).
+    pub sigma_min_signal: &'a [f64],
+    /// ‖U_tW_{t,⊥}‖.
+    pub noise_norm: &'a [f64],
+    /// σ_r(V_Xᵀ U_t).
+    pub sigma_min_vx_u: &'a [f64],
+    /// Test error.
+    pub test_error: &'a [f64],
+    /// σ_min(X).
+    pub sigma_min_x: f64,
+}
+
+/// Detected phase boundaries (None if the criterion is never met in the logged horizon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Phases {
+    /// End of phase I.
+    pub t_star: Option<usize>,
+    /// End of phase II.
+    pub t_1: Option<usize>,
+    /// First iteration within 2× of the final error.
+    pub t_hat: Option<usize>,
+}
+
+/// Detects t_*, t_1, t̂ (see the module docs).
+pub fn detect_phases(x: &PhaseInputs<'_>, th: PhaseThresholds) -> Phases {
+    let first = |pred: &dyn Fn(usize) -> bool| (0..x.t.len()).find(|&i| pred(i)).map(|i| x.t[i]);
+    let t_star = first(&|i| {
+        x.sin_theta[i] <= th.sin_theta
+            && x.sigma_min_signal[i] >= th.signal_to_noise * x.noise_norm[i]
+    });
+    let t_1 = first(&|i| x.sigma_min_vx_u[i] >= x.sigma_min_x / 10f64.sqrt());
+    let t_hat = x
+        .test_error
+        .last()
+        .filter(|e| e.is_finite())
+        .and_then(|&fin| first(&|i| x.test_error[i] <= 2.0 * fin));
+    Phases { t_star, t_1, t_hat }
+}
+
+/// Least-squares line y ≈ intercept + slope·x with its coefficient of determination R².
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearFit {
+    /// Slope.
+    pub slope: f64,
+    /// Intercept.
+    pub intercept: f64,
+    /// R² = 1 − SS_res/SS_tot (1 for a perfect fit; NaN for fewer than 2 distinct x).
+    pub r_squared: f64,
+}
+
+/// Ordinary least squares over the pairs with finite x and y (None if fewer than 2 distinct x).
+pub fn linear_fit(x: &[f64], y: &[f64]) -> Option<LinearFit> {
+    let pts: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(&a, &b)| (a, b))
+        .collect();
+    let n = pts.len() as f64;
+    if pts.len() < 2 {
+        return None;
+    }
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let ss_tot: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let ss_res: f64 = pts
+        .iter()
+        .map(|p| (p.1 - intercept - slope * p.0).powi(2))
+        .sum();
+    let r_squared = if ss_tot == 0.0 {
+        1.0
+    } else {
+        1.0 - ss_res / ss_tot
+    };
+    Some(LinearFit {
+        slope,
+        intercept,
+        r_squared,
+    })
+}
+
+/// Fit of log10 y against log10 x (the exponent p of y ∝ x^p), over positive finite pairs.
+pub fn power_law_fit(x: &[f64], y: &[f64]) -> Option<LinearFit> {
+    let (lx, ly): (Vec<f64>, Vec<f64>) = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+        .map(|(a, b)| (a.log10(), b.log10()))
+        .unzip();
+    linear_fit(&lx, &ly)
+}
+
+/// Median of the finite values (NaN if none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let k = v.len();
+    if k % 2 == 1 {
+        v[k / 2]
+    } else {
+        0.5 * (v[k / 2 - 1] + v[k / 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_recover_exact_lines_and_powers() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let y: Vec<f64> = x.iter().map(|v| 3.0 - 2.0 * v).collect();
+        let f = linear_fit(&x, &y).unwrap();
+        assert!((f.slope + 2.0).abs() < 1e-12 && (f.intercept - 3.0).abs() < 1e-12);
+        assert!((f.r_squared - 1.0).abs() < 1e-12);
+        let a = [1e-1, 1e-3, 1e-5];
+        let e: Vec<f64> = a.iter().map(|v: &f64| 5.0 * v.powf(1.3125)).collect();
+        assert!((power_law_fit(&a, &e).unwrap().slope - 1.3125).abs() < 1e-12);
+        assert!(linear_fit(&[1.0, 1.0], &[2.0, 3.0]).is_none());
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0, f64::NAN]), 2.5);
+    }
+
+    #[test]
+    fn phases_follow_their_definitions() {
+        let t = [0, 10, 20, 30, 40];
+        let x = PhaseInputs {
+            t: &t,
+            sin_theta: &[0.9, 0.5, 0.2, 0.1, 0.01],
+            sigma_min_signal: &[1e-6, 1e-5, 1e-4, 0.3, 0.5],
+            noise_norm: &[1e-6, 1e-6, 1e-6, 1e-6, 1e-6],
+            sigma_min_vx_u: &[1e-6, 1e-5, 1e-4, 0.3, 0.5],
+            test_error: &[1.0, 1.0, 0.9, 1e-3, 4e-4],
+            sigma_min_x: 0.5,
+        };
+        let p = detect_phases(&x, PhaseThresholds::default());
+        assert_eq!(
+            p,
+            Phases {
+                t_star: Some(20),
+                t_1: Some(30),
+                t_hat: Some(40)
+            }
+        );
+    }
+}
