@@ -257,7 +257,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                 mb.status = Some(RunStatus::Diverged { at: t });
                 continue;
             }
-            if t % mb.params.log_every == 0 || t == mb.params.iterations {
+            if t.is_multiple_of(mb.params.log_every) || t == mb.params.iterations {
                 let state = IterationState {
                     t,
                     u: mb.u.view(),
