@@ -5,7 +5,7 @@ SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
 
-.PHONY: all setup build figures test lint fmt clean-results
+.PHONY: all setup build figures check-figures test lint fmt clean-results
 
 all: figures
 
@@ -15,11 +15,22 @@ setup:
 build: setup
 	$(CARGO) build --release --workspace
 
-## Regenerate every figure in figures/ from the specs in experiments/ (QUICK=1 for reduced sizes).
+## Regenerate every figure in figures/ from the specs in experiments/ (QUICK=1: reduced sizes,
+## into figures/quick/). Cached runs are reused, so with nothing changed this takes seconds.
 figures: build
+	$(BIN) run $(QUICK_FLAG) $(SPECS)
+	$(if $(QUICK),,$(BIN) gallery)
+
+## CI's figure check: every full-size spec validates, quick mode draws every figure (non-empty files).
+check-figures: build
+	$(BIN) validate $(SPECS)
+	$(BIN) run --quick $(SPECS) > /dev/null
 	@for spec in $(SPECS); do \
-	  echo "== $$spec"; \
-	  $(BIN) run $(QUICK_FLAG) "$$spec" || exit 1; \
+	  name=$$(basename "$$spec" .toml); \
+	  for ext in png svg; do \
+	    f=figures/quick/$$name.$$ext; \
+	    if [ -s "$$f" ]; then echo "ok $$f"; else echo "MISSING OR EMPTY: $$f"; exit 1; fi; \
+	  done; \
 	done
 
 ## Run the test suite (unit, numerical and pipeline tests), then fmt and clippy checks.

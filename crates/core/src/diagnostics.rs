@@ -152,6 +152,7 @@ impl Observer for DiagnosticsRecorder<'_> {
 /// | `sin_lt_l` | sin∠(L_t, L): L_t = top-r left singular subspace of U_t, L = top-r eigenspace of M = 𝒜*𝒜(XXᵀ) |
 /// | `sin_lt_x` | sin∠(L_t, col(X)) |
 /// | `sin_power_l` | sin∠(top-r left singular subspace of Ũ_t, L), Ũ_t = (I + μM)^t U_0 |
+/// | `sin_lt_power` | sin∠(L_t, top-r left singular subspace of Ũ_t) |
 /// | `power_deviation` | ‖U_t − Ũ_t‖ / ‖Ũ_t‖ (spectral norms) |
 ///
 /// sin∠ is the sine of the largest principal angle. L is the subspace spectral initialization uses.
@@ -163,6 +164,8 @@ pub struct SpectralDiagnostics {
     pub sin_lt_x: f64,
     /// sin∠(top-r subspace of Ũ_t, L).
     pub sin_power_l: f64,
+    /// sin∠(L_t, top-r subspace of Ũ_t).
+    pub sin_lt_power: f64,
     /// ‖U_t − Ũ_t‖/‖Ũ_t‖.
     pub power_deviation: f64,
 }
@@ -218,6 +221,7 @@ impl SpectralComparison {
             sin_lt_l: sin_largest_principal_angle(lt.view(), self.l.view())?,
             sin_lt_x: sin_largest_principal_angle(lt.view(), self.v_x.view())?,
             sin_power_l: sin_largest_principal_angle(lp.view(), self.l.view())?,
+            sin_lt_power: sin_largest_principal_angle(lt.view(), lp.view())?,
             power_deviation: if power_norm.is_finite() {
                 dev
             } else {

@@ -28,6 +28,7 @@ pub mod linalg;
 pub mod operator;
 pub mod packing;
 pub mod problem;
+pub mod rip;
 pub mod seeds;
 
 pub use diagnostics::{

@@ -9,6 +9,7 @@
 //! | [`Stream::GroundTruth`] = 0 | the orthonormal factor V of X = V·diag(s) |
 //! | [`Stream::Operator`] = 1 | the measurement matrices A_1..A_m |
 //! | [`Stream::Initialization`] = 2 | the Gaussian matrix B of U_0 = α·B |
+//! | [`Stream::Analysis`] = 3 | random test matrices of diagnostics (e.g. the RIP estimate) |
 //!
 //! Seeds of derived objects are made with [`derive_seed`], a SplitMix64 chain over a parent
 //! seed and a list of 64-bit words; it is a pure function, so the same inputs give the same
@@ -26,6 +27,8 @@ pub enum Stream {
     Operator = 1,
     /// The initialization matrix B.
     Initialization = 2,
+    /// Random test matrices of analyses (never the solver's inputs).
+    Analysis = 3,
 }
 
 /// The generator for `stream` of `seed`.

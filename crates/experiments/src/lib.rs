@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!   experiments/<name>.toml ──spec::load──▶ Config ──sweep::expand──▶ [RunPoint]
-//!     ──run::execute (cache: results/<name>/cache/<key>.json)──▶ [RunResult]
+//!     ──run::execute (cache: results/cache/<key>.json, shared by all specs)──▶ [RunResult]
 //!     ──output──▶ results/<name>/{runs.csv, trajectories.csv, manifest.json}
 //!     ──output::read_results──▶ plot::render ──▶ figures/<name>.{png,svg}
 //! ```
@@ -14,6 +14,7 @@
 
 pub mod export;
 pub mod fsutil;
+pub mod gallery;
 pub mod manifest;
 pub mod output;
 pub mod plot;
@@ -85,6 +86,12 @@ impl Layout {
         self.quick_aware(&self.results, config).join(&config.name)
     }
 
+    /// `results/cache` (or `results/quick/cache`): finished runs of every spec, by cache key, so a
+    /// run that two specs share is computed once.
+    pub fn cache_dir(&self, config: &Config) -> PathBuf {
+        self.quick_aware(&self.results, config).join("cache")
+    }
+
     /// `figures` (or `figures/quick`).
     pub fn figures_dir(&self, config: &Config) -> PathBuf {
         self.quick_aware(&self.figures, config)
@@ -119,6 +126,43 @@ pub fn memory_budget() -> spec::MemoryBudget {
     Some(kib * 1024 * 8 / 10)
 }
 
+/// All cores, as many operators at once as the memory budget allows, BLAS threads set through
+/// [`set_blas_threads`].
+pub fn resources(points: &[RunPoint]) -> run::Resources {
+    let largest = points
+        .iter()
+        .map(|p| lowrank_core::operator_bytes(p.n, p.m))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let max_live = memory_budget().map_or(usize::MAX, |b| (b / largest).min(64) as usize);
+    run::Resources {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        max_live_operators: max_live.max(1),
+        set_blas_threads,
+    }
+}
+
+#[allow(unsafe_code)]
+mod openblas {
+    use std::ffi::c_int;
+    extern "C" {
+        /// OpenBLAS's run-time thread count setter (libopenblas, linked through blas-src).
+        pub fn openblas_set_num_threads(n: c_int);
+    }
+}
+
+/// Sets the number of OpenBLAS threads for subsequent BLAS calls.
+pub fn set_blas_threads(n: usize) {
+    let n = n.clamp(1, 256) as std::ffi::c_int;
+    // SAFETY: a plain C function of the linked OpenBLAS taking an int; it only stores the thread
+    // count used by later calls. It is called between, never during, BLAS calls.
+    #[allow(unsafe_code)]
+    unsafe {
+        openblas::openblas_set_num_threads(n)
+    }
+}
+
 /// What [`run_experiment`] did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -143,9 +187,10 @@ pub fn run_experiment(
 ) -> Result<Outcome, Error> {
     let start = std::time::Instant::now();
     let dir = layout.results_dir(config);
-    let cache = dir.join("cache");
+    let cache = layout.cache_dir(config);
     let points = sweep::expand(config);
-    let (results, stats) = run::execute(&points, Some(&cache), progress).map_err(io_at(&cache))?;
+    let (results, stats) =
+        run::execute(&points, Some(&cache), progress, resources(&points)).map_err(io_at(&cache))?;
     let runs_path = dir.join("runs.csv");
     let traj_path = dir.join("trajectories.csv");
     fsutil::write_atomic(
@@ -160,7 +205,8 @@ pub fn run_experiment(
     .map_err(io_at(&traj_path))?;
     let seconds = start.elapsed().as_secs_f64();
     let manifest_path = dir.join("manifest.json");
-    let manifest = manifest::Manifest::new(config, &points, stats, seconds);
+    let compute: f64 = results.iter().map(|r| r.seconds).sum();
+    let manifest = manifest::Manifest::new(config, &points, stats, seconds, compute);
     fsutil::write_atomic(&manifest_path, &manifest.to_json()).map_err(io_at(&manifest_path))?;
     let figures = plot_experiment(config, layout)?;
     let mut files = vec![runs_path, traj_path, manifest_path];

@@ -62,6 +62,12 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Write figures/README.md: every figure with its caption, spec, remake command and run time.
+    Gallery {
+        /// Directory of the specs.
+        #[arg(default_value = "experiments")]
+        dir: PathBuf,
+    },
     /// Export one run (instance, operator, trajectory) as .npy files for cross-checking in numpy.
     Export {
         /// Spec file.
@@ -84,9 +90,9 @@ struct Reporter {
     _multi: MultiProgress,
     runs: ProgressBar,
     iters: ProgressBar,
-    started: std::cell::Cell<Option<Instant>>,
+    started: std::sync::Mutex<Option<Instant>>,
     total: usize,
-    done: std::cell::Cell<usize>,
+    done: std::sync::atomic::AtomicUsize,
 }
 
 impl Reporter {
@@ -116,9 +122,9 @@ impl Reporter {
             _multi: multi,
             runs,
             iters,
-            started: std::cell::Cell::new(None),
+            started: std::sync::Mutex::new(None),
             total,
-            done: std::cell::Cell::new(0),
+            done: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -141,7 +147,9 @@ fn describe(p: &RunPoint) -> String {
 
 impl Progress for Reporter {
     fn batch_started(&self, points: &[&RunPoint]) {
-        self.started.set(Some(Instant::now()));
+        if let Ok(mut s) = self.started.lock() {
+            s.get_or_insert_with(Instant::now);
+        }
         let t_max = points.iter().map(|p| p.iterations).max().unwrap_or(0);
         self.iters.set_length(t_max as u64);
         self.iters.set_position(0);
@@ -152,7 +160,7 @@ impl Progress for Reporter {
         self.iters.set_position(t as u64);
     }
     fn run_finished(&self, point: &RunPoint, result: &RunResult, cached: bool) {
-        self.done.set(self.done.get() + 1);
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         self.runs.inc(1);
         if !self.tty {
             let err = result
@@ -164,13 +172,15 @@ impl Progress for Reporter {
             } else {
                 let secs = self
                     .started
-                    .get()
+                    .lock()
+                    .ok()
+                    .and_then(|s| *s)
                     .map_or(0.0, |s| s.elapsed().as_secs_f64());
-                format!("{secs:.1} s")
+                format!("{secs:.1} s since the first batch started")
             };
             eprintln!(
                 "[{}/{}] {}: {}, final test error {err} ({how})",
-                self.done.get(),
+                done,
                 self.total,
                 describe(point),
                 result.status
@@ -274,6 +284,23 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     Err(e) => println!("{:<24} INVALID: {e}", path.display()),
                 }
             }
+        }
+        Command::Gallery { dir } => {
+            let files = specs_in(&dir).map_err(|source| experiments::Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let configs = files
+                .iter()
+                .map(|p| load(p, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            let path = experiments::gallery::write_gallery(&configs, layout).map_err(|source| {
+                experiments::Error::Io {
+                    path: layout.figures.join("README.md"),
+                    source,
+                }
+            })?;
+            println!("{}", path.display());
         }
         Command::Validate { specs, quick } => {
             for path in specs {

@@ -45,8 +45,10 @@ pub struct Manifest<'a> {
     pub machine: Machine,
     /// Seconds since the Unix epoch when the manifest was written.
     pub written_at_unix: u64,
-    /// Wall time of the experiment (seconds), excluding drawing.
+    /// Wall time of this invocation (seconds), excluding drawing; small when runs were cached.
     pub wall_seconds: f64,
+    /// Time it took to compute all runs, cached ones included (seconds): the cost of a full run.
+    pub compute_seconds: f64,
 }
 
 fn git_commit() -> String {
@@ -101,6 +103,7 @@ impl<'a> Manifest<'a> {
         runs: &'a [RunPoint],
         cache: CacheStats,
         wall_seconds: f64,
+        compute_seconds: f64,
     ) -> Self {
         Self {
             name: &config.name,
@@ -117,6 +120,7 @@ impl<'a> Manifest<'a> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             wall_seconds,
+            compute_seconds,
         }
     }
 

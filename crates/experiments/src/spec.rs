@@ -265,6 +265,9 @@ pub struct PlotSpec {
     pub reference_exponent: Option<f64>,
     /// Largest iteration shown (trajectories); default: all.
     pub max_t: Option<usize>,
+    /// Fit slopes only over x ≤ this value (error_vs_parameter), to leave out the non-asymptotic
+    /// large-α end; default: all points.
+    pub fit_max_x: Option<f64>,
 }
 
 /// A spec as written in the TOML file.
@@ -319,8 +322,13 @@ pub const QUANTITIES: &[&str] = &[
 ];
 
 /// Quantities recorded only with `[diagnostics] spectral = true`.
-pub const SPECTRAL_QUANTITIES: &[&str] =
-    &["sin_lt_l", "sin_lt_x", "sin_power_l", "power_deviation"];
+pub const SPECTRAL_QUANTITIES: &[&str] = &[
+    "sin_lt_l",
+    "sin_lt_x",
+    "sin_power_l",
+    "sin_lt_power",
+    "power_deviation",
+];
 
 /// Whether `q` names a quantity in trajectories.csv.
 pub fn is_quantity(q: &str) -> bool {
@@ -606,6 +614,9 @@ fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
             return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into())
         }
         _ => {}
+    }
+    if let Some(x) = spec.plot.fit_max_x {
+        check_f64("plot.fit_max_x", x, x > 0.0, "a positive number")?;
     }
     if let Some(p) = spec.plot.reference_exponent {
         check_f64("plot.reference_exponent", p, true, "a finite number")?;

@@ -153,3 +153,111 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
     }
     points
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse;
+    use std::path::Path;
+
+    const BASE: &str = r#"
+title = "t"
+caption = "c"
+[problem]
+n = 10
+r = 2
+kappa = 2.0
+m = 50
+[init]
+alpha = 1e-3
+r_prime = 4
+[gd]
+step_size = 0.25
+iterations = 10
+log_every = 1
+[seeds]
+seed = 11
+replicates = 2
+[sweep]
+alpha = [1e-2, 1e-3, 1e-4]
+r_prime = [2, 4]
+m = [50, 60]
+[plot]
+kind = "trajectories"
+quantities = ["test_error"]
+"#;
+
+    fn points(text: &str) -> Vec<RunPoint> {
+        expand(&parse(Path::new("s.toml"), text, false, None).unwrap())
+    }
+
+    #[test]
+    fn grid_is_the_cartesian_product_in_documented_order() {
+        let p = points(BASE);
+        assert_eq!(p.len(), 2 * 3 * 2 * 2);
+        assert!(p.iter().enumerate().all(|(i, q)| q.index == i));
+        // α varies fastest, then r', then m; replicates outermost.
+        assert_eq!((p[0].alpha, p[1].alpha, p[2].alpha), (1e-2, 1e-3, 1e-4));
+        assert_eq!((p[0].r_prime, p[3].r_prime), (2, 4));
+        assert_eq!((p[0].m, p[6].m), (50, 60));
+        assert_eq!((p[0].replicate, p[12].replicate), (0, 1));
+        let mut combos: Vec<(u64, usize, usize, usize)> = p
+            .iter()
+            .map(|q| (q.alpha.to_bits(), q.r_prime, q.m, q.replicate))
+            .collect();
+        combos.sort();
+        combos.dedup();
+        assert_eq!(combos.len(), p.len(), "every combination exactly once");
+    }
+
+    #[test]
+    fn seeds_depend_only_on_what_each_object_depends_on() {
+        let p = points(BASE);
+        for a in &p {
+            for b in &p {
+                let same_rep = a.replicate == b.replicate;
+                assert_eq!(a.truth_seed == b.truth_seed, same_rep);
+                assert_eq!(a.operator_seed == b.operator_seed, same_rep && a.m == b.m);
+                assert_eq!(
+                    a.init_seed == b.init_seed,
+                    same_rep && a.r_prime == b.r_prime
+                );
+            }
+        }
+        // Seeds do not depend on the position in the grid: dropping a value keeps the others' seeds.
+        let fewer = points(&BASE.replace("alpha = [1e-2, 1e-3, 1e-4]", "alpha = [1e-4]"));
+        for q in &fewer {
+            let same = p
+                .iter()
+                .find(|x| {
+                    x.alpha == q.alpha
+                        && x.r_prime == q.r_prime
+                        && x.m == q.m
+                        && x.replicate == q.replicate
+                })
+                .unwrap();
+            assert_eq!(
+                (q.truth_seed, q.operator_seed, q.init_seed),
+                (same.truth_seed, same.operator_seed, same.init_seed)
+            );
+        }
+        // A different spec seed changes everything.
+        let other = points(&BASE.replace("seed = 11", "seed = 12"));
+        assert!(other
+            .iter()
+            .zip(&p)
+            .all(|(a, b)| a.truth_seed != b.truth_seed && a.init_seed != b.init_seed));
+    }
+
+    #[test]
+    fn shared_instances_redraw_only_the_initialization() {
+        let p = points(&BASE.replace("replicates = 2", "replicates = 2\nshare_instance = true"));
+        let (a, b) = (&p[0], &p[12]);
+        assert_eq!((a.replicate, b.replicate), (0, 1));
+        assert_eq!(
+            (a.truth_seed, a.operator_seed),
+            (b.truth_seed, b.operator_seed)
+        );
+        assert_ne!(a.init_seed, b.init_seed);
+    }
+}

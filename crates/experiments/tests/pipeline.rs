@@ -125,9 +125,9 @@ fn interrupted_sweep_resumes_without_duplicated_or_missing_rows() {
     // An interrupted sweep: only some runs reached the cache, no CSV was written, and a stray
     // temporary file was left behind by the kill.
     let cut = layout(&tmp.path().join("cut"));
-    let cache = cut.results_dir(&config).join("cache");
+    let cache = cut.cache_dir(&config);
     std::fs::create_dir_all(&cache).unwrap();
-    let full_cache = full.results_dir(&config).join("cache");
+    let full_cache = full.cache_dir(&config);
     let mut entries: Vec<_> = std::fs::read_dir(&full_cache)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -159,7 +159,7 @@ fn killed_run_resumes_from_its_cache() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let cache = tmp.path().join("results/killme/cache");
+    let cache = tmp.path().join("results/cache");
     let start = std::time::Instant::now();
     let finished = |dir: &Path| {
         std::fs::read_dir(dir).map_or(0, |d| {

@@ -1,35 +1,196 @@
 //! # theory-checks
 //!
-//! Puts numbers next to the predictions of Stöger & Soltanolkotabi (2021): runs its own small,
-//! seeded experiments through the same core solver (`lowrank-core`) and sweep machinery
-//! (`experiments::sweep`, `experiments::run`) as the figures, and reports for each prediction the
-//! quantity, what the theory says, what was measured, the tolerance and PASS/FAIL.
+//! Puts numbers next to the predictions of Stöger & Soltanolkotabi (2021). Every check runs its own
+//! seeded experiments through the same solver (`lowrank-core`) and sweep machinery
+//! (`experiments::sweep`, `experiments::run`) as the figures — specs are written as TOML text
+//! and validated like any other — and reports the quantity, what the theory says, what was
+//! measured, the tolerance and a verdict. Nothing is cached: every number in a report is measured
+//! by the run that writes it.
 //!
-//! Status: the checks themselves are tracked by the theory-checks issue; this crate currently
-//! provides the shared vocabulary of a check result.
+//! Verdicts: PASS / FAIL for predictions under test; INFO for context that is not a prediction
+//! (e.g. whether an operator satisfies the theorem's RIP assumption).
 
+pub mod checks;
+pub mod report;
+
+use std::path::Path;
+
+use experiments::run::{execute, RunResult};
+use experiments::spec::parse;
+use experiments::sweep::{expand, RunPoint};
+use experiments::Silent;
 use serde::Serialize;
 
-/// The verdict of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Verdict {
-    /// The measured value is within the tolerance of the prediction.
-    Pass,
-    /// It is not.
-    Fail,
+pub use report::{Check, Report, Row, Verdict};
+
+/// Sizes of the experiments behind the checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scale {
+    /// "full" (make theory) or "reduced" (cargo test).
+    pub name: &'static str,
+    /// n.
+    pub n: usize,
+    /// r.
+    pub r: usize,
+    /// Base number of measurements (10·n·r).
+    pub m: usize,
+    /// Numbers of measurements for the exponent check: multiples of n·r, then one above n(n+1)/2.
+    pub m_list: Vec<usize>,
+    /// α grid of the scaling checks.
+    pub alphas: Vec<f64>,
+    /// Replicates per grid point.
+    pub replicates: usize,
+    /// Replicates for the near-exact-parameterization check.
+    pub near_exact_replicates: usize,
+    /// GD iterations of the α sweeps.
+    pub iterations: usize,
+    /// GD iterations of the κ sweep (κ = 4 is slow: the time scale is 1/(μσ_min²) = 16/μ).
+    pub kappa_iterations: usize,
+    /// Condition numbers of the alignment check.
+    pub kappas: Vec<f64>,
+    /// Widths r' of the overparameterization check (2r … 2n).
+    pub widths: Vec<usize>,
+    /// Base seed.
+    pub seed: u64,
 }
 
-/// One prediction held against a measurement.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckResult {
-    /// What is measured, in the paper's terms.
-    pub quantity: String,
-    /// What the theory says.
-    pub prediction: String,
-    /// The measured value.
-    pub measured: f64,
-    /// The tolerance the verdict uses, in words.
-    pub tolerance: String,
-    /// PASS or FAIL.
-    pub verdict: Verdict,
+impl Scale {
+    /// The sizes of `make theory` (n = 100, r = 3 as in the figures).
+    pub fn full() -> Self {
+        Self {
+            name: "full",
+            n: 100,
+            r: 3,
+            m: 3000,
+            m_list: vec![1500, 3000, 4500, 6000],
+            alphas: vec![1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
+            replicates: 3,
+            near_exact_replicates: 20,
+            iterations: 1000,
+            kappa_iterations: 1600,
+            kappas: vec![1.0, 2.0, 4.0],
+            widths: vec![6, 12, 50, 100, 200],
+            seed: 2021,
+        }
+    }
+
+    /// Reduced sizes for `cargo test -p theory-checks` (a few seconds).
+    pub fn reduced() -> Self {
+        Self {
+            name: "reduced",
+            n: 40,
+            r: 2,
+            m: 800,
+            m_list: vec![400, 800, 1000],
+            alphas: vec![1e-2, 1e-4, 1e-6, 1e-8],
+            replicates: 2,
+            near_exact_replicates: 8,
+            iterations: 800,
+            kappa_iterations: 1200,
+            kappas: vec![1.0, 2.0, 4.0],
+            widths: vec![4, 8, 20, 40, 80],
+            seed: 2021,
+        }
+    }
+}
+
+/// The parts of a spec a check varies; everything else comes from the [`Scale`].
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// Name (used as the spec file name in messages).
+    pub name: String,
+    /// m.
+    pub m: usize,
+    /// κ.
+    pub kappa: f64,
+    /// r'.
+    pub r_prime: usize,
+    /// α.
+    pub alpha: f64,
+    /// Iterations.
+    pub iterations: usize,
+    /// Logging period.
+    pub log_every: usize,
+    /// Replicates.
+    pub replicates: usize,
+    /// Replicates share X and 𝒜.
+    pub share_instance: bool,
+    /// Record the power-method comparison.
+    pub spectral: bool,
+    /// `[sweep]` lines, e.g. `alpha = [1e-2, 1e-3]`.
+    pub sweep: Vec<String>,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Experiment {
+    /// Defaults from the scale: m, κ = 2, r' = 10·r/3 rounded up, α = 1e-6, μ = 0.25.
+    pub fn new(name: &str, scale: &Scale) -> Self {
+        Self {
+            name: name.to_string(),
+            m: scale.m,
+            kappa: 2.0,
+            r_prime: (10 * scale.r).div_ceil(3),
+            alpha: 1e-6,
+            iterations: scale.iterations,
+            log_every: 2,
+            replicates: scale.replicates,
+            share_instance: false,
+            spectral: false,
+            sweep: Vec::new(),
+            seed: scale.seed,
+        }
+    }
+
+    /// The spec text.
+    pub fn toml(&self, scale: &Scale) -> String {
+        format!(
+            "title = \"theory check {name}\"\ncaption = \"generated by theory-checks\"\n\
+             [problem]\nn = {n}\nr = {r}\nm = {m}\nkappa = {kappa:?}\n\
+             [init]\nalpha = {alpha:e}\nr_prime = {rp}\n\
+             [gd]\nstep_size = 0.25\niterations = {it}\nlog_every = {le}\n\
+             [seeds]\nseed = {seed}\nreplicates = {reps}\nshare_instance = {share}\n\
+             [diagnostics]\nspectral = {spectral}\n\
+             [sweep]\n{sweep}\n\
+             [plot]\nkind = \"trajectories\"\nquantities = [\"test_error\"]\n",
+            name = self.name,
+            n = scale.n,
+            r = scale.r,
+            m = self.m,
+            kappa = self.kappa,
+            alpha = self.alpha,
+            rp = self.r_prime,
+            it = self.iterations,
+            le = self.log_every,
+            seed = self.seed,
+            reps = self.replicates,
+            share = self.share_instance,
+            spectral = self.spectral,
+            sweep = self.sweep.join("\n"),
+        )
+    }
+
+    /// Validates the spec, expands the sweep and runs it (no cache).
+    pub fn run(&self, scale: &Scale) -> Vec<(RunPoint, RunResult)> {
+        let path = format!("theory/{}.toml", self.name);
+        let config = parse(Path::new(&path), &self.toml(scale), false, None)
+            .unwrap_or_else(|e| panic!("theory-checks wrote an invalid spec: {e}"));
+        let points = expand(&config);
+        let (results, _) = execute(&points, None, &Silent, experiments::resources(&points))
+            .expect("no files are touched without a cache");
+        points.into_iter().zip(results).collect()
+    }
+}
+
+/// Runs every check at `scale`.
+pub fn run_all(scale: &Scale) -> Report {
+    let start = std::time::Instant::now();
+    let checks = vec![
+        checks::alignment(scale),
+        checks::error_exponent(scale),
+        checks::iteration_counts(scale),
+        checks::overparameterization(scale),
+        checks::operator(scale),
+    ];
+    Report::new(scale.clone(), checks, start.elapsed().as_secs_f64())
 }

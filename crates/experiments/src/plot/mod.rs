@@ -1,7 +1,8 @@
 //! Figures, drawn only from the CSV data read back by [`crate::output::read_results`].
 //!
-//! Every figure is written as PNG and SVG (atomically) with the caption from the spec under the
-//! chart. Text uses DejaVu Sans embedded in the binary (Bitstream Vera license, see
+//! [`figures`] turns the data into [`panel::Panel`]s for each plot kind; this module lays them out
+//! (title on top, panels side by side, legend on the right, the spec's caption underneath) and
+//! writes PNG and SVG atomically. Text uses DejaVu Sans embedded in the binary (Bitstream Vera license, see
 //! `assets/DejaVuSans-LICENSE.txt`), so figures render on machines without system fonts.
 
 use std::path::{Path, PathBuf};
@@ -12,9 +13,14 @@ use plotters::prelude::*;
 
 use crate::fsutil::with_atomic_path;
 use crate::output::RunData;
-use crate::spec::{Config, PlotKind};
+use crate::spec::Config;
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+pub mod figures;
+pub mod panel;
+
+use panel::{draw_panel, legend_of, LegendKey, Panel, Style};
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 /// Makes the embedded font the "sans-serif" family (once per process).
@@ -43,7 +49,7 @@ impl From<std::io::Error> for PlotError {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> PlotError {
+pub(crate) fn err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError(e.to_string())
 }
 
@@ -72,6 +78,11 @@ pub fn quantity_label(q: &str) -> String {
         "noise_norm" => "‖UW_⊥‖ (noise)".into(),
         "sin_theta" => "sin θ = ‖V_X⊥ᵀ V_UW‖ (alignment)".into(),
         "u_norm" => "‖U‖".into(),
+        "sin_lt_l" => "GD: sin∠(L_t, L), L = top-r eigenspace of A*A(XXᵀ) (spectral init.)".into(),
+        "sin_lt_x" => "GD: sin∠(L_t, col X)".into(),
+        "sin_power_l" => "power method: sin∠(top-r subspace of Ũ_t, L)".into(),
+        "sin_lt_power" => "sin∠(L_t, top-r subspace of Ũ_t)".into(),
+        "power_deviation" => "‖U_t − Ũ_t‖ / ‖Ũ_t‖, Ũ_t = (I + μA*A(XXᵀ))^t U_0".into(),
         other => match other.strip_prefix("sigma_u_") {
             Some(k) => format!("σ_{k}(U)"),
             None => other.to_string(),
@@ -90,16 +101,21 @@ pub fn figure_paths(dir: &Path, name: &str) -> [PathBuf; 2] {
 /// Draws the figure of `config` from `runs` into `<dir>/<name>.png` and `.svg`.
 pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf; 2], PlotError> {
     register_font();
-    let (w, h) = config.spec.plot.size.unwrap_or((1000, 640));
+    let panels = figures::build(config, runs)?;
+    let (w, h) = config
+        .spec
+        .plot
+        .size
+        .unwrap_or((560 * panels.len() as u32 + 300, 640));
     let [png, svg] = figure_paths(dir, &config.name);
     with_atomic_path(&png, |tmp| -> Result<(), PlotError> {
         let root = BitMapBackend::new(tmp, (w, h)).into_drawing_area();
-        draw(&root, config, runs)?;
+        draw(&root, config, &panels)?;
         root.present().map_err(err)
     })?;
     with_atomic_path(&svg, |tmp| -> Result<(), PlotError> {
         let root = SVGBackend::new(tmp, (w, h)).into_drawing_area();
-        draw(&root, config, runs)?;
+        draw(&root, config, &panels)?;
         root.present().map_err(err)
     })?;
     Ok([png, svg])
@@ -127,7 +143,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     config: &Config,
-    runs: &[RunData],
+    panels: &[Panel],
 ) -> Result<(), PlotError> {
     root.fill(&WHITE).map_err(err)?;
     let (w, h) = root.dim_in_pixel();
@@ -136,7 +152,14 @@ fn draw<DB: DrawingBackend>(
     let (title_area, rest) = root.split_vertically(34);
     title_area
         .draw(&Text::new(
-            config.spec.title.clone(),
+            if config.quick {
+                format!(
+                    "{} [QUICK MODE: reduced sizes from [quick]]",
+                    config.spec.title
+                )
+            } else {
+                config.spec.title.clone()
+            },
             (14, 8),
             ("sans-serif", 18).into_font(),
         ))
@@ -151,126 +174,61 @@ fn draw<DB: DrawingBackend>(
             ))
             .map_err(err)?;
     }
-    match config.spec.plot.kind {
-        PlotKind::Trajectories => draw_trajectories(&chart_area, config, runs),
-        _ => Err(PlotError("not yet".into())),
+    let legend_w = (w / 4).clamp(200, 320);
+    let (charts, legend_area) = chart_area.split_horizontally(w.saturating_sub(legend_w));
+    let cells = charts.split_evenly((1, panels.len().max(1)));
+    for (cell, panel) in cells.iter().zip(panels) {
+        draw_panel(cell, panel)?;
     }
+    draw_legend(&legend_area, &legend_of(panels))
 }
 
-/// Splits (x, y) into maximal runs of finite positive y (log axes cannot show the rest).
-fn positive_segments(x: &[f64], y: &[f64]) -> Vec<Vec<(f64, f64)>> {
-    let mut out = vec![Vec::new()];
-    for (&a, &b) in x.iter().zip(y) {
-        if b.is_finite() && b > 0.0 {
-            out.last_mut().expect("non-empty").push((a, b));
-        } else if !out.last().expect("non-empty").is_empty() {
-            out.push(Vec::new());
-        }
-    }
-    out.retain(|s| !s.is_empty());
-    out
-}
-
-/// The range [lo, hi] of positive finite values, widened to whole decades.
-fn log_range<'a>(values: impl Iterator<Item = &'a f64>) -> (f64, f64) {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite() && **v > 0.0)
-        .fold((f64::INFINITY, 0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    if !lo.is_finite() {
-        return (1e-3, 1.0);
-    }
-    (
-        10f64.powf(lo.log10().floor()),
-        10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)),
-    )
-}
-
-fn decade_label(v: &f64) -> String {
-    let e = v.log10();
-    if (e - e.round()).abs() < 1e-9 {
-        format!("1e{}", e.round() as i32)
-    } else {
-        format!("{v:.0e}")
-    }
-}
-
-fn draw_trajectories<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    config: &Config,
-    runs: &[RunData],
-) -> Result<(), PlotError> {
-    let quantities = &config.spec.plot.quantities;
-    let t_max = runs
-        .iter()
-        .filter_map(|r| r.t.last())
-        .copied()
-        .max()
-        .unwrap_or(1) as f64;
-    let (lo, hi) = log_range(
-        runs.iter()
-            .flat_map(|r| quantities.iter().flat_map(move |q| r.get(q).iter())),
-    );
-    let (area, legend_area) = split_legend(area);
-    let mut chart = ChartBuilder::on(&area)
-        .margin(12)
-        .x_label_area_size(42)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..t_max, (lo..hi).log_scale())
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("iteration t")
-        .y_desc("value (log scale)")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&decade_label)
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 16))
-        .draw()
-        .map_err(err)?;
-    let mut legend = Vec::new();
-    for (qi, q) in quantities.iter().enumerate() {
-        let color = PALETTE[qi % PALETTE.len()];
-        legend.push((quantity_label(q), color));
-        for run in runs {
-            let x: Vec<f64> = run.t.iter().map(|&t| t as f64).collect();
-            for seg in positive_segments(&x, run.get(q)) {
-                chart
-                    .draw_series(LineSeries::new(seg, color.stroke_width(2)))
-                    .map_err(err)?;
-            }
-        }
-    }
-    draw_legend(&legend_area, &legend)
-}
-
-/// Splits off a panel on the right for the legend (so it never hides data).
-fn split_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
-    let w = area.dim_in_pixel().0;
-    let legend_w = (w / 4).clamp(180, 320);
-    area.split_horizontally(w.saturating_sub(legend_w))
-}
-
-/// Draws legend entries (label, colour) as a column of short lines with wrapped labels.
+/// Draws legend entries as a column of keys with wrapped labels.
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    entries: &[(String, RGBColor)],
+    entries: &[(String, RGBColor, LegendKey)],
 ) -> Result<(), PlotError> {
     let chars = (area.dim_in_pixel().0 as usize).saturating_sub(40) / 7;
-    let mut y = 50;
-    for (label, color) in entries {
-        area.draw(&PathElement::new(
-            vec![(4, y + 8), (28, y + 8)],
-            color.stroke_width(3),
-        ))
-        .map_err(err)?;
+    let mut y = 40;
+    for (label, color, key) in entries {
+        let c = *color;
+        match key {
+            LegendKey::Block => area
+                .draw(&Rectangle::new(
+                    [(4, y), (28, y + 14)],
+                    c.mix(0.25).filled(),
+                ))
+                .map_err(err)?,
+            LegendKey::Series(Style::Markers(r)) => area
+                .draw(&Circle::new((16, y + 8), *r as i32, c.filled()))
+                .map_err(err)?,
+            LegendKey::Series(Style::Dashed(w)) => {
+                for x in [4, 16] {
+                    area.draw(&PathElement::new(
+                        vec![(x, y + 8), (x + 8, y + 8)],
+                        c.stroke_width(*w + 1),
+                    ))
+                    .map_err(err)?;
+                }
+            }
+            LegendKey::Series(Style::Line(w) | Style::LineMarkers(w)) => {
+                area.draw(&PathElement::new(
+                    vec![(4, y + 8), (28, y + 8)],
+                    c.stroke_width(*w + 1),
+                ))
+                .map_err(err)?;
+                if matches!(key, LegendKey::Series(Style::LineMarkers(_))) {
+                    area.draw(&Circle::new((16, y + 8), 3, c.filled()))
+                        .map_err(err)?;
+                }
+            }
+        }
         for line in wrap(label, chars.max(12)) {
             area.draw(&Text::new(line, (34, y), ("sans-serif", 13).into_font()))
                 .map_err(err)?;
             y += 17;
         }
-        y += 8;
+        y += 7;
     }
     Ok(())
 }

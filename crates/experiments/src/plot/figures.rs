@@ -1,0 +1,507 @@
+//! From CSV data to panels, one builder per [`PlotKind`]. Nothing here computes new runs: every
+//! number drawn is read from runs.csv / trajectories.csv (medians and fits are summaries of them).
+
+use lowrank_core::analysis::{linear_fit, median, power_law_fit};
+use plotters::style::RGBColor;
+
+use super::panel::{Axis, Band, Panel, Series, Shade, Style};
+use super::{quantity_label, PlotError, PALETTE};
+use crate::output::RunData;
+use crate::spec::{Config, Parameter, PlotKind};
+
+/// The panels of the figure of `config`.
+pub fn build(config: &Config, runs: &[RunData]) -> Result<Vec<Panel>, PlotError> {
+    if runs.is_empty() {
+        return Err(PlotError("runs.csv has no runs".into()));
+    }
+    Ok(match config.spec.plot.kind {
+        PlotKind::Trajectories => vec![trajectories(config, runs)],
+        PlotKind::ErrorVsParameter => vec![error_vs_parameter(config, runs)],
+        PlotKind::Overparameterization => overparameterization(runs),
+        PlotKind::InitComparison => init_comparison(runs),
+        PlotKind::PhaseLengths => vec![phase_lengths(runs)],
+    })
+}
+
+fn completed(runs: &[RunData]) -> Vec<&RunData> {
+    runs.iter()
+        .filter(|r| r.text("status") == "completed")
+        .collect()
+}
+
+/// Runs grouped by the value of `column`, sorted by its numeric value (text order otherwise).
+fn group_by<'a>(runs: &[&'a RunData], column: &str) -> Vec<(String, f64, Vec<&'a RunData>)> {
+    let mut groups: Vec<(String, f64, Vec<&RunData>)> = Vec::new();
+    for &r in runs {
+        let key = r.text(column).to_string();
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.2.push(r),
+            None => groups.push((key, r.num(column), vec![r])),
+        }
+    }
+    groups.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    groups
+}
+
+/// "α=1e-6", "r'=10", "m=3000", "spectral".
+fn group_label(param: Parameter, value: &str) -> String {
+    match param {
+        Parameter::Init => value.replace('_', " ") + " init",
+        _ => {
+            let v: f64 = value.parse().unwrap_or(f64::NAN);
+            let shown = if v.fract() == 0.0 && v.abs() < 1e6 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:e}")
+            };
+            format!("{}={shown}", param.symbol())
+        }
+    }
+}
+
+/// Median over runs of quantity `q` at each logged t (runs may have different lengths).
+fn median_trajectory(runs: &[&RunData], q: &str) -> Vec<(f64, f64)> {
+    let longest = runs
+        .iter()
+        .max_by_key(|r| r.t.len())
+        .map_or(&[][..], |r| &r.t[..]);
+    longest
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let vals: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| {
+                    (r.t.get(i) == Some(&t))
+                        .then(|| r.get(q).get(i).copied())
+                        .flatten()
+                })
+                .collect();
+            (t as f64, median(&vals))
+        })
+        .collect()
+}
+
+fn trajectory_points(run: &RunData, q: &str) -> Vec<(f64, f64)> {
+    run.t
+        .iter()
+        .map(|&t| t as f64)
+        .zip(run.get(q).iter().copied())
+        .collect()
+}
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn t_axis(config: &Config, runs: &[RunData]) -> Axis {
+    let t_max = runs
+        .iter()
+        .filter_map(|r| r.t.last())
+        .max()
+        .copied()
+        .unwrap_or(1);
+    let t_max = config.spec.plot.max_t.unwrap_or(t_max).min(t_max).max(1);
+    Axis {
+        label: "iteration t".into(),
+        log: false,
+        range: Some((0.0, t_max as f64)),
+    }
+}
+
+fn median_column(runs: &[&RunData], column: &str) -> f64 {
+    median(&runs.iter().map(|r| r.num(column)).collect::<Vec<_>>())
+}
+
+fn trajectories(config: &Config, runs: &[RunData]) -> Panel {
+    let all: Vec<&RunData> = runs.iter().collect();
+    let x = t_axis(config, runs);
+    let t_end = x.range.map_or(1.0, |r| r.1);
+    let mut panel = Panel {
+        title: if runs.len() > 1 {
+            format!("median over {} runs (thin: each run)", runs.len())
+        } else {
+            String::new()
+        },
+        x,
+        y: Axis::log("value (log scale)"),
+        ..Panel::default()
+    };
+    if config.spec.plot.phases {
+        let t_star = median_column(&all, "t_star");
+        let t_1 = median_column(&all, "t_1");
+        let shade = |from: f64, to: f64, c: RGBColor, label: String| Shade {
+            from,
+            to,
+            color: c,
+            label,
+        };
+        if t_star.is_finite() {
+            panel.shades.push(shade(
+                0.0,
+                t_star,
+                RGBColor(70, 90, 230),
+                format!("phase I, spectral alignment: t ≤ t_* = {t_star:.0}"),
+            ));
+        }
+        if t_1.is_finite() {
+            let from = if t_star.is_finite() { t_star } else { 0.0 };
+            panel.shades.push(shade(
+                from,
+                t_1,
+                RGBColor(240, 150, 0),
+                format!("phase II, saddle escape: t ≤ t_1 = {t_1:.0}"),
+            ));
+            panel.shades.push(shade(
+                t_1,
+                t_end,
+                RGBColor(0, 160, 80),
+                "phase III, local refinement".into(),
+            ));
+        }
+    }
+    for (i, q) in config.spec.plot.quantities.iter().enumerate() {
+        if runs.len() > 1 {
+            for r in runs {
+                let mut s = Series::new(None, color(i), Style::Line(1), trajectory_points(r, q));
+                s.opacity = 0.3;
+                panel.series.push(s);
+            }
+        }
+        panel.series.push(Series::new(
+            Some(quantity_label(q)),
+            color(i),
+            Style::Line(2),
+            median_trajectory(&all, q),
+        ));
+    }
+    panel
+}
+
+fn parameter_axis(p: Parameter) -> Axis {
+    let label = match p {
+        Parameter::Alpha => "α, initialization scale (log)",
+        Parameter::RPrime => "r', width of U (log)",
+        Parameter::M => "m, number of measurements (log)",
+        Parameter::Kappa => "κ, condition number of X (log)",
+        Parameter::StepSize => "μ, step size (log)",
+        Parameter::Init => "initialization",
+    };
+    Axis::log(label)
+}
+
+/// Per x value: (x, median, min, max) of `column` over the runs.
+fn summarize(runs: &[&RunData], x: Parameter, column: &str) -> Vec<(f64, f64, f64, f64)> {
+    group_by(runs, x.column())
+        .into_iter()
+        .map(|(_, xv, rs)| {
+            let v: Vec<f64> = rs
+                .iter()
+                .map(|r| r.num(column))
+                .filter(|v| v.is_finite())
+                .collect();
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (xv, median(&v), lo, hi)
+        })
+        .collect()
+}
+
+fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
+    let plot = &config.spec.plot;
+    let x = plot.x.unwrap_or(Parameter::Alpha);
+    let ok = completed(runs);
+    let groups: Vec<(String, f64, Vec<&RunData>)> = match plot.group {
+        Some(g) => group_by(&ok, g.column())
+            .into_iter()
+            .map(|(k, v, rs)| (group_label(g, &k), v, rs))
+            .collect(),
+        None => vec![(String::new(), 0.0, ok.clone())],
+    };
+    let replicates = ok
+        .iter()
+        .map(|r| r.text("replicate"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let fit_note = plot.fit_max_x.map_or(String::new(), |x| {
+        format!("; slopes fitted over {} ≤ {x:e}", x_symbol(plot.x))
+    });
+    let mut panel = Panel {
+        title: format!(
+            "median over {replicates} replicates, band: min–max of the final error{fit_note}"
+        ),
+        x: parameter_axis(x),
+        y: Axis::log("test error ‖UUᵀ − XXᵀ‖_F / ‖XXᵀ‖_F (log)"),
+        ..Panel::default()
+    };
+    let mut anchors = Vec::new();
+    for (i, (label, _, rs)) in groups.iter().enumerate() {
+        let fin = summarize(rs, x, "final_test_error");
+        let min = summarize(rs, x, "min_test_error");
+        let fit_max = plot.fit_max_x.unwrap_or(f64::INFINITY);
+        let xs: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.0).collect();
+        let med: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.1).collect();
+        let slope = power_law_fit(&xs, &med).map_or("n/a".into(), |f| format!("{:.2}", f.slope));
+        let prefix = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}: ")
+        };
+        panel.bands.push(Band {
+            color: color(i),
+            points: fin.iter().map(|p| (p.0, p.2, p.3)).collect(),
+        });
+        panel.series.push(Series::new(
+            Some(format!("{prefix}final error, fitted slope {slope}")),
+            color(i),
+            Style::LineMarkers(2),
+            fin.iter().map(|p| (p.0, p.1)).collect(),
+        ));
+        panel.series.push(Series::new(
+            Some(format!("{prefix}minimum over the trajectory")),
+            color(i),
+            Style::Dashed(1),
+            min.iter().map(|p| (p.0, p.1)).collect(),
+        ));
+        anchors.extend(fin.iter().map(|p| (p.0, p.1)));
+    }
+    if let Some(p) = plot.reference_exponent {
+        // Through the median point of the data (in log coordinates), so that its slope is comparable.
+        let lx: Vec<f64> = anchors
+            .iter()
+            .filter(|a| a.0 > 0.0 && a.1 > 0.0)
+            .map(|a| a.0.log10())
+            .collect();
+        let ly: Vec<f64> = anchors
+            .iter()
+            .filter(|a| a.0 > 0.0 && a.1 > 0.0)
+            .map(|a| a.1.log10())
+            .collect();
+        let (mx, my) = (median(&lx), median(&ly));
+        let (lo, hi) = lx
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if mx.is_finite() && my.is_finite() {
+            let line = [lo, hi]
+                .iter()
+                .map(|&l| (10f64.powf(l), 10f64.powf(my + p * (l - mx))))
+                .collect();
+            let name = if (p - 21.0 / 16.0).abs() < 1e-12 {
+                "21/16, the theorem's exponent".to_string()
+            } else {
+                format!("{p}")
+            };
+            panel.series.push(Series::new(
+                Some(format!("reference ∝ {}^p, p = {name}", x.symbol())),
+                RGBColor(90, 90, 90),
+                Style::Dashed(2),
+                line,
+            ));
+        }
+    }
+    panel
+}
+
+fn x_symbol(x: Option<Parameter>) -> &'static str {
+    x.unwrap_or(Parameter::Alpha).symbol()
+}
+
+fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
+    let ok = completed(runs);
+    let groups = group_by(&ok, "r_prime");
+    let mut traj = Panel {
+        title: "test error (median over replicates)".into(),
+        x: Axis::linear("iteration t"),
+        y: Axis::log("test error (log)"),
+        ..Panel::default()
+    };
+    for (i, (k, _, rs)) in groups.iter().enumerate() {
+        traj.series.push(Series::new(
+            Some(group_label(Parameter::RPrime, k)),
+            color(i),
+            Style::Line(2),
+            median_trajectory(rs, "test_error"),
+        ));
+    }
+    let mut lengths = Panel {
+        title: "phase lengths (median, band: min–max)".into(),
+        x: parameter_axis(Parameter::RPrime),
+        y: Axis::linear("iteration"),
+        ..Panel::default()
+    };
+    for (j, (col, name)) in [
+        ("t_star", "t_*: end of phase I"),
+        ("t_1", "t_1: end of phase II"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = summarize(&ok, Parameter::RPrime, col);
+        let c = PALETTE[7 + j.min(2)];
+        let c = if j == 0 { RGBColor(70, 90, 230) } else { c };
+        lengths.bands.push(Band {
+            color: c,
+            points: s.iter().map(|p| (p.0, p.2, p.3)).collect(),
+        });
+        lengths.series.push(Series::new(
+            Some((*name).to_string()),
+            c,
+            Style::LineMarkers(2),
+            s.iter().map(|p| (p.0, p.1)).collect(),
+        ));
+    }
+    let mut err = Panel {
+        title: "final test error (median, band: min–max)".into(),
+        x: parameter_axis(Parameter::RPrime),
+        y: Axis::log("test error (log)"),
+        ..Panel::default()
+    };
+    let s = summarize(&ok, Parameter::RPrime, "final_test_error");
+    let black = RGBColor(0, 0, 0);
+    err.bands.push(Band {
+        color: black,
+        points: s.iter().map(|p| (p.0, p.2, p.3)).collect(),
+    });
+    err.series.push(Series::new(
+        Some("final test error".into()),
+        black,
+        Style::LineMarkers(2),
+        s.iter().map(|p| (p.0, p.1)).collect(),
+    ));
+    vec![traj, lengths, err]
+}
+
+fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
+    let all: Vec<&RunData> = runs.iter().collect();
+    let mut panels: Vec<Panel> = [
+        ("train_error", "train error ‖A(UUᵀ) − y‖ / ‖y‖ (log)"),
+        ("test_error", "test error ‖UUᵀ − XXᵀ‖_F / ‖XXᵀ‖_F (log)"),
+    ]
+    .iter()
+    .map(|(_, label)| Panel {
+        title: label.split(" (").next().unwrap_or(label).to_string(),
+        x: Axis::linear("iteration t"),
+        y: Axis::log(*label),
+        ..Panel::default()
+    })
+    .collect();
+    let random: Vec<&RunData> = all
+        .iter()
+        .copied()
+        .filter(|r| r.text("init") == "small_random")
+        .collect();
+    let spectral: Vec<&RunData> = all
+        .iter()
+        .copied()
+        .filter(|r| r.text("init") == "spectral")
+        .collect();
+    let mut curves: Vec<(String, RGBColor, Style, Vec<&RunData>)> = group_by(&random, "alpha")
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, _, rs))| {
+            let diverged = rs.iter().any(|r| r.text("status") == "diverged");
+            let label = format!(
+                "small random init, {}{}",
+                group_label(Parameter::Alpha, &k),
+                if diverged { " (diverged)" } else { "" }
+            );
+            (label, color(i), Style::Line(2), rs)
+        })
+        .collect();
+    // Spectral initialization is drawn once, at the smallest α (the scale of its extra columns).
+    if let Some((k, _, rs)) = group_by(&spectral, "alpha").into_iter().next() {
+        curves.push((
+            format!(
+                "spectral init (top-r eigenpairs of A*(y), other columns {})",
+                group_label(Parameter::Alpha, &k)
+            ),
+            RGBColor(0, 0, 0),
+            Style::Dashed(2),
+            rs,
+        ));
+    }
+    for (label, c, style, rs) in curves {
+        for (panel, q) in panels.iter_mut().zip(["train_error", "test_error"]) {
+            panel.series.push(Series::new(
+                Some(label.clone()),
+                c,
+                style,
+                median_trajectory(&rs, q),
+            ));
+        }
+    }
+    panels
+}
+
+fn phase_lengths(runs: &[RunData]) -> Panel {
+    let ok = completed(runs);
+    let mut panel = Panel {
+        title: "each marker: one run; lines: least-squares fits".into(),
+        x: Axis::linear("ln(1/α)"),
+        y: Axis::linear("iteration"),
+        ..Panel::default()
+    };
+    let ln_inv = |r: &RunData| (1.0 / r.num("alpha")).ln();
+    let mut t1_fit = None;
+    for (i, (col, name)) in [
+        ("t_star", "t_* (end of phase I)"),
+        ("t_1", "t_1 (end of phase II)"),
+        ("t_hat", "t_hat (first t within 2× of the final error)"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let pts: Vec<(f64, f64)> = ok
+            .iter()
+            .map(|r| (ln_inv(r), r.num(col)))
+            .filter(|p| p.1.is_finite())
+            .collect();
+        let (xs, ys): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
+        let fit = linear_fit(&xs, &ys);
+        let label = fit.map_or(format!("{name}: no fit"), |f| {
+            format!("{name}: slope {:.1}, R² = {:.3}", f.slope, f.r_squared)
+        });
+        let mut m = Series::new(None, color(i), Style::Markers(3), pts);
+        m.opacity = 0.7;
+        panel.series.push(m);
+        if let Some(f) = fit {
+            let (lo, hi) = xs
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
+            panel.series.push(Series::new(
+                Some(label),
+                color(i),
+                Style::Line(2),
+                vec![
+                    (lo, f.intercept + f.slope * lo),
+                    (hi, f.intercept + f.slope * hi),
+                ],
+            ));
+            if *col == "t_1" {
+                t1_fit = Some((lo, hi, f, median(&xs)));
+            }
+        }
+    }
+    // The theory's time scale 1/(μ σ_min(X)²), drawn through the middle of the t_1 fit.
+    let scale = median(
+        &ok.iter()
+            .map(|r| 1.0 / (r.num("step_size") * r.num("sigma_min_x").powi(2)))
+            .collect::<Vec<_>>(),
+    );
+    if let (Some((lo, hi, f, mx)), true) = (t1_fit, scale.is_finite()) {
+        let my = f.intercept + f.slope * mx;
+        panel.series.push(Series::new(
+            Some(format!(
+                "slope 1/(μσ_min(X)²) = {scale:.1}, the theory's scale"
+            )),
+            RGBColor(90, 90, 90),
+            Style::Dashed(2),
+            vec![(lo, my + scale * (lo - mx)), (hi, my + scale * (hi - mx))],
+        ));
+    }
+    panel
+}

@@ -1,0 +1,335 @@
+//! Generic chart panels: series, min–max bands and shaded x-intervals on linear or log axes.
+//!
+//! Log axes are drawn by plotting log10 of the values on a linear axis and labelling ticks as
+//! powers of ten, so every axis combination goes through one code path. Points that a log axis
+//! cannot show (≤ 0, non-finite) break a line instead of being drawn.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{err, PlotError};
+
+/// One axis of a panel.
+#[derive(Debug, Clone, Default)]
+pub struct Axis {
+    /// Axis label, with the quantity and its unit or scale.
+    pub label: String,
+    /// Logarithmic (base 10) scale.
+    pub log: bool,
+    /// Fixed range in data units (default: fitted to the data).
+    pub range: Option<(f64, f64)>,
+}
+
+impl Axis {
+    /// A linear axis.
+    pub fn linear(label: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A log10 axis.
+    pub fn log(label: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            log: true,
+            range: None,
+        }
+    }
+
+    fn map(&self, v: f64) -> Option<f64> {
+        match (self.log, v.is_finite()) {
+            (_, false) => None,
+            (true, _) if v <= 0.0 => None,
+            (true, _) => Some(v.log10()),
+            (false, _) => Some(v),
+        }
+    }
+}
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Style {
+    /// Solid line of the given width.
+    Line(u32),
+    /// Dashed line of the given width.
+    Dashed(u32),
+    /// Circles of the given radius.
+    Markers(u32),
+    /// Solid line with circles.
+    LineMarkers(u32),
+}
+
+/// A labelled (or unlabelled) set of points.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Legend text (None: not in the legend).
+    pub label: Option<String>,
+    /// Colour.
+    pub color: RGBColor,
+    /// Opacity 0..1.
+    pub opacity: f64,
+    /// Drawing style.
+    pub style: Style,
+    /// Points in data units.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// An opaque series.
+    pub fn new(
+        label: Option<String>,
+        color: RGBColor,
+        style: Style,
+        points: Vec<(f64, f64)>,
+    ) -> Self {
+        Self {
+            label,
+            color,
+            opacity: 1.0,
+            style,
+            points,
+        }
+    }
+}
+
+/// A filled band between lower and upper values: points (x, lower, upper).
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// Colour (drawn translucent).
+    pub color: RGBColor,
+    /// (x, lower, upper).
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// A shaded x-interval (e.g. a phase), labelled in the legend.
+#[derive(Debug, Clone)]
+pub struct Shade {
+    /// Start (data units).
+    pub from: f64,
+    /// End (data units).
+    pub to: f64,
+    /// Colour (drawn very light).
+    pub color: RGBColor,
+    /// Legend text.
+    pub label: String,
+}
+
+/// One chart.
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
+    /// Title above the chart.
+    pub title: String,
+    /// Horizontal axis.
+    pub x: Axis,
+    /// Vertical axis.
+    pub y: Axis,
+    /// Lines and markers.
+    pub series: Vec<Series>,
+    /// Min–max bands (drawn under the series).
+    pub bands: Vec<Band>,
+    /// Shaded x-intervals (drawn first).
+    pub shades: Vec<Shade>,
+}
+
+/// A legend entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LegendKey {
+    /// A series style.
+    Series(Style),
+    /// A shaded area.
+    Block,
+}
+
+/// The legend entries of some panels (first occurrence of each label).
+pub fn legend_of(panels: &[Panel]) -> Vec<(String, RGBColor, LegendKey)> {
+    let mut out: Vec<(String, RGBColor, LegendKey)> = Vec::new();
+    for p in panels {
+        for s in &p.shades {
+            if !out.iter().any(|e| e.0 == s.label) {
+                out.push((s.label.clone(), s.color, LegendKey::Block));
+            }
+        }
+        for s in &p.series {
+            if let Some(l) = &s.label {
+                if !out.iter().any(|e| &e.0 == l) {
+                    out.push((l.clone(), s.color, LegendKey::Series(s.style)));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fit_range(axis: &Axis, values: impl Iterator<Item = f64>) -> (f64, f64) {
+    if let Some((a, b)) = axis.range {
+        let (a, b) = (axis.map(a).unwrap_or(0.0), axis.map(b).unwrap_or(1.0));
+        return (a.min(b), a.max(b));
+    }
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if axis.log {
+        let (lo, hi) = (lo.floor(), hi.ceil());
+        return (lo, if hi > lo { hi } else { lo + 1.0 });
+    }
+    let pad = if hi > lo {
+        0.04 * (hi - lo)
+    } else {
+        0.5f64.max(lo.abs() * 0.1)
+    };
+    (lo - pad, hi + pad)
+}
+
+/// Tick label; on a log axis spanning at least one decade only whole decades are labelled.
+fn tick_label(axis: &Axis, v: f64, span: f64) -> String {
+    if axis.log && span >= 1.0 && (v - v.round()).abs() > 1e-6 {
+        return String::new();
+    }
+    if !axis.log {
+        if v.abs() >= 1e4 || (v != 0.0 && v.abs() < 1e-2) {
+            return format!("{v:.1e}");
+        }
+        let s = format!("{v:.2}");
+        return s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    if (v - v.round()).abs() < 1e-6 {
+        format!("1e{}", v.round() as i32)
+    } else {
+        format!("{:.1e}", 10f64.powf(v))
+    }
+}
+
+/// Splits points into maximal runs the axes can show.
+fn segments(x: &Axis, y: &Axis, pts: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new()];
+    for &(a, b) in pts {
+        match (x.map(a), y.map(b)) {
+            (Some(a), Some(b)) => out.last_mut().expect("non-empty").push((a, b)),
+            _ => {
+                if !out.last().expect("non-empty").is_empty() {
+                    out.push(Vec::new());
+                }
+            }
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Draws one panel into `area`.
+pub fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+) -> Result<(), PlotError> {
+    let xs = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .chain(
+            panel
+                .bands
+                .iter()
+                .flat_map(|b| b.points.iter().map(|p| p.0)),
+        )
+        .filter_map(|v| panel.x.map(v));
+    let (x0, x1) = fit_range(&panel.x, xs);
+    let ys = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .chain(
+            panel
+                .bands
+                .iter()
+                .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2])),
+        )
+        .filter_map(|v| panel.y.map(v));
+    let (y0, y1) = fit_range(&panel.y, ys);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(62)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    let xf = |v: &f64| tick_label(&panel.x, *v, x1 - x0);
+    let yf = |v: &f64| tick_label(&panel.y, *v, y1 - y0);
+    chart
+        .configure_mesh()
+        .x_desc(panel.x.label.as_str())
+        .y_desc(panel.y.label.as_str())
+        .x_label_formatter(&xf)
+        .y_label_formatter(&yf)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for s in &panel.shades {
+        let (Some(a), Some(b)) = (panel.x.map(s.from), panel.x.map(s.to)) else {
+            continue;
+        };
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(a.max(x0), y0), (b.min(x1), y1)],
+                s.color.mix(0.13).filled(),
+            )))
+            .map_err(err)?;
+    }
+    for b in &panel.bands {
+        let upper: Vec<(f64, f64)> = b.points.iter().map(|p| (p.0, p.2)).collect();
+        let lower: Vec<(f64, f64)> = b.points.iter().map(|p| (p.0, p.1)).collect();
+        for (up, lo) in segments(&panel.x, &panel.y, &upper)
+            .into_iter()
+            .zip(segments(&panel.x, &panel.y, &lower))
+        {
+            let poly: Vec<(f64, f64)> =
+                up.iter().copied().chain(lo.iter().rev().copied()).collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    poly,
+                    b.color.mix(0.18).filled(),
+                )))
+                .map_err(err)?;
+        }
+    }
+    for s in &panel.series {
+        let color = s.color.mix(s.opacity);
+        for seg in segments(&panel.x, &panel.y, &s.points) {
+            match s.style {
+                Style::Line(w) => {
+                    chart
+                        .draw_series(LineSeries::new(seg, color.stroke_width(w)))
+                        .map_err(err)?;
+                }
+                Style::Dashed(w) => {
+                    chart
+                        .draw_series(DashedLineSeries::new(seg, 7, 5, color.stroke_width(w)))
+                        .map_err(err)?;
+                }
+                Style::Markers(r) => {
+                    chart
+                        .draw_series(seg.into_iter().map(|p| Circle::new(p, r, color.filled())))
+                        .map_err(err)?;
+                }
+                Style::LineMarkers(w) => {
+                    chart
+                        .draw_series(LineSeries::new(seg.clone(), color.stroke_width(w)))
+                        .map_err(err)?;
+                    chart
+                        .draw_series(
+                            seg.into_iter()
+                                .map(|p| Circle::new(p, w + 2, color.filled())),
+                        )
+                        .map_err(err)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,619 @@
+//! The five checks. Each builds its experiments with [`Experiment`], runs them through the shared
+//! sweep/run code, and turns the trajectories into report rows.
+
+use std::time::Instant;
+
+use experiments::output::run_phases;
+use experiments::run::{build_problem, RunResult};
+use experiments::sweep::RunPoint;
+use lowrank_core::analysis::{linear_fit, median, power_law_fit, PhaseThresholds, Phases};
+use lowrank_core::linalg::{spectral_norm, symmetric_eigen};
+use lowrank_core::rip::rip_lower_estimate;
+
+use crate::report::{Check, Row, Verdict};
+use crate::{Experiment, Scale};
+
+type Runs = Vec<(RunPoint, RunResult)>;
+
+fn phases(p: &RunPoint, r: &RunResult) -> Phases {
+    run_phases(p, r, PhaseThresholds::default())
+}
+
+/// Value of quantity `q` at logged iteration `t`.
+fn at(r: &RunResult, q: &str, t: usize) -> f64 {
+    let s = r.series(q).unwrap_or_default();
+    r.t.iter()
+        .position(|&x| x == t)
+        .and_then(|i| s.get(i).copied())
+        .unwrap_or(f64::NAN)
+}
+
+fn last(r: &RunResult, q: &str) -> f64 {
+    r.series(q)
+        .and_then(|s| s.last().copied())
+        .unwrap_or(f64::NAN)
+}
+
+fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn sweep_line<T: std::fmt::Debug>(key: &str, v: &[T]) -> String {
+    format!("{key} = {v:?}")
+}
+
+fn row(
+    case: String,
+    quantity: &str,
+    theory: &str,
+    measured: String,
+    tolerance: &str,
+    verdict: Verdict,
+) -> Row {
+    Row {
+        case,
+        quantity: quantity.into(),
+        theory: theory.into(),
+        measured,
+        tolerance: tolerance.into(),
+        verdict,
+    }
+}
+
+fn by<K: PartialEq + Copy>(
+    runs: &Runs,
+    key: impl Fn(&RunPoint) -> K,
+) -> Vec<(K, Vec<&(RunPoint, RunResult)>)> {
+    let mut out: Vec<(K, Vec<&(RunPoint, RunResult)>)> = Vec::new();
+    for pr in runs {
+        let k = key(&pr.0);
+        match out.iter_mut().find(|(x, _)| *x == k) {
+            Some((_, v)) => v.push(pr),
+            None => out.push((k, vec![pr])),
+        }
+    }
+    out
+}
+
+/// Check 1: alignment at the end of phase I, and GD ≈ power method before it.
+pub fn alignment(scale: &Scale) -> Check {
+    let start = Instant::now();
+    let mut e = Experiment::new("alignment_kappa", scale);
+    e.spectral = true;
+    e.iterations = scale.kappa_iterations;
+    e.sweep = vec![sweep_line("kappa", &scale.kappas)];
+    let runs = e.run(scale);
+    let mut rows = Vec::new();
+    let mut cs = Vec::new();
+    for (kappa, group) in by(&runs, |p| p.kappa.to_bits()) {
+        let kappa = f64::from_bits(kappa);
+        let mut c_vals = Vec::new();
+        let mut dev = Vec::new();
+        let mut ang = Vec::new();
+        let mut missing = 0;
+        for (p, r) in &group {
+            let ph = phases(p, r);
+            let (Some(t_star), Some(t_1)) = (ph.t_star, ph.t_1) else {
+                missing += 1;
+                continue;
+            };
+            c_vals.push(at(r, "sin_theta", t_1) * kappa * kappa);
+            let upto = |q: &str| {
+                r.t.iter()
+                    .zip(r.series(q).unwrap_or_default())
+                    .filter(|(t, _)| **t <= t_star)
+                    .map(|(_, v)| v)
+                    .fold(0f64, f64::max)
+            };
+            dev.push(upto("power_deviation"));
+            ang.push(upto("sin_lt_power"));
+        }
+        let case = format!(
+            "κ = {kappa}, r' = {}, {} replicates",
+            e.r_prime,
+            group.len()
+        );
+        if missing > 0 {
+            rows.push(row(
+                case.clone(),
+                "phases detected",
+                "t_* and t_1 are reached",
+                format!(
+                    "{missing} of {} runs never reached t_* or t_1 in {} iterations",
+                    group.len(),
+                    e.iterations
+                ),
+                "all runs",
+                Verdict::Fail,
+            ));
+            cs.push(f64::NAN);
+            continue;
+        }
+        let c = c_vals.iter().copied().fold(0f64, f64::max);
+        cs.push(c);
+        rows.push(row(
+            case.clone(),
+            "c = sin θ(t_1)·κ² (max over replicates)",
+            "sin θ ≤ c·κ⁻² with c an absolute constant",
+            fmt(c),
+            "see the κ-trend row",
+            Verdict::Info,
+        ));
+        let d = dev.iter().copied().fold(0f64, f64::max);
+        rows.push(row(
+            case.clone(),
+            "max_{t ≤ t_*} ‖U_t − Ũ_t‖/‖Ũ_t‖",
+            "≤ 1 (GD stays with the power method through phase I)",
+            fmt(d),
+            "≤ 1",
+            Verdict::of(d <= 1.0),
+        ));
+        let a = ang.iter().copied().fold(0f64, f64::max);
+        rows.push(row(
+            case,
+            "max_{t ≤ t_*} sin∠(L_t, top-r subspace of Ũ_t)",
+            "small: GD and the power method span the same subspace",
+            fmt(a),
+            "≤ 0.5",
+            Verdict::of(a <= 0.5),
+        ));
+    }
+    let finite: Vec<f64> = cs.iter().copied().filter(|c| c.is_finite()).collect();
+    if finite.len() == cs.len() && cs.len() > 1 {
+        let ok = cs.windows(2).all(|w| w[1] <= 2.0 * w[0]);
+        rows.push(row(
+            format!("κ ∈ {{{}}}", list(&scale.kappas)),
+            "trend of c = sin θ(t_1)·κ² in κ",
+            "does not grow with κ (sin θ ∝ κ⁻² or better)",
+            list(&cs.iter().map(|c| fmt(*c)).collect::<Vec<_>>()),
+            "each ≤ 2 × the previous",
+            Verdict::of(ok),
+        ));
+    }
+    // Alignment against the width r'.
+    let mut w = Experiment::new("alignment_width", scale);
+    let widths = [scale.r, 2 * scale.r, 5 * scale.r, scale.n];
+    w.sweep = vec![sweep_line("r_prime", &widths)];
+    let runs_w = w.run(scale);
+    let mut med = Vec::new();
+    for (rp, group) in by(&runs_w, |p| p.r_prime) {
+        let s: Vec<f64> = group
+            .iter()
+            .filter_map(|(p, r)| phases(p, r).t_1.map(|t| at(r, "sin_theta", t)))
+            .collect();
+        med.push((rp, median(&s)));
+    }
+    let first = med.first().map_or(f64::NAN, |m| m.1);
+    let lastv = med.last().map_or(f64::NAN, |m| m.1);
+    rows.push(row(
+        format!("κ = 2, r' ∈ {{{}}}", list(&widths)),
+        "median sin θ(t_1) against r'",
+        "alignment improves or does not degrade as r' grows",
+        med.iter()
+            .map(|(rp, v)| format!("r'={rp}: {}", fmt(*v)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        "value at r' = n ≤ 1.25 × value at r' = r",
+        Verdict::of(lastv <= 1.25 * first),
+    ));
+    Check {
+        id: "1".into(),
+        title: "Alignment after phase I; GD follows the power method".into(),
+        setup: format!(
+            "n = {}, r = {}, m = {}, α = 1e-6, r' = {}, κ ∈ {{{}}}, {} replicates, {} iterations, logged every 2; \
+             then κ = 2 with r' ∈ {{{}}}. Seeds: base {} (kappa sweep), {} (width sweep).",
+            scale.n, scale.r, scale.m, e.r_prime, list(&scale.kappas), scale.replicates, e.iterations, list(&widths), e.seed, w.seed
+        ),
+        assumptions: "Outside: the theorem needs δ_{2r+1} ≤ cκ⁻⁴r^(−1/2) (check 5 measures δ ≈ 0.3–0.5 here).".into(),
+        reading: "t_* is detected with a sin θ threshold (0.3), so sin θ(t_*) is bounded by construction; the alignment \
+                  is therefore measured at t_1, the end of phase II, which the proof also keeps below cκ⁻². A FAIL of the \
+                  κ-trend means sin θ does not shrink like κ⁻² at this m: the measured alignment is limited by \
+                  sin∠(L, col X), the angle between the spectral subspace and the truth, which grows with κ when m is fixed. \
+                  A FAIL of the power-method rows would mean GD leaves the power method before the end of phase I."
+            .into(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Eigenvalues λ_1 ≥ … of M = 𝒜*𝒜(XXᵀ) for the instance of `p`.
+fn spectral_eigenvalues(p: &RunPoint) -> Vec<f64> {
+    let problem = build_problem(p);
+    symmetric_eigen(problem.spectral_matrix().view()).map_or_else(|_| vec![], |(l, _)| l.to_vec())
+}
+
+/// Check 2: the exponent of the error floor in α.
+pub fn error_exponent(scale: &Scale) -> Check {
+    let start = Instant::now();
+    let mu = 0.25;
+    let r = scale.r;
+    let widths = [2 * r, scale.n];
+    let mut rows = Vec::new();
+    let mut seeds = Vec::new();
+    let mut per_width: Vec<Vec<(usize, f64)>> = vec![Vec::new(); widths.len()];
+    for &m in &scale.m_list {
+        let mut e = Experiment::new(&format!("exponent_m{m}"), scale);
+        e.m = m;
+        e.log_every = 10;
+        e.sweep = vec![
+            sweep_line("alpha", &scale.alphas),
+            sweep_line("r_prime", &widths),
+        ];
+        seeds.push(e.seed);
+        let runs = e.run(scale);
+        // ρ_j from the eigenvalues of M, median over the replicates' instances.
+        let mut lo = Vec::new();
+        let mut hi = Vec::new();
+        for (_, group) in by(&runs, |p| p.replicate) {
+            let l = spectral_eigenvalues(&group[0].0);
+            if l.len() > r {
+                let rho = |j: usize| (1.0 + mu * l[r]).ln() / (1.0 + mu * l[j]).ln();
+                lo.push(2.0 * (1.0 - rho(r - 1)));
+                hi.push(2.0 * (1.0 - rho(0)));
+            }
+        }
+        let (lo, hi) = (median(&lo), median(&hi));
+        for (wi, &rp) in widths.iter().enumerate() {
+            let sel: Vec<&(RunPoint, RunResult)> = runs
+                .iter()
+                .filter(|(p, r)| p.r_prime == rp && r.status == "completed")
+                .collect();
+            let mut xs = Vec::new();
+            let mut ys = Vec::new();
+            for (a, group) in by(&sel.iter().map(|x| (*x).clone()).collect(), |p| {
+                p.alpha.to_bits()
+            }) {
+                xs.push(f64::from_bits(a));
+                ys.push(median(
+                    &group
+                        .iter()
+                        .map(|(_, r)| last(r, "test_error"))
+                        .collect::<Vec<_>>(),
+                ));
+            }
+            let p = power_law_fit(&xs, &ys).map_or(f64::NAN, |f| f.slope);
+            per_width[wi].push((m, p));
+            let case = format!(
+                "m = {m} ({:.1}·nr), r' = {rp}",
+                m as f64 / (scale.n * r) as f64
+            );
+            rows.push(row(
+                case.clone(),
+                "fitted p in final error ∝ α^p",
+                "p ≥ 21/16 = 1.3125 inside the theorem's regime",
+                fmt(p),
+                "not applicable: outside the RIP regime (check 5)",
+                Verdict::Info,
+            ));
+            let ok = p >= lo - 0.1 && p <= hi + 0.1;
+            rows.push(row(
+                case,
+                "p against [2(1−ρ_r), 2(1−ρ_1)]",
+                "p ∈ [2(1−ρ_r), 2(1−ρ_1)] (our conjecture, not in the paper)",
+                format!("{} ∈ [{}, {}]?", fmt(p), fmt(lo), fmt(hi)),
+                "± 0.1",
+                Verdict::of(ok),
+            ));
+        }
+    }
+    for (wi, &rp) in widths.iter().enumerate() {
+        let ps: Vec<f64> = per_width[wi].iter().map(|x| x.1).collect();
+        let ok = ps.windows(2).all(|w| w[1] >= w[0] - 0.1);
+        rows.push(row(
+            format!("r' = {rp}, m ∈ {{{}}}", list(&scale.m_list)),
+            "p against m",
+            "p increases with m towards 2 (conjecture)",
+            list(&ps.iter().map(|p| fmt(*p)).collect::<Vec<_>>()),
+            "non-decreasing within 0.1",
+            Verdict::of(ok),
+        ));
+    }
+    Check {
+        id: "2".into(),
+        title: "Error floor against α: exponent 21/16 and the spectral-gap prediction".into(),
+        setup: format!(
+            "n = {}, r = {}, κ = 2, μ = 0.25, m ∈ {{{}}} (the last above n(n+1)/2 = {}), r' ∈ {{{}}}, α ∈ {{{}}}, {} replicates \
+             (each redraws X, 𝒜, B), {} iterations; p is the least-squares slope of log(median final test error) on log α. \
+             λ_j are eigenvalues of M = 𝒜*𝒜(XXᵀ) of each replicate's instance, ρ_j = ln(1 + μλ_{{r+1}})/ln(1 + μλ_j) (median over replicates). Seeds: base {}.",
+            scale.n, r, list(&scale.m_list), scale.n * (scale.n + 1) / 2, list(&widths), list(&scale.alphas), scale.replicates, scale.iterations, seeds.first().copied().unwrap_or(0)
+        ),
+        assumptions: "Outside for every m used: the theorem's δ_{2r+1} ≤ cκ⁻⁴r^(−1/2) would need m ≳ κ⁸r²n; check 5 reports the measured δ.".into(),
+        reading: "The theorem's 21/16 is an upper bound on the error's exponent-degradation inside its regime, so outside it the \
+                  measured p is reported, not judged. The interval prediction says the floor is set by how much the noise \
+                  directions grow during the power-method phase relative to the signal: noise ∝ α·(1+μλ_{r+1})^t while the \
+                  signal needs t ≈ ln(1/α)/ln(1+μλ_j) to grow, giving error ∝ α^(2(1−ρ_j)). A FAIL there means that picture \
+                  is incomplete for that case (e.g. at m above n(n+1)/2, where 𝒜 is injective and the floor is no longer set by the noise growth)."
+            .into(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Check 3: t_*, t_1 and t_hat grow linearly in ln(1/α).
+pub fn iteration_counts(scale: &Scale) -> Check {
+    let start = Instant::now();
+    let mut e = Experiment::new("iteration_counts", scale);
+    let mut alphas = scale.alphas.clone();
+    alphas.push(alphas.last().copied().unwrap_or(1e-9) * 0.1);
+    e.iterations = scale.iterations + 200;
+    e.sweep = vec![sweep_line("alpha", &alphas)];
+    let runs = e.run(scale);
+    let sigma = 1.0 / e.kappa;
+    let theory_scale = 1.0 / (0.25 * sigma * sigma);
+    let mut rows = Vec::new();
+    for (name, pick) in [
+        ("t_*", (|p: Phases| p.t_star) as fn(Phases) -> Option<usize>),
+        ("t_1", |p: Phases| p.t_1),
+        ("t_hat", |p: Phases| p.t_hat),
+    ] {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        let mut missing = 0;
+        for (a, group) in by(&runs, |p| p.alpha.to_bits()) {
+            let v: Vec<f64> = group
+                .iter()
+                .filter_map(|(p, r)| pick(phases(p, r)).map(|t| t as f64))
+                .collect();
+            missing += group.len() - v.len();
+            xs.push((1.0 / f64::from_bits(a)).ln());
+            ys.push(median(&v));
+        }
+        let fit = linear_fit(&xs, &ys);
+        let (slope, r2) = fit.map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
+        rows.push(row(
+            format!(
+                "{name}, {} α values × {} replicates{}",
+                xs.len(),
+                scale.replicates,
+                if missing > 0 {
+                    format!(" ({missing} runs without {name})")
+                } else {
+                    String::new()
+                }
+            ),
+            "R² of median iteration vs ln(1/α)",
+            "linear in ln(1/α)",
+            fmt(r2),
+            "R² ≥ 0.98",
+            Verdict::of(r2 >= 0.98),
+        ));
+        rows.push(row(
+            name.to_string(),
+            "slope / (1/(μσ_min(X)²))",
+            "O(1): lengths scale like ln(1/α)/(μσ_min(X)²)",
+            format!(
+                "{} / {} = {}",
+                fmt(slope),
+                fmt(theory_scale),
+                fmt(slope / theory_scale)
+            ),
+            "reported, not judged (constants unspecified)",
+            Verdict::Info,
+        ));
+    }
+    Check {
+        id: "3".into(),
+        title: "Iteration counts grow like ln(1/α)".into(),
+        setup: format!(
+            "n = {}, r = {}, m = {}, κ = 2, μ = 0.25, r' = {}, α ∈ {{{}}}, {} replicates, {} iterations logged every 2. Seed: base {}.",
+            scale.n, scale.r, scale.m, e.r_prime, list(&alphas), scale.replicates, e.iterations, e.seed
+        ),
+        assumptions: "Outside the RIP regime (check 5); the ln(1/α) scaling is expected to hold more generally.".into(),
+        reading: "The theorem bounds t_hat by C/(μσ_min(X)²)·ln(C'/α); phase I has length ≍ ln(κ²√n/√min(n,r'))/(μσ_min²) (α-free to \
+                  leading order, with an α-dependent part as the iterate must grow from α), phase II at most 16/(μσ_min²)·ln(1/γ). \
+                  A FAIL of R² means one of the lengths does not follow ln(1/α) (e.g. a detector that fires early for large α)."
+            .into(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Check 4: error and phase-I length against the width r'; near-exact parameterization.
+pub fn overparameterization(scale: &Scale) -> Check {
+    let start = Instant::now();
+    let (n, r) = (scale.n, scale.r);
+    let kappa: f64 = 2.0;
+    let mut e = Experiment::new("width", scale);
+    e.sweep = vec![sweep_line("r_prime", &scale.widths)];
+    let runs = e.run(scale);
+    let mut errs = Vec::new();
+    let mut tstars = Vec::new();
+    for (rp, group) in by(&runs, |p| p.r_prime) {
+        errs.push((
+            rp,
+            median(
+                &group
+                    .iter()
+                    .map(|(_, r)| last(r, "test_error"))
+                    .collect::<Vec<_>>(),
+            ),
+        ));
+        tstars.push((
+            rp,
+            median(
+                &group
+                    .iter()
+                    .filter_map(|(p, r)| phases(p, r).t_star.map(|t| t as f64))
+                    .collect::<Vec<_>>(),
+            ),
+        ));
+    }
+    let factor = |rp: usize| {
+        let k = n.min(rp) as f64;
+        (k - r as f64).powf(3.0 / 8.0) * ((n as f64).sqrt() / k.sqrt()).powf(21.0 * kappa * kappa)
+    };
+    let ev: Vec<f64> = errs.iter().map(|x| x.1).collect();
+    let emax = ev.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let emin = ev.iter().copied().fold(f64::INFINITY, f64::min);
+    let fv: Vec<f64> = scale.widths.iter().map(|&w| factor(w)).collect();
+    let fratio = fv.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        / fv.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut rows = vec![
+        row(
+            format!("α = 1e-6, r' ∈ {{{}}}", list(&scale.widths)),
+            "median final test error per r'; max/min",
+            "bounded in r'; the theorem allows a factor (min(n,r')−r)^(3/8)(√n/√min(n,r'))^(21κ²) (constants 1)",
+            format!("{}; max/min = {}; theorem factor max/min = {}", errs.iter().map(|(w, v)| format!("r'={w}: {}", fmt(*v))).collect::<Vec<_>>().join(", "), fmt(emax / emin), fmt(fratio)),
+            "max/min ≤ 10 and ≤ the theorem's factor ratio",
+            Verdict::of(emax / emin <= 10.0 && emax / emin <= fratio.max(1.0)),
+        ),
+    ];
+    let t0 = tstars.first().map_or(f64::NAN, |t| t.1);
+    let ok = tstars.iter().all(|t| t.1 <= 1.1 * t0 + 2.0);
+    rows.push(row(
+        format!("α = 1e-6, r' ∈ {{{}}}", list(&scale.widths)),
+        "median t_* per r'",
+        "phase I does not get longer as r' grows",
+        tstars
+            .iter()
+            .map(|(w, v)| format!("r'={w}: {}", fmt(*v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        "every t_* ≤ 1.1 × t_*(2r) + one log step",
+        Verdict::of(ok),
+    ));
+    // Near exact parameterization: r' = r, r + 1, many draws of B on one instance.
+    let mut x = Experiment::new("near_exact", scale);
+    x.replicates = scale.near_exact_replicates;
+    x.share_instance = true;
+    x.sweep = vec![sweep_line("r_prime", &[r, r + 1, 2 * r])];
+    let runs_x = x.run(scale);
+    let reference = median(
+        &runs_x
+            .iter()
+            .filter(|(p, _)| p.r_prime == 2 * r)
+            .filter_map(|(p, res)| phases(p, res).t_star.map(|t| t as f64))
+            .collect::<Vec<_>>(),
+    );
+    let mut fracs = Vec::new();
+    for rp in [r, r + 1] {
+        let sel: Vec<_> = runs_x.iter().filter(|(p, _)| p.r_prime == rp).collect();
+        let slow = sel
+            .iter()
+            .filter(|(p, res)| {
+                phases(p, res)
+                    .t_star
+                    .is_none_or(|t| t as f64 > 1.5 * reference)
+            })
+            .count();
+        fracs.push(slow as f64 / sel.len() as f64);
+        rows.push(row(
+            format!("r' = {rp}, {} draws of B on one instance", sel.len()),
+            "fraction with t_* > 1.5 × median t_* at r' = 2r",
+            "≤ (Cε)^(r'−r+1) + Ce^(−cr'): rare, rarer for r' = r + 1",
+            format!(
+                "{} (reference t_* = {})",
+                fmt(slow as f64 / sel.len() as f64),
+                fmt(reference)
+            ),
+            "see the next row",
+            Verdict::Info,
+        ));
+    }
+    rows.push(row(
+        "r' = r vs r + 1".into(),
+        "fraction of slow phase I",
+        "does not increase from r' = r to r' = r + 1",
+        format!("{} → {}", fmt(fracs[0]), fmt(fracs[1])),
+        "fraction(r+1) ≤ fraction(r)",
+        Verdict::of(fracs[1] <= fracs[0]),
+    ));
+    Check {
+        id: "4".into(),
+        title: "Error and phase I against the width r'".into(),
+        setup: format!(
+            "n = {n}, r = {r}, m = {}, κ = 2, μ = 0.25, α = 1e-6, r' ∈ {{{}}}, {} replicates, {} iterations; near-exact: \
+             r' ∈ {{{r}, {}, {}}} with {} draws of B sharing one instance. Seeds: base {}.",
+            scale.m, list(&scale.widths), scale.replicates, scale.iterations, r + 1, 2 * r, scale.near_exact_replicates, e.seed
+        ),
+        assumptions: "Outside the RIP regime (check 5). The theorem's r' ≥ 3r statement covers r' ≥ 3r; r ≤ r' < 2r is its variant with the probability term.".into(),
+        reading: "Overparameterization should not hurt: the error floor stays bounded (the theorem's factor even allows growth) and \
+                  phase I does not lengthen (its bound shrinks with min(n, r')). Near r' = r, σ_min of the nearly square r×r' matrix \
+                  V_Xᵀ B can be small, which delays the alignment; the theorem's failure probability (Cε)^(r'−r+1) drops with r' − r."
+            .into(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Check 5: the operator's conditioning on low-rank matrices.
+pub fn operator(scale: &Scale) -> Check {
+    let start = Instant::now();
+    let (n, r) = (scale.n, scale.r);
+    let kappa: f64 = 2.0;
+    let threshold = kappa.powi(-4) / (r as f64).sqrt();
+    let mut rows = Vec::new();
+    for &m in &scale.m_list {
+        let mut e = Experiment::new(&format!("operator_m{m}"), scale);
+        e.m = m;
+        e.replicates = 1;
+        let toml_points = {
+            let config = experiments::spec::parse(
+                std::path::Path::new("theory/operator.toml"),
+                &e.toml(scale),
+                false,
+                None,
+            )
+            .expect("valid generated spec");
+            experiments::sweep::expand(&config)
+        };
+        let p = &toml_points[0];
+        let problem = build_problem(p);
+        let delta = rip_lower_estimate(&problem.operator, 2 * r + 1, 20, 8, p.operator_seed)
+            .unwrap_or(f64::NAN);
+        let dev = problem.spectral_matrix() - &problem.truth.xxt;
+        let lam_r = problem.truth.singular_values[r - 1].powi(2);
+        let ratio = spectral_norm(dev.view()).unwrap_or(f64::NAN) / lam_r;
+        let case = format!(
+            "m = {m}{}",
+            if m > n * (n + 1) / 2 {
+                " (> n(n+1)/2: 𝒜 injective)"
+            } else {
+                ""
+            }
+        );
+        rows.push(row(
+            case.clone(),
+            "δ_{2r+1} lower estimate",
+            "theorem assumes δ ≤ cκ⁻⁴r^(−1/2) (c unspecified; = 1 here)",
+            format!("{} vs κ⁻⁴r^(−1/2) = {}", fmt(delta), fmt(threshold)),
+            "inside iff δ ≤ threshold",
+            Verdict::Info,
+        ));
+        rows.push(row(
+            case,
+            "‖𝒜*𝒜(XXᵀ) − XXᵀ‖ / λ_r(XXᵀ)",
+            "small (phase I needs the spectral perturbation below the signal)",
+            fmt(ratio),
+            "< 1 lets the top-r eigenspace of M see all r directions",
+            Verdict::Info,
+        ));
+    }
+    Check {
+        id: "5".into(),
+        title: "The operator: RIP constant and spectral perturbation".into(),
+        setup: format!(
+            "n = {n}, r = {r}, κ = 2, one instance per m ∈ {{{}}}; δ_{{2r+1}} estimated from 20 random rank-{} matrices and 8 projected \
+             power steps toward each sign (lowrank_core::rip), seeded by each instance's operator seed.",
+            list(&scale.m_list),
+            2 * r + 1
+        ),
+        assumptions: "This check says which experiments are inside the theorem's assumptions: none of ours are (δ is far above κ⁻⁴r^(−1/2)); all checks probe the predictions outside the proven regime, as every experiment in practice does.".into(),
+        reading: "A lower estimate of δ above the threshold proves the operator is outside the regime. The ratio ‖𝒜*𝒜(XXᵀ) − XXᵀ‖/λ_r measures how far the spectral-initialization subspace L can be from col(X).".into(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}

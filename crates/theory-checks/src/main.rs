@@ -1,0 +1,62 @@
+//! `theory`: runs every check at full size, writes theory/REPORT.md and theory/report.json, and
+//! exits with status 1 if any check failed (2 if the report could not be written).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use theory_checks::{run_all, Scale};
+
+/// Numbers next to the theorem's predictions; PASS/FAIL per prediction.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Output directory of REPORT.md and report.json.
+    #[arg(long, default_value = "theory")]
+    out: PathBuf,
+    /// Use the reduced sizes of the test suite (seconds instead of minutes).
+    #[arg(long)]
+    reduced: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let scale = if cli.reduced {
+        Scale::reduced()
+    } else {
+        Scale::full()
+    };
+    eprintln!(
+        "theory-checks at the {} scale (n = {}, r = {})…",
+        scale.name, scale.n, scale.r
+    );
+    let report = run_all(&scale);
+    let md = cli.out.join("REPORT.md");
+    let json = cli.out.join("report.json");
+    let written = experiments::fsutil::write_atomic(&md, report.to_markdown().as_bytes())
+        .and_then(|_| experiments::fsutil::write_atomic(&json, report.to_json().as_bytes()));
+    if let Err(e) = written {
+        eprintln!("error: writing {}: {e}", cli.out.display());
+        return ExitCode::from(2);
+    }
+    for c in &report.checks {
+        eprintln!(
+            "check {} {:<60} {} ({:.0} s)",
+            c.id,
+            c.title,
+            c.verdict().label(),
+            c.seconds
+        );
+    }
+    println!("{}", md.display());
+    println!("{}", json.display());
+    eprintln!(
+        "theory: {} passed, {} failed ({} info rows) in {:.0} s",
+        report.counts.pass, report.counts.fail, report.counts.info, report.seconds
+    );
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
