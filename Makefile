@@ -5,7 +5,7 @@ SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
 
-.PHONY: all setup build figures check-figures test lint fmt clean-results
+.PHONY: all setup build figures check-figures theory bench test lint fmt clean-results
 
 all: figures
 
@@ -32,6 +32,14 @@ check-figures: build
 	    if [ -s "$$f" ]; then echo "ok $$f"; else echo "MISSING OR EMPTY: $$f"; exit 1; fi; \
 	  done; \
 	done
+
+## Theory checks at full size: writes theory/REPORT.md and theory/report.json; fails if a check fails.
+theory: build
+	target/release/theory --out theory
+
+## Benchmark: machine limits and ms per GD iteration of each engine path; writes bench/results.json.
+bench: build
+	target/release/bench --out bench/results.json
 
 ## Run the test suite (unit, numerical and pipeline tests), then fmt and clippy checks.
 test: setup

@@ -197,7 +197,8 @@ fn frobenius(a: &Array2<f64>) -> f64 {
 }
 
 /// Runs several GD runs on one problem in lockstep, so that the two operator products of an
-/// iteration are matrix–matrix products over all active runs:
+/// iteration are matrix–matrix products over all active runs, fused into one pass over 𝐀
+/// ([`MeasurementOperator::residual_and_adjoint`](crate::MeasurementOperator::residual_and_adjoint)):
 /// ```text
 ///   R = W·𝐀ᵀ − 1yᵀ   (a×m),  W = [svec(U_kU_kᵀ)]_k   (a×p)
 ///   G = R·𝐀           (a×p),  U_k ← U_k − μ_k·smat(G_k)·U_k
@@ -232,6 +233,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
     let mut g = Array2::<f64>::zeros((k_max, p));
     let mut adjoint = Array2::<f64>::zeros((problem.truth.n(), problem.truth.n()));
     let mut active: Vec<usize> = (0..k_max).collect();
+    let mut next: Vec<(usize, usize)> = Vec::with_capacity(k_max);
     let mut t = 0usize;
     while !active.is_empty() {
         let a = active.len();
@@ -240,17 +242,17 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
             svec_into(mb.uut.view(), w.row_mut(row));
         }
-        if a == 1 {
-            op.apply_packed_into(w.row(0), res.row_mut(0));
-        } else {
-            op.apply_packed_batch(w.slice(s![..a, ..]), res.slice_mut(s![..a, ..]));
-        }
-        // Observe, detect divergence and the end of each run; keep the rows that go on.
-        let mut next = Vec::with_capacity(a);
+        op.residual_and_adjoint(
+            w.slice(s![..a, ..]),
+            problem.y.view(),
+            res.slice_mut(s![..a, ..]),
+            g.slice_mut(s![..a, ..]),
+        );
+        // Observe, detect divergence and the end of each run; keep the (row, run) pairs that go on.
+        next.clear();
         for (row, &k) in active.iter().enumerate() {
             let mb = &mut members[k];
-            let mut r = res.row_mut(row);
-            r -= &problem.y;
+            let r = res.row(row);
             let loss = 0.25 * r.dot(&r);
             let u_norm = frobenius(&mb.u);
             if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
@@ -277,24 +279,9 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             }
             next.push((row, k));
         }
-        // Compact the residual rows of the runs that go on (rows only move up).
-        for (new_row, &(old_row, _)) in next.iter().enumerate() {
-            if new_row != old_row {
-                let (mut dst, src) = res.multi_slice_mut((s![new_row, ..], s![old_row, ..]));
-                dst.assign(&src);
-            }
-        }
-        active = next.into_iter().map(|(_, k)| k).collect();
-        let a = active.len();
-        if a == 0 {
-            break;
-        }
-        if a == 1 {
-            op.adjoint_packed_into(res.row(0), g.row_mut(0));
-        } else {
-            op.adjoint_packed_batch(res.slice(s![..a, ..]), g.slice_mut(s![..a, ..]));
-        }
-        for (row, &k) in active.iter().enumerate() {
+        active.clear();
+        active.extend(next.iter().map(|&(_, k)| k));
+        for &(row, k) in &next {
             let mb = &mut members[k];
             smat_into(g.row(row), adjoint.view_mut());
             general_mat_mul(1.0, &adjoint, &mb.u, 0.0, &mut mb.step);

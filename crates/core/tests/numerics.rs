@@ -277,3 +277,35 @@ fn batched_runs_match_one_at_a_time_runs() {
         }
     }
 }
+
+#[test]
+fn fused_pass_equals_two_passes() {
+    // Crosses several FUSED_BLOCK_ROWS blocks, for a single input (GEMV path) and a batch (GEMM path).
+    let (n, m) = (14, 3 * lowrank_core::operator::FUSED_BLOCK_ROWS + 17);
+    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(61, Stream::Operator));
+    let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(62, Stream::Operator));
+    for a in [1usize, 5] {
+        let w = Array2::<f64>::random_using(
+            (a, n * (n + 1) / 2),
+            StandardNormal,
+            &mut rng(63, Stream::Operator),
+        );
+        let mut res = Array2::<f64>::zeros((a, m));
+        let mut adj = Array2::<f64>::zeros((a, n * (n + 1) / 2));
+        op.residual_and_adjoint(w.view(), y.view(), res.view_mut(), adj.view_mut());
+        for k in 0..a {
+            let r = op.apply_packed(w.row(k)) - &y;
+            let mut g = Array1::<f64>::zeros(n * (n + 1) / 2);
+            op.adjoint_packed_into(r.view(), g.view_mut());
+            let scale = g.iter().map(|v| v.abs()).fold(0.0, f64::max);
+            assert!(
+                (&res.row(k) - &r).iter().all(|d| d.abs() < 1e-12),
+                "a = {a}, residual {k}"
+            );
+            assert!(
+                (&adj.row(k) - &g).iter().all(|d| d.abs() < 1e-12 * scale),
+                "a = {a}, adjoint {k}"
+            );
+        }
+    }
+}

@@ -26,7 +26,7 @@ use crate::spec::{InitKind, QUANTITIES, SPECTRAL_QUANTITIES};
 use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
-pub const CACHE_VERSION: u32 = 3;
+pub const CACHE_VERSION: u32 = 4;
 
 /// The trajectory and outcome of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,11 +256,13 @@ pub const MAX_BATCH: usize = 64;
 
 /// How the two levels of parallelism share the cores.
 ///
-/// Policy: instances (groups of runs sharing one operator) are processed by `workers` threads,
-/// each running its batches with `blas_threads` OpenBLAS threads, workers × blas_threads = cores.
-/// With several instances to do, each worker gets one core (measured here: two single-threaded
-/// k = 9 batches run 1.75× faster than one after the other with two BLAS threads, because
-/// OpenBLAS barely parallelizes such skinny products); with one instance, its batches get all cores.
+/// Policy: one worker thread processes the instances one after another, and OpenBLAS gets all
+/// cores for the products of each batch. Measured here: two single-threaded batches in two
+/// *processes* run 1.75× faster than one after the other (OpenBLAS barely parallelizes the skinny
+/// k = 9 products), but two *threads* of one process calling the Debian (pthreads) OpenBLAS at once
+/// spin in its buffer-allocation lock (100% system time) and are slower than one worker. The
+/// executor therefore keeps `workers = 1`; the thread pool stays so that a BLAS built for
+/// concurrent callers (or faer) can use more workers by changing this one function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
     /// Worker threads, each processing one instance at a time.
@@ -270,13 +272,13 @@ pub struct Parallelism {
 }
 
 impl Parallelism {
-    /// The policy for `groups` instances on `cores` cores, with memory for at most `max_live`
-    /// operators at once.
+    /// The policy (see the type docs) for `groups` instances on `cores` cores, with memory for at
+    /// most `max_live` operators at once.
     pub fn for_groups(groups: usize, cores: usize, max_live: usize) -> Self {
-        let workers = groups.min(cores).min(max_live).max(1);
+        let _ = (groups, max_live);
         Self {
-            workers,
-            blas_threads: (cores / workers).max(1),
+            workers: 1,
+            blas_threads: cores.max(1),
         }
     }
 }

@@ -1,0 +1,357 @@
+//! `make bench`: measures this machine's limits and the GD engine against them, prints a table and
+//! writes bench/results.json.
+//!
+//! Per GD iteration (U ← U − μ𝒜*(𝒜(UUᵀ) − y)U, including the O(n²r') dense work) for:
+//! - baseline: the operator unpacked as an m×n² matrix (numpy style), forward and adjoint as two GEMVs;
+//! - packed two-pass: the m×n(n+1)/2 packed operator, two GEMVs;
+//! - packed fused: one pass over the packed operator (blocked forward + adjoint), the engine's single-run path;
+//! - batched k: k runs in lockstep (the engine's batch path), reported per run-iteration.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use clap::Parser;
+use lowrank_core::gd::{run_gradient_descent_batch, BatchRun};
+use lowrank_core::packing::{packed_dim, smat_into, svec_into};
+use lowrank_core::{
+    small_random_init, Control, GdParams, IterationState, Observer, Problem, SingularValues,
+};
+use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+
+/// Benchmark of the GD engine against the machine's measured limits.
+#[derive(Parser)]
+#[command(about)]
+struct Cli {
+    /// Output JSON file.
+    #[arg(long, default_value = "bench/results.json")]
+    out: std::path::PathBuf,
+    /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
+    #[arg(long)]
+    small_only: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    instance: String,
+    method: String,
+    ms_per_run_iteration: f64,
+    speedup_vs_baseline: f64,
+    achieved: f64,
+    unit: &'static str,
+    fraction_of_limit: f64,
+}
+
+#[derive(Serialize)]
+struct Results {
+    machine: experiments::manifest::Machine,
+    read_bandwidth_gb_s_1_thread: f64,
+    read_bandwidth_gb_s_all_threads: f64,
+    gemm_gflop_s: f64,
+    rows: Vec<Row>,
+    figures_compute_seconds: Option<f64>,
+}
+
+fn seconds_per<F: FnMut()>(mut f: F, min_seconds: f64) -> f64 {
+    f(); // warm-up
+    let start = Instant::now();
+    let mut reps = 0usize;
+    while start.elapsed().as_secs_f64() < min_seconds || reps < 3 {
+        f();
+        reps += 1;
+    }
+    start.elapsed().as_secs_f64() / reps as f64
+}
+
+fn read_bandwidth(threads: usize) -> f64 {
+    let len = 128 * 1024 * 1024; // 1 GiB of f64
+    let data = vec![1.0f64; len];
+    let chunk = len.div_ceil(threads);
+    let t = seconds_per(
+        || {
+            let total: f64 = std::thread::scope(|s| {
+                let hs: Vec<_> = data
+                    .chunks(chunk)
+                    .map(|c| {
+                        s.spawn(move || c.chunks(8).map(|x| x.iter().sum::<f64>()).sum::<f64>())
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+            });
+            black_box(total);
+        },
+        1.0,
+    );
+    (len * 8) as f64 / t / 1e9
+}
+
+fn gemm_throughput() -> f64 {
+    let n = 2000;
+    let a = Array2::<f64>::from_elem((n, n), 1.0);
+    let b = Array2::<f64>::from_elem((n, n), 0.5);
+    let mut c = Array2::<f64>::zeros((n, n));
+    let t = seconds_per(|| general_mat_mul(1.0, &a, &b, 0.0, &mut c), 1.0);
+    2.0 * (n * n * n) as f64 / t / 1e9
+}
+
+/// One GD iteration with the operator unpacked (m×n², row i = vec(A_i)/√m) and two GEMVs.
+fn baseline_iteration(
+    dense: &Array2<f64>,
+    y: &Array1<f64>,
+    u: &mut Array2<f64>,
+    ws: &mut (Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>),
+    mu: f64,
+) {
+    let (uut, r, g, step) = ws;
+    general_mat_mul(1.0, &*u, &u.t(), 0.0, uut);
+    let z = uut.as_slice().expect("contiguous");
+    let z = ndarray::ArrayView1::from(z);
+    general_mat_vec_mul(1.0, dense, &z, 0.0, r);
+    *r -= y;
+    general_mat_vec_mul(1.0, &dense.t(), &*r, 0.0, g);
+    let n = u.nrows();
+    let gm = g.view().into_shape_with_order((n, n)).expect("n² entries");
+    general_mat_mul(1.0, &gm, &*u, 0.0, step);
+    u.scaled_add(-mu, step);
+}
+
+/// One GD iteration with the packed operator and two GEMVs.
+fn two_pass_iteration(
+    problem: &Problem,
+    u: &mut Array2<f64>,
+    ws: &mut (
+        Array2<f64>,
+        Array1<f64>,
+        Array1<f64>,
+        Array1<f64>,
+        Array2<f64>,
+        Array2<f64>,
+    ),
+    mu: f64,
+) {
+    let (uut, w, r, g, adj, step) = ws;
+    general_mat_mul(1.0, &*u, &u.t(), 0.0, uut);
+    svec_into(uut.view(), w.view_mut());
+    problem.operator.apply_packed_into(w.view(), r.view_mut());
+    *r -= &problem.y;
+    problem.operator.adjoint_packed_into(r.view(), g.view_mut());
+    smat_into(g.view(), adj.view_mut());
+    general_mat_mul(1.0, &*adj, &*u, 0.0, step);
+    u.scaled_add(-mu, step);
+}
+
+struct Nothing;
+impl Observer for Nothing {
+    fn observe(&mut self, _: &IterationState<'_>) -> Control {
+        Control::Continue
+    }
+}
+
+/// Seconds per run-iteration of the engine with `k` runs in lockstep.
+fn engine(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -> f64 {
+    let n = problem.truth.n();
+    let mut obs: Vec<Nothing> = (0..k).map(|_| Nothing).collect();
+    let runs = obs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, o)| BatchRun {
+            params: GdParams::new(0.25, iterations, iterations),
+            u0: small_random_init(n, r_prime, 1e-3, 100 + i as u64),
+            observer: o,
+        })
+        .collect();
+    let start = Instant::now();
+    black_box(run_gradient_descent_batch(problem, runs));
+    start.elapsed().as_secs_f64() / (iterations * k) as f64
+}
+
+fn bench_instance(
+    name: &str,
+    n: usize,
+    r: usize,
+    r_prime: usize,
+    m: usize,
+    bw: f64,
+    gemm: f64,
+    rows: &mut Vec<Row>,
+) {
+    eprintln!("instance {name}: building (n={n}, r={r}, r'={r_prime}, m={m}) …");
+    let problem = Problem::sample_gaussian(n, r, m, &SingularValues::Condition(2.0), 1);
+    let p = packed_dim(n);
+    let mu = 0.25;
+    let u0 = small_random_init(n, r_prime, 1e-3, 2);
+    let budget = if m * n * n > 100_000_000 { 4.0 } else { 2.0 };
+
+    // Baseline: unpacked m×n².
+    let mut dense = Array2::<f64>::zeros((m, n * n));
+    for (i, mut row) in dense.rows_mut().into_iter().enumerate() {
+        let a = problem.operator.measurement_matrix(i) / (m as f64).sqrt();
+        row.assign(&ndarray::ArrayView1::from(
+            a.as_slice().expect("contiguous"),
+        ));
+    }
+    let mut u = u0.clone();
+    let mut ws = (
+        Array2::zeros((n, n)),
+        Array1::zeros(m),
+        Array1::zeros(n * n),
+        Array2::zeros((n, r_prime)),
+    );
+    let t_base = seconds_per(
+        || baseline_iteration(&dense, &problem.y, &mut u, &mut ws, mu),
+        budget,
+    );
+    drop(dense);
+    let bytes_dense = (2 * m * n * n * 8) as f64;
+    let bytes_packed = (m * p * 8) as f64;
+
+    let mut u = u0.clone();
+    let mut ws2 = (
+        Array2::zeros((n, n)),
+        Array1::zeros(p),
+        Array1::zeros(m),
+        Array1::zeros(p),
+        Array2::zeros((n, n)),
+        Array2::zeros((n, r_prime)),
+    );
+    let t_two = seconds_per(
+        || two_pass_iteration(&problem, &mut u, &mut ws2, mu),
+        budget,
+    );
+    let iters = ((budget / t_two.max(1e-4)) as usize).clamp(10, 400);
+    let t_fused = engine(&problem, 1, r_prime, iters);
+    let mut push = |method: String, t: f64, achieved: f64, unit: &'static str, limit: f64| {
+        rows.push(Row {
+            instance: name.to_string(),
+            method,
+            ms_per_run_iteration: t * 1e3,
+            speedup_vs_baseline: t_base / t,
+            achieved,
+            unit,
+            fraction_of_limit: achieved / limit,
+        })
+    };
+    push(
+        "baseline: unpacked m×n², two GEMV passes".into(),
+        t_base,
+        bytes_dense / t_base / 1e9,
+        "GB/s",
+        bw,
+    );
+    push(
+        "packed, two GEMV passes".into(),
+        t_two,
+        2.0 * bytes_packed / t_two / 1e9,
+        "GB/s",
+        bw,
+    );
+    push(
+        "packed, fused one pass (engine, k = 1)".into(),
+        t_fused,
+        bytes_packed / t_fused / 1e9,
+        "GB/s",
+        bw,
+    );
+    for k in [4usize, 16, 32, 64] {
+        let iters = ((budget / (t_two * k as f64 / 4.0)).max(5.0) as usize).min(200);
+        let t = engine(&problem, k, r_prime, iters);
+        let flops = 4.0 * (m * p) as f64; // forward + adjoint, per run
+        push(
+            format!("batched k = {k} (engine, per run-iteration)"),
+            t,
+            flops / t / 1e9,
+            "GFLOP/s",
+            gemm,
+        );
+    }
+}
+
+fn figures_compute_seconds() -> Option<f64> {
+    let dir = std::fs::read_dir("results").ok()?;
+    let mut total = 0.0;
+    let mut any = false;
+    for e in dir.flatten() {
+        let text = std::fs::read_to_string(e.path().join("manifest.json")).ok();
+        if let Some(v) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+            if let Some(s) = v.get("compute_seconds").and_then(|s| s.as_f64()) {
+                total += s;
+                any = true;
+            }
+        }
+    }
+    any.then_some(total)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    experiments::set_blas_threads(cores);
+    eprintln!("measuring memory bandwidth and GEMM throughput …");
+    let bw1 = read_bandwidth(1);
+    let bw = read_bandwidth(cores);
+    let gemm = gemm_throughput();
+    let mut rows = Vec::new();
+    bench_instance(
+        "default n=100 r=3 r'=10 m=3000",
+        100,
+        3,
+        10,
+        3000,
+        bw,
+        gemm,
+        &mut rows,
+    );
+    if !cli.small_only {
+        bench_instance(
+            "large n=200 r=5 r'=20 m=10000",
+            200,
+            5,
+            20,
+            10000,
+            bw,
+            gemm,
+            &mut rows,
+        );
+    }
+    let results = Results {
+        machine: experiments::manifest::Machine::current(),
+        read_bandwidth_gb_s_1_thread: bw1,
+        read_bandwidth_gb_s_all_threads: bw,
+        gemm_gflop_s: gemm,
+        rows,
+        figures_compute_seconds: figures_compute_seconds(),
+    };
+    println!(
+        "machine: {} ({} cores)",
+        results.machine.cpu, results.machine.cpus
+    );
+    println!("read bandwidth: {bw1:.1} GB/s (1 thread), {bw:.1} GB/s ({cores} threads); GEMM 2000³: {gemm:.1} GFLOP/s\n");
+    println!("| instance | method | ms / run-iteration | × baseline | achieved | of limit |");
+    println!("|---|---|---|---|---|---|");
+    for r in &results.rows {
+        println!(
+            "| {} | {} | {:.3} | {:.1} | {:.1} {} | {:.0}% |",
+            r.instance,
+            r.method,
+            r.ms_per_run_iteration,
+            r.speedup_vs_baseline,
+            r.achieved,
+            r.unit,
+            100.0 * r.fraction_of_limit
+        );
+    }
+    match results.figures_compute_seconds {
+        Some(s) => println!(
+            "\nfull `make figures` (sum of compute times in results/*/manifest.json): {:.1} min",
+            s / 60.0
+        ),
+        None => println!("\nfull `make figures`: no results/ yet (run make figures first)"),
+    }
+    let json = serde_json::to_vec_pretty(&results).expect("serializes");
+    if let Err(e) = experiments::fsutil::write_atomic(&cli.out, &json) {
+        eprintln!("error: writing {}: {e}", cli.out.display());
+        std::process::exit(2);
+    }
+    println!("{}", cli.out.display());
+}
