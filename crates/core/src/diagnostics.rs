@@ -156,6 +156,7 @@ impl Observer for DiagnosticsRecorder<'_> {
 /// | `power_deviation` | ‖U_t − Ũ_t‖ / ‖Ũ_t‖ (spectral norms) |
 ///
 /// sin∠ is the sine of the largest principal angle. L is the subspace spectral initialization uses.
+/// The two angles of Ũ_t are NaN once Ũ_t has lost its r-th direction to rounding ([`RANK_LOSS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpectralDiagnostics {
     /// sin∠(L_t, L).
@@ -169,6 +170,10 @@ pub struct SpectralDiagnostics {
     /// ‖U_t − Ũ_t‖/‖Ũ_t‖.
     pub power_deviation: f64,
 }
+
+/// Relative size σ_r(Ũ_t)/σ_1(Ũ_t) below which the power iterate's top-r subspace is not resolved
+/// in double precision (its angles are then reported as NaN).
+pub const RANK_LOSS: f64 = 1e-10;
 
 /// Tracks the power-method iterate Ũ_t = (I + μM)^t U_0 alongside a GD run (see [`SpectralDiagnostics`]).
 #[derive(Debug, Clone)]
@@ -214,14 +219,29 @@ impl SpectralComparison {
             self.t_power += 1;
         }
         let lt = top_left_singular_subspace(u, self.r)?;
-        let lp = top_left_singular_subspace(self.power.view(), self.r)?;
-        let power_norm = spectral_norm(self.power.view())?;
+        let power_svd = thin_svd(self.power.view())?;
+        let power_norm = power_svd.s.first().copied().unwrap_or(0.0);
         let dev = spectral_norm((&u - &self.power).view())? / power_norm;
+        // Once σ_r(Ũ_t)/σ_1(Ũ_t) falls below RANK_LOSS the r-th direction of Ũ_t is lost to
+        // rounding and its top-r subspace is noise: report NaN instead of a meaningless angle.
+        let resolved = power_svd
+            .s
+            .get(self.r - 1)
+            .is_some_and(|&s| s > RANK_LOSS * power_norm);
+        let (sin_power_l, sin_lt_power) = if resolved {
+            let lp = power_svd.u.slice(s![.., ..self.r]);
+            (
+                sin_largest_principal_angle(lp, self.l.view())?,
+                sin_largest_principal_angle(lt.view(), lp)?,
+            )
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         Ok(SpectralDiagnostics {
             sin_lt_l: sin_largest_principal_angle(lt.view(), self.l.view())?,
             sin_lt_x: sin_largest_principal_angle(lt.view(), self.v_x.view())?,
-            sin_power_l: sin_largest_principal_angle(lp.view(), self.l.view())?,
-            sin_lt_power: sin_largest_principal_angle(lt.view(), lp.view())?,
+            sin_power_l,
+            sin_lt_power,
             power_deviation: if power_norm.is_finite() {
                 dev
             } else {

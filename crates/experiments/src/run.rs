@@ -28,6 +28,9 @@ use crate::sweep::{InstanceKey, RunPoint};
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
 pub const CACHE_VERSION: u32 = 4;
 
+/// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
+pub const SPECTRAL_VERSION: u32 = 2;
+
 /// The trajectory and outcome of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -99,8 +102,13 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 pub fn cache_key(point: &RunPoint) -> String {
     let mut p = point.clone();
     p.index = 0;
+    let spectral = if p.spectral {
+        format!(":spectral{SPECTRAL_VERSION}")
+    } else {
+        String::new()
+    };
     let text = format!(
-        "v{CACHE_VERSION}:{}",
+        "v{CACHE_VERSION}{spectral}:{}",
         serde_json::to_string(&p).expect("RunPoint serializes")
     );
     format!("{:016x}", fnv1a64(text.as_bytes()))
