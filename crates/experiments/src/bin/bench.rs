@@ -95,15 +95,41 @@ fn gemm_throughput() -> f64 {
     2.0 * (n * n * n) as f64 / t / 1e9
 }
 
+/// Buffers of the hand-written iterations: UUᵀ, the (packed or unpacked) input, the residual, the
+/// (packed or unpacked) adjoint, smat of the adjoint, and the step.
+struct Buffers {
+    uut: Array2<f64>,
+    w: Array1<f64>,
+    r: Array1<f64>,
+    g: Array1<f64>,
+    adj: Array2<f64>,
+    step: Array2<f64>,
+}
+
+impl Buffers {
+    fn new(n: usize, r_prime: usize, m: usize, input_len: usize) -> Self {
+        Self {
+            uut: Array2::zeros((n, n)),
+            w: Array1::zeros(input_len),
+            r: Array1::zeros(m),
+            g: Array1::zeros(input_len),
+            adj: Array2::zeros((n, n)),
+            step: Array2::zeros((n, r_prime)),
+        }
+    }
+}
+
 /// One GD iteration with the operator unpacked (m×n², row i = vec(A_i)/√m) and two GEMVs.
 fn baseline_iteration(
     dense: &Array2<f64>,
     y: &Array1<f64>,
     u: &mut Array2<f64>,
-    ws: &mut (Array2<f64>, Array1<f64>, Array1<f64>, Array2<f64>),
+    ws: &mut Buffers,
     mu: f64,
 ) {
-    let (uut, r, g, step) = ws;
+    let Buffers {
+        uut, r, g, step, ..
+    } = ws;
     general_mat_mul(1.0, &*u, &u.t(), 0.0, uut);
     let z = uut.as_slice().expect("contiguous");
     let z = ndarray::ArrayView1::from(z);
@@ -117,20 +143,15 @@ fn baseline_iteration(
 }
 
 /// One GD iteration with the packed operator and two GEMVs.
-fn two_pass_iteration(
-    problem: &Problem,
-    u: &mut Array2<f64>,
-    ws: &mut (
-        Array2<f64>,
-        Array1<f64>,
-        Array1<f64>,
-        Array1<f64>,
-        Array2<f64>,
-        Array2<f64>,
-    ),
-    mu: f64,
-) {
-    let (uut, w, r, g, adj, step) = ws;
+fn two_pass_iteration(problem: &Problem, u: &mut Array2<f64>, ws: &mut Buffers, mu: f64) {
+    let Buffers {
+        uut,
+        w,
+        r,
+        g,
+        adj,
+        step,
+    } = ws;
     general_mat_mul(1.0, &*u, &u.t(), 0.0, uut);
     svec_into(uut.view(), w.view_mut());
     problem.operator.apply_packed_into(w.view(), r.view_mut());
@@ -166,16 +187,30 @@ fn engine(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -> f64
     start.elapsed().as_secs_f64() / (iterations * k) as f64
 }
 
-fn bench_instance(
-    name: &str,
+/// An instance to measure.
+struct Instance {
+    name: &'static str,
     n: usize,
     r: usize,
     r_prime: usize,
     m: usize,
-    bw: f64,
-    gemm: f64,
-    rows: &mut Vec<Row>,
-) {
+}
+
+/// The machine's measured limits.
+struct Limits {
+    bandwidth_gb_s: f64,
+    gemm_gflop_s: f64,
+}
+
+fn bench_instance(inst: &Instance, limits: &Limits, rows: &mut Vec<Row>) {
+    let Instance {
+        name,
+        n,
+        r,
+        r_prime,
+        m,
+    } = *inst;
+    let (bw, gemm) = (limits.bandwidth_gb_s, limits.gemm_gflop_s);
     eprintln!("instance {name}: building (n={n}, r={r}, r'={r_prime}, m={m}) …");
     let problem = Problem::sample_gaussian(n, r, m, &SingularValues::Condition(2.0), 1);
     let p = packed_dim(n);
@@ -192,12 +227,7 @@ fn bench_instance(
         ));
     }
     let mut u = u0.clone();
-    let mut ws = (
-        Array2::zeros((n, n)),
-        Array1::zeros(m),
-        Array1::zeros(n * n),
-        Array2::zeros((n, r_prime)),
-    );
+    let mut ws = Buffers::new(n, r_prime, m, n * n);
     let t_base = seconds_per(
         || baseline_iteration(&dense, &problem.y, &mut u, &mut ws, mu),
         budget,
@@ -207,14 +237,7 @@ fn bench_instance(
     let bytes_packed = (m * p * 8) as f64;
 
     let mut u = u0.clone();
-    let mut ws2 = (
-        Array2::zeros((n, n)),
-        Array1::zeros(p),
-        Array1::zeros(m),
-        Array1::zeros(p),
-        Array2::zeros((n, n)),
-        Array2::zeros((n, r_prime)),
-    );
+    let mut ws2 = Buffers::new(n, r_prime, m, p);
     let t_two = seconds_per(
         || two_pass_iteration(&problem, &mut u, &mut ws2, mu),
         budget,
@@ -292,27 +315,27 @@ fn main() {
     let bw = read_bandwidth(cores);
     let gemm = gemm_throughput();
     let mut rows = Vec::new();
-    bench_instance(
-        "default n=100 r=3 r'=10 m=3000",
-        100,
-        3,
-        10,
-        3000,
-        bw,
-        gemm,
-        &mut rows,
-    );
+    let limits = Limits {
+        bandwidth_gb_s: bw,
+        gemm_gflop_s: gemm,
+    };
+    let default = Instance {
+        name: "default n=100 r=3 r'=10 m=3000",
+        n: 100,
+        r: 3,
+        r_prime: 10,
+        m: 3000,
+    };
+    bench_instance(&default, &limits, &mut rows);
     if !cli.small_only {
-        bench_instance(
-            "large n=200 r=5 r'=20 m=10000",
-            200,
-            5,
-            20,
-            10000,
-            bw,
-            gemm,
-            &mut rows,
-        );
+        let large = Instance {
+            name: "large n=200 r=5 r'=20 m=10000",
+            n: 200,
+            r: 5,
+            r_prime: 20,
+            m: 10000,
+        };
+        bench_instance(&large, &limits, &mut rows);
     }
     let results = Results {
         machine: experiments::manifest::Machine::current(),
