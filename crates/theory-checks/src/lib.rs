@@ -182,15 +182,23 @@ impl Experiment {
     }
 }
 
-/// Runs every check at `scale`.
-pub fn run_all(scale: &Scale) -> Report {
+/// Runs every check at `scale`, calling `done` after each one (e.g. to report progress).
+pub fn run_all(scale: &Scale, done: &dyn Fn(&Check)) -> Report {
     let start = std::time::Instant::now();
-    let checks = vec![
-        checks::alignment(scale),
-        checks::error_exponent(scale),
-        checks::iteration_counts(scale),
-        checks::overparameterization(scale),
-        checks::operator(scale),
+    let all: [fn(&Scale) -> Check; 5] = [
+        checks::alignment,
+        checks::error_exponent,
+        checks::iteration_counts,
+        checks::overparameterization,
+        checks::operator,
     ];
+    let checks = all
+        .iter()
+        .map(|check| {
+            let c = check(scale);
+            done(&c);
+            c
+        })
+        .collect();
     Report::new(scale.clone(), checks, start.elapsed().as_secs_f64())
 }

@@ -30,7 +30,15 @@ fn main() -> ExitCode {
         "theory-checks at the {} scale (n = {}, r = {})…",
         scale.name, scale.n, scale.r
     );
-    let report = run_all(&scale);
+    let report = run_all(&scale, &|c| {
+        eprintln!(
+            "check {} {:<60} {} ({:.0} s)",
+            c.id,
+            c.title,
+            c.verdict().label(),
+            c.seconds
+        )
+    });
     let md = cli.out.join("REPORT.md");
     let json = cli.out.join("report.json");
     let written = experiments::fsutil::write_atomic(&md, report.to_markdown().as_bytes())
@@ -38,15 +46,6 @@ fn main() -> ExitCode {
     if let Err(e) = written {
         eprintln!("error: writing {}: {e}", cli.out.display());
         return ExitCode::from(2);
-    }
-    for c in &report.checks {
-        eprintln!(
-            "check {} {:<60} {} ({:.0} s)",
-            c.id,
-            c.title,
-            c.verdict().label(),
-            c.seconds
-        );
     }
     println!("{}", md.display());
     println!("{}", json.display());
