@@ -131,20 +131,6 @@ impl MeasurementOperator {
         general_mat_vec_mul(1.0, &self.packed.t(), &v, 0.0, &mut out);
     }
 
-    /// Batched forward pass: row k of `out` (a×m) = 𝐀·(row k of `w`) for a×p packed inputs `w`
-    /// (one GEMM, out = w·𝐀ᵀ; compute-bound for a ≳ 8 where a GEMV loop is memory-bound).
-    pub fn apply_packed_batch(&self, w: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) {
-        let mut out = out;
-        general_mat_mul(1.0, &w, &self.packed.t(), 0.0, &mut out);
-    }
-
-    /// Batched adjoint pass: row k of `out` (a×p) = 𝐀ᵀ·(row k of `v`) for a×m inputs `v`
-    /// (one GEMM, out = v·𝐀).
-    pub fn adjoint_packed_batch(&self, v: ArrayView2<'_, f64>, out: ArrayViewMut2<'_, f64>) {
-        let mut out = out;
-        general_mat_mul(1.0, &v, &self.packed, 0.0, &mut out);
-    }
-
     /// Fused residual and adjoint for a batch of a packed inputs `w` (a×p):
     /// ```text
     ///   R = w·𝐀ᵀ − 1yᵀ   (a×m, written to `residual`)

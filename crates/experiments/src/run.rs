@@ -302,17 +302,6 @@ pub struct Resources {
     pub set_blas_threads: fn(usize),
 }
 
-impl Resources {
-    /// One worker, BLAS threads untouched (tests, library use).
-    pub fn sequential() -> Self {
-        Self {
-            cores: 1,
-            max_live_operators: 1,
-            set_blas_threads: |_| {},
-        }
-    }
-}
-
 /// Runs every point (reusing cached runs from `cache_dir` and storing new ones there, if given).
 /// Uncached runs that share an instance are computed in batches of at most [`MAX_BATCH`]; each
 /// batch is written to the cache as soon as it is done. Instances are distributed over worker

@@ -1,7 +1,7 @@
 //! Experiment specs: TOML → [`Spec`] (as written) → [`Config`] (validated, every value in range).
 //!
 //! A spec is rejected before any work with a [`SpecError`] that names the file, the key and what is
-//! allowed. Layout (all tables but `[sweep]`, `[quick]` and `[plot]` are required):
+//! allowed. Layout (`[sweep]`, `[diagnostics]` and `[quick]` are optional):
 //!
 //! ```toml
 //! title = "…"            # figure title
@@ -10,8 +10,10 @@
 //! [init]     alpha = α > 0, r_prime = r' ≥ 1, kind = "small_random" | "spectral"
 //! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1
 //! [seeds]    seed, replicates ≥ 1, share_instance = false
-//! [sweep]    lists over alpha, r_prime, m, kappa, step_size (grid = Cartesian product)
-//! [plot]     kind and options
+//! [sweep]    lists over alpha, r_prime, m, kappa, step_size, init (grid = Cartesian product)
+//! [diagnostics] spectral = false, phase_sin_theta = 0.3, phase_signal_to_noise = 2
+//! [plot]     kind = trajectories | error_vs_parameter | overparameterization | init_comparison
+//!            | phase_lengths, and its options (quantities, phases, x, group, …)
 //! [quick]    any of the keys above, merged over the spec by `--quick`
 //! ```
 
