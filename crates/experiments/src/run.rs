@@ -44,12 +44,22 @@ pub struct RunResult {
     pub quantities: Vec<String>,
     /// Logged iterations.
     pub t: Vec<usize>,
-    /// values[k][j] = quantity j at iteration t[k].
+    /// values[k][j] = quantity j at iteration t[k] (NaN where undefined; stored as JSON null).
+    #[serde(deserialize_with = "nan_from_null")]
     pub values: Vec<Vec<f64>>,
     /// Wall time spent computing this run (its batch's time divided by the batch size), seconds.
     /// Not part of the CSVs (which stay bit-identical); summed into the manifest.
     #[serde(default)]
     pub seconds: f64,
+}
+
+/// serde_json writes NaN as `null`; read `null` back as NaN so such runs stay cacheable.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+    let rows: Vec<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| row.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+        .collect())
 }
 
 impl RunResult {

@@ -110,6 +110,28 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
 }
 
 #[test]
+fn runs_with_undefined_values_are_cached_too() {
+    // Spectral diagnostics contain NaN (power-method angles after rank loss, deviation at t = 0);
+    // they must come back from the cache, and the CSVs must be identical.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 400")
+        .replace("[plot]", "[diagnostics]\nspectral = true\n[plot]");
+    let spec = write_spec(tmp.path(), "small", &text);
+    let config = parse(&spec, &text, false, None).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let csv = std::fs::read_to_string(l.results_dir(&config).join("trajectories.csv")).unwrap();
+    assert!(csv.contains("NaN"), "expected undefined values in this run");
+    let again = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!((again.cache.hits, again.cache.computed), (1, 0));
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(l.results_dir(&config).join("trajectories.csv")).unwrap()
+    );
+}
+
+#[test]
 fn interrupted_sweep_resumes_without_duplicated_or_missing_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let text = SMALL.replace(
