@@ -17,8 +17,8 @@ use ndarray::{s, Array2, ArrayView2};
 
 use crate::gd::{Control, IterationState, Observer};
 use crate::linalg::{
-    sin_largest_principal_angle, singular_values, spectral_norm, symmetric_eigen, thin_svd,
-    top_left_singular_subspace, DecompositionError,
+    frobenius_norm, sin_largest_principal_angle, singular_values, spectral_norm, symmetric_eigen,
+    thin_svd, top_left_singular_subspace, DecompositionError,
 };
 use crate::problem::{GroundTruth, Problem};
 
@@ -56,16 +56,12 @@ pub struct DiagnosticsCalculator<'a> {
     n_top: usize,
 }
 
-fn frobenius(a: ArrayView2<'_, f64>) -> f64 {
-    a.iter().map(|v| v * v).sum::<f64>().sqrt()
-}
-
 impl<'a> DiagnosticsCalculator<'a> {
     /// For target `truth`, data norm ‖y‖, recording the top `n_top` singular values of U.
     pub fn new(truth: &'a GroundTruth, y_norm: f64, n_top: usize) -> Self {
         Self {
             truth,
-            xxt_norm: frobenius(truth.xxt.view()),
+            xxt_norm: frobenius_norm(truth.xxt.view()),
             y_norm,
             n_top,
         }
@@ -75,7 +71,7 @@ impl<'a> DiagnosticsCalculator<'a> {
     pub fn compute(&self, state: &IterationState<'_>) -> Result<Diagnostics, DecompositionError> {
         let u = state.u;
         let r = self.truth.r();
-        let test_error = frobenius((&state.uut - &self.truth.xxt).view()) / self.xxt_norm;
+        let test_error = frobenius_norm((&state.uut - &self.truth.xxt).view()) / self.xxt_norm;
         let train_error = state.residual.dot(&state.residual).sqrt() / self.y_norm;
 
         let vx_u = self.truth.v_x.t().dot(&u); // r×r'

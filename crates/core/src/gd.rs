@@ -15,6 +15,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView1, ArrayView2};
 
+use crate::linalg::frobenius_norm;
 use crate::packing::{packed_dim, smat_into, svec_into};
 use crate::problem::Problem;
 
@@ -192,10 +193,6 @@ struct Member<'o> {
     status: Option<RunStatus>,
 }
 
-fn frobenius(a: &Array2<f64>) -> f64 {
-    a.iter().map(|v| v * v).sum::<f64>().sqrt()
-}
-
 /// Runs several GD runs on one problem in lockstep, so that the two operator products of an
 /// iteration are matrix–matrix products over all active runs, fused into one pass over 𝐀
 /// ([`MeasurementOperator::residual_and_adjoint`](crate::MeasurementOperator::residual_and_adjoint)):
@@ -209,14 +206,14 @@ fn frobenius(a: &Array2<f64>) -> f64 {
 pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
     let op = &problem.operator;
     let (m, p) = (op.m(), packed_dim(problem.truth.n()));
-    let x_norm = frobenius(&problem.truth.x);
+    let x_norm = frobenius_norm(problem.truth.x.view());
     let mut members: Vec<Member<'_>> = runs
         .into_iter()
         .map(|r| {
             let n = r.u0.nrows();
             let rp = r.u0.ncols();
             Member {
-                limit: r.params.divergence_factor * x_norm.max(frobenius(&r.u0)),
+                limit: r.params.divergence_factor * x_norm.max(frobenius_norm(r.u0.view())),
                 params: r.params,
                 last_good: r.u0.clone(),
                 u: r.u0,
@@ -254,7 +251,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             let mb = &mut members[k];
             let r = res.row(row);
             let loss = 0.25 * r.dot(&r);
-            let u_norm = frobenius(&mb.u);
+            let u_norm = frobenius_norm(mb.u.view());
             if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
                 mb.status = Some(RunStatus::Diverged { at: t });
                 continue;

@@ -57,6 +57,11 @@ pub fn singular_values(a: ArrayView2<'_, f64>) -> Result<Array1<f64>, Decomposit
         .map_err(|_| DecompositionError("SVD"))
 }
 
+/// Frobenius norm ‖a‖_F = (Σ a_ij²)^(1/2).
+pub fn frobenius_norm(a: ArrayView2<'_, f64>) -> f64 {
+    a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
 /// Spectral norm ‖a‖ = σ_1(a) (0 for an empty matrix).
 pub fn spectral_norm(a: ArrayView2<'_, f64>) -> Result<f64, DecompositionError> {
     Ok(singular_values(a)?.first().copied().unwrap_or(0.0))

@@ -16,13 +16,9 @@ use ndarray::{Array1, Array2, ArrayView2};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
-use crate::linalg::{orthonormal_columns, symmetric_eigen, DecompositionError};
+use crate::linalg::{frobenius_norm, orthonormal_columns, symmetric_eigen, DecompositionError};
 use crate::operator::MeasurementOperator;
 use crate::seeds::{rng, Stream};
-
-fn frobenius2(z: &Array2<f64>) -> f64 {
-    z.iter().map(|v| v * v).sum()
-}
 
 /// ‖𝒜(Z)‖²/‖Z‖_F² − 1.
 pub fn isometry_defect(op: &MeasurementOperator, z: ArrayView2<'_, f64>) -> f64 {
@@ -73,12 +69,12 @@ pub fn rip_lower_estimate(
         return Ok(worst);
     };
     for sign in [1.0, -1.0] {
-        let mut z = &z0 / frobenius2(&z0).sqrt();
+        let mut z = &z0 / frobenius_norm(z0.view());
         for _ in 0..ascent_steps {
             let az = op.apply(z.view());
             let grad = op.adjoint(az.view()) - &z; // (𝒜*𝒜 − I)(Z)
             let next = best_rank_k((&grad * sign + &z * 2.0).view(), k)?;
-            let norm = frobenius2(&next).sqrt();
+            let norm = frobenius_norm(next.view());
             if norm.is_nan() || norm <= 0.0 {
                 break;
             }
