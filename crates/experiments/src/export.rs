@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lowrank_core::linalg::frobenius_norm;
 use lowrank_core::{run_gradient_descent, Control, GdParams, IterationState};
 use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::{write_npy, WritableElement};
@@ -46,21 +47,14 @@ pub struct ExportData {
 pub fn collect(point: &RunPoint) -> ExportData {
     let problem = build_problem(point);
     let u0 = initial_iterate(point, &problem);
-    let xxt_norm = problem.truth.xxt.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let xxt_norm = frobenius_norm(problem.truth.xxt.view());
     let mut ts = Vec::new();
     let mut us = Vec::new();
     let mut errs = Vec::new();
     let mut obs = |s: &IterationState<'_>| {
         ts.push(s.t as i64);
         us.push(s.u.to_owned());
-        errs.push(
-            (&s.uut - &problem.truth.xxt)
-                .iter()
-                .map(|v| v * v)
-                .sum::<f64>()
-                .sqrt()
-                / xxt_norm,
-        );
+        errs.push(frobenius_norm((&s.uut - &problem.truth.xxt).view()) / xxt_norm);
         Control::Continue
     };
     let params = GdParams::new(point.step_size, point.iterations, point.log_every);

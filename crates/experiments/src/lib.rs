@@ -126,19 +126,10 @@ pub fn memory_budget() -> spec::MemoryBudget {
     Some(kib * 1024 * 8 / 10)
 }
 
-/// All cores, as many operators at once as the memory budget allows, BLAS threads set through
-/// [`set_blas_threads`].
-pub fn resources(points: &[RunPoint]) -> run::Resources {
-    let largest = points
-        .iter()
-        .map(|p| lowrank_core::operator_bytes(p.n, p.m))
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let max_live = memory_budget().map_or(usize::MAX, |b| (b / largest).min(64) as usize);
+/// All cores, BLAS threads set through [`set_blas_threads`].
+pub fn resources() -> run::Resources {
     run::Resources {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        max_live_operators: max_live.max(1),
         set_blas_threads,
     }
 }
@@ -190,7 +181,7 @@ pub fn run_experiment(
     let cache = layout.cache_dir(config);
     let points = sweep::expand(config);
     let (results, stats) =
-        run::execute(&points, Some(&cache), progress, resources(&points)).map_err(io_at(&cache))?;
+        run::execute(&points, Some(&cache), progress, resources()).map_err(io_at(&cache))?;
     let runs_path = dir.join("runs.csv");
     let traj_path = dir.join("trajectories.csv");
     fsutil::write_atomic(

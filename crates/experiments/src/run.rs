@@ -290,10 +290,8 @@ pub struct Parallelism {
 }
 
 impl Parallelism {
-    /// The policy (see the type docs) for `groups` instances on `cores` cores, with memory for at
-    /// most `max_live` operators at once.
-    pub fn for_groups(groups: usize, cores: usize, max_live: usize) -> Self {
-        let _ = (groups, max_live);
+    /// The policy (see the type docs) on `cores` cores.
+    pub fn for_cores(cores: usize) -> Self {
         Self {
             workers: 1,
             blas_threads: cores.max(1),
@@ -306,8 +304,6 @@ impl Parallelism {
 pub struct Resources {
     /// Cores.
     pub cores: usize,
-    /// How many operators may be in memory at once.
-    pub max_live_operators: usize,
     /// Sets the number of BLAS threads (called once before any work).
     pub set_blas_threads: fn(usize),
 }
@@ -315,7 +311,7 @@ pub struct Resources {
 /// Runs every point (reusing cached runs from `cache_dir` and storing new ones there, if given).
 /// Uncached runs that share an instance are computed in batches of at most [`MAX_BATCH`]; each
 /// batch is written to the cache as soon as it is done. Instances are distributed over worker
-/// threads ([`Parallelism::for_groups`]); the results are returned in the order of `points`
+/// threads ([`Parallelism::for_cores`]); the results are returned in the order of `points`
 /// whatever the order in which they finish, and each run's numbers do not depend on the other
 /// threads.
 pub fn execute(
@@ -352,8 +348,7 @@ pub fn execute(
     if groups.is_empty() {
         return Ok((results.into_iter().flatten().collect(), stats));
     }
-    let parallelism =
-        Parallelism::for_groups(groups.len(), resources.cores, resources.max_live_operators);
+    let parallelism = Parallelism::for_cores(resources.cores);
     (resources.set_blas_threads)(parallelism.blas_threads);
     let queue = Mutex::new(groups.into_iter().map(|g| g.1).collect::<VecDeque<_>>());
     let done = Mutex::new(results);

@@ -13,8 +13,6 @@ use lowrank_core::rip::rip_lower_estimate;
 use crate::report::{Check, Row, Verdict};
 use crate::{Experiment, Scale};
 
-type Runs = Vec<(RunPoint, RunResult)>;
-
 fn phases(p: &RunPoint, r: &RunResult) -> Phases {
     run_phases(p, r, PhaseThresholds::default())
 }
@@ -81,10 +79,11 @@ fn row(
     }
 }
 
-fn by<K: PartialEq + Copy>(
-    runs: &Runs,
+/// Groups runs by `key`, in order of first appearance.
+fn by<'a, K: PartialEq + Copy>(
+    runs: impl IntoIterator<Item = &'a (RunPoint, RunResult)>,
     key: impl Fn(&RunPoint) -> K,
-) -> Vec<(K, Vec<&(RunPoint, RunResult)>)> {
+) -> Vec<(K, Vec<&'a (RunPoint, RunResult)>)> {
     let mut out: Vec<(K, Vec<&(RunPoint, RunResult)>)> = Vec::new();
     for pr in runs {
         let k = key(&pr.0);
@@ -284,9 +283,7 @@ pub fn error_exponent(scale: &Scale) -> Check {
                 .collect();
             let mut xs = Vec::new();
             let mut ys = Vec::new();
-            for (a, group) in by(&sel.iter().map(|x| (*x).clone()).collect(), |p| {
-                p.alpha.to_bits()
-            }) {
+            for (a, group) in by(sel.iter().copied(), |p| p.alpha.to_bits()) {
                 xs.push(f64::from_bits(a));
                 ys.push(median(
                     &group

@@ -176,7 +176,7 @@ impl Experiment {
         let config = parse(Path::new(&path), &self.toml(scale), false, None)
             .unwrap_or_else(|e| panic!("theory-checks wrote an invalid spec: {e}"));
         let points = expand(&config);
-        let (results, _) = execute(&points, None, &Silent, experiments::resources(&points))
+        let (results, _) = execute(&points, None, &Silent, experiments::resources())
             .expect("no files are touched without a cache");
         points.into_iter().zip(results).collect()
     }
