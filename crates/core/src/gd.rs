@@ -16,6 +16,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView1, ArrayView2};
 
 use crate::linalg::frobenius_norm;
+use crate::operator::FusedWorkspace;
 use crate::packing::{packed_dim, smat_into, svec_into};
 use crate::problem::Problem;
 
@@ -197,8 +198,8 @@ struct Member<'o> {
 /// iteration are matrix–matrix products over all active runs, fused into one pass over 𝐀
 /// ([`MeasurementOperator::residual_and_adjoint`](crate::MeasurementOperator::residual_and_adjoint)):
 /// ```text
-///   R = W·𝐀ᵀ − 1yᵀ   (a×m),  W = [svec(U_kU_kᵀ)]_k   (a×p)
-///   G = R·𝐀           (a×p),  U_k ← U_k − μ_k·smat(G_k)·U_k
+///   R = 𝐀·W − y·1ᵀ   (m×a),  W = [svec(U_kU_kᵀ)]_k   (p×a, one column per run)
+///   G = 𝐀ᵀ·R          (p×a),  U_k ← U_k − μ_k·smat(G_k)·U_k
 /// ```
 /// Runs that finish (t = T_k), diverge or are stopped leave the batch; when one run is left the
 /// GEMV path is used. Each run's numbers equal those of [`run_gradient_descent`] up to
@@ -225,10 +226,12 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
         })
         .collect();
     let k_max = members.len();
-    let mut w = Array2::<f64>::zeros((k_max, p));
-    let mut res = Array2::<f64>::zeros((k_max, m));
-    let mut g = Array2::<f64>::zeros((k_max, p));
+    // One column per active run (see `residual_and_adjoint`).
+    let mut w = Array2::<f64>::zeros((p, k_max));
+    let mut res = Array2::<f64>::zeros((m, k_max));
+    let mut g = Array2::<f64>::zeros((p, k_max));
     let mut adjoint = Array2::<f64>::zeros((problem.truth.n(), problem.truth.n()));
+    let mut workspace = FusedWorkspace::new();
     let mut active: Vec<usize> = (0..k_max).collect();
     let mut next: Vec<(usize, usize)> = Vec::with_capacity(k_max);
     let mut t = 0usize;
@@ -237,19 +240,20 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
         for (row, &k) in active.iter().enumerate() {
             let mb = &mut members[k];
             general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
-            svec_into(mb.uut.view(), w.row_mut(row));
+            svec_into(mb.uut.view(), w.column_mut(row));
         }
         op.residual_and_adjoint(
-            w.slice(s![..a, ..]),
+            w.slice(s![.., ..a]),
             problem.y.view(),
-            res.slice_mut(s![..a, ..]),
-            g.slice_mut(s![..a, ..]),
+            res.slice_mut(s![.., ..a]),
+            g.slice_mut(s![.., ..a]),
+            &mut workspace,
         );
         // Observe, detect divergence and the end of each run; keep the (row, run) pairs that go on.
         next.clear();
         for (row, &k) in active.iter().enumerate() {
             let mb = &mut members[k];
-            let r = res.row(row);
+            let r = res.column(row);
             let loss = 0.25 * r.dot(&r);
             let u_norm = frobenius_norm(mb.u.view());
             if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
@@ -261,7 +265,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                     t,
                     u: mb.u.view(),
                     uut: mb.uut.view(),
-                    residual: res.row(row),
+                    residual: res.column(row),
                     loss,
                 };
                 if mb.observer.observe(&state) == Control::Stop {
@@ -280,7 +284,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
         active.extend(next.iter().map(|&(_, k)| k));
         for &(row, k) in &next {
             let mb = &mut members[k];
-            smat_into(g.row(row), adjoint.view_mut());
+            smat_into(g.column(row), adjoint.view_mut());
             general_mat_mul(1.0, &adjoint, &mb.u, 0.0, &mut mb.step);
             mb.u.scaled_add(-mb.params.step_size, &mb.step);
         }

@@ -280,32 +280,83 @@ fn batched_runs_match_one_at_a_time_runs() {
 
 #[test]
 fn fused_pass_equals_two_passes() {
-    // Crosses several FUSED_BLOCK_ROWS blocks, for a single input (GEMV path) and a batch (GEMM path).
-    let (n, m) = (14, 3 * lowrank_core::operator::FUSED_BLOCK_ROWS + 17);
-    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(61, Stream::Operator));
-    let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(62, Stream::Operator));
-    for a in [1usize, 5] {
-        let w = Array2::<f64>::random_using(
-            (a, n * (n + 1) / 2),
-            StandardNormal,
-            &mut rng(63, Stream::Operator),
-        );
-        let mut res = Array2::<f64>::zeros((a, m));
-        let mut adj = Array2::<f64>::zeros((a, n * (n + 1) / 2));
-        op.residual_and_adjoint(w.view(), y.view(), res.view_mut(), adj.view_mut());
-        for k in 0..a {
-            let r = op.apply_packed(w.row(k)) - &y;
-            let mut g = Array1::<f64>::zeros(n * (n + 1) / 2);
-            op.adjoint_packed_into(r.view(), g.view_mut());
-            let scale = g.iter().map(|v| v.abs()).fold(0.0, f64::max);
-            assert!(
-                (&res.row(k) - &r).iter().all(|d| d.abs() < 1e-12),
-                "a = {a}, residual {k}"
+    // Several FUSED_BLOCK_ROWS blocks per row chunk plus a ragged end (single-input kernel and
+    // batched path), and m smaller than the number of chunks (empty chunks). One workspace is
+    // reused across batch sizes, as the GD loop does.
+    use lowrank_core::operator::{FusedWorkspace, FUSED_BLOCK_ROWS, ROW_CHUNKS};
+    let mut workspace = FusedWorkspace::new();
+    for (n, m) in [(14, ROW_CHUNKS * 3 * FUSED_BLOCK_ROWS + 17), (5, 3)] {
+        let p = n * (n + 1) / 2;
+        let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(61, Stream::Operator));
+        let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(62, Stream::Operator));
+        for a in [1usize, 5, 2, 40] {
+            let w =
+                Array2::<f64>::random_using((p, a), StandardNormal, &mut rng(63, Stream::Operator));
+            let mut res = Array2::<f64>::from_elem((m, a), f64::NAN);
+            let mut adj = Array2::<f64>::from_elem((p, a), f64::NAN);
+            op.residual_and_adjoint(
+                w.view(),
+                y.view(),
+                res.view_mut(),
+                adj.view_mut(),
+                &mut workspace,
             );
-            assert!(
-                (&adj.row(k) - &g).iter().all(|d| d.abs() < 1e-12 * scale),
-                "a = {a}, adjoint {k}"
-            );
+            for k in 0..a {
+                let r = op.apply_packed(w.column(k)) - &y;
+                let mut g = Array1::<f64>::zeros(p);
+                op.adjoint_packed_into(r.view(), g.view_mut());
+                let scale = g.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                assert!(
+                    (&res.column(k) - &r).iter().all(|d| d.abs() < 1e-12),
+                    "m = {m}, a = {a}, residual {k}"
+                );
+                assert!(
+                    (&adj.column(k) - &g)
+                        .iter()
+                        .all(|d| d.abs() < 1e-12 * scale),
+                    "m = {m}, a = {a}, adjoint {k}"
+                );
+            }
         }
+    }
+}
+
+#[test]
+fn fused_pass_is_bitwise_independent_of_thread_count() {
+    use lowrank_core::operator::FusedWorkspace;
+    let (n, m) = (12, 1001);
+    let p = n * (n + 1) / 2;
+    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(71, Stream::Operator));
+    let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(72, Stream::Operator));
+    for a in [1usize, 3] {
+        let w = Array2::<f64>::random_using((p, a), StandardNormal, &mut rng(73, Stream::Operator));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut res = Array2::<f64>::zeros((m, a));
+                let mut adj = Array2::<f64>::zeros((p, a));
+                op.residual_and_adjoint(
+                    w.view(),
+                    y.view(),
+                    res.view_mut(),
+                    adj.view_mut(),
+                    &mut FusedWorkspace::new(),
+                );
+                (res, adj)
+            })
+        };
+        let (r1, g1) = run(1);
+        let (r3, g3) = run(3);
+        assert!(
+            r1.iter().zip(&r3).all(|(u, v)| u.to_bits() == v.to_bits()),
+            "a = {a}: residual"
+        );
+        assert!(
+            g1.iter().zip(&g3).all(|(u, v)| u.to_bits() == v.to_bits()),
+            "a = {a}: adjoint"
+        );
     }
 }

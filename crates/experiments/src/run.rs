@@ -26,7 +26,7 @@ use crate::spec::{InitKind, QUANTITIES, SPECTRAL_QUANTITIES};
 use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
-pub const CACHE_VERSION: u32 = 4;
+pub const CACHE_VERSION: u32 = 5;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 pub const SPECTRAL_VERSION: u32 = 2;
@@ -272,29 +272,29 @@ pub struct CacheStats {
 /// Largest number of runs advanced in lockstep on one operator.
 pub const MAX_BATCH: usize = 64;
 
-/// How the two levels of parallelism share the cores.
+/// How the cores are shared.
 ///
-/// Policy: one worker thread processes the instances one after another, and OpenBLAS gets all
-/// cores for the products of each batch. Measured here: two single-threaded batches in two
-/// *processes* run 1.75× faster than one after the other (OpenBLAS barely parallelizes the skinny
-/// k = 9 products), but two *threads* of one process calling the Debian (pthreads) OpenBLAS at once
-/// spin in its buffer-allocation lock (100% system time) and are slower than one worker. The
-/// executor therefore keeps `workers = 1`; the thread pool stays so that a BLAS built for
-/// concurrent callers (or faer) can use more workers by changing this one function.
+/// Policy: the operator passes (all but O(n²r') of the work) run on rayon's global pool, one
+/// thread per core, in [`ROW_CHUNKS`](lowrank_core::operator::ROW_CHUNKS) row chunks; OpenBLAS,
+/// which only does the small dense products (UUᵀ, smat(G)·U), runs single-threaded so that its
+/// idle threads do not spin against rayon's; one worker thread processes the instances one after
+/// another. Measured here before this policy: OpenBLAS on both cores reached only 17–34 GFLOP/s on
+/// the skinny k ≈ 9–16 batch products, and two threads calling the Debian (pthreads) OpenBLAS at
+/// once spin in its buffer-allocation lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
     /// Worker threads, each processing one instance at a time.
     pub workers: usize,
-    /// OpenBLAS threads per worker.
+    /// OpenBLAS threads.
     pub blas_threads: usize,
 }
 
 impl Parallelism {
-    /// The policy (see the type docs) on `cores` cores.
-    pub fn for_cores(cores: usize) -> Self {
+    /// The policy (see the type docs) on `cores` cores (rayon's pool sizes itself to the cores).
+    pub fn for_cores(_cores: usize) -> Self {
         Self {
             workers: 1,
-            blas_threads: cores.max(1),
+            blas_threads: 1,
         }
     }
 }
