@@ -194,6 +194,20 @@ struct Member<'o> {
     status: Option<RunStatus>,
 }
 
+/// Bytes of the buffers [`run_gradient_descent_batch`] allocates for k runs of width at most r'
+/// on an instance with n and m (everything but the operator itself):
+/// ```text
+///   8 · ( (2 + ROW_CHUNKS − 1)·p·k     W, G and the chunks' partial G   (p = n(n+1)/2)
+///       + m·k                          residuals
+///       + k·(3·n·r' + n²) + n² )       per run U, last good U, step, UUᵀ; smat(G)
+/// ```
+pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u128 {
+    let (n, m, k, rp) = (n as u128, m as u128, k as u128, r_prime as u128);
+    let p = n * (n + 1) / 2;
+    let chunks = crate::operator::ROW_CHUNKS as u128;
+    8 * ((2 + chunks - 1) * p * k + m * k + k * (3 * n * rp + n * n) + n * n)
+}
+
 /// Runs several GD runs on one problem in lockstep, so that the two operator products of an
 /// iteration are matrix–matrix products over all active runs, fused into one pass over 𝐀
 /// ([`MeasurementOperator::residual_and_adjoint`](crate::MeasurementOperator::residual_and_adjoint)):

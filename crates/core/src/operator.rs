@@ -209,18 +209,21 @@ impl MeasurementOperator {
 /// are bitwise the same on any number of cores.
 pub const ROW_CHUNKS: usize = 4;
 
-/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs (a ≤ 32): 32 rows (1.3 MB at n = 100) are
+/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs with a small G (see [`fused_block_rows`]): 32 rows (1.3 MB at n = 100) are
 /// read from memory once, used by the forward product and again, from cache, by the adjoint
 /// product (16–32 rows measured best here; 128 rows were 10–25% slower).
 pub const FUSED_BLOCK_ROWS: usize = 32;
 
-/// Rows per block for a inputs: [`FUSED_BLOCK_ROWS`], or 4a above a = 32, where the p×a partial G
-/// updated once per block outgrows the cache (measured: +10% at a = 64).
-pub fn fused_block_rows(a: usize) -> usize {
-    if a > FUSED_BLOCK_ROWS {
-        4 * a
-    } else {
+/// Rows per block for a inputs of p = n(n+1)/2 entries: [`FUSED_BLOCK_ROWS`] while the p×a partial G
+/// (read and written once per block by the adjoint product) is at most 2 MiB, else 256. Once G
+/// lives in main memory its traffic per block is fixed, so the block must be long enough for the
+/// block's O(block·p·a) flops to hide it: measured here at n = 200 (p = 20100), a = 32: 39 GFLOP/s
+/// with 32 rows, 44 with 128, 58 with 256 and 56 with 512; at n = 100 the choice hardly matters.
+pub fn fused_block_rows(a: usize, p: usize) -> usize {
+    if p * a * 8 <= 2 << 20 {
         FUSED_BLOCK_ROWS
+    } else {
+        256
     }
 }
 
@@ -354,7 +357,7 @@ fn fused_chunk_batch(
 ) {
     let (mut r, mut g) = (r, g);
     let (c, a) = (block.nrows(), w.ncols());
-    let rows_per_block = fused_block_rows(a);
+    let rows_per_block = fused_block_rows(a, block.ncols());
     let mut first = true;
     for start in (0..c).step_by(rows_per_block) {
         let end = (start + rows_per_block).min(c);

@@ -280,16 +280,23 @@ fn batched_runs_match_one_at_a_time_runs() {
 
 #[test]
 fn fused_pass_equals_two_passes() {
-    // Several FUSED_BLOCK_ROWS blocks per row chunk plus a ragged end (single-input kernel and
-    // batched path), and m smaller than the number of chunks (empty chunks). One workspace is
-    // reused across batch sizes, as the GD loop does.
-    use lowrank_core::operator::{FusedWorkspace, FUSED_BLOCK_ROWS, ROW_CHUNKS};
+    // Several blocks per row chunk plus a ragged end (single-input kernel and batched path, with
+    // short blocks and, at n = 64 with 130 inputs, long ones: see `fused_block_rows`), and m smaller
+    // than the number of chunks (empty chunks). One workspace is reused across batch sizes, as the
+    // GD loop does.
+    use lowrank_core::operator::{fused_block_rows, FusedWorkspace, FUSED_BLOCK_ROWS, ROW_CHUNKS};
+    assert!(fused_block_rows(130, 64 * 65 / 2) > 1100 / ROW_CHUNKS / 2);
     let mut workspace = FusedWorkspace::new();
-    for (n, m) in [(14, ROW_CHUNKS * 3 * FUSED_BLOCK_ROWS + 17), (5, 3)] {
+    let cases: [(usize, usize, &[usize]); 3] = [
+        (14, ROW_CHUNKS * 3 * FUSED_BLOCK_ROWS + 17, &[1, 5, 2, 40]),
+        (5, 3, &[1, 5, 2, 40]),
+        (64, 1100, &[130]),
+    ];
+    for (n, m, sizes) in cases {
         let p = n * (n + 1) / 2;
         let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(61, Stream::Operator));
         let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(62, Stream::Operator));
-        for a in [1usize, 5, 2, 40] {
+        for &a in sizes {
             let w =
                 Array2::<f64>::random_using((p, a), StandardNormal, &mut rng(63, Stream::Operator));
             let mut res = Array2::<f64>::from_elem((m, a), f64::NAN);

@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use lowrank_core::gd::batch_workspace_bytes;
 use lowrank_core::operator_bytes;
 use serde::{Deserialize, Serialize};
 
@@ -341,11 +342,12 @@ pub fn is_quantity(q: &str) -> bool {
             .is_some_and(|k| k >= 1)
 }
 
-/// Memory budget for the packed operator: `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of MemAvailable.
+/// Memory budget of one batch (packed operator plus the batch's buffers, see
+/// [`batch_workspace_bytes`]): `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of MemAvailable.
 pub type MemoryBudget = Option<u128>;
 
 /// Reads and validates a spec file. `quick` merges its `[quick]` table over it first.
-/// `budget` is the largest packed operator (bytes) allowed; `None` skips the check.
+/// `budget` is the most bytes a batch may use (operator + buffers); `None` skips the check.
 pub fn load(path: &Path, quick: bool, budget: MemoryBudget) -> Result<Config, SpecError> {
     let err = |message: String| SpecError {
         file: path.to_path_buf(),
@@ -639,13 +641,31 @@ fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
                 .copied()
                 .max()
                 .unwrap_or(p.m);
-        let need = operator_bytes(p.n, max_m);
-        if need > limit {
+        let len = |v: Option<usize>| v.unwrap_or(1);
+        let runs_per_instance = len(sw.alpha.as_ref().map(Vec::len))
+            * len(sw.r_prime.as_ref().map(Vec::len))
+            * len(sw.init.as_ref().map(Vec::len))
+            * len(sw.step_size.as_ref().map(Vec::len));
+        let k = runs_per_instance.min(crate::run::MAX_BATCH);
+        let max_rp = sw
+            .r_prime
+            .as_deref()
+            .unwrap_or(&[spec.init.r_prime])
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(spec.init.r_prime);
+        let operator = operator_bytes(p.n, max_m);
+        let buffers = batch_workspace_bytes(p.n, max_m, k, max_rp);
+        if operator + buffers > limit {
             return Err(format!(
-                "problem.n = {}, m = {max_m}: the packed operator needs {} (m·n(n+1)/2·8 bytes) but only {} may be used; \
+                "problem.n = {}, m = {max_m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
+                 buffers for {k} runs in lockstep of width up to r' = {max_rp}) but only {} may be used; \
                  reduce m or n (or raise LOWRANK_MAX_OPERATOR_BYTES)",
                 p.n,
-                human_bytes(need),
+                human_bytes(operator + buffers),
+                human_bytes(operator),
+                human_bytes(buffers),
                 human_bytes(limit)
             ));
         }

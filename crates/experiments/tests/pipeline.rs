@@ -303,7 +303,7 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &SMALL
                 .replace("n = 12", "n = 100000")
                 .replace("r = 2", "r = 3"),
-            &["packed operator needs", "GiB"],
+            &["a batch needs", "packed operator", "GiB"],
         ),
     ];
     let tmp = tempfile::tempdir().unwrap();

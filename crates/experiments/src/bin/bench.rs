@@ -30,6 +30,68 @@ struct Cli {
     /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
     #[arg(long)]
     small_only: bool,
+    /// Internal: build one instance (n, m), run k runs of width r' for a few iterations and print
+    /// the process's peak resident memory. The benchmark runs itself with this flag so that the
+    /// peak is that of the engine alone.
+    #[arg(long, num_args = 4, value_names = ["N", "M", "K", "R_PRIME"], hide = true)]
+    memory_probe: Option<Vec<usize>>,
+}
+
+/// Peak resident memory of this process (VmHWM in /proc/self/status), in bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Peak memory of the engine on one instance, measured in a child process.
+#[derive(Serialize)]
+struct Memory {
+    n: usize,
+    m: usize,
+    k: usize,
+    r_prime: usize,
+    operator_bytes: u128,
+    batch_buffer_bytes: u128,
+    peak_rss_bytes: u64,
+    peak_over_operator: f64,
+    allowed_bytes: u128,
+}
+
+fn memory_probe_child(n: usize, m: usize, k: usize, r_prime: usize) {
+    let problem = Problem::sample_gaussian(n, 5.min(n), m, &SingularValues::Condition(2.0), 1);
+    black_box(engine_once(&problem, k, r_prime, 3));
+    println!("{}", peak_rss_bytes().unwrap_or(0));
+}
+
+fn measure_memory(n: usize, m: usize, k: usize, r_prime: usize) -> Option<Memory> {
+    let exe = std::env::current_exe().ok()?;
+    let args = [n, m, k, r_prime].map(|v| v.to_string());
+    let out = std::process::Command::new(exe)
+        .arg("--memory-probe")
+        .args(&args)
+        .output()
+        .ok()?;
+    let peak: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    let operator = lowrank_core::operator_bytes(n, m);
+    let buffers = lowrank_core::gd::batch_workspace_bytes(n, m, k, r_prime);
+    Some(Memory {
+        n,
+        m,
+        k,
+        r_prime,
+        operator_bytes: operator,
+        batch_buffer_bytes: buffers,
+        peak_rss_bytes: peak,
+        peak_over_operator: peak as f64 / operator as f64,
+        allowed_bytes: operator * 13 / 10 + buffers,
+    })
 }
 
 #[derive(Serialize)]
@@ -53,6 +115,7 @@ struct Results {
     gemm_gflop_s: f64,
     rows: Vec<Row>,
     figures_compute_seconds: Option<f64>,
+    memory: Vec<Memory>,
 }
 
 /// The fastest of repeated calls of `f` (at least 3, for at least `min_seconds` in all): on a
@@ -352,6 +415,10 @@ fn figures_compute_seconds() -> Option<f64> {
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(v) = cli.memory_probe.as_deref() {
+        memory_probe_child(v[0], v[1], v[2], v[3]);
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     experiments::set_blas_threads(cores);
     eprintln!("measuring memory bandwidth and GEMM throughput …");
@@ -399,6 +466,10 @@ fn main() {
         gemm_gflop_s: gemm,
         rows,
         figures_compute_seconds: figures_compute_seconds(),
+        memory: memory_cases(cli.small_only)
+            .into_iter()
+            .filter_map(|(n, m, k, rp)| measure_memory(n, m, k, rp))
+            .collect(),
     };
     println!(
         "machine: {} ({} cores)",
@@ -430,10 +501,40 @@ fn main() {
         ),
         None => println!("\nfull `make figures`: no results/ yet (run make figures first)"),
     }
+    println!(
+        "\npeak memory of the engine (child process: build the instance, 3 iterations of k runs):"
+    );
+    for mem in &results.memory {
+        println!(
+            "n={} m={} k={} r'={}: peak {} = {:.2}× the packed operator ({}); allowed 1.3× + buffers = {} → {}",
+            mem.n,
+            mem.m,
+            mem.k,
+            mem.r_prime,
+            human(mem.peak_rss_bytes as u128),
+            mem.peak_over_operator,
+            human(mem.operator_bytes),
+            human(mem.allowed_bytes),
+            if (mem.peak_rss_bytes as u128) <= mem.allowed_bytes { "within" } else { "OVER" }
+        );
+    }
     let json = serde_json::to_vec_pretty(&results).expect("serializes");
     if let Err(e) = experiments::fsutil::write_atomic(&cli.out, &json) {
         eprintln!("error: writing {}: {e}", cli.out.display());
         std::process::exit(2);
     }
     println!("{}", cli.out.display());
+}
+
+fn human(b: u128) -> String {
+    experiments::spec::human_bytes(b)
+}
+
+/// (n, m, k, r') of the memory measurements: the two benchmark instances at k = 32.
+fn memory_cases(small_only: bool) -> Vec<(usize, usize, usize, usize)> {
+    let mut cases = vec![(100, 3000, 32, 10)];
+    if !small_only {
+        cases.push((200, 10000, 32, 20));
+    }
+    cases
 }
