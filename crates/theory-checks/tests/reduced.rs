@@ -56,14 +56,20 @@ fn operator_estimates_are_finite_and_shrink_with_m() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(deltas.len(), Scale::reduced().m_list.len());
+    // One estimate per m of the sweep, then the in-regime instance of check 2(c).
+    let k = Scale::reduced().m_list.len();
+    assert_eq!(deltas.len(), k + 1);
     assert!(
         deltas.iter().all(|d| d.is_finite() && *d > 0.0),
         "{deltas:?}"
     );
     assert!(
-        deltas.first() > deltas.last(),
+        deltas[0] > deltas[k - 1],
         "δ should shrink with m: {deltas:?}"
+    );
+    assert!(
+        deltas[k] < deltas[..k].iter().copied().fold(f64::INFINITY, f64::min),
+        "the in-regime operator should have the smallest δ: {deltas:?}"
     );
 }
 
@@ -71,8 +77,25 @@ fn operator_estimates_are_finite_and_shrink_with_m() {
 fn error_exponent_check_reports_every_case() {
     let s = Scale::reduced();
     let c = checks::error_exponent(&s);
-    // Two rows per (m, r') plus one trend row per r'.
-    assert_eq!(c.rows.len(), s.m_list.len() * 2 * 2 + 2, "{c:#?}");
+    // Two rows per (m, r') plus one trend row per r'; two rows per (κ ≠ 2, r'); two rows per r'
+    // of the in-regime instance.
+    let kappas = s.kappas.iter().filter(|&&k| k != 2.0).count();
+    assert_eq!(
+        c.rows.len(),
+        s.m_list.len() * 2 * 2 + 2 + kappas * 2 * 2 + 2 * 2,
+        "{c:#?}"
+    );
+    // Inside the RIP regime the theorem's exponent is a prediction: the error falls at least
+    // like α^(21/16).
+    let inside: Vec<_> = c
+        .rows
+        .iter()
+        .filter(|r| r.case.starts_with("inside") && r.quantity.starts_with("fitted p"))
+        .collect();
+    assert_eq!(inside.len(), 2, "{c:#?}");
+    for row in inside {
+        assert_eq!(row.verdict, Verdict::Pass, "{row:#?}");
+    }
     let exponents: Vec<f64> = rows_of(&c, "fitted p")
         .iter()
         .map(|r| r.measured.parse::<f64>().unwrap_or(f64::NAN))
