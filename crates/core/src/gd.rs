@@ -5,9 +5,10 @@
 //!   ∇f(U)  = 𝒜*(𝒜(UUᵀ) − y)·U
 //!   U_{t+1} = U_t − μ·∇f(U_t)
 //! ```
-//! One iteration costs one forward pass 𝐀·svec(UUᵀ) and one adjoint pass 𝐀ᵀ·r over the packed
-//! operator (O(m·n²) each) plus O(n²r') dense work; all buffers are allocated once per run (or
-//! batch), so the loop itself does not allocate.
+//! One iteration costs the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r with the
+//! packed operator (O(m·n²) flops each, fused into one read of 𝐀) plus O(n²r') dense work; every buffer (O(m·k), O(p·k), O(n²) per run,
+//! and the operator pass's scratch) is allocated once per run (or batch); per iteration only the
+//! parallel pass's few small lists of chunk views and jobs are.
 //!
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).
@@ -146,7 +147,8 @@ pub fn gradient(problem: &Problem, u: ArrayView2<'_, f64>) -> Array2<f64> {
 
 /// Runs T iterations of U ← U − μ∇f(U) from `u0`, reporting logged states to `observer`.
 ///
-/// A single run uses the GEMV path (two memory-bound passes over 𝐀 per iteration).
+/// A single run uses the single-input kernel of the fused pass (one memory-bound read of 𝐀 per
+/// iteration).
 pub fn run_gradient_descent<O: Observer + ?Sized>(
     problem: &Problem,
     params: &GdParams,
@@ -198,6 +200,7 @@ struct Member<'o> {
 /// on an instance with n and m (everything but the operator itself):
 /// ```text
 ///   8 · ( (2 + ROW_CHUNKS − 1)·p·k     W, G and the chunks' partial G   (p = n(n+1)/2)
+///       + (ROW_CHUNKS + 1)·p            the single-input kernel's copy of w and partial G's
 ///       + m·k                          residuals
 ///       + k·(3·n·r' + n²) + n² )       per run U, last good U, step, UUᵀ; smat(G)
 /// ```
@@ -205,7 +208,7 @@ pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u1
     let (n, m, k, rp) = (n as u128, m as u128, k as u128, r_prime as u128);
     let p = n * (n + 1) / 2;
     let chunks = crate::operator::ROW_CHUNKS as u128;
-    8 * ((2 + chunks - 1) * p * k + m * k + k * (3 * n * rp + n * n) + n * n)
+    8 * ((2 + chunks - 1) * p * k + (chunks + 1) * p + m * k + k * (3 * n * rp + n * n) + n * n)
 }
 
 /// Runs several GD runs on one problem in lockstep, so that the two operator products of an
@@ -216,7 +219,7 @@ pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u1
 ///   G = 𝐀ᵀ·R          (p×a),  U_k ← U_k − μ_k·smat(G_k)·U_k
 /// ```
 /// Runs that finish (t = T_k), diverge or are stopped leave the batch; when one run is left the
-/// GEMV path is used. Each run's numbers equal those of [`run_gradient_descent`] up to
+/// single-input kernel is used. Each run's numbers equal those of [`run_gradient_descent`] up to
 /// floating-point reassociation in the products. Outcomes are returned in input order.
 pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
     let op = &problem.operator;

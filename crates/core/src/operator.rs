@@ -12,8 +12,8 @@
 //! The operator is one m×p row-major matrix 𝐀 (p = n(n+1)/2) whose row i is svec(A_i)/√m
 //! (see [`crate::packing`] for svec). Then
 //! ```text
-//!   𝒜(Z) = 𝐀 · svec(Z)            (one GEMV / GEMM pass)
-//!   𝒜*(v) = smat(𝐀ᵀ · v)           (one GEMVᵀ pass)
+//!   𝒜(Z) = 𝐀 · svec(Z)            (a product with the packed matrix)
+//!   𝒜*(v) = smat(𝐀ᵀ · v)           (a product with its transpose)
 //! ```
 //! and ⟨𝒜(Z), v⟩ = ⟨Z, 𝒜*(v)⟩ holds exactly because svec is an isometry. No n×n matrix A_i is
 //! ever formed and no trace product is taken.
@@ -74,13 +74,18 @@ impl MeasurementOperator {
         Self { n, packed }
     }
 
-    /// The operator from its packed rows (m×p, row i = svec(A_i)/√m).
+    /// The operator from its packed rows (m×p, row i = svec(A_i)/√m), stored row-major.
     pub fn from_packed(n: usize, packed: Array2<f64>) -> Self {
         assert_eq!(
             packed.ncols(),
             packed_dim(n),
             "packed operator must have n(n+1)/2 columns"
         );
+        let packed = if packed.is_standard_layout() {
+            packed
+        } else {
+            packed.as_standard_layout().into_owned()
+        };
         Self { n, packed }
     }
 
@@ -136,10 +141,12 @@ impl MeasurementOperator {
     ///   G = 𝐀ᵀ·R          (p×a, written to `adjoint`)
     /// ```
     /// The rows of 𝐀 are split into [`ROW_CHUNKS`] contiguous chunks that run in parallel on the
-    /// rayon pool. Each chunk streams its rows once from main memory in blocks of
-    /// [`fused_block_rows`]: a block's residual entries are computed and immediately accumulated
-    /// into the chunk's partial G while the block is in cache. The partial G's are added in chunk
-    /// order, so the result does not depend on the number of threads.
+    /// rayon pool (so at most ROW_CHUNKS threads work). Each chunk streams its rows in blocks (four
+    /// rows for a = 1, [`fused_block_rows`] for a ≥ 2): a block's residual entries are computed and
+    /// immediately accumulated into the chunk's partial G, so the block's second use comes from
+    /// cache (except for the 256-row blocks at large n, which exceed the last-level cache; that
+    /// case is compute bound). The partial G's are added in chunk order, so the result does not
+    /// depend on the number of threads.
     ///
     /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
     /// one axpy of those rows); a ≥ 2 uses faer's matrix products on each block (compute bound;
@@ -159,37 +166,55 @@ impl MeasurementOperator {
         assert_eq!(residual.dim(), (m, a), "residual must be m×a");
         assert_eq!(adjoint.dim(), (p, a), "adjoint must be p×a");
         let mut adjoint = adjoint;
-        workspace.reserve(a, p);
         let bounds = chunk_bounds(m);
+        let residual_parts = split_rows(residual, &bounds);
+        if a == 1 {
+            // Contiguous copies for the hand-written kernel (w may be a column of a wider buffer).
+            workspace.reserve_single(p);
+            let FusedWorkspace { w1, single, .. } = workspace;
+            w1.assign(&w.column(0));
+            let w1 = w1.as_slice().expect("owned vector");
+            let jobs: Vec<_> = single.iter_mut().zip(residual_parts).enumerate().collect();
+            jobs.into_par_iter().for_each(|(c, (g, r))| {
+                let rows = bounds[c]..bounds[c + 1];
+                let g = g.as_slice_mut().expect("owned vector");
+                let r = r.index_axis_move(Axis(1), 0);
+                fused_chunk_single(
+                    self.packed.slice(s![rows.clone(), ..]),
+                    w1,
+                    y.slice(s![rows]),
+                    r,
+                    g,
+                );
+            });
+            let mut g = adjoint.column_mut(0);
+            g.assign(&single[0]);
+            for part in &single[1..] {
+                g += part;
+            }
+            return;
+        }
+        workspace.reserve(a, p);
         // Chunk 0 accumulates straight into `adjoint`, chunk c ≥ 1 into workspace.partial[c − 1].
         let mut outputs: Vec<ArrayViewMut2<'_, f64>> = Vec::with_capacity(ROW_CHUNKS);
         outputs.push(adjoint.view_mut());
         for buf in workspace.partial.iter_mut() {
             outputs.push(buf.slice_mut(s![.., ..a]));
         }
-        let mut residual_parts = Vec::with_capacity(ROW_CHUNKS);
-        let mut rest = residual;
-        for c in 0..ROW_CHUNKS {
-            let (head, tail) = rest.split_at(Axis(0), bounds[c + 1] - bounds[c]);
-            residual_parts.push(head);
-            rest = tail;
-        }
         let jobs: Vec<_> = outputs
             .into_iter()
             .zip(residual_parts)
             .enumerate()
-            .map(|(c, (g, r))| (bounds[c]..bounds[c + 1], g, r))
             .collect();
-        jobs.into_par_iter().for_each(|(rows, g, r)| {
-            let block = self.packed.slice(s![rows.clone(), ..]);
-            let yc = y.slice(s![rows]);
-            if a == 1 {
-                let r = r.index_axis_move(Axis(1), 0);
-                let g = g.index_axis_move(Axis(1), 0);
-                fused_chunk_single(block, w.column(0), yc, r, g);
-            } else {
-                fused_chunk_batch(block, w, yc, r, g);
-            }
+        jobs.into_par_iter().for_each(|(c, (g, r))| {
+            let rows = bounds[c]..bounds[c + 1];
+            fused_chunk_batch(
+                self.packed.slice(s![rows.clone(), ..]),
+                w,
+                y.slice(s![rows]),
+                r,
+                g,
+            );
         });
         for buf in &workspace.partial {
             adjoint += &buf.slice(s![.., ..a]);
@@ -227,11 +252,15 @@ pub fn fused_block_rows(a: usize, p: usize) -> usize {
     }
 }
 
-/// Scratch space of [`MeasurementOperator::residual_and_adjoint`]: the partial adjoints of row
-/// chunks 1..[`ROW_CHUNKS`] (chunk 0 writes into the output). Grows on demand to p×a each.
+/// Scratch space of [`MeasurementOperator::residual_and_adjoint`], allocated at first use and
+/// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each;
+/// chunk 0 writes into the output); for one input a contiguous copy of w and every chunk's
+/// partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
     partial: Vec<Array2<f64>>,
+    w1: Array1<f64>,
+    single: Vec<Array1<f64>>,
 }
 
 impl FusedWorkspace {
@@ -240,9 +269,11 @@ impl FusedWorkspace {
         Self::default()
     }
 
-    /// Bytes held: (ROW_CHUNKS − 1) · a_max · p · 8.
-    pub fn bytes(&self) -> usize {
-        self.partial.iter().map(|b| b.len() * 8).sum()
+    fn reserve_single(&mut self, p: usize) {
+        if self.w1.len() != p || self.single.len() != ROW_CHUNKS {
+            self.w1 = Array1::zeros(p);
+            self.single = (0..ROW_CHUNKS).map(|_| Array1::zeros(p)).collect();
+        }
     }
 
     fn reserve(&mut self, a: usize, p: usize) {
@@ -255,6 +286,21 @@ impl FusedWorkspace {
             self.partial = (1..ROW_CHUNKS).map(|_| Array2::zeros((p, a))).collect();
         }
     }
+}
+
+/// `residual` (m×a) cut into the row chunks of `bounds`.
+fn split_rows<'a>(
+    residual: ArrayViewMut2<'a, f64>,
+    bounds: &[usize; ROW_CHUNKS + 1],
+) -> Vec<ArrayViewMut2<'a, f64>> {
+    let mut parts = Vec::with_capacity(ROW_CHUNKS);
+    let mut rest = residual;
+    for c in 0..ROW_CHUNKS {
+        let (head, tail) = rest.split_at(Axis(0), bounds[c + 1] - bounds[c]);
+        parts.push(head);
+        rest = tail;
+    }
+    parts
 }
 
 /// Start of each row chunk and m at the end: chunk c is rows bounds[c]..bounds[c+1]. Chunk
@@ -272,20 +318,16 @@ fn chunk_bounds(m: usize) -> [usize; ROW_CHUNKS + 1] {
 ///
 /// Four rows at a time: their dot products with w (four accumulators per row, summed as
 /// (s₀+s₂)+(s₁+s₃) plus the tail), then g += Σ_q r_q·row_q while the four rows are still in cache.
-/// Strided w or g (a column of a wider batch buffer) are copied to contiguous vectors first.
 fn fused_chunk_single(
     block: ArrayView2<'_, f64>,
-    w: ArrayView1<'_, f64>,
+    w: &[f64],
     y: ArrayView1<'_, f64>,
     r: ArrayViewMut1<'_, f64>,
-    g: ArrayViewMut1<'_, f64>,
+    g: &mut [f64],
 ) {
-    let (mut r, mut g) = (r, g);
+    let mut r = r;
     let (c, p) = block.dim();
-    let w = w.as_standard_layout();
-    let w = w.as_slice().expect("standard layout");
-    let mut g_local = Array1::<f64>::zeros(p);
-    let gs = g_local.as_slice_mut().expect("owned vector");
+    g.fill(0.0);
     let Some(a) = block.to_slice() else {
         unreachable!("row ranges of a standard-layout matrix are contiguous")
     };
@@ -304,7 +346,7 @@ fn fused_chunk_single(
             r[i + q] = rq[q];
         }
         let [a0, a1, a2, a3] = quad;
-        for (l, gl) in gs.iter_mut().enumerate() {
+        for (l, gl) in g.iter_mut().enumerate() {
             *gl += rq[0] * a0[l] + rq[1] * a1[l] + rq[2] * a2[l] + rq[3] * a3[l];
         }
         i += 4;
@@ -313,11 +355,10 @@ fn fused_chunk_single(
         let row = rows(i);
         let ri = row.iter().zip(w).map(|(x, z)| x * z).sum::<f64>() - y[i];
         r[i] = ri;
-        for (gl, x) in gs.iter_mut().zip(row) {
+        for (gl, x) in g.iter_mut().zip(row) {
             *gl += ri * x;
         }
     }
-    g.assign(&g_local);
 }
 
 /// The dot products of four rows with w, each over four interleaved accumulators.

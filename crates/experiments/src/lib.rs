@@ -106,8 +106,9 @@ impl Layout {
     }
 }
 
-/// The largest packed operator a spec may ask for: `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of
-/// the machine's available memory (`MemAvailable` in /proc/meminfo), else no limit.
+/// The most memory one batch may use (packed operator plus batch buffers, see
+/// [`spec::MemoryBudget`]): `LOWRANK_MAX_OPERATOR_BYTES` if set (the name is historical), else 80%
+/// of the machine's available memory (`MemAvailable` in /proc/meminfo), else no limit.
 pub fn memory_budget() -> spec::MemoryBudget {
     if let Some(v) = std::env::var("LOWRANK_MAX_OPERATOR_BYTES")
         .ok()

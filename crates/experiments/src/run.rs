@@ -1,7 +1,7 @@
 //! Executing the runs of a sweep, with a per-run cache.
 //!
 //! Runs that share an instance (same X, 𝒜) are executed in lockstep batches on one [`Problem`],
-//! built once; different instances go to different worker threads ([`Parallelism`]). Each finished
+//! built once; instances are processed by the workers of [`Parallelism`] (one, today). Each finished
 //! run is stored as `<cache>/<key>.json`, where the key hashes everything that
 //! determines the run's numbers ([`RunPoint`] minus its grid position, plus [`CACHE_VERSION`]).
 //! A later execution with the same key reads the file instead of recomputing it; an interrupted
@@ -275,7 +275,8 @@ pub const MAX_BATCH: usize = 64;
 /// How the cores are shared.
 ///
 /// Policy: the operator passes (all but O(n²r') of the work) run on rayon's global pool, one
-/// thread per core, in [`ROW_CHUNKS`](lowrank_core::operator::ROW_CHUNKS) row chunks; OpenBLAS,
+/// thread per core, in [`ROW_CHUNKS`](lowrank_core::operator::ROW_CHUNKS) = 4 row chunks (so up to
+/// four cores are used); OpenBLAS,
 /// which only does the small dense products (UUᵀ, smat(G)·U), runs single-threaded so that its
 /// idle threads do not spin against rayon's; one worker thread processes the instances one after
 /// another. Measured here before this policy: OpenBLAS on both cores reached only 17–34 GFLOP/s on

@@ -645,7 +645,12 @@ fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
         let runs_per_instance = len(sw.alpha.as_ref().map(Vec::len))
             * len(sw.r_prime.as_ref().map(Vec::len))
             * len(sw.init.as_ref().map(Vec::len))
-            * len(sw.step_size.as_ref().map(Vec::len));
+            * len(sw.step_size.as_ref().map(Vec::len))
+            * if spec.seeds.share_instance {
+                spec.seeds.replicates
+            } else {
+                1
+            };
         let k = runs_per_instance.min(crate::run::MAX_BATCH);
         let max_rp = sw
             .r_prime

@@ -65,9 +65,13 @@ struct Memory {
 }
 
 fn memory_probe_child(n: usize, m: usize, k: usize, r_prime: usize) {
+    experiments::set_blas_threads(1); // as the experiments run (see `Parallelism`)
     let problem = Problem::sample_gaussian(n, 5.min(n), m, &SingularValues::Condition(2.0), 1);
     black_box(engine_once(&problem, k, r_prime, 3));
-    println!("{}", peak_rss_bytes().unwrap_or(0));
+    match peak_rss_bytes() {
+        Some(b) => println!("{b}"),
+        None => std::process::exit(1),
+    }
 }
 
 fn measure_memory(n: usize, m: usize, k: usize, r_prime: usize) -> Option<Memory> {
@@ -77,7 +81,8 @@ fn measure_memory(n: usize, m: usize, k: usize, r_prime: usize) -> Option<Memory
         .arg("--memory-probe")
         .args(&args)
         .output()
-        .ok()?;
+        .ok()
+        .filter(|o| o.status.success())?;
     let peak: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
     let operator = lowrank_core::operator_bytes(n, m);
     let buffers = lowrank_core::gd::batch_workspace_bytes(n, m, k, r_prime);
@@ -281,7 +286,8 @@ fn engine_once(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -
         .collect();
     let start = Instant::now();
     black_box(run_gradient_descent_batch(problem, runs));
-    start.elapsed().as_secs_f64() / (iterations * k) as f64
+    // T iterations make T + 1 operator passes (the last computes U_T's residual).
+    start.elapsed().as_secs_f64() / ((iterations + 1) * k) as f64
 }
 
 /// An instance to measure.
@@ -340,7 +346,7 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
         budget,
     );
     // The GEMV passes of the baseline and the packed two-pass are memory-bound reads too: if they
-    // read faster than the probes, their rate is the limit (so no fraction exceeds 100%).
+    // read faster than the probes, their rate is the limit (so no baseline exceeds 100%).
     let bytes_dense = (2 * m * n * n * 8) as f64;
     let bytes_packed = (m * p * 8) as f64;
     limits.bandwidth_gb_s = limits
@@ -351,7 +357,7 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
     let iters = ((budget / 3.0 / t_two.max(1e-4)) as usize).clamp(10, 400);
     let t_fused = engine(&problem, 1, r_prime, iters);
     // Fractions of the limits are filled in by `main` once all limits are known.
-    let mut push = |method: String, t: f64, achieved: f64, unit: &'static str, _: ()| {
+    let mut push = |method: String, t: f64, achieved: f64, unit: &'static str| {
         rows.push(Row {
             instance: name.to_string(),
             method,
@@ -367,21 +373,18 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
         t_base,
         bytes_dense / t_base / 1e9,
         "GB/s",
-        (),
     );
     push(
         "packed, two GEMV passes".into(),
         t_two,
         2.0 * bytes_packed / t_two / 1e9,
         "GB/s",
-        (),
     );
     push(
         "packed, fused one pass (engine, k = 1)".into(),
         t_fused,
         bytes_packed / t_fused / 1e9,
         "GB/s",
-        (),
     );
     for k in [4usize, 16, 32, 64] {
         let iters = ((budget / 3.0 / (t_two * k as f64 / 4.0)).max(5.0) as usize).min(200);
@@ -392,7 +395,6 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
             t,
             flops / t / 1e9,
             "GFLOP/s",
-            (),
         );
     }
 }
@@ -504,6 +506,9 @@ fn main() {
     println!(
         "\npeak memory of the engine (child process: build the instance, 3 iterations of k runs):"
     );
+    if results.memory.len() < memory_cases(cli.small_only).len() {
+        println!("(some cases could not be measured: the probe needs /proc/self/status)");
+    }
     for mem in &results.memory {
         println!(
             "n={} m={} k={} r'={}: peak {} = {:.2}× the packed operator ({}); allowed 1.3× + buffers = {} → {}",
@@ -511,10 +516,10 @@ fn main() {
             mem.m,
             mem.k,
             mem.r_prime,
-            human(mem.peak_rss_bytes as u128),
+            experiments::spec::human_bytes(mem.peak_rss_bytes as u128),
             mem.peak_over_operator,
-            human(mem.operator_bytes),
-            human(mem.allowed_bytes),
+            experiments::spec::human_bytes(mem.operator_bytes),
+            experiments::spec::human_bytes(mem.allowed_bytes),
             if (mem.peak_rss_bytes as u128) <= mem.allowed_bytes { "within" } else { "OVER" }
         );
     }
@@ -524,10 +529,6 @@ fn main() {
         std::process::exit(2);
     }
     println!("{}", cli.out.display());
-}
-
-fn human(b: u128) -> String {
-    experiments::spec::human_bytes(b)
 }
 
 /// (n, m, k, r') of the memory measurements: the two benchmark instances at k = 32.
