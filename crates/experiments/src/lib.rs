@@ -116,15 +116,19 @@ pub fn memory_budget() -> spec::MemoryBudget {
     {
         return Some(v);
     }
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u128 = info
+    Some(proc_kib("/proc/meminfo", "MemAvailable:")? * 1024 * 8 / 10)
+}
+
+/// The value of a `Key:   <n> kB` line of a Linux /proc file (e.g. /proc/meminfo, /proc/self/status).
+pub fn proc_kib(path: &str, key: &str) -> Option<u128> {
+    std::fs::read_to_string(path)
+        .ok()?
         .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
-        .ok()?;
-    Some(kib * 1024 * 8 / 10)
+        .ok()
 }
 
 /// All cores, BLAS threads set through [`set_blas_threads`].

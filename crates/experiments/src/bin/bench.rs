@@ -39,15 +39,7 @@ struct Cli {
 
 /// Peak resident memory of this process (VmHWM in /proc/self/status), in bytes.
 fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    Some(experiments::proc_kib("/proc/self/status", "VmHWM:")? as u64 * 1024)
 }
 
 /// Peak memory of the engine on one instance, measured in a child process.
