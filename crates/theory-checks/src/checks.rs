@@ -714,17 +714,8 @@ pub fn operator(scale: &Scale) -> Check {
         (e.n, e.r, e.m, e.kappa) = (n, r, m, kappa);
         e.r_prime = 2 * r;
         e.replicates = 1;
-        let toml_points = {
-            let config = experiments::spec::parse(
-                std::path::Path::new("theory/operator.toml"),
-                &e.toml(),
-                false,
-                None,
-            )
-            .expect("valid generated spec");
-            experiments::sweep::expand(&config)
-        };
-        let p = &toml_points[0];
+        let points = e.points();
+        let p = &points[0];
         let problem = build_problem(p);
         let delta = rip_delta(p, r);
         let dev = problem.spectral_matrix() - &problem.truth.xxt;

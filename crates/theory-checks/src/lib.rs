@@ -199,12 +199,17 @@ impl Experiment {
         )
     }
 
-    /// Validates the spec, expands the sweep and runs it (no cache).
-    pub fn run(&self) -> Vec<(RunPoint, RunResult)> {
+    /// Validates the spec and expands its sweep into run points (nothing is run).
+    pub fn points(&self) -> Vec<RunPoint> {
         let path = format!("theory/{}.toml", self.name);
         let config = parse(Path::new(&path), &self.toml(), false, None)
             .unwrap_or_else(|e| panic!("theory-checks wrote an invalid spec: {e}"));
-        let points = expand(&config);
+        expand(&config)
+    }
+
+    /// Validates the spec, expands the sweep and runs it (no cache).
+    pub fn run(&self) -> Vec<(RunPoint, RunResult)> {
+        let points = self.points();
         let (results, _) = execute(&points, None, &Silent, experiments::resources())
             .expect("no files are touched without a cache");
         points.into_iter().zip(results).collect()
