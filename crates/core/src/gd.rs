@@ -8,7 +8,7 @@
 //! One iteration costs the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r with the
 //! packed operator (O(m·n²) flops each, fused into one read of 𝐀) plus O(n²r') dense work; every buffer (O(m·k), O(p·k), O(n²) per run,
 //! and the operator pass's scratch) is allocated once per run (or batch); per iteration only the
-//! parallel pass's few small lists of chunk views and jobs are.
+//! parallel pass's two small lists of chunk views are.
 //!
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).

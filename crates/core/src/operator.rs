@@ -174,8 +174,8 @@ impl MeasurementOperator {
             let FusedWorkspace { w1, single, .. } = workspace;
             w1.assign(&w.column(0));
             let w1 = w1.as_slice().expect("owned vector");
-            let jobs: Vec<_> = single.iter_mut().zip(residual_parts).enumerate().collect();
-            jobs.into_par_iter().for_each(|(c, (g, r))| {
+            let jobs = single.par_iter_mut().zip(residual_parts).enumerate();
+            jobs.for_each(|(c, (g, r))| {
                 let rows = bounds[c]..bounds[c + 1];
                 let g = g.as_slice_mut().expect("owned vector");
                 let r = r.index_axis_move(Axis(1), 0);
@@ -201,12 +201,8 @@ impl MeasurementOperator {
         for buf in workspace.partial.iter_mut() {
             outputs.push(buf.slice_mut(s![.., ..a]));
         }
-        let jobs: Vec<_> = outputs
-            .into_iter()
-            .zip(residual_parts)
-            .enumerate()
-            .collect();
-        jobs.into_par_iter().for_each(|(c, (g, r))| {
+        let jobs = outputs.into_par_iter().zip(residual_parts).enumerate();
+        jobs.for_each(|(c, (g, r))| {
             let rows = bounds[c]..bounds[c + 1];
             fused_chunk_batch(
                 self.packed.slice(s![rows.clone(), ..]),

@@ -131,12 +131,9 @@ pub fn proc_kib(path: &str, key: &str) -> Option<u128> {
         .ok()
 }
 
-/// All cores, BLAS threads set through [`set_blas_threads`].
+/// What the executor may use: BLAS threads set through [`set_blas_threads`] (see `run::Parallelism`).
 pub fn resources() -> run::Resources {
-    run::Resources {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        set_blas_threads,
-    }
+    run::Resources { set_blas_threads }
 }
 
 #[allow(unsafe_code)]

@@ -291,20 +291,16 @@ pub struct Parallelism {
 }
 
 impl Parallelism {
-    /// The policy (see the type docs) on `cores` cores (rayon's pool sizes itself to the cores).
-    pub fn for_cores(_cores: usize) -> Self {
-        Self {
-            workers: 1,
-            blas_threads: 1,
-        }
-    }
+    /// The policy (see the type docs); rayon's pool sizes itself to the cores.
+    pub const POLICY: Self = Self {
+        workers: 1,
+        blas_threads: 1,
+    };
 }
 
 /// What [`execute`] may use.
 #[derive(Debug, Clone, Copy)]
 pub struct Resources {
-    /// Cores.
-    pub cores: usize,
     /// Sets the number of BLAS threads (called once before any work).
     pub set_blas_threads: fn(usize),
 }
@@ -312,7 +308,7 @@ pub struct Resources {
 /// Runs every point (reusing cached runs from `cache_dir` and storing new ones there, if given).
 /// Uncached runs that share an instance are computed in batches of at most [`MAX_BATCH`]; each
 /// batch is written to the cache as soon as it is done. Instances are distributed over worker
-/// threads ([`Parallelism::for_cores`]); the results are returned in the order of `points`
+/// threads ([`Parallelism::POLICY`]); the results are returned in the order of `points`
 /// whatever the order in which they finish, and each run's numbers do not depend on the other
 /// threads.
 pub fn execute(
@@ -349,7 +345,7 @@ pub fn execute(
     if groups.is_empty() {
         return Ok((results.into_iter().flatten().collect(), stats));
     }
-    let parallelism = Parallelism::for_cores(resources.cores);
+    let parallelism = Parallelism::POLICY;
     (resources.set_blas_threads)(parallelism.blas_threads);
     let queue = Mutex::new(groups.into_iter().map(|g| g.1).collect::<VecDeque<_>>());
     let done = Mutex::new(results);
