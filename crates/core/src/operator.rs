@@ -314,6 +314,9 @@ fn chunk_bounds(m: usize) -> [usize; ROW_CHUNKS + 1] {
 ///
 /// Four rows at a time: their dot products with w (four accumulators per row, summed as
 /// (s₀+s₂)+(s₁+s₃) plus the tail), then g += Σ_q r_q·row_q while the four rows are still in cache.
+/// The axpy of quad i runs in the same sweep as the dot products of quad i+1 (same sums in the
+/// same order), so reading 𝐀 from memory never pauses for an axpy sweep: at n = 200, where a quad
+/// (640 KB) no longer fits in L2, that was 5% faster; at n = 100 it is the same.
 fn fused_chunk_single(
     block: ArrayView2<'_, f64>,
     w: &[f64],
@@ -328,10 +331,17 @@ fn fused_chunk_single(
         unreachable!("row ranges of a standard-layout matrix are contiguous")
     };
     let rows = |i: usize| &a[i * p..(i + 1) * p];
+    let y = y.as_slice().expect("y is contiguous");
+    // Software pipeline: one sweep computes quad i's dot products and quad i−1's axpy, so the
+    // stream from memory never waits for an axpy sweep (which rereads its rows from cache).
+    let mut prev: Option<([&[f64]; 4], [f64; 4])> = None;
     let mut i = 0;
     while i + 4 <= c {
         let quad = [rows(i), rows(i + 1), rows(i + 2), rows(i + 3)];
-        let d = dot4(quad, w);
+        let d = match prev {
+            Some((prev_quad, prev_r)) => dot4_axpy4(quad, w, prev_quad, prev_r, g),
+            None => dot4(quad, w),
+        };
         let rq = [
             d[0] - y[i],
             d[1] - y[i + 1],
@@ -341,11 +351,11 @@ fn fused_chunk_single(
         for q in 0..4 {
             r[i + q] = rq[q];
         }
-        let [a0, a1, a2, a3] = quad;
-        for (l, gl) in g.iter_mut().enumerate() {
-            *gl += rq[0] * a0[l] + rq[1] * a1[l] + rq[2] * a2[l] + rq[3] * a3[l];
-        }
+        prev = Some((quad, rq));
         i += 4;
+    }
+    if let Some((quad, rq)) = prev {
+        axpy4(quad, rq, g);
     }
     for i in i..c {
         let row = rows(i);
@@ -355,6 +365,59 @@ fn fused_chunk_single(
             *gl += ri * x;
         }
     }
+}
+
+/// g += Σ_q r_q·row_q (summed left to right, then added to g).
+#[inline(always)]
+fn axpy4(rows: [&[f64]; 4], r: [f64; 4], g: &mut [f64]) {
+    let p = g.len();
+    let [a0, a1, a2, a3] = rows.map(|x| &x[..p]);
+    for (l, gl) in g.iter_mut().enumerate() {
+        *gl += r[0] * a0[l] + r[1] * a1[l] + r[2] * a2[l] + r[3] * a3[l];
+    }
+}
+
+/// [`dot4`] of `rows` with w, and in the same sweep [`axpy4`] of the previous quad into g.
+/// Bitwise the same as the two calls one after the other.
+#[inline(always)]
+fn dot4_axpy4(
+    rows: [&[f64]; 4],
+    w: &[f64],
+    prev: [&[f64]; 4],
+    r: [f64; 4],
+    g: &mut [f64],
+) -> [f64; 4] {
+    let p = w.len();
+    let body = p / 4 * 4;
+    let rows = rows.map(|x| &x[..p]);
+    let [b0, b1, b2, b3] = prev.map(|x| &x[..p]);
+    let g = &mut g[..p];
+    let mut acc = [[0.0f64; 4]; 4];
+    for l in (0..body).step_by(4) {
+        let wl = &w[l..l + 4];
+        for q in 0..4 {
+            let al = &rows[q][l..l + 4];
+            for e in 0..4 {
+                acc[q][e] += al[e] * wl[e];
+            }
+        }
+        let gl = &mut g[l..l + 4];
+        for e in 0..4 {
+            gl[e] += r[0] * b0[l + e] + r[1] * b1[l + e] + r[2] * b2[l + e] + r[3] * b3[l + e];
+        }
+    }
+    for l in body..p {
+        g[l] += r[0] * b0[l] + r[1] * b1[l] + r[2] * b2[l] + r[3] * b3[l];
+    }
+    let mut out = [0.0; 4];
+    for q in 0..4 {
+        let mut sum = (acc[q][0] + acc[q][2]) + (acc[q][1] + acc[q][3]);
+        for l in body..p {
+            sum += rows[q][l] * w[l];
+        }
+        out[q] = sum;
+    }
+    out
 }
 
 /// The dot products of four rows with w, each over four interleaved accumulators.
