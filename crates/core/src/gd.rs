@@ -7,14 +7,15 @@
 //! ```
 //! One iteration costs the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r with the
 //! packed operator (O(m·n²) flops each, fused into one read of 𝐀) plus O(n²r') dense work; every buffer (O(m·k), O(p·k), O(n²) per run,
-//! and the operator pass's scratch) is allocated once per run (or batch); per iteration only the
-//! parallel pass's two small lists of chunk views are.
+//! and the operator pass's scratch) is allocated once per run (or batch); per iteration only
+//! small lists of views for the parallel tasks are.
 //!
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView1, ArrayView2};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
 
 use crate::linalg::frobenius_norm;
 use crate::operator::FusedWorkspace;
@@ -149,7 +150,7 @@ pub fn gradient(problem: &Problem, u: ArrayView2<'_, f64>) -> Array2<f64> {
 ///
 /// A single run uses the single-input kernel of the fused pass (one memory-bound read of 𝐀 per
 /// iteration).
-pub fn run_gradient_descent<O: Observer + ?Sized>(
+pub fn run_gradient_descent<O: Observer + Send + ?Sized>(
     problem: &Problem,
     params: &GdParams,
     u0: Array2<f64>,
@@ -180,8 +181,8 @@ pub struct BatchRun<'o> {
     pub params: GdParams,
     /// U_0 (n×r'; widths may differ between runs).
     pub u0: Array2<f64>,
-    /// Receives this run's logged states.
-    pub observer: &'o mut dyn Observer,
+    /// Receives this run's logged states (`Send`: the runs of a batch are observed in parallel).
+    pub observer: &'o mut (dyn Observer + Send),
 }
 
 /// Per-run state inside a batch.
@@ -190,9 +191,11 @@ struct Member<'o> {
     u: Array2<f64>,
     last_good: Array2<f64>,
     uut: Array2<f64>,
+    /// smat(G) = 𝒜*(residual) (n×n).
+    adjoint: Array2<f64>,
     step: Array2<f64>,
     limit: f64,
-    observer: &'o mut dyn Observer,
+    observer: &'o mut (dyn Observer + Send),
     status: Option<RunStatus>,
 }
 
@@ -202,13 +205,13 @@ struct Member<'o> {
 ///   8 · ( (2 + ROW_CHUNKS − 1)·p·k     W, G and the chunks' partial G   (p = n(n+1)/2)
 ///       + (ROW_CHUNKS + 1)·p            the single-input kernel's copy of w and partial G's
 ///       + m·k                          residuals
-///       + k·(3·n·r' + n²) + n² )       per run U, last good U, step, UUᵀ; smat(G)
+///       + k·(3·n·r' + 2·n²) )          per run U, last good U, step, UUᵀ, smat(G)
 /// ```
 pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u128 {
     let (n, m, k, rp) = (n as u128, m as u128, k as u128, r_prime as u128);
     let p = n * (n + 1) / 2;
     let chunks = crate::operator::ROW_CHUNKS as u128;
-    8 * ((2 + chunks - 1) * p * k + (chunks + 1) * p + m * k + k * (3 * n * rp + n * n) + n * n)
+    8 * ((2 + chunks - 1) * p * k + (chunks + 1) * p + m * k + k * (3 * n * rp + 2 * n * n))
 }
 
 /// Runs several GD runs on one problem in lockstep, so that the two operator products of an
@@ -236,6 +239,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                 last_good: r.u0.clone(),
                 u: r.u0,
                 uut: Array2::zeros((n, n)),
+                adjoint: Array2::zeros((n, n)),
                 step: Array2::zeros((n, rp)),
                 observer: r.observer,
                 status: None,
@@ -247,18 +251,25 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
     let mut w = Array2::<f64>::zeros((p, k_max));
     let mut res = Array2::<f64>::zeros((m, k_max));
     let mut g = Array2::<f64>::zeros((p, k_max));
-    let mut adjoint = Array2::<f64>::zeros((problem.truth.n(), problem.truth.n()));
     let mut workspace = FusedWorkspace::new();
-    let mut active: Vec<usize> = (0..k_max).collect();
-    let mut next: Vec<(usize, usize)> = Vec::with_capacity(k_max);
     let mut t = 0usize;
+    // The per-run work (UUᵀ, observation, update) runs in parallel over the active runs, one run
+    // per task: each run's arithmetic is the same as on one thread, so results do not depend on
+    // the number of threads.
+    let mut active: Vec<&mut Member<'_>> = members.iter_mut().collect();
     while !active.is_empty() {
         let a = active.len();
-        for (row, &k) in active.iter().enumerate() {
-            let mb = &mut members[k];
-            general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
-            svec_into(mb.uut.view(), w.column_mut(row));
-        }
+        let columns: Vec<_> = w
+            .slice_mut(s![.., ..a])
+            .into_axis_iter_mut(Axis(1))
+            .collect();
+        active
+            .par_iter_mut()
+            .zip(columns)
+            .for_each(|(mb, mut col)| {
+                general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
+                svec_into(mb.uut.view(), col.view_mut());
+            });
         op.residual_and_adjoint(
             w.slice(s![.., ..a]),
             problem.y.view(),
@@ -266,45 +277,39 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             g.slice_mut(s![.., ..a]),
             &mut workspace,
         );
-        // Observe, detect divergence and the end of each run; keep the (row, run) pairs that go on.
-        next.clear();
-        for (row, &k) in active.iter().enumerate() {
-            let mb = &mut members[k];
+        // Observe, detect divergence and the end of each run; runs that go on take their update.
+        let (res, g) = (&res, &g);
+        active.par_iter_mut().enumerate().for_each(|(row, mb)| {
             let r = res.column(row);
             let loss = 0.25 * r.dot(&r);
             let u_norm = frobenius_norm(mb.u.view());
             if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
                 mb.status = Some(RunStatus::Diverged { at: t });
-                continue;
+                return;
             }
             if t.is_multiple_of(mb.params.log_every) || t == mb.params.iterations {
                 let state = IterationState {
                     t,
                     u: mb.u.view(),
                     uut: mb.uut.view(),
-                    residual: res.column(row),
+                    residual: r,
                     loss,
                 };
                 if mb.observer.observe(&state) == Control::Stop {
                     mb.status = Some(RunStatus::Stopped { at: t });
-                    continue;
+                    return;
                 }
                 mb.last_good.assign(&mb.u);
             }
             if t == mb.params.iterations {
                 mb.status = Some(RunStatus::Completed);
-                continue;
+                return;
             }
-            next.push((row, k));
-        }
-        active.clear();
-        active.extend(next.iter().map(|&(_, k)| k));
-        for &(row, k) in &next {
-            let mb = &mut members[k];
-            smat_into(g.column(row), adjoint.view_mut());
-            general_mat_mul(1.0, &adjoint, &mb.u, 0.0, &mut mb.step);
+            smat_into(g.column(row), mb.adjoint.view_mut());
+            general_mat_mul(1.0, &mb.adjoint, &mb.u, 0.0, &mut mb.step);
             mb.u.scaled_add(-mb.params.step_size, &mb.step);
-        }
+        });
+        active.retain(|mb| mb.status.is_none());
         t += 1;
     }
     members

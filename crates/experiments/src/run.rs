@@ -274,14 +274,17 @@ pub const MAX_BATCH: usize = 64;
 
 /// How the cores are shared.
 ///
-/// Policy: the operator passes (all but O(n²r') of the work) run on rayon's global pool, one
-/// thread per core, in [`ROW_CHUNKS`](lowrank_core::operator::ROW_CHUNKS) = 4 row chunks (so up to
-/// four cores are used); OpenBLAS,
-/// which only does the small dense products (UUᵀ, smat(G)·U), runs single-threaded so that its
-/// idle threads do not spin against rayon's; one worker thread processes the instances one after
+/// Policy: everything runs on rayon's global pool, one thread per core: the operator passes (all
+/// but O(n²r') of the work) in [`ROW_CHUNKS`](lowrank_core::operator::ROW_CHUNKS) = 4 row chunks
+/// (so up to four cores are used), and between passes the per-run work of a batch (UUᵀ, the
+/// observer's diagnostics, the update), one task per run. OpenBLAS, which only does the small
+/// dense products (UUᵀ, smat(G)·U) inside those tasks, runs single-threaded so that its idle
+/// threads do not spin against rayon's; one worker thread processes the instances one after
 /// another. Measured here before this policy: OpenBLAS on both cores reached only 17–34 GFLOP/s on
-/// the skinny k ≈ 9–16 batch products, and two threads calling the Debian (pthreads) OpenBLAS at
-/// once spin in its buffer-allocation lock.
+/// the skinny k ≈ 9–16 batch products, and two workers sharing the pool gave no gain. Two rayon
+/// threads calling the Debian (pthreads) OpenBLAS at once contend on its buffer-allocation lock,
+/// but running the per-run work in parallel still made whole specs 6–23% faster (largest for wide
+/// runs, r' = n, where the dense products are a larger share); results are bitwise the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
     /// Worker threads, each processing one instance at a time.
