@@ -17,7 +17,7 @@
 //! [quick]    any of the keys above, merged over the spec by `--quick`
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -400,13 +400,17 @@ pub fn parse(
             "the experiment name `{name}` (file stem) may only use letters, digits, `_` and `-`"
         )));
     }
-    validate(&spec, budget).map_err(err)?;
-    Ok(Config {
+    validate(&spec).map_err(err)?;
+    let config = Config {
         name,
         file: path.to_path_buf(),
         quick,
         spec,
-    })
+    };
+    if let Some(limit) = budget {
+        check_memory(&config, limit).map_err(err)?;
+    }
+    Ok(config)
 }
 
 fn flatten(msg: &str) -> String {
@@ -446,7 +450,7 @@ fn nonempty<T>(key: &str, v: &Option<Vec<T>>) -> Result<(), String> {
     }
 }
 
-fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
+fn validate(spec: &Spec) -> Result<(), String> {
     let p = &spec.problem;
     let sw = &spec.sweep;
     if p.n == 0 {
@@ -633,47 +637,47 @@ fn validate(spec: &Spec, budget: MemoryBudget) -> Result<(), String> {
         }
     }
 
-    if let Some(limit) = budget {
-        let max_m =
-            sw.m.as_deref()
-                .unwrap_or(&[p.m])
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(p.m);
-        let len = |v: Option<usize>| v.unwrap_or(1);
-        let runs_per_instance = len(sw.alpha.as_ref().map(Vec::len))
-            * len(sw.r_prime.as_ref().map(Vec::len))
-            * len(sw.init.as_ref().map(Vec::len))
-            * len(sw.step_size.as_ref().map(Vec::len))
-            * if spec.seeds.share_instance {
-                spec.seeds.replicates
-            } else {
-                1
-            };
-        let k = runs_per_instance.min(crate::run::MAX_BATCH);
-        let max_rp = sw
-            .r_prime
-            .as_deref()
-            .unwrap_or(&[spec.init.r_prime])
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(spec.init.r_prime);
-        let operator = operator_bytes(p.n, max_m);
-        let buffers = batch_workspace_bytes(p.n, max_m, k, max_rp);
-        if operator + buffers > limit {
-            return Err(format!(
-                "problem.n = {}, m = {max_m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
-                 buffers for {k} runs in lockstep of width up to r' = {max_rp}) but only {} may be used; \
-                 reduce m or n (or raise LOWRANK_MAX_OPERATOR_BYTES)",
-                p.n,
-                human_bytes(operator + buffers),
-                human_bytes(operator),
-                human_bytes(buffers),
-                human_bytes(limit)
-            ));
-        }
+    Ok(())
+}
+
+/// Refuses a config whose largest batch would not fit in `limit` bytes. Runs are grouped by
+/// instance exactly as the executor groups them ([`crate::sweep::RunPoint::instance_key`], in
+/// batches of at most [`crate::run::MAX_BATCH`]), and a batch needs its packed operator plus
+/// [`batch_workspace_bytes`] for its runs at the widest r' among them.
+fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
+    let mut groups: HashMap<crate::sweep::InstanceKey, (usize, usize, usize, usize)> =
+        HashMap::new();
+    for point in crate::sweep::expand(config) {
+        let g = groups
+            .entry(point.instance_key())
+            .or_insert((point.n, point.m, 0, 0));
+        g.2 += 1;
+        g.3 = g.3.max(point.r_prime);
+    }
+    let need = |&(n, m, runs, rp): &(usize, usize, usize, usize)| {
+        let k = runs.min(crate::run::MAX_BATCH);
+        (
+            operator_bytes(n, m) + batch_workspace_bytes(n, m, k, rp),
+            n,
+            m,
+            k,
+            rp,
+        )
+    };
+    let Some((total, n, m, k, rp)) = groups.values().map(need).max() else {
+        return Ok(());
+    };
+    if total > limit {
+        let operator = operator_bytes(n, m);
+        return Err(format!(
+            "problem.n = {n}, m = {m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
+             buffers for {k} runs in lockstep of width up to r' = {rp}) but only {} may be used; \
+             reduce m or n (or raise LOWRANK_MAX_OPERATOR_BYTES)",
+            human_bytes(total),
+            human_bytes(operator),
+            human_bytes(total - operator),
+            human_bytes(limit)
+        ));
     }
     Ok(())
 }

@@ -260,4 +260,24 @@ quantities = ["test_error"]
         );
         assert_ne!(a.init_seed, b.init_seed);
     }
+
+    #[test]
+    fn memory_check_sizes_batches_as_the_executor_groups_runs() {
+        use lowrank_core::gd::batch_workspace_bytes;
+        use lowrank_core::operator_bytes;
+        // BASE: 3 α × 2 r' = 6 runs per instance (m = 60 is the larger one), each replicate its own
+        // instance; with share_instance the 2 replicates share it: 12 runs in one batch.
+        let need = |k: usize| operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4);
+        let parse_with =
+            |text: &str, limit: u128| parse(Path::new("s.toml"), text, false, Some(limit));
+        let shared = BASE.replace("replicates = 2", "replicates = 2\nshare_instance = true");
+        assert!(parse_with(BASE, need(6)).is_ok());
+        assert!(parse_with(BASE, need(6) - 1).is_err());
+        assert!(parse_with(&shared, need(12)).is_ok());
+        let err = parse_with(&shared, need(6)).unwrap_err().to_string();
+        assert!(
+            err.contains("m = 60") && err.contains("12 runs in lockstep") && err.contains("r' = 4"),
+            "{err}"
+        );
+    }
 }
