@@ -1,8 +1,9 @@
 //! `figures/README.md`: every figure with its caption, the spec that made it, the command that
 //! remakes it and the time its runs took (from `results/<name>/manifest.json`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::spec::Config;
 use crate::Layout;
@@ -21,6 +22,37 @@ fn run_cost(layout: &Layout, config: &Config) -> Option<(f64, usize, String)> {
     ))
 }
 
+/// Computing time of the distinct runs behind `configs` and their number: the cache keys from each
+/// `results/<name>/runs.csv`, each run's time from its cache entry, so a run that several specs
+/// share (e.g. error_vs_alpha_m's m = 3000 runs) counts once, as it is computed once. `None` if
+/// no run has results.
+pub fn distinct_run_seconds(configs: &[Config], layout: &Layout) -> Option<(f64, usize)> {
+    let mut keys: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for c in configs {
+        let Ok(text) = std::fs::read_to_string(layout.results_dir(c).join("runs.csv")) else {
+            continue;
+        };
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or("");
+        let Some(col) = header.split(',').position(|h| h == "key") else {
+            continue;
+        };
+        for line in lines {
+            if let Some(key) = line.split(',').nth(col) {
+                keys.entry(key.to_string())
+                    .or_insert_with(|| layout.cache_dir(c).join(format!("{key}.json")));
+            }
+        }
+    }
+    let seconds = |path: &PathBuf| -> Option<f64> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        v.get("seconds")?.as_f64()
+    };
+    let times: Vec<f64> = keys.values().filter_map(seconds).collect();
+    (!times.is_empty()).then(|| (times.iter().sum(), times.len()))
+}
+
 /// The gallery text for `configs` (figure paths relative to the figures directory).
 pub fn gallery(configs: &[Config], layout: &Layout) -> String {
     let mut s = String::from(
@@ -29,12 +61,10 @@ pub fn gallery(configs: &[Config], layout: &Layout) -> String {
          `results/<name>/runs.csv` and `trajectories.csv`; `experiments plot <name>` redraws it \
          without recomputing.\n\n",
     );
-    let mut total = 0.0;
     for c in configs {
         let cost = run_cost(layout, c);
         let when = match &cost {
             Some((secs, runs, commit)) => {
-                total += secs;
                 format!("{runs} runs, {secs:.0} s of computing on the machine that made it (commit {commit})")
             }
             None => "not run yet".into(),
@@ -56,11 +86,14 @@ pub fn gallery(configs: &[Config], layout: &Layout) -> String {
                 .join(" "),
         );
     }
-    let _ = writeln!(
-        s,
-        "Total computing time of all figures: {:.1} minutes.",
-        total / 60.0
-    );
+    if let Some((total, runs)) = distinct_run_seconds(configs, layout) {
+        let _ = writeln!(
+            s,
+            "Total computing time of all figures: {:.1} minutes ({runs} distinct runs; a run \
+             that several specs share is computed once and counted once).",
+            total / 60.0
+        );
+    }
     s
 }
 

@@ -385,3 +385,33 @@ fn export_round_trips_through_npy() {
         .fold(0f64, |m, v| m.max(v.abs()));
     assert!(diff < 1e-14, "max difference {diff}");
 }
+
+#[test]
+fn total_computing_time_counts_shared_runs_once() {
+    // Two specs with the same seed: `wide` sweeps r' ∈ {5, 8}, `one` is its r' = 5 run, which it
+    // takes from the cache. Three runs are listed, two are distinct.
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layout(tmp.path());
+    let wide_text = SMALL.replace("[plot]", "[sweep]\nr_prime = [5, 8]\n[plot]");
+    let one = parse(&write_spec(tmp.path(), "one", SMALL), SMALL, false, None).unwrap();
+    let wide_path = write_spec(tmp.path(), "wide", &wide_text);
+    let wide = parse(&wide_path, &wide_text, false, None).unwrap();
+    let out = run_experiment(&wide, &l, &Silent).unwrap();
+    assert_eq!(out.cache.computed, 2);
+    let out = run_experiment(&one, &l, &Silent).unwrap();
+    assert_eq!(out.cache.computed, 0, "the shared run comes from the cache");
+    let (seconds, runs) =
+        experiments::gallery::distinct_run_seconds(&[wide.clone(), one.clone()], &l).unwrap();
+    assert_eq!(runs, 2);
+    let cache_total: f64 = std::fs::read_dir(l.cache_dir(&wide))
+        .unwrap()
+        .map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["seconds"].as_f64().unwrap()
+        })
+        .sum();
+    assert!(seconds > 0.0 && (seconds - cache_total).abs() <= 1e-12 * cache_total);
+    let text = experiments::gallery::gallery(&[wide, one], &l);
+    assert!(text.contains("(2 distinct runs;"), "{text}");
+}

@@ -427,20 +427,22 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
     }
 }
 
+/// Computing time of a full `make figures`: the distinct runs behind the specs in experiments/
+/// (see [`experiments::gallery::distinct_run_seconds`]), from results/ of the last full run.
 fn figures_compute_seconds() -> Option<f64> {
-    let dir = std::fs::read_dir("results").ok()?;
-    let mut total = 0.0;
-    let mut any = false;
-    for e in dir.flatten() {
-        let text = std::fs::read_to_string(e.path().join("manifest.json")).ok();
-        if let Some(v) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
-            if let Some(s) = v.get("compute_seconds").and_then(|s| s.as_f64()) {
-                total += s;
-                any = true;
-            }
-        }
-    }
-    any.then_some(total)
+    let mut specs: Vec<std::path::PathBuf> = std::fs::read_dir("experiments")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    specs.sort();
+    let configs: Vec<_> = specs
+        .iter()
+        .filter_map(|p| experiments::spec::load(p, false, None).ok())
+        .collect();
+    experiments::gallery::distinct_run_seconds(&configs, &experiments::Layout::default())
+        .map(|(seconds, _)| seconds)
 }
 
 fn main() {
@@ -535,7 +537,7 @@ fn main() {
     }
     match results.figures_compute_seconds {
         Some(s) => println!(
-            "\nfull `make figures` (sum of compute times in results/*/manifest.json): {:.1} min",
+            "\nfull `make figures` (computing time of its distinct runs, from results/): {:.1} min",
             s / 60.0
         ),
         None => println!("\nfull `make figures`: no results/ yet (run make figures first)"),
