@@ -339,8 +339,8 @@ fn fused_chunk_single(
     while i + 4 <= c {
         let quad = [rows(i), rows(i + 1), rows(i + 2), rows(i + 3)];
         let d = match prev {
-            Some((prev_quad, prev_r)) => dot4_axpy4(quad, w, prev_quad, prev_r, g),
-            None => dot4(quad, w),
+            Some((prev_quad, prev_r)) => dot4_axpy4::<true>(quad, w, prev_quad, prev_r, g),
+            None => dot4_axpy4::<false>(quad, w, quad, [0.0; 4], g),
         };
         let rq = [
             d[0] - y[i],
@@ -377,10 +377,11 @@ fn axpy4(rows: [&[f64]; 4], r: [f64; 4], g: &mut [f64]) {
     }
 }
 
-/// [`dot4`] of `rows` with w, and in the same sweep [`axpy4`] of the previous quad into g.
-/// Bitwise the same as the two calls one after the other.
+/// The dot products of four rows with w (four interleaved accumulators per row, summed as
+/// (s₀+s₂)+(s₁+s₃) plus the tail) and, if `AXPY`, in the same sweep [`axpy4`] of the previous
+/// quad `prev` with its residuals `r` into g (bitwise the same as the axpy on its own).
 #[inline(always)]
-fn dot4_axpy4(
+fn dot4_axpy4<const AXPY: bool>(
     rows: [&[f64]; 4],
     w: &[f64],
     prev: [&[f64]; 4],
@@ -401,38 +402,16 @@ fn dot4_axpy4(
                 acc[q][e] += al[e] * wl[e];
             }
         }
-        let gl = &mut g[l..l + 4];
-        for e in 0..4 {
-            gl[e] += r[0] * b0[l + e] + r[1] * b1[l + e] + r[2] * b2[l + e] + r[3] * b3[l + e];
-        }
-    }
-    for l in body..p {
-        g[l] += r[0] * b0[l] + r[1] * b1[l] + r[2] * b2[l] + r[3] * b3[l];
-    }
-    let mut out = [0.0; 4];
-    for q in 0..4 {
-        let mut sum = (acc[q][0] + acc[q][2]) + (acc[q][1] + acc[q][3]);
-        for l in body..p {
-            sum += rows[q][l] * w[l];
-        }
-        out[q] = sum;
-    }
-    out
-}
-
-/// The dot products of four rows with w, each over four interleaved accumulators.
-#[inline(always)]
-fn dot4(rows: [&[f64]; 4], w: &[f64]) -> [f64; 4] {
-    let p = w.len();
-    let body = p / 4 * 4;
-    let mut acc = [[0.0f64; 4]; 4];
-    for l in (0..body).step_by(4) {
-        let wl = &w[l..l + 4];
-        for q in 0..4 {
-            let al = &rows[q][l..l + 4];
+        if AXPY {
+            let gl = &mut g[l..l + 4];
             for e in 0..4 {
-                acc[q][e] += al[e] * wl[e];
+                gl[e] += r[0] * b0[l + e] + r[1] * b1[l + e] + r[2] * b2[l + e] + r[3] * b3[l + e];
             }
+        }
+    }
+    if AXPY {
+        for l in body..p {
+            g[l] += r[0] * b0[l] + r[1] * b1[l] + r[2] * b2[l] + r[3] * b3[l];
         }
     }
     let mut out = [0.0; 4];

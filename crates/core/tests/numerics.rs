@@ -16,6 +16,15 @@ fn random_symmetric(n: usize, seed: u64) -> Array2<f64> {
     (&g + &g.t()) * 0.5
 }
 
+/// `f` run on a rayon pool of `threads` threads.
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool")
+        .install(f)
+}
+
 fn frob(a: &Array2<f64>) -> f64 {
     a.iter().map(|v| v * v).sum::<f64>().sqrt()
 }
@@ -338,11 +347,7 @@ fn fused_pass_is_bitwise_independent_of_thread_count() {
     for a in [1usize, 3] {
         let w = Array2::<f64>::random_using((p, a), StandardNormal, &mut rng(73, Stream::Operator));
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut res = Array2::<f64>::zeros((m, a));
                 let mut adj = Array2::<f64>::zeros((p, a));
                 op.residual_and_adjoint(
@@ -382,11 +387,7 @@ fn batched_runs_are_bitwise_independent_of_thread_count() {
         (3, 1e-2, 150),
     ];
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("pool");
-        pool.install(|| {
+        on_threads(threads, || {
             let mut recs: Vec<DiagnosticsRecorder<'_>> = (0..specs.len())
                 .map(|_| DiagnosticsRecorder::new(&problem.truth, y_norm, 2))
                 .collect();
