@@ -331,7 +331,6 @@ fn fused_chunk_single(
         unreachable!("row ranges of a standard-layout matrix are contiguous")
     };
     let rows = |i: usize| &a[i * p..(i + 1) * p];
-    let y = y.as_slice().expect("y is contiguous");
     // Software pipeline: one sweep computes quad i's dot products and quad i−1's axpy, so the
     // stream from memory never waits for an axpy sweep (which rereads its rows from cache).
     let mut prev: Option<([&[f64]; 4], [f64; 4])> = None;

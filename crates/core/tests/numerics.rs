@@ -430,3 +430,30 @@ fn batched_runs_are_bitwise_independent_of_thread_count() {
     }
     assert!(rec1.iter().all(|r| r.len() > 10), "every run was observed");
 }
+
+#[test]
+fn fused_pass_accepts_strided_data() {
+    // y and w may be views with any strides (e.g. a column of a wider buffer).
+    use lowrank_core::operator::FusedWorkspace;
+    let (n, m) = (6, 37);
+    let p = n * (n + 1) / 2;
+    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(81, Stream::Operator));
+    let y2 = Array2::<f64>::random_using((m, 2), StandardNormal, &mut rng(82, Stream::Operator));
+    let w2 = Array2::<f64>::random_using((p, 2), StandardNormal, &mut rng(83, Stream::Operator));
+    let (y, w) = (y2.column(1), w2.column(0));
+    let mut res = Array2::<f64>::zeros((m, 1));
+    let mut adj = Array2::<f64>::zeros((p, 1));
+    let w_view = w.insert_axis(ndarray::Axis(1));
+    op.residual_and_adjoint(
+        w_view,
+        y,
+        res.view_mut(),
+        adj.view_mut(),
+        &mut FusedWorkspace::new(),
+    );
+    let r = op.apply_packed(w) - y;
+    let mut g = Array1::<f64>::zeros(p);
+    op.adjoint_packed_into(r.view(), g.view_mut());
+    assert!((&res.column(0) - &r).iter().all(|d| d.abs() < 1e-12));
+    assert!((&adj.column(0) - &g).iter().all(|d| d.abs() < 1e-12));
+}
