@@ -22,26 +22,49 @@ fn run_cost(layout: &Layout, config: &Config) -> Option<(f64, usize, String)> {
     ))
 }
 
-/// Computing time of the distinct runs behind `configs` and their number: the cache keys from each
-/// `results/<name>/runs.csv`, each run's time from its cache entry, so a run that several specs
-/// share (e.g. error_vs_alpha_m's m = 3000 runs) counts once, as it is computed once. `None` if
-/// no run has results.
-pub fn distinct_run_seconds(configs: &[Config], layout: &Layout) -> Option<(f64, usize)> {
-    let mut keys: BTreeMap<String, PathBuf> = BTreeMap::new();
+/// The distinct runs behind a set of specs (see [`distinct_runs`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DistinctRuns {
+    /// Number of distinct runs.
+    pub runs: usize,
+    /// Their computing time (s), each run's from its cache entry.
+    pub seconds: f64,
+    /// Flops of their operator products: 4·m·p per run-iteration (forward 𝐀·w and adjoint 𝐀ᵀ·r,
+    /// 2·m·p each, p = n(n+1)/2), over the iterations each run did (T, or up to divergence).
+    pub operator_flops: f64,
+}
+
+/// The distinct runs behind `configs`: the cache keys from each `results/<name>/runs.csv`, each
+/// run's time from its cache entry, so a run that several specs share (e.g. error_vs_alpha_m's
+/// m = 3000 runs) counts once, as it is computed once. `None` if no run has results.
+pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns> {
+    // key → (cache entry, operator flops of the run)
+    let mut runs: BTreeMap<String, (PathBuf, f64)> = BTreeMap::new();
     for c in configs {
         let Ok(text) = std::fs::read_to_string(layout.results_dir(c).join("runs.csv")) else {
             continue;
         };
         let mut lines = text.lines();
-        let header = lines.next().unwrap_or("");
-        let Some(col) = header.split(',').position(|h| h == "key") else {
+        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name);
+        let (Some(key), Some(n), Some(m), Some(t), Some(div)) = (
+            col("key"),
+            col("n"),
+            col("m"),
+            col("iterations"),
+            col("diverged_at"),
+        ) else {
             continue;
         };
         for line in lines {
-            if let Some(key) = line.split(',').nth(col) {
-                keys.entry(key.to_string())
-                    .or_insert_with(|| layout.cache_dir(c).join(format!("{key}.json")));
-            }
+            let fields: Vec<&str> = line.split(',').collect();
+            let number = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+            let Some(k) = fields.get(key) else { continue };
+            let (n, m) = (number(n).unwrap_or(0.0), number(m).unwrap_or(0.0));
+            let iterations = number(div).or_else(|| number(t)).unwrap_or(0.0);
+            let flops = 4.0 * m * (n * (n + 1.0) / 2.0) * iterations;
+            runs.entry(k.to_string())
+                .or_insert_with(|| (layout.cache_dir(c).join(format!("{k}.json")), flops));
         }
     }
     let seconds = |path: &PathBuf| -> Option<f64> {
@@ -49,8 +72,15 @@ pub fn distinct_run_seconds(configs: &[Config], layout: &Layout) -> Option<(f64,
             serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
         v.get("seconds")?.as_f64()
     };
-    let times: Vec<f64> = keys.values().filter_map(seconds).collect();
-    (!times.is_empty()).then(|| (times.iter().sum(), times.len()))
+    let timed: Vec<(f64, f64)> = runs
+        .values()
+        .filter_map(|(path, flops)| Some((seconds(path)?, *flops)))
+        .collect();
+    (!timed.is_empty()).then(|| DistinctRuns {
+        runs: timed.len(),
+        seconds: timed.iter().map(|(s, _)| s).sum(),
+        operator_flops: timed.iter().map(|(_, f)| f).sum(),
+    })
 }
 
 /// The gallery text for `configs` (figure paths relative to the figures directory).
@@ -86,12 +116,13 @@ pub fn gallery(configs: &[Config], layout: &Layout) -> String {
                 .join(" "),
         );
     }
-    if let Some((total, runs)) = distinct_run_seconds(configs, layout) {
+    if let Some(d) = distinct_runs(configs, layout) {
         let _ = writeln!(
             s,
-            "Total computing time of all figures: {:.1} minutes ({runs} distinct runs; a run \
+            "Total computing time of all figures: {:.1} minutes ({} distinct runs; a run \
              that several specs share is computed once and counted once).",
-            total / 60.0
+            d.seconds / 60.0,
+            d.runs
         );
     }
     s

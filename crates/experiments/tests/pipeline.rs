@@ -400,9 +400,17 @@ fn total_computing_time_counts_shared_runs_once() {
     assert_eq!(out.cache.computed, 2);
     let out = run_experiment(&one, &l, &Silent).unwrap();
     assert_eq!(out.cache.computed, 0, "the shared run comes from the cache");
-    let (seconds, runs) =
-        experiments::gallery::distinct_run_seconds(&[wide.clone(), one.clone()], &l).unwrap();
-    assert_eq!(runs, 2);
+    let distinct = experiments::gallery::distinct_runs(&[wide.clone(), one.clone()], &l).unwrap();
+    assert_eq!(distinct.runs, 2);
+    let seconds = distinct.seconds;
+    // Both runs do T iterations of 𝐀 (m×p) and 𝐀ᵀ products: 2 · 4·m·p·T flops.
+    let (n, m, t) = (
+        wide.spec.problem.n,
+        wide.spec.problem.m,
+        wide.spec.gd.iterations,
+    );
+    let expected = 2.0 * 4.0 * (m * n * (n + 1) / 2 * t) as f64;
+    assert_eq!(distinct.operator_flops, expected);
     let cache_total: f64 = std::fs::read_dir(l.cache_dir(&wide))
         .unwrap()
         .map(|e| {

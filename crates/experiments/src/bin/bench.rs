@@ -30,6 +30,10 @@ struct Cli {
     /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
     #[arg(long)]
     small_only: bool,
+    /// Do not time a full `make figures` (5–8 minutes); report the computing time recorded in
+    /// results/ by the last one instead.
+    #[arg(long)]
+    skip_figures: bool,
     /// Internal: build one instance (n, m), run k runs of width r' for a few iterations and print
     /// the process's peak resident memory. The benchmark runs itself with this flag so that the
     /// peak is that of the engine alone.
@@ -112,8 +116,25 @@ struct Results {
     last_level_cache_bytes: f64,
     gemm_gflop_s: f64,
     rows: Vec<Row>,
-    figures_compute_seconds: Option<f64>,
+    figures: Option<Figures>,
     memory: Vec<Memory>,
+}
+
+/// A full `make figures` at default sizes (every spec in experiments/, nothing cached).
+#[derive(Serialize)]
+struct Figures {
+    /// "measured in this run" (all specs run from an empty results directory), or "from
+    /// results/" (--skip-figures: the computing times recorded by the last full run).
+    source: &'static str,
+    /// Wall time of `experiments run` over every spec, runs and figures (s); None from results/.
+    wall_seconds: Option<f64>,
+    /// Computing time of the distinct runs (s), each counted once.
+    runs_seconds: f64,
+    distinct_runs: usize,
+    /// Flops of the runs' operator products (4·m·n(n+1)/2 per run-iteration).
+    operator_flops: f64,
+    /// operator_flops at the measured GEMM rate (s): what the runs would take at 100% of it.
+    gemm_bound_seconds: f64,
 }
 
 /// The fastest of repeated calls of `f` (at least 3, for at least `min_seconds` in all): on a
@@ -427,22 +448,85 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
     }
 }
 
-/// Computing time of a full `make figures`: the distinct runs behind the specs in experiments/
-/// (see [`experiments::gallery::distinct_run_seconds`]), from results/ of the last full run.
-fn figures_compute_seconds() -> Option<f64> {
-    let mut specs: Vec<std::path::PathBuf> = std::fs::read_dir("experiments")
-        .ok()?
+/// The specs in experiments/, full size.
+fn figure_configs(dir: &std::path::Path) -> Vec<experiments::spec::Config> {
+    let mut specs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     specs.sort();
-    let configs: Vec<_> = specs
+    specs
         .iter()
         .filter_map(|p| experiments::spec::load(p, false, None).ok())
-        .collect();
-    experiments::gallery::distinct_run_seconds(&configs, &experiments::Layout::default())
-        .map(|(seconds, _)| seconds)
+        .collect()
+}
+
+/// A full `make figures`: with `measure`, runs the `experiments` binary next to this one over every
+/// spec in experiments/ into an empty temporary results directory (removed afterwards) and times
+/// it; otherwise reads the computing times recorded in results/ by the last full run.
+fn figures(measure: bool, gemm_gflop_s: f64) -> Option<Figures> {
+    let configs = figure_configs(std::path::Path::new("experiments"));
+    if configs.is_empty() {
+        eprintln!("no specs in experiments/: run the benchmark from the workspace root");
+        return None;
+    }
+    let (layout, wall, tmp) = if measure {
+        let exe = std::env::current_exe().ok()?.with_file_name("experiments");
+        let tmp =
+            std::env::temp_dir().join(format!("lowrank-bench-figures-{}", std::process::id()));
+        let layout = experiments::Layout {
+            results: tmp.join("results"),
+            figures: tmp.join("figures"),
+        };
+        eprintln!(
+            "timing a full `make figures` ({} specs, into {}) …",
+            configs.len(),
+            tmp.display()
+        );
+        let start = Instant::now();
+        let status = std::process::Command::new(&exe)
+            .arg("--results")
+            .arg(&layout.results)
+            .arg("--figures")
+            .arg(&layout.figures)
+            .arg("run")
+            .args(configs.iter().map(|c| &c.file))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let wall = start.elapsed().as_secs_f64();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!(
+                "error: {} run failed ({status:?}); figures not timed",
+                exe.display()
+            );
+            let _ = std::fs::remove_dir_all(&tmp);
+            return None;
+        }
+        (layout, Some(wall), Some(tmp))
+    } else {
+        (experiments::Layout::default(), None, None)
+    };
+    let distinct = experiments::gallery::distinct_runs(&configs, &layout);
+    if let Some(tmp) = tmp {
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+    let distinct = distinct?;
+    Some(Figures {
+        source: if measure {
+            "measured in this run"
+        } else {
+            "from results/"
+        },
+        wall_seconds: wall,
+        runs_seconds: distinct.seconds,
+        distinct_runs: distinct.runs,
+        operator_flops: distinct.operator_flops,
+        gemm_bound_seconds: distinct.operator_flops / (gemm_gflop_s * 1e9),
+    })
 }
 
 fn main() {
@@ -504,7 +588,7 @@ fn main() {
         last_level_cache_bytes: llc,
         gemm_gflop_s: gemm,
         rows,
-        figures_compute_seconds: figures_compute_seconds(),
+        figures: figures(!cli.skip_figures, gemm),
         memory: memory_cases(cli.small_only)
             .into_iter()
             .filter_map(|(n, m, k, rp)| measure_memory(n, m, k, rp))
@@ -535,12 +619,26 @@ fn main() {
             100.0 * r.fraction_of_limit
         );
     }
-    match results.figures_compute_seconds {
-        Some(s) => println!(
-            "\nfull `make figures` (computing time of its distinct runs, from results/): {:.1} min",
-            s / 60.0
-        ),
-        None => println!("\nfull `make figures`: no results/ yet (run make figures first)"),
+    match &results.figures {
+        Some(f) => {
+            let wall = f.wall_seconds.map_or(String::new(), |w| {
+                format!("{:.1} min wall ({w:.0} s), ", w / 60.0)
+            });
+            println!(
+                "\nfull `make figures` ({}): {wall}{:.1} min of runs ({} distinct runs, {:.1} TFLOP \
+                 of operator products: {:.1} min at the measured GEMM rate, {:.0}% of it achieved)",
+                f.source,
+                f.runs_seconds / 60.0,
+                f.distinct_runs,
+                f.operator_flops / 1e12,
+                f.gemm_bound_seconds / 60.0,
+                100.0 * f.gemm_bound_seconds / f.runs_seconds,
+            );
+        }
+        None if cli.skip_figures => {
+            println!("\nfull `make figures`: no results/ yet (run make figures first)")
+        }
+        None => println!("\nfull `make figures`: not timed (see the error above)"),
     }
     println!(
         "\npeak memory of the engine (child process: build the instance, 3 iterations of k runs):"
