@@ -37,7 +37,8 @@ check-figures: build
 theory: build
 	target/release/theory --out theory
 
-## Benchmark: machine limits and ms per GD iteration of each engine path; writes bench/results.json.
+## Benchmark: machine limits, ms per GD iteration of each engine path and the time of a full
+## `make figures` (about 7 minutes in all); writes bench/results.json.
 bench: build
 	target/release/bench --out bench/results.json
 

@@ -5,7 +5,10 @@
 //! - baseline: the operator unpacked as an m×n² matrix (numpy style), forward and adjoint as two GEMVs;
 //! - packed two-pass: the m×n(n+1)/2 packed operator, two GEMVs;
 //! - packed fused: one pass over the packed operator (blocked forward + adjoint), the engine's single-run path;
-//! - batched k: k runs in lockstep (the engine's batch path), reported per run-iteration.
+//! - batched k: k runs in lockstep (the engine's batch path), reported per run-iteration;
+//!
+//! and the time of a full `make figures` (every spec, nothing cached) against the time its
+//! operator products would take at the measured GEMM rate.
 
 use std::hint::black_box;
 use std::time::Instant;
