@@ -7,8 +7,8 @@
 //! ```
 //! One iteration costs the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r with the
 //! packed operator (O(m·n²) flops each, fused into one read of 𝐀) plus O(n²r') dense work; every buffer (O(m·k), O(p·k), O(n²) per run,
-//! and the operator pass's scratch) is allocated once per run (or batch); per iteration only
-//! small lists of views for the parallel tasks are.
+//! and the operator pass's scratch) is allocated once per run (or batch); per iteration only the
+//! operator pass's small lists of chunk views are.
 //!
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).
@@ -259,13 +259,9 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
     let mut active: Vec<&mut Member<'_>> = members.iter_mut().collect();
     while !active.is_empty() {
         let a = active.len();
-        let columns: Vec<_> = w
-            .slice_mut(s![.., ..a])
-            .into_axis_iter_mut(Axis(1))
-            .collect();
         active
             .par_iter_mut()
-            .zip(columns)
+            .zip(w.slice_mut(s![.., ..a]).axis_iter_mut(Axis(1)))
             .for_each(|(mb, mut col)| {
                 general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
                 svec_into(mb.uut.view(), col.view_mut());

@@ -38,43 +38,28 @@ pub struct DistinctRuns {
 /// run's time from its cache entry, so a run that several specs share (e.g. error_vs_alpha_m's
 /// m = 3000 runs) counts once, as it is computed once. `None` if no run has results.
 pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns> {
-    // key → (cache entry, operator flops of the run)
+    // cache key → (cache directory, operator flops of the run)
     let mut runs: BTreeMap<String, (PathBuf, f64)> = BTreeMap::new();
     for c in configs {
-        let Ok(text) = std::fs::read_to_string(layout.results_dir(c).join("runs.csv")) else {
+        let Ok(rows) = crate::output::read_runs(&layout.results_dir(c)) else {
             continue;
         };
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-        let col = |name: &str| header.iter().position(|h| *h == name);
-        let (Some(key), Some(n), Some(m), Some(t), Some(div)) = (
-            col("key"),
-            col("n"),
-            col("m"),
-            col("iterations"),
-            col("diverged_at"),
-        ) else {
-            continue;
-        };
-        for line in lines {
-            let fields: Vec<&str> = line.split(',').collect();
-            let number = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-            let Some(k) = fields.get(key) else { continue };
-            let (n, m) = (number(n).unwrap_or(0.0), number(m).unwrap_or(0.0));
-            let iterations = number(div).or_else(|| number(t)).unwrap_or(0.0);
+        for row in rows {
+            let (n, m) = (row.num("n"), row.num("m"));
+            let iterations = match row.num("diverged_at") {
+                t if t.is_nan() => row.num("iterations"),
+                t => t,
+            };
             let flops = 4.0 * m * (n * (n + 1.0) / 2.0) * iterations;
-            runs.entry(k.to_string())
-                .or_insert_with(|| (layout.cache_dir(c).join(format!("{k}.json")), flops));
+            runs.entry(row.text("key").to_string())
+                .or_insert_with(|| (layout.cache_dir(c), flops));
         }
     }
-    let seconds = |path: &PathBuf| -> Option<f64> {
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-        v.get("seconds")?.as_f64()
-    };
     let timed: Vec<(f64, f64)> = runs
-        .values()
-        .filter_map(|(path, flops)| Some((seconds(path)?, *flops)))
+        .iter()
+        .filter_map(|(key, (dir, flops))| {
+            Some((crate::run::read_cached(dir, key)?.seconds, *flops))
+        })
         .collect();
     (!timed.is_empty()).then(|| DistinctRuns {
         runs: timed.len(),

@@ -202,15 +202,6 @@ fn spec_path(name: &str, dir: &Path) -> PathBuf {
     }
 }
 
-fn specs_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let layout = Layout {
@@ -267,7 +258,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
         }
         Command::List { dir } => {
-            let files = specs_in(&dir).map_err(|source| experiments::Error::Io {
+            let files = spec::files_in(&dir).map_err(|source| experiments::Error::Io {
                 path: dir.clone(),
                 source,
             })?;
@@ -286,7 +277,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
         }
         Command::Gallery { dir } => {
-            let files = specs_in(&dir).map_err(|source| experiments::Error::Io {
+            let files = spec::files_in(&dir).map_err(|source| experiments::Error::Io {
                 path: dir.clone(),
                 source,
             })?;

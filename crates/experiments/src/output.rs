@@ -179,28 +179,33 @@ pub struct DataError {
     pub message: String,
 }
 
-/// Reads runs.csv and trajectories.csv from `dir`.
-pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|e| DataError {
-            file: path.display().to_string(),
-            message: format!("cannot read ({e}); run `experiments run` for this spec first"),
-        })
-    };
-    let bad = |name: &str, line: usize, what: String| DataError {
+/// `name` in `dir`, or an error that says to run the spec first.
+fn read_csv(dir: &Path, name: &str) -> Result<String, DataError> {
+    let path = dir.join(name);
+    std::fs::read_to_string(&path).map_err(|e| DataError {
+        file: path.display().to_string(),
+        message: format!("cannot read ({e}); run `experiments run` for this spec first"),
+    })
+}
+
+fn bad_line(dir: &Path, name: &str, line: usize, what: String) -> DataError {
+    DataError {
         file: dir.join(name).display().to_string(),
         message: format!("line {line}: {what}"),
-    };
-    let runs_text = read("runs.csv")?;
+    }
+}
+
+/// Reads runs.csv from `dir` (one [`RunData`] per row, without trajectories).
+pub fn read_runs(dir: &Path) -> Result<Vec<RunData>, DataError> {
+    let runs_text = read_csv(dir, "runs.csv")?;
     let mut lines = runs_text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let mut runs: Vec<RunData> = Vec::new();
-    let mut index_of: BTreeMap<String, usize> = BTreeMap::new();
     for (i, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != header.len() {
-            return Err(bad(
+            return Err(bad_line(
+                dir,
                 "runs.csv",
                 i + 2,
                 format!("{} cells, header has {}", cells.len(), header.len()),
@@ -211,13 +216,24 @@ pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
             .zip(&cells)
             .map(|(h, c)| (h.to_string(), c.to_string()))
             .collect();
-        index_of.insert(fields.get("run").cloned().unwrap_or_default(), runs.len());
         runs.push(RunData {
             fields,
             ..Default::default()
         });
     }
-    let traj = read("trajectories.csv")?;
+    Ok(runs)
+}
+
+/// Reads runs.csv and trajectories.csv from `dir`.
+pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
+    let bad = |name: &str, line: usize, what: String| bad_line(dir, name, line, what);
+    let mut runs = read_runs(dir)?;
+    let index_of: BTreeMap<String, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (r.text("run").to_string(), k))
+        .collect();
+    let traj = read_csv(dir, "trajectories.csv")?;
     let mut lines = traj.lines();
     if lines.next() != Some("run,t,quantity,value") {
         return Err(bad(

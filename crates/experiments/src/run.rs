@@ -9,7 +9,7 @@
 //! whose key changed.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use lowrank_core::seeds::{rng, Stream};
@@ -329,7 +329,7 @@ pub fn execute(
     let mut groups: Vec<(InstanceKey, Vec<usize>)> = Vec::new();
     for (i, point) in points.iter().enumerate() {
         let key = cache_key(point);
-        if let Some(r) = cache_dir.and_then(|d| read_cached(&d.join(format!("{key}.json")), &key)) {
+        if let Some(r) = cache_dir.and_then(|d| read_cached(d, &key)) {
             hits += 1;
             progress.run_finished(point, &r, true);
             results[i] = Some(r);
@@ -403,7 +403,7 @@ fn run_group(
             r.seconds = share;
             if let Some(dir) = cache_dir {
                 let json = serde_json::to_vec(&r).expect("RunResult serializes");
-                write_atomic(&dir.join(format!("{}.json", r.key)), &json)?;
+                write_atomic(&cache_entry(dir, &r.key), &json)?;
             }
             progress.run_finished(&points[i], &r, false);
             lock(done)[i] = Some(r);
@@ -412,9 +412,15 @@ fn run_group(
     Ok(())
 }
 
-/// A cache entry, if it exists, parses, and carries the expected key (anything else is recomputed).
-fn read_cached(path: &Path, key: &str) -> Option<RunResult> {
-    let bytes = std::fs::read(path).ok()?;
+/// The file of the run with cache key `key` in `cache_dir`.
+fn cache_entry(cache_dir: &Path, key: &str) -> PathBuf {
+    cache_dir.join(format!("{key}.json"))
+}
+
+/// The cached run with key `key`, if its entry exists, parses, and carries that key (anything
+/// else is recomputed by [`execute`]).
+pub fn read_cached(cache_dir: &Path, key: &str) -> Option<RunResult> {
+    let bytes = std::fs::read(cache_entry(cache_dir, key)).ok()?;
     let r: RunResult = serde_json::from_slice(&bytes).ok()?;
     (r.key == key).then_some(r)
 }

@@ -346,6 +346,16 @@ pub fn is_quantity(q: &str) -> bool {
 /// [`batch_workspace_bytes`]): `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of MemAvailable.
 pub type MemoryBudget = Option<u128>;
 
+/// The spec files (`*.toml`) in `dir`, sorted by name.
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 /// Reads and validates a spec file. `quick` merges its `[quick]` table over it first.
 /// `budget` is the most bytes a batch may use (operator + buffers); `None` skips the check.
 pub fn load(path: &Path, quick: bool, budget: MemoryBudget) -> Result<Config, SpecError> {

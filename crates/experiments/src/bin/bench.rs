@@ -344,11 +344,7 @@ fn last_level_cache_bytes() -> f64 {
         };
         Some(num.parse::<f64>().ok()? * mult)
     });
-    sizes
-        .fold(None, |acc: Option<f64>, v| {
-            Some(acc.map_or(v, |a| a.max(v)))
-        })
-        .unwrap_or(64.0 * 1024.0 * 1024.0)
+    sizes.reduce(f64::max).unwrap_or(64.0 * 1024.0 * 1024.0)
 }
 
 fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
@@ -451,85 +447,72 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
     }
 }
 
-/// The specs in experiments/, full size.
-fn figure_configs(dir: &std::path::Path) -> Vec<experiments::spec::Config> {
-    let mut specs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    specs.sort();
-    specs
-        .iter()
-        .filter_map(|p| experiments::spec::load(p, false, None).ok())
-        .collect()
-}
-
 /// A full `make figures`: with `measure`, runs the `experiments` binary next to this one over every
 /// spec in experiments/ into an empty temporary results directory (removed afterwards) and times
 /// it; otherwise reads the computing times recorded in results/ by the last full run.
 fn figures(measure: bool, gemm_gflop_s: f64) -> Option<Figures> {
-    let configs = figure_configs(std::path::Path::new("experiments"));
+    let configs: Vec<_> = experiments::spec::files_in(std::path::Path::new("experiments"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| experiments::spec::load(p, false, None).ok())
+        .collect();
     if configs.is_empty() {
         eprintln!("no specs in experiments/: run the benchmark from the workspace root");
         return None;
     }
-    let (layout, wall, tmp) = if measure {
-        let exe = std::env::current_exe().ok()?.with_file_name("experiments");
-        let tmp =
-            std::env::temp_dir().join(format!("lowrank-bench-figures-{}", std::process::id()));
-        let layout = experiments::Layout {
-            results: tmp.join("results"),
-            figures: tmp.join("figures"),
-        };
-        eprintln!(
-            "timing a full `make figures` ({} specs, into {}) …",
-            configs.len(),
-            tmp.display()
-        );
-        let start = Instant::now();
-        let status = std::process::Command::new(&exe)
-            .arg("--results")
-            .arg(&layout.results)
-            .arg("--figures")
-            .arg(&layout.figures)
-            .arg("run")
-            .args(configs.iter().map(|c| &c.file))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        let wall = start.elapsed().as_secs_f64();
-        if !matches!(status, Ok(s) if s.success()) {
+    let summary = |layout: &experiments::Layout, wall_seconds: Option<f64>| {
+        let distinct = experiments::gallery::distinct_runs(&configs, layout)?;
+        Some(Figures {
+            source: if measure {
+                "measured in this run"
+            } else {
+                "from results/"
+            },
+            wall_seconds,
+            runs_seconds: distinct.seconds,
+            distinct_runs: distinct.runs,
+            operator_flops: distinct.operator_flops,
+            gemm_bound_seconds: distinct.operator_flops / (gemm_gflop_s * 1e9),
+        })
+    };
+    if !measure {
+        return summary(&experiments::Layout::default(), None);
+    }
+    let exe = std::env::current_exe().ok()?.with_file_name("experiments");
+    let tmp = std::env::temp_dir().join(format!("lowrank-bench-figures-{}", std::process::id()));
+    let layout = experiments::Layout {
+        results: tmp.join("results"),
+        figures: tmp.join("figures"),
+    };
+    eprintln!(
+        "timing a full `make figures` ({} specs, into {}) …",
+        configs.len(),
+        tmp.display()
+    );
+    let start = Instant::now();
+    let status = std::process::Command::new(&exe)
+        .arg("--results")
+        .arg(&layout.results)
+        .arg("--figures")
+        .arg(&layout.figures)
+        .arg("run")
+        .args(configs.iter().map(|c| &c.file))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let wall = start.elapsed().as_secs_f64();
+    let out = match status {
+        Ok(s) if s.success() => summary(&layout, Some(wall)),
+        _ => {
             eprintln!(
                 "error: {} run failed ({status:?}); figures not timed",
                 exe.display()
             );
-            let _ = std::fs::remove_dir_all(&tmp);
-            return None;
+            None
         }
-        (layout, Some(wall), Some(tmp))
-    } else {
-        (experiments::Layout::default(), None, None)
     };
-    let distinct = experiments::gallery::distinct_runs(&configs, &layout);
-    if let Some(tmp) = tmp {
-        let _ = std::fs::remove_dir_all(tmp);
-    }
-    let distinct = distinct?;
-    Some(Figures {
-        source: if measure {
-            "measured in this run"
-        } else {
-            "from results/"
-        },
-        wall_seconds: wall,
-        runs_seconds: distinct.seconds,
-        distinct_runs: distinct.runs,
-        operator_flops: distinct.operator_flops,
-        gemm_bound_seconds: distinct.operator_flops / (gemm_gflop_s * 1e9),
-    })
+    let _ = std::fs::remove_dir_all(&tmp);
+    out
 }
 
 fn main() {
