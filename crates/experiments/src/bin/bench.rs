@@ -9,6 +9,13 @@
 //!
 //! and the time of a full `make figures` (every spec, nothing cached) against the time its
 //! operator products would take at the measured GEMM rate.
+//!
+//! The machine is shared and its speed drifts (±10% within an hour, sometimes 1.7× slower for
+//! minutes), so each instance is measured in one *interleaved window*: the limit probes
+//! (main-memory read bandwidth, GEMM throughput) and every method take turns, round after round
+//! (each turn keeps its fastest call). A method is compared with the baseline and the limits of
+//! the same round, and the median of these paired ratios over the rounds is reported; the GEMM
+//! rate of the figures' run is measured just before and just after it.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -98,28 +105,61 @@ fn measure_memory(n: usize, m: usize, k: usize, r_prime: usize) -> Option<Memory
     })
 }
 
+/// One method on one instance. Ratios are paired: each round's time against the baseline's time
+/// and the limit measured in the same round, then the median over the rounds.
 #[derive(Serialize)]
 struct Row {
     instance: String,
     method: String,
+    /// Fastest round (ms per run-iteration).
     ms_per_run_iteration: f64,
+    /// Every round, in order (ms per run-iteration).
+    ms_per_round: Vec<f64>,
+    /// Median over rounds of (baseline time / this time).
     speedup_vs_baseline: f64,
+    /// Rate of the fastest round, in `unit`.
     achieved: f64,
     unit: &'static str,
+    /// Median over rounds of (this round's rate / this round's limit in `unit`).
     fraction_of_limit: f64,
+}
+
+/// The limits measured in one instance's interleaved window.
+#[derive(Serialize)]
+struct InstanceLimits {
+    instance: String,
+    rounds: usize,
+    /// Summing 1 GiB on all cores (GB/s): best and worst round.
+    sum_gb_s: [f64; 2],
+    /// BLAS GEMV over 400 MB on all cores (GB/s): best and worst round.
+    gemv_gb_s: [f64; 2],
+    /// The bandwidth limit of each round: the best main-memory read rate of the round (the
+    /// probes, and the baselines' GEMV passes if their matrix is ≥ MAIN_MEMORY_FACTOR × the
+    /// last-level cache).
+    bandwidth_limit_gb_s: Vec<f64>,
+    /// GEMM 2000³ on all cores (GFLOP/s), each round: the compute limit of that round.
+    gemm_gflop_s: Vec<f64>,
+}
+
+/// One of the issue's targets, checked on this run's numbers.
+#[derive(Serialize)]
+struct Target {
+    what: String,
+    required: String,
+    measured: String,
+    met: bool,
 }
 
 #[derive(Serialize)]
 struct Results {
     machine: experiments::manifest::Machine,
+    /// Summing 1 GiB on one thread (GB/s), measured once at the start (for context).
     read_bandwidth_gb_s_1_thread: f64,
-    read_bandwidth_gb_s_all_threads: f64,
-    gemv_read_bandwidth_gb_s: f64,
-    bandwidth_limit_gb_s: f64,
     last_level_cache_bytes: f64,
-    gemm_gflop_s: f64,
+    limits: Vec<InstanceLimits>,
     rows: Vec<Row>,
     figures: Option<Figures>,
+    targets: Vec<Target>,
     memory: Vec<Memory>,
 }
 
@@ -136,24 +176,59 @@ struct Figures {
     distinct_runs: usize,
     /// Flops of the runs' operator products (4·m·n(n+1)/2 per run-iteration).
     operator_flops: f64,
-    /// operator_flops at the measured GEMM rate (s): what the runs would take at 100% of it.
+    /// GEMM 2000³ on all cores (GFLOP/s) just before and just after the figures' run.
+    gemm_gflop_s_before_after: [f64; 2],
+    /// operator_flops at the mean of those two GEMM rates (s): what the runs would take at 100%
+    /// of it.
     gemm_bound_seconds: f64,
 }
 
-/// The fastest of repeated calls of `f` (at least 3, for at least `min_seconds` in all): on a
-/// shared machine the minimum is the time the code needs, the rest is interference.
-fn seconds_per<F: FnMut()>(mut f: F, min_seconds: f64) -> f64 {
-    f(); // warm-up
+/// The fastest of repeated calls of `f` within a slot of `seconds` (at least one call): on a shared
+/// machine the minimum is the time the code needs, the rest is interference.
+fn best_in_slot<F: FnMut()>(mut f: F, seconds: f64) -> f64 {
     let start = Instant::now();
-    let mut reps = 0usize;
     let mut best = f64::INFINITY;
-    while start.elapsed().as_secs_f64() < min_seconds || reps < 3 {
+    loop {
         let t = Instant::now();
         f();
         best = best.min(t.elapsed().as_secs_f64());
-        reps += 1;
+        if start.elapsed().as_secs_f64() >= seconds {
+            return best;
+        }
     }
-    best
+}
+
+/// Length of one probe's or method's turn in a round of [`interleaved`] (s).
+const SLOT_SECONDS: f64 = 0.3;
+
+/// One measurement of an interleaved window: each call takes one turn and returns the seconds of
+/// one unit of work (the fastest of its turn).
+type Turn<'a> = Box<dyn FnMut() -> f64 + 'a>;
+
+/// Runs the turns round-robin: one warm-up round (discarded), then rounds until at least
+/// `min_rounds` rounds and `min_seconds` have passed. Returns every timed round's value of each
+/// turn (`values[turn][round]`). Interleaving gives every turn the same machine states, so the
+/// ratio of two turns' fastest values does not depend on when each was measured.
+fn interleaved(turns: &mut [Turn<'_>], min_rounds: usize, min_seconds: f64) -> Vec<Vec<f64>> {
+    for turn in turns.iter_mut() {
+        turn();
+    }
+    let start = Instant::now();
+    let mut values = vec![Vec::new(); turns.len()];
+    while values[0].len() < min_rounds || start.elapsed().as_secs_f64() < min_seconds {
+        for (turn, v) in turns.iter_mut().zip(values.iter_mut()) {
+            v.push(turn());
+        }
+    }
+    values
+}
+
+fn min_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(0.0, f64::max)
 }
 
 /// Sum with eight independent accumulators, so the loop vectorizes and is bound by memory reads.
@@ -167,45 +242,95 @@ fn sum_lanes(c: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + c.chunks_exact(8).remainder().iter().sum::<f64>()
 }
 
-/// Main-memory read bandwidth (GB/s): summing a 1 GiB array split over `threads` threads.
-fn read_bandwidth(threads: usize) -> f64 {
-    let len = 128 * 1024 * 1024; // 1 GiB of f64
-    let data = vec![1.0f64; len];
-    let chunk = len.div_ceil(threads);
-    let t = seconds_per(
-        || {
-            let total: f64 = std::thread::scope(|s| {
-                let hs: Vec<_> = data
-                    .chunks(chunk)
-                    .map(|c| s.spawn(move || sum_lanes(c)))
-                    .collect();
-                hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
-            });
-            black_box(total);
-        },
-        1.0,
-    );
-    (len * 8) as f64 / t / 1e9
+/// Read bandwidth probe: sums 1 GiB of f64 on a number of threads.
+struct SumProbe(Vec<f64>);
+
+impl SumProbe {
+    fn new() -> Self {
+        Self(vec![1.0; 128 * 1024 * 1024])
+    }
+
+    /// Seconds of one sum on `threads` threads (fastest call of a slot).
+    fn seconds(&self, threads: usize) -> f64 {
+        let chunk = self.0.len().div_ceil(threads);
+        best_in_slot(
+            || {
+                let total: f64 = std::thread::scope(|s| {
+                    let hs: Vec<_> = self
+                        .0
+                        .chunks(chunk)
+                        .map(|c| s.spawn(move || sum_lanes(c)))
+                        .collect();
+                    hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+                });
+                black_box(total);
+            },
+            SLOT_SECONDS,
+        )
+    }
+
+    fn gb_s(&self, seconds: f64) -> f64 {
+        (self.0.len() * 8) as f64 / seconds / 1e9
+    }
 }
 
-/// Read bandwidth seen by a BLAS GEMV streaming a 400 MB matrix (GB/s): the practical limit of a
-/// memory-bound pass over the operator.
-fn gemv_bandwidth() -> f64 {
-    let (rows, cols) = (5000, 10000);
-    let a = Array2::<f64>::from_elem((rows, cols), 1.0);
-    let x = Array1::<f64>::from_elem(cols, 0.5);
-    let mut y = Array1::<f64>::zeros(rows);
-    let t = seconds_per(|| general_mat_vec_mul(1.0, &a, &x, 0.0, &mut y), 1.0);
-    (rows * cols * 8) as f64 / t / 1e9
+/// Read bandwidth probe through BLAS: a GEMV over a 5000×10000 matrix (400 MB).
+struct GemvProbe(Array2<f64>, Array1<f64>, Array1<f64>);
+
+impl GemvProbe {
+    fn new() -> Self {
+        Self(
+            Array2::from_elem((5000, 10000), 1.0),
+            Array1::from_elem(10000, 0.5),
+            Array1::zeros(5000),
+        )
+    }
+
+    /// Seconds of one GEMV with BLAS on `cores` threads (fastest call of a slot).
+    fn seconds(&mut self, cores: usize) -> f64 {
+        experiments::set_blas_threads(cores);
+        let Self(a, x, y) = self;
+        best_in_slot(|| general_mat_vec_mul(1.0, &*a, &*x, 0.0, y), SLOT_SECONDS)
+    }
+
+    fn gb_s(&self, seconds: f64) -> f64 {
+        (self.0.len() * 8) as f64 / seconds / 1e9
+    }
 }
 
-fn gemm_throughput() -> f64 {
-    let n = 2000;
-    let a = Array2::<f64>::from_elem((n, n), 1.0);
-    let b = Array2::<f64>::from_elem((n, n), 0.5);
-    let mut c = Array2::<f64>::zeros((n, n));
-    let t = seconds_per(|| general_mat_mul(1.0, &a, &b, 0.0, &mut c), 1.0);
-    2.0 * (n * n * n) as f64 / t / 1e9
+/// GEMM throughput probe: C = A·B with 2000×2000 matrices.
+struct GemmProbe(Array2<f64>, Array2<f64>, Array2<f64>);
+
+impl GemmProbe {
+    const N: usize = 2000;
+
+    fn new() -> Self {
+        let n = Self::N;
+        Self(
+            Array2::from_elem((n, n), 1.0),
+            Array2::from_elem((n, n), 0.5),
+            Array2::zeros((n, n)),
+        )
+    }
+
+    /// Seconds of one GEMM with BLAS on `cores` threads (fastest call within `slot` seconds).
+    fn seconds(&mut self, cores: usize, slot: f64) -> f64 {
+        experiments::set_blas_threads(cores);
+        let Self(a, b, c) = self;
+        best_in_slot(|| general_mat_mul(1.0, &*a, &*b, 0.0, c), slot)
+    }
+
+    fn gflop_s(seconds: f64) -> f64 {
+        2.0 * (Self::N as f64).powi(3) / seconds / 1e9
+    }
+}
+
+/// The machine's limit probes, allocated once (1.5 GB) and reused in every window.
+struct LimitProbes {
+    cores: usize,
+    sum: SumProbe,
+    gemv: GemvProbe,
+    gemm: GemmProbe,
 }
 
 /// Buffers of the hand-written iterations: UUᵀ, the (packed or unpacked) input, the residual, the
@@ -282,13 +407,7 @@ impl Observer for Nothing {
     }
 }
 
-/// Seconds per run-iteration of the engine with `k` runs in lockstep (best of three batches).
-fn engine(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -> f64 {
-    (0..3)
-        .map(|_| engine_once(problem, k, r_prime, iterations))
-        .fold(f64::INFINITY, f64::min)
-}
-
+/// Seconds per run-iteration of the engine with `k` runs in lockstep over `iterations` iterations.
 fn engine_once(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -> f64 {
     let n = problem.truth.n();
     let mut obs: Vec<Nothing> = (0..k).map(|_| Nothing).collect();
@@ -316,14 +435,6 @@ struct Instance {
     m: usize,
 }
 
-/// The machine's measured limits.
-struct Limits {
-    bandwidth_gb_s: f64,
-    gemm_gflop_s: f64,
-    /// Size of the largest CPU cache (bytes).
-    last_level_cache_bytes: f64,
-}
-
 /// A pass reads from main memory (for the bandwidth limit) if its matrix is at least this many
 /// times the last-level cache.
 const MAIN_MEMORY_FACTOR: f64 = 10.0;
@@ -347,7 +458,17 @@ fn last_level_cache_bytes() -> f64 {
     sizes.reduce(f64::max).unwrap_or(64.0 * 1024.0 * 1024.0)
 }
 
-fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
+/// Batch widths measured per instance.
+const BATCH_WIDTHS: [usize; 4] = [4, 16, 32, 64];
+
+/// Measures one instance in one interleaved window (see the module docs): the limit probes, the
+/// baseline, the packed two-pass, the engine's single-run path and its batches of
+/// [`BATCH_WIDTHS`] take turns.
+fn bench_instance(
+    inst: &Instance,
+    probes: &mut LimitProbes,
+    llc: f64,
+) -> (InstanceLimits, Vec<Row>) {
     let Instance {
         name,
         n,
@@ -360,7 +481,7 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
     let p = packed_dim(n);
     let mu = 0.25;
     let u0 = small_random_init(n, r_prime, 1e-3, 2);
-    let budget = if m * n * n > 100_000_000 { 4.0 } else { 2.0 };
+    let large = m * n * n > 100_000_000;
 
     // Baseline: unpacked m×n².
     let mut dense = Array2::<f64>::zeros((m, n * n));
@@ -371,86 +492,171 @@ fn bench_instance(inst: &Instance, limits: &mut Limits, rows: &mut Vec<Row>) {
         ));
     }
     // The BLAS baselines get OpenBLAS on every core; the engine uses rayon (see `Parallelism`).
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let LimitProbes {
+        cores,
+        sum,
+        gemv,
+        gemm,
+    } = probes;
+    let cores = *cores;
+    let (mut u_base, mut ws_base) = (u0.clone(), Buffers::new(n, r_prime, m, n * n));
+    let (mut u_two, mut ws_two) = (u0.clone(), Buffers::new(n, r_prime, m, p));
+    // Iteration counts of the engine's turns, from a first estimate of one packed iteration.
     experiments::set_blas_threads(cores);
-    let mut u = u0.clone();
-    let mut ws = Buffers::new(n, r_prime, m, n * n);
-    let t_base = seconds_per(
-        || baseline_iteration(&dense, &problem.y, &mut u, &mut ws, mu),
-        budget,
+    let t_two = best_in_slot(
+        || two_pass_iteration(&problem, &mut u_two, &mut ws_two, mu),
+        SLOT_SECONDS,
     );
-    drop(dense);
+    let turn_seconds = if large { 1.3 } else { 0.7 };
+    let iters_single = ((turn_seconds / t_two.max(1e-4)) as usize).clamp(10, 400);
+    let iters_batch =
+        |k: usize| ((turn_seconds / (t_two * k as f64 / 4.0)).max(5.0) as usize).min(200);
 
-    let mut u = u0.clone();
-    let mut ws2 = Buffers::new(n, r_prime, m, p);
-    let t_two = seconds_per(
-        || two_pass_iteration(&problem, &mut u, &mut ws2, mu),
-        budget,
-    );
-    // The GEMV passes of the baseline and the packed two-pass are memory-bound reads too: if they
-    // read faster than the probes, their rate is the limit. Only passes over a matrix of at least
-    // MAIN_MEMORY_FACTOR × the last-level cache count: on a smaller one the second pass of an
-    // iteration partly reads from cache (n=100: 121 MB packed vs 32 MB of L3 here read at up to
-    // 38.6 GB/s, above every main-memory probe), which is not a main-memory rate.
+    eprintln!("instance {name}: interleaved window …");
+    let values = {
+        let (problem, dense, sum) = (&problem, &dense, &*sum);
+        let mut turns: Vec<Turn<'_>> = vec![
+            Box::new(move || sum.seconds(cores)),
+            Box::new(|| gemv.seconds(cores)),
+            Box::new(|| gemm.seconds(cores, SLOT_SECONDS)),
+            Box::new(|| {
+                experiments::set_blas_threads(cores);
+                best_in_slot(
+                    || baseline_iteration(dense, &problem.y, &mut u_base, &mut ws_base, mu),
+                    SLOT_SECONDS,
+                )
+            }),
+            Box::new(|| {
+                experiments::set_blas_threads(cores);
+                best_in_slot(
+                    || two_pass_iteration(problem, &mut u_two, &mut ws_two, mu),
+                    SLOT_SECONDS,
+                )
+            }),
+            Box::new(move || {
+                experiments::set_blas_threads(1);
+                engine_once(problem, 1, r_prime, iters_single)
+            }),
+        ];
+        for k in BATCH_WIDTHS {
+            let iters = iters_batch(k);
+            turns.push(Box::new(move || {
+                experiments::set_blas_threads(1);
+                engine_once(problem, k, r_prime, iters)
+            }));
+        }
+        interleaved(&mut turns, 3, if large { 40.0 } else { 15.0 })
+    };
+    drop(dense);
+    let rounds = values[0].len();
+
+    // The limits of each round. The GEMV passes of the baseline and the packed two-pass are
+    // memory-bound reads too: if they read faster than the probes, their rate is the limit. Only
+    // passes over a matrix of at least MAIN_MEMORY_FACTOR × the last-level cache count: on a
+    // smaller one the second pass of an iteration partly reads from cache (n=100: 121 MB packed
+    // vs 32 MB of L3 here read at up to 38.6 GB/s, above every main-memory probe), which is not a
+    // main-memory rate.
     let bytes_dense = (2 * m * n * n * 8) as f64;
     let bytes_packed = (m * p * 8) as f64;
-    let from_memory = |bytes: f64| bytes >= MAIN_MEMORY_FACTOR * limits.last_level_cache_bytes;
-    if from_memory(bytes_dense / 2.0) {
-        limits.bandwidth_gb_s = limits.bandwidth_gb_s.max(bytes_dense / t_base / 1e9);
-    }
-    if from_memory(bytes_packed) {
-        limits.bandwidth_gb_s = limits.bandwidth_gb_s.max(2.0 * bytes_packed / t_two / 1e9);
-    }
-    experiments::set_blas_threads(1);
-    let iters = ((budget / 3.0 / t_two.max(1e-4)) as usize).clamp(10, 400);
-    let t_fused = engine(&problem, 1, r_prime, iters);
-    // Fractions of the limits are filled in by `main` once all limits are known.
-    let mut push = |method: String, t: f64, achieved: f64, unit: &'static str| {
-        rows.push(Row {
-            instance: name.to_string(),
-            method,
-            ms_per_run_iteration: t * 1e3,
-            speedup_vs_baseline: t_base / t,
-            achieved,
-            unit,
-            fraction_of_limit: f64::NAN,
+    let from_memory = |bytes: f64| bytes >= MAIN_MEMORY_FACTOR * llc;
+    let bandwidth: Vec<f64> = (0..rounds)
+        .map(|i| {
+            let mut bw = sum.gb_s(values[0][i]).max(gemv.gb_s(values[1][i]));
+            if from_memory(bytes_dense / 2.0) {
+                bw = bw.max(bytes_dense / values[3][i] / 1e9);
+            }
+            if from_memory(bytes_packed) {
+                bw = bw.max(2.0 * bytes_packed / values[4][i] / 1e9);
+            }
+            bw
         })
+        .collect();
+    let gemm_rate: Vec<f64> = values[2].iter().map(|&t| GemmProbe::gflop_s(t)).collect();
+    // Rates: best (highest) and worst (lowest) round.
+    let range = |v: Vec<f64>| [max_of(&v), min_of(&v)];
+    let limits = InstanceLimits {
+        instance: name.to_string(),
+        rounds,
+        sum_gb_s: range(values[0].iter().map(|&t| sum.gb_s(t)).collect()),
+        gemv_gb_s: range(values[1].iter().map(|&t| gemv.gb_s(t)).collect()),
+        bandwidth_limit_gb_s: bandwidth.clone(),
+        gemm_gflop_s: gemm_rate.clone(),
     };
-    push(
-        "baseline: unpacked m×n², two GEMV passes".into(),
-        t_base,
-        bytes_dense / t_base / 1e9,
-        "GB/s",
-    );
-    push(
-        "packed, two GEMV passes".into(),
-        t_two,
-        2.0 * bytes_packed / t_two / 1e9,
-        "GB/s",
-    );
-    push(
-        "packed, fused one pass (engine, k = 1)".into(),
-        t_fused,
-        bytes_packed / t_fused / 1e9,
-        "GB/s",
-    );
-    for k in [4usize, 16, 32, 64] {
-        let iters = ((budget / 3.0 / (t_two * k as f64 / 4.0)).max(5.0) as usize).min(200);
-        let t = engine(&problem, k, r_prime, iters);
-        let flops = 4.0 * (m * p) as f64; // forward + adjoint, per run
-        push(
+
+    // Each method against the baseline and the limit of the same round (paired), median over
+    // the rounds; the time shown is the fastest round.
+    let flops = 4.0 * (m * p) as f64; // forward + adjoint, per run
+    let methods: Vec<(String, f64, &'static str)> = [
+        (
+            "baseline: unpacked m×n², two GEMV passes".to_string(),
+            bytes_dense,
+            "GB/s",
+        ),
+        (
+            "packed, two GEMV passes".to_string(),
+            2.0 * bytes_packed,
+            "GB/s",
+        ),
+        (
+            "packed, fused one pass (engine, k = 1)".to_string(),
+            bytes_packed,
+            "GB/s",
+        ),
+    ]
+    .into_iter()
+    .chain(BATCH_WIDTHS.map(|k| {
+        (
             format!("batched k = {k} (engine, per run-iteration)"),
-            t,
-            flops / t / 1e9,
+            flops,
             "GFLOP/s",
-        );
+        )
+    }))
+    .collect();
+    let rows = methods
+        .into_iter()
+        .enumerate()
+        .map(|(j, (method, work, unit))| {
+            let times = &values[3 + j];
+            let limit = if unit == "GB/s" {
+                &bandwidth
+            } else {
+                &gemm_rate
+            };
+            let t = min_of(times);
+            Row {
+                instance: name.to_string(),
+                method,
+                ms_per_run_iteration: t * 1e3,
+                ms_per_round: times.iter().map(|t| t * 1e3).collect(),
+                speedup_vs_baseline: median((0..rounds).map(|i| values[3][i] / times[i])),
+                achieved: work / t / 1e9,
+                unit,
+                fraction_of_limit: median((0..rounds).map(|i| work / times[i] / 1e9 / limit[i])),
+            }
+        })
+        .collect();
+    (limits, rows)
+}
+
+/// The median (mean of the middle two for an even count).
+fn median(v: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = v.collect();
+    v.sort_by(f64::total_cmp);
+    let k = v.len();
+    if k == 0 {
+        f64::NAN
+    } else if k % 2 == 1 {
+        v[k / 2]
+    } else {
+        0.5 * (v[k / 2 - 1] + v[k / 2])
     }
 }
 
 /// A full `make figures`: with `measure`, runs the `experiments` binary next to this one over every
 /// spec in experiments/ into an empty temporary results directory (removed afterwards) and times
-/// it; otherwise reads the computing times recorded in results/ by the last full run.
-fn figures(measure: bool, gemm_gflop_s: f64) -> Option<Figures> {
+/// it; otherwise reads the computing times recorded in results/ by the last full run. The GEMM
+/// rate is measured just before and just after (both before, without `measure`).
+fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
     let configs: Vec<_> = experiments::spec::files_in(std::path::Path::new("experiments"))
         .unwrap_or_default()
         .iter()
@@ -460,8 +666,12 @@ fn figures(measure: bool, gemm_gflop_s: f64) -> Option<Figures> {
         eprintln!("no specs in experiments/: run the benchmark from the workspace root");
         return None;
     }
-    let summary = |layout: &experiments::Layout, wall_seconds: Option<f64>| {
+    let cores = probes.cores;
+    let mut gemm_rate = || GemmProbe::gflop_s(probes.gemm.seconds(cores, 1.0));
+    let gemm_before = gemm_rate();
+    let summary = |layout: &experiments::Layout, wall_seconds: Option<f64>, gemm_after: f64| {
         let distinct = experiments::gallery::distinct_runs(&configs, layout)?;
+        let gemm_gflop_s = 0.5 * (gemm_before + gemm_after);
         Some(Figures {
             source: if measure {
                 "measured in this run"
@@ -472,11 +682,12 @@ fn figures(measure: bool, gemm_gflop_s: f64) -> Option<Figures> {
             runs_seconds: distinct.seconds,
             distinct_runs: distinct.runs,
             operator_flops: distinct.operator_flops,
+            gemm_gflop_s_before_after: [gemm_before, gemm_after],
             gemm_bound_seconds: distinct.operator_flops / (gemm_gflop_s * 1e9),
         })
     };
     if !measure {
-        return summary(&experiments::Layout::default(), None);
+        return summary(&experiments::Layout::default(), None, gemm_before);
     }
     let exe = std::env::current_exe().ok()?.with_file_name("experiments");
     let tmp = std::env::temp_dir().join(format!("lowrank-bench-figures-{}", std::process::id()));
@@ -501,8 +712,9 @@ fn figures(measure: bool, gemm_gflop_s: f64) -> Option<Figures> {
         .stderr(std::process::Stdio::null())
         .status();
     let wall = start.elapsed().as_secs_f64();
+    let gemm_after = gemm_rate();
     let out = match status {
-        Ok(s) if s.success() => summary(&layout, Some(wall)),
+        Ok(s) if s.success() => summary(&layout, Some(wall), gemm_after),
         _ => {
             eprintln!(
                 "error: {} run failed ({status:?}); figures not timed",
@@ -522,76 +734,135 @@ fn main() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    experiments::set_blas_threads(cores);
-    eprintln!("measuring memory bandwidth and GEMM throughput …");
-    let bw1 = read_bandwidth(1);
-    let bw_sum = read_bandwidth(cores);
-    let bw_gemv = gemv_bandwidth();
-    // The limit is the best main-memory read rate observed on this machine: by either probe, or
-    // by the GEMV passes of the baselines over matrices much larger than the caches (see
-    // `bench_instance`).
-    let bw = bw_sum.max(bw_gemv);
-    let gemm = gemm_throughput();
-    let mut rows = Vec::new();
-    let mut limits = Limits {
-        bandwidth_gb_s: bw,
-        gemm_gflop_s: gemm,
-        last_level_cache_bytes: last_level_cache_bytes(),
+    eprintln!("allocating the limit probes (1.5 GB) …");
+    let mut probes = LimitProbes {
+        cores,
+        sum: SumProbe::new(),
+        gemv: GemvProbe::new(),
+        gemm: GemmProbe::new(),
     };
-    let default = Instance {
+    let bw1 = probes.sum.gb_s(probes.sum.seconds(1));
+    let llc = last_level_cache_bytes();
+    let mut instances = vec![Instance {
         name: "default n=100 r=3 r'=10 m=3000",
         n: 100,
         r: 3,
         r_prime: 10,
         m: 3000,
-    };
-    bench_instance(&default, &mut limits, &mut rows);
+    }];
     if !cli.small_only {
-        let large = Instance {
+        instances.push(Instance {
             name: "large n=200 r=5 r'=20 m=10000",
             n: 200,
             r: 5,
             r_prime: 20,
             m: 10000,
-        };
-        bench_instance(&large, &mut limits, &mut rows);
+        });
     }
-    let (bw, gemm, llc) = (
-        limits.bandwidth_gb_s,
-        limits.gemm_gflop_s,
-        limits.last_level_cache_bytes,
-    );
-    for row in &mut rows {
-        let limit = if row.unit == "GB/s" { bw } else { gemm };
-        row.fraction_of_limit = row.achieved / limit;
+    let (mut limits, mut rows) = (Vec::new(), Vec::new());
+    for inst in &instances {
+        let (l, r) = bench_instance(inst, &mut probes, llc);
+        limits.push(l);
+        rows.extend(r);
     }
+    let figures = figures(!cli.skip_figures, &mut probes);
+    drop(probes);
+    let targets = targets(&rows, figures.as_ref());
     let results = Results {
         machine: experiments::manifest::Machine::current(),
         read_bandwidth_gb_s_1_thread: bw1,
-        read_bandwidth_gb_s_all_threads: bw_sum,
-        gemv_read_bandwidth_gb_s: bw_gemv,
-        bandwidth_limit_gb_s: bw,
         last_level_cache_bytes: llc,
-        gemm_gflop_s: gemm,
+        limits,
         rows,
-        figures: figures(!cli.skip_figures, gemm),
+        figures,
+        targets,
         memory: memory_cases(cli.small_only)
             .into_iter()
             .filter_map(|(n, m, k, rp)| measure_memory(n, m, k, rp))
             .collect(),
     };
+    print_results(&results, cli.skip_figures);
+    let json = serde_json::to_vec_pretty(&results).expect("serializes");
+    if let Err(e) = experiments::fsutil::write_atomic(&cli.out, &json) {
+        eprintln!("error: writing {}: {e}", cli.out.display());
+        std::process::exit(2);
+    }
+    println!("{}", cli.out.display());
+}
+
+/// The issue's targets on this run's numbers: per instance, the single run (≥ 3× the baseline,
+/// ≥ 70% of the bandwidth limit) and k = 32 (≥ 10×, ≥ 60% of GEMM); a full `make figures` in at
+/// most 5 minutes.
+fn targets(rows: &[Row], figures: Option<&Figures>) -> Vec<Target> {
+    let mut out = Vec::new();
+    let mut check = |row: &Row, speedup: f64, fraction: f64| {
+        out.push(Target {
+            what: format!("{}: {}", row.instance, row.method),
+            required: format!("≥ {speedup}× baseline, ≥ {:.0}% of limit", 100.0 * fraction),
+            measured: format!(
+                "{:.1}×, {:.0}%",
+                row.speedup_vs_baseline,
+                100.0 * row.fraction_of_limit
+            ),
+            met: row.speedup_vs_baseline >= speedup && row.fraction_of_limit >= fraction,
+        })
+    };
+    for row in rows {
+        if row.method.starts_with("packed, fused") {
+            check(row, 3.0, 0.70);
+        } else if row.method.starts_with("batched k = 32 ") {
+            check(row, 10.0, 0.60);
+        }
+    }
+    if let Some(wall) = figures.and_then(|f| f.wall_seconds) {
+        out.push(Target {
+            what: "full `make figures` at default sizes".into(),
+            required: "≤ 5 min".into(),
+            measured: format!("{:.2} min", wall / 60.0),
+            met: wall <= 300.0,
+        });
+    }
+    out
+}
+
+fn print_results(results: &Results, skip_figures: bool) {
     println!(
-        "machine: {} ({} cores)",
-        results.machine.cpu, results.machine.cpus
+        "machine: {} ({} cores), last-level cache {}; read bandwidth on one thread {:.1} GB/s",
+        results.machine.cpu,
+        results.machine.cpus,
+        experiments::spec::human_bytes(results.last_level_cache_bytes as u128),
+        results.read_bandwidth_gb_s_1_thread,
     );
     println!(
-        "read bandwidth: {bw1:.1} GB/s (sum, 1 thread), {bw_sum:.1} GB/s (sum, {cores} threads), \
-         {bw_gemv:.1} GB/s (BLAS GEMV over 400 MB); limit used (best main-memory read rate \
-         seen, baselines over ≥ {MAIN_MEMORY_FACTOR}× the {} last-level cache included): \
-         {bw:.1} GB/s; GEMM 2000³: {gemm:.1} GFLOP/s\n",
-        experiments::spec::human_bytes(llc as u128),
+        "limits, measured in each instance's interleaved window (best round, worst round in \
+         brackets); a round's bandwidth limit is its best main-memory read rate (the probes, and \
+         the baselines' GEMV passes over ≥ {MAIN_MEMORY_FACTOR}× the last-level cache):"
     );
-    println!("| instance | method | ms / run-iteration | × baseline | achieved | of limit |");
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for l in &results.limits {
+        println!(
+            "  {} ({} rounds): sum {:.1} [{:.1}] GB/s, BLAS GEMV 400 MB {:.1} [{:.1}] GB/s; \
+             bandwidth limit per round {} GB/s; GEMM 2000³ per round {} GFLOP/s",
+            l.instance,
+            l.rounds,
+            l.sum_gb_s[0],
+            l.sum_gb_s[1],
+            l.gemv_gb_s[0],
+            l.gemv_gb_s[1],
+            list(&l.bandwidth_limit_gb_s),
+            list(&l.gemm_gflop_s),
+        );
+    }
+    println!(
+        "\nms: fastest round; × baseline and of limit: median over the rounds of the ratio to the \
+         same round's baseline and limit"
+    );
+    println!("\n| instance | method | ms / run-iteration | × baseline | achieved | of limit |");
     println!("|---|---|---|---|---|---|");
     for r in &results.rows {
         println!(
@@ -602,7 +873,7 @@ fn main() {
             r.speedup_vs_baseline,
             r.achieved,
             r.unit,
-            100.0 * r.fraction_of_limit
+            100.0 * r.fraction_of_limit,
         );
     }
     match &results.figures {
@@ -612,24 +883,37 @@ fn main() {
             });
             println!(
                 "\nfull `make figures` ({}): {wall}{:.1} min of runs ({} distinct runs, {:.1} TFLOP \
-                 of operator products: {:.1} min at the measured GEMM rate, {:.0}% of it achieved)",
+                 of operator products: {:.1} min at the GEMM rate measured before and after, {:.1} \
+                 and {:.1} GFLOP/s; {:.0}% of it achieved)",
                 f.source,
                 f.runs_seconds / 60.0,
                 f.distinct_runs,
                 f.operator_flops / 1e12,
                 f.gemm_bound_seconds / 60.0,
+                f.gemm_gflop_s_before_after[0],
+                f.gemm_gflop_s_before_after[1],
                 100.0 * f.gemm_bound_seconds / f.runs_seconds,
             );
         }
-        None if cli.skip_figures => {
+        None if skip_figures => {
             println!("\nfull `make figures`: no results/ yet (run make figures first)")
         }
         None => println!("\nfull `make figures`: not timed (see the error above)"),
     }
+    println!("\ntargets (issue 5):");
+    for t in &results.targets {
+        println!(
+            "  [{}] {}: {} (required {})",
+            if t.met { "met" } else { "MISSED" },
+            t.what,
+            t.measured,
+            t.required
+        );
+    }
     println!(
         "\npeak memory of the engine (child process: build the instance, 3 iterations of k runs):"
     );
-    if results.memory.len() < memory_cases(cli.small_only).len() {
+    if results.memory.len() < memory_cases(results.limits.len() < 2).len() {
         println!("(some cases could not be measured: the probe needs /proc/self/status)");
     }
     for mem in &results.memory {
@@ -646,12 +930,6 @@ fn main() {
             if (mem.peak_rss_bytes as u128) <= mem.allowed_bytes { "within" } else { "OVER" }
         );
     }
-    let json = serde_json::to_vec_pretty(&results).expect("serializes");
-    if let Err(e) = experiments::fsutil::write_atomic(&cli.out, &json) {
-        eprintln!("error: writing {}: {e}", cli.out.display());
-        std::process::exit(2);
-    }
-    println!("{}", cli.out.display());
 }
 
 /// (n, m, k, r') of the memory measurements: the two benchmark instances at k = 32.
