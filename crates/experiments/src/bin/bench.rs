@@ -464,6 +464,14 @@ fn last_level_cache_bytes() -> f64 {
 /// Batch widths measured per instance.
 const BATCH_WIDTHS: [usize; 4] = [4, 16, 32, 64];
 
+/// Order of the turns in an instance's window: the three limit probes, then the methods (baseline,
+/// packed two-pass, the engine's single run, then one batch per [`BATCH_WIDTHS`]) in table order.
+const TURN_SUM: usize = 0;
+const TURN_GEMV: usize = 1;
+const TURN_GEMM: usize = 2;
+const TURN_BASELINE: usize = 3;
+const TURN_TWO_PASS: usize = 4;
+
 /// Measures one instance in one interleaved window (see the module docs): the limit probes, the
 /// baseline, the packed two-pass, the engine's single-run path and its batches of
 /// [`BATCH_WIDTHS`] take turns.
@@ -518,6 +526,7 @@ fn bench_instance(
     eprintln!("instance {name}: interleaved window …");
     let values = {
         let (problem, dense, sum) = (&problem, &dense, &*sum);
+        // In the order of the TURN_* constants.
         let mut turns: Vec<Turn<'_>> = vec![
             Box::new(move || sum.seconds(cores)),
             Box::new(|| gemv.seconds(cores)),
@@ -554,7 +563,7 @@ fn bench_instance(
         interleaved(&mut turns, 3, if large { 40.0 } else { 15.0 })
     };
     drop(dense);
-    let rounds = values[0].len();
+    let rounds = values[TURN_SUM].len();
 
     // The limits of each round. The GEMV passes of the baseline and the packed two-pass are
     // memory-bound reads too: if they read faster than the probes, their rate is the limit. Only
@@ -567,24 +576,29 @@ fn bench_instance(
     let from_memory = |bytes: f64| bytes >= MAIN_MEMORY_FACTOR * llc;
     let bandwidth: Vec<f64> = (0..rounds)
         .map(|i| {
-            let mut bw = sum.gb_s(values[0][i]).max(gemv.gb_s(values[1][i]));
+            let mut bw = sum
+                .gb_s(values[TURN_SUM][i])
+                .max(gemv.gb_s(values[TURN_GEMV][i]));
             if from_memory(bytes_dense / 2.0) {
-                bw = bw.max(bytes_dense / values[3][i] / 1e9);
+                bw = bw.max(bytes_dense / values[TURN_BASELINE][i] / 1e9);
             }
             if from_memory(bytes_packed) {
-                bw = bw.max(2.0 * bytes_packed / values[4][i] / 1e9);
+                bw = bw.max(2.0 * bytes_packed / values[TURN_TWO_PASS][i] / 1e9);
             }
             bw
         })
         .collect();
-    let gemm_rate: Vec<f64> = values[2].iter().map(|&t| GemmProbe::gflop_s(t)).collect();
+    let gemm_rate: Vec<f64> = values[TURN_GEMM]
+        .iter()
+        .map(|&t| GemmProbe::gflop_s(t))
+        .collect();
     // Rates: best (highest) and worst (lowest) round.
     let range = |v: Vec<f64>| [max_of(&v), min_of(&v)];
     let limits = InstanceLimits {
         instance: name.to_string(),
         rounds,
-        sum_gb_s: range(values[0].iter().map(|&t| sum.gb_s(t)).collect()),
-        gemv_gb_s: range(values[1].iter().map(|&t| gemv.gb_s(t)).collect()),
+        sum_gb_s: range(values[TURN_SUM].iter().map(|&t| sum.gb_s(t)).collect()),
+        gemv_gb_s: range(values[TURN_GEMV].iter().map(|&t| gemv.gb_s(t)).collect()),
         bandwidth_limit_gb_s: bandwidth.clone(),
         gemm_gflop_s: gemm_rate.clone(),
     };
@@ -622,7 +636,7 @@ fn bench_instance(
         .into_iter()
         .enumerate()
         .map(|(j, (method, work, unit))| {
-            let times = &values[3 + j];
+            let times = &values[TURN_BASELINE + j];
             let limit = if unit == "GB/s" {
                 &bandwidth
             } else {
@@ -634,7 +648,9 @@ fn bench_instance(
                 method,
                 ms_per_run_iteration: t * 1e3,
                 ms_per_round: times.iter().map(|t| t * 1e3).collect(),
-                speedup_vs_baseline: median((0..rounds).map(|i| values[3][i] / times[i])),
+                speedup_vs_baseline: median(
+                    (0..rounds).map(|i| values[TURN_BASELINE][i] / times[i]),
+                ),
                 achieved: work / t / 1e9,
                 unit,
                 fraction_of_limit: median((0..rounds).map(|i| work / times[i] / 1e9 / limit[i])),
