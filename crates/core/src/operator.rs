@@ -174,12 +174,13 @@ impl MeasurementOperator {
             let FusedWorkspace { w1, single, .. } = workspace;
             w1.assign(&w.column(0));
             let w1 = w1.as_slice().expect("owned vector");
+            let arch = pulp::Arch::new();
             let jobs = single.par_iter_mut().zip(residual_parts).enumerate();
             jobs.for_each(|(c, (g, r))| {
                 let rows = bounds[c]..bounds[c + 1];
                 let g = g.as_slice_mut().expect("owned vector");
                 let r = r.index_axis_move(Axis(1), 0);
-                pulp::Arch::new().dispatch(SingleKernel {
+                arch.dispatch(SingleKernel {
                     block: self.packed.slice(s![rows.clone(), ..]),
                     w: w1,
                     y: y.slice(s![rows]),

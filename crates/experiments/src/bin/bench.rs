@@ -803,7 +803,7 @@ fn main() {
             .filter_map(|(n, m, k, rp)| measure_memory(n, m, k, rp))
             .collect(),
     };
-    print_results(&results, cli.skip_figures);
+    print_results(&results, &cli);
     let json = serde_json::to_vec_pretty(&results).expect("serializes");
     if let Err(e) = experiments::fsutil::write_atomic(&cli.out, &json) {
         eprintln!("error: writing {}: {e}", cli.out.display());
@@ -848,7 +848,7 @@ fn targets(rows: &[Row], figures: Option<&Figures>) -> Vec<Target> {
     out
 }
 
-fn print_results(results: &Results, skip_figures: bool) {
+fn print_results(results: &Results, cli: &Cli) {
     println!(
         "machine: {} ({} cores), last-level cache {}; read bandwidth on one thread {:.1} GB/s",
         results.machine.cpu,
@@ -918,7 +918,7 @@ fn print_results(results: &Results, skip_figures: bool) {
                 100.0 * f.gemm_bound_seconds / f.runs_seconds,
             );
         }
-        None if skip_figures => {
+        None if cli.skip_figures => {
             println!("\nfull `make figures`: no results/ yet (run make figures first)")
         }
         None => println!("\nfull `make figures`: not timed (see the error above)"),
@@ -936,7 +936,7 @@ fn print_results(results: &Results, skip_figures: bool) {
     println!(
         "\npeak memory of the engine (child process: build the instance, 3 iterations of k runs):"
     );
-    if results.memory.len() < memory_cases(results.limits.len() < 2).len() {
+    if results.memory.len() < memory_cases(cli.small_only).len() {
         println!("(some cases could not be measured: the probe needs /proc/self/status)");
     }
     for mem in &results.memory {
