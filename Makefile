@@ -1,4 +1,5 @@
-# Every target installs what it needs first (scripts/setup.sh skips what is already there).
+# Every target that builds, runs or checks installs what it needs first (scripts/setup.sh skips what is
+# already there).
 CARGO ?= cargo
 BIN := target/release/experiments
 SPECS := $(wildcard experiments/*.toml)
@@ -52,7 +53,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-fmt:
+fmt: setup
 	$(CARGO) fmt --all
 
 clean-results:

@@ -81,7 +81,7 @@ pub struct LinearFit {
     pub slope: f64,
     /// Intercept.
     pub intercept: f64,
-    /// R² = 1 − SS_res/SS_tot (1 for a perfect fit; NaN for fewer than 2 distinct x).
+    /// R² = 1 − SS_res/SS_tot (1 for a perfect fit, and when all y are equal).
     pub r_squared: f64,
 }
 

@@ -128,7 +128,9 @@ impl RunStatus {
 /// The end of a run: the last iterate and how the run ended.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
-    /// The last finite iterate (U_T if completed).
+    /// U_T if completed, U_t if stopped at t; for a diverged run the last *observed* iterate (the
+    /// latest logged t whose state was finite), which may be up to log_every − 1 steps before the
+    /// divergence.
     pub u: Array2<f64>,
     /// How the run ended.
     pub status: RunStatus,

@@ -1,7 +1,7 @@
 //! Dense decompositions of the small matrices the diagnostics need (n×r', r×r', n×n), via faer.
 //!
 //! faer is pure Rust (no LAPACK to install), reads ndarray views without copying (faer-ext), and
-//! was the fastest of faer, nalgebra and ndarray-linalg on this machine (see the workspace notes).
+//! was the fastest of faer, nalgebra and ndarray-linalg on the project's 2-core machine.
 //! Conventions: singular values are returned in *descending* order, eigenvalues of symmetric
 //! matrices also in *descending* order (faer returns them ascending; we reverse).
 

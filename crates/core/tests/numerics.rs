@@ -180,8 +180,9 @@ fn exact_parameterization_recovers_ground_truth() {
 }
 
 #[test]
-fn overparameterized_small_init_generalizes_on_three_phases_instance() {
-    // The experiments/three_phases.toml instance: n=100, r=3, κ=2, m=3000, r'=10, α=1e-6, μ=0.25.
+fn overparameterized_small_init_generalizes_at_three_phases_sizes() {
+    // The sizes of experiments/three_phases.toml (n=100, r=3, κ=2, m=3000, r'=10, α=1e-6, μ=0.25), with
+    // seeds of its own (the spec's runs derive theirs from its `seed`, see experiments' sweep.rs).
     let problem = Problem::sample_gaussian(100, 3, 3000, &SingularValues::Condition(2.0), 1);
     let params = GdParams::new(0.25, 500, 100);
     let err = final_test_error(&problem, &params, small_random_init(100, 10, 1e-6, 2));

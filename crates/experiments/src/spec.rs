@@ -144,8 +144,9 @@ pub struct SweepSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DiagnosticsSpec {
-    /// Also record GD vs the power method / spectral initialization (sin_lt_l, sin_lt_x,
-    /// sin_power_l, power_deviation); costs a few small SVDs per logged iteration.
+    /// Also record GD vs the power method / spectral initialization ([`SPECTRAL_QUANTITIES`]:
+    /// sin_lt_l, sin_lt_x, sin_power_l, sin_lt_power, power_deviation); costs a few small SVDs per
+    /// logged iteration.
     #[serde(default)]
     pub spectral: bool,
     /// τ of the phase-I detector: sin θ ≤ τ (see lowrank_core::analysis).
@@ -255,7 +256,7 @@ pub struct PlotSpec {
     /// Quantities to draw (names as in trajectories.csv).
     #[serde(default)]
     pub quantities: Vec<String>,
-    /// Width and height in pixels (default 1000×640).
+    /// Width and height in pixels (default (560·panels + 300)×640: 860×640 for one panel).
     pub size: Option<(u32, u32)>,
     /// Shade the detected phases (trajectories).
     #[serde(default)]
@@ -595,8 +596,10 @@ fn validate(spec: &Spec) -> Result<(), String> {
         .collect();
     if !unknown.is_empty() {
         return Err(format!(
-            "plot.quantities: unknown {unknown:?}; allowed: {} or sigma_u_<k> (k-th singular value of U)",
-            QUANTITIES.join(", ")
+            "plot.quantities: unknown {unknown:?}; allowed: {}, sigma_u_<k> (k-th singular value of U, k ≥ 1), \
+             and with [diagnostics] spectral = true: {}",
+            QUANTITIES.join(", "),
+            SPECTRAL_QUANTITIES.join(", ")
         ));
     }
     let needs_spectral: Vec<&str> = spec

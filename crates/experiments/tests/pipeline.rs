@@ -296,7 +296,13 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
         (
             "bad_quantity",
             &SMALL.replace("\"sin_theta\"", "\"sin_phi\""),
-            &["plot.quantities", "sin_phi", "allowed"],
+            &[
+                "plot.quantities",
+                "sin_phi",
+                "allowed",
+                "sigma_u_<k>",
+                "sin_lt_power",
+            ],
         ),
         (
             "too_big",
