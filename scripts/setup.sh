@@ -15,10 +15,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
-# rust-version in Cargo.toml: the oldest cargo that builds the locked dependencies.
-min_minor=88
+# rust-version in Cargo.toml (read from there): the oldest cargo that builds the locked dependencies.
+min_minor=$(sed -n 's/^rust-version = "1\.\([0-9]*\).*/\1/p' "$(dirname "$0")/../Cargo.toml")
 minor=$(cargo --version | sed -n 's/^cargo 1\.\([0-9]*\).*/\1/p')
-if [ -n "$minor" ] && [ "$minor" -lt "$min_minor" ]; then
+if [ -n "$minor" ] && [ -n "$min_minor" ] && [ "$minor" -lt "$min_minor" ]; then
   echo "setup: $(cargo --version) is too old; this workspace needs cargo >= 1.$min_minor (rustup update stable)" >&2
   exit 1
 fi

@@ -13,9 +13,9 @@
 //! The machine is shared and its speed drifts (memory bandwidth 25–45 GB/s within minutes, GEMM
 //! throughput down to 0.6× for minutes), so each instance is measured in one *interleaved window*:
 //! the limit probes (main-memory read bandwidth, GEMM throughput) and every method take turns,
-//! round after round:
-//! a probe's or BLAS method's turn keeps the fastest call of a 0.3-s slot, an engine turn is one
-//! batch of several iterations (their mean, so the engine's numbers are the conservative ones).
+//! round after round: a probe's or BLAS method's turn keeps the fastest call of a 0.3-s slot, an
+//! engine turn is one batch of several iterations (their mean, so the engine's numbers are the
+//! conservative ones).
 //! A method is compared with the baseline and the limits of the same round, and the median of
 //! these paired ratios over the rounds is reported; the GEMM rate of the figures' run is measured
 //! just before and just after it.
