@@ -8,6 +8,9 @@
 //! - `y.npy` (m), `U0.npy` (n×r'), `t.npy` (int64, logged iterations),
 //!   `U_trajectory.npy` (len(t)×n×r', U_t at the logged iterations), `test_error.npy` (len(t)).
 //! - `run.json`: the run's parameters and seeds.
+//!
+//! The run is recomputed on its own (the single-run kernel), not in its spec's batch, so its last
+//! bits can differ from the batched numbers in `trajectories.csv` (≲ 1e-9 relative; see `run`).
 
 use std::path::{Path, PathBuf};
 

@@ -57,9 +57,7 @@ pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns
     }
     let timed: Vec<(f64, f64)> = runs
         .iter()
-        .filter_map(|(key, (dir, flops))| {
-            Some((crate::run::read_cached(dir, key)?.seconds, *flops))
-        })
+        .filter_map(|(key, (dir, flops))| Some((crate::run::read_entry(dir, key)?.seconds, *flops)))
         .collect();
     (!timed.is_empty()).then(|| DistinctRuns {
         runs: timed.len(),

@@ -1,12 +1,20 @@
 //! Executing the runs of a sweep, with a per-run cache.
 //!
 //! Runs that share an instance (same X, 𝒜) are executed in lockstep batches on one [`Problem`],
-//! built once; instances are processed by the workers of [`Parallelism`] (one, today). Each finished
-//! run is stored as `<cache>/<key>.json`, where the key hashes everything that
-//! determines the run's numbers ([`RunPoint`] minus its grid position, plus [`CACHE_VERSION`]).
-//! A later execution with the same key reads the file instead of recomputing it; an interrupted
-//! sweep therefore resumes where it stopped, and changing one spec value recomputes only the runs
-//! whose key changed.
+//! built once; instances are processed by the workers of [`Parallelism`] (one, today).
+//!
+//! The batches are fixed by the points alone ([`plan_batches`]): the runs of one instance, in the
+//! order of the points, cut into pieces of at most [`MAX_BATCH`]. This matters because a run's
+//! last bits depend on its batch: a lone run uses the hand-written single-run kernel and a batch
+//! uses faer's products, whose rounding changes with the batch width (measured: at n = 100 a run's
+//! adjoint differs in some bits between batches of ≤ 13 and ≥ 14 runs; over 600 iterations such
+//! differences grow to ~1e-9 relative). So each finished batch is stored as one `<cache>/<key>.json`
+//! per run, where the key ([`batch_cache_keys`]) hashes everything that determines the run's
+//! numbers: its [`RunPoint`] minus its grid position, the same for every other run of its batch
+//! in order, and [`CACHE_VERSION`]. A batch is read from the cache only if every run of it is
+//! there, else it is recomputed whole; so the numbers of a spec never depend on what the cache held
+//! before. An interrupted sweep resumes at the first unfinished batch, and changing a spec value
+//! recomputes the batches (instances) it touches.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -26,7 +34,7 @@ use crate::spec::{InitKind, QUANTITIES, SPECTRAL_QUANTITIES};
 use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
-pub const CACHE_VERSION: u32 = 5;
+pub const CACHE_VERSION: u32 = 6;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 pub const SPECTRAL_VERSION: u32 = 2;
@@ -108,8 +116,9 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The cache key of a run: a hash of its determining fields (not its grid position) and [`CACHE_VERSION`].
-pub fn cache_key(point: &RunPoint) -> String {
+/// The determining fields of a run as text: the point without its grid position, tagged with
+/// [`SPECTRAL_VERSION`] when it records the spectral diagnostics.
+fn run_fingerprint(point: &RunPoint) -> String {
     let mut p = point.clone();
     p.index = 0;
     let spectral = if p.spectral {
@@ -117,11 +126,47 @@ pub fn cache_key(point: &RunPoint) -> String {
     } else {
         String::new()
     };
-    let text = format!(
-        "v{CACHE_VERSION}{spectral}:{}",
+    format!(
+        "{spectral}:{}",
         serde_json::to_string(&p).expect("RunPoint serializes")
-    );
-    format!("{:016x}", fnv1a64(text.as_bytes()))
+    )
+}
+
+/// The cache keys of the runs of one batch, in order: key_i = FNV-1a of
+/// `v{CACHE_VERSION}:{i}:{fingerprint_0}|{fingerprint_1}|…` over the batch's runs (see the module
+/// docs for why the whole batch enters every key), as 16 hex digits.
+pub fn batch_cache_keys(batch: &[&RunPoint]) -> Vec<String> {
+    let members: Vec<String> = batch.iter().map(|p| run_fingerprint(p)).collect();
+    let members = members.join("|");
+    (0..batch.len())
+        .map(|i| {
+            let text = format!("v{CACHE_VERSION}:{i}:{members}");
+            format!("{:016x}", fnv1a64(text.as_bytes()))
+        })
+        .collect()
+}
+
+/// The batches in which `points` are computed, as indices into `points`: the runs of each instance
+/// (in order of first appearance, each in the order of `points`) cut into pieces of at most
+/// [`MAX_BATCH`]. Depends on the points only, never on the cache.
+pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(InstanceKey, Vec<usize>)> = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        let ik = point.instance_key();
+        match groups.iter_mut().find(|(k, _)| *k == ik) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((ik, vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .flat_map(|(_, members)| {
+            members
+                .chunks(MAX_BATCH)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Builds the instance of a point: X from `truth_seed`, 𝒜 from `operator_seed`.
@@ -188,7 +233,8 @@ impl Observer for RowRecorder<'_> {
 }
 
 /// Runs points that share one instance in lockstep on `problem` (see
-/// [`lowrank_core::run_gradient_descent_batch`]); results in input order.
+/// [`lowrank_core::run_gradient_descent_batch`]); results in input order, keyed by
+/// [`batch_cache_keys`] of `points` (so `points` should be a batch of [`plan_batches`]).
 pub fn run_batch(
     points: &[&RunPoint],
     problem: &Problem,
@@ -224,17 +270,19 @@ pub fn run_batch(
         })
         .collect();
     let outcomes = run_gradient_descent_batch(problem, runs);
+    let keys = batch_cache_keys(points);
     points
         .iter()
+        .zip(keys)
         .zip(outcomes)
         .zip(recorders)
-        .map(|((p, out), rec)| {
+        .map(|(((p, key), out), rec)| {
             let (status, diverged_at) = match out.status {
                 RunStatus::Diverged { at } => ("diverged", Some(at)),
                 s => (s.label(), None),
             };
             RunResult {
-                key: cache_key(p),
+                key,
                 status: status.to_string(),
                 diverged_at,
                 quantities: quantity_names(n_top_singular_values(p), p.spectral),
@@ -308,12 +356,12 @@ pub struct Resources {
     pub set_blas_threads: fn(usize),
 }
 
-/// Runs every point (reusing cached runs from `cache_dir` and storing new ones there, if given).
-/// Uncached runs that share an instance are computed in batches of at most [`MAX_BATCH`]; each
-/// batch is written to the cache as soon as it is done. Instances are distributed over worker
-/// threads ([`Parallelism::POLICY`]); the results are returned in the order of `points`
-/// whatever the order in which they finish, and each run's numbers do not depend on the other
-/// threads.
+/// Runs every point (reusing cached batches from `cache_dir` and storing new ones there, if
+/// given). The points are computed in the batches of [`plan_batches`]; a batch whose runs are all
+/// in the cache is read, any other is computed whole and written to the cache as soon as it is
+/// done. Instances are distributed over worker threads ([`Parallelism::POLICY`]); the results are
+/// returned in the order of `points` whatever the order in which they finish, and each run's
+/// numbers depend only on its batch, not on the cache or the other threads.
 pub fn execute(
     points: &[RunPoint],
     cache_dir: Option<&Path>,
@@ -325,25 +373,35 @@ pub fn execute(
     }
     let mut results: Vec<Option<RunResult>> = vec![None; points.len()];
     let mut hits = 0;
-    // Group the runs to compute by instance, in order of first appearance.
-    let mut groups: Vec<(InstanceKey, Vec<usize>)> = Vec::new();
-    for (i, point) in points.iter().enumerate() {
-        let key = cache_key(point);
-        if let Some(r) = cache_dir.and_then(|d| read_cached(d, &key)) {
-            hits += 1;
-            progress.run_finished(point, &r, true);
-            results[i] = Some(r);
+    // The batches to compute, grouped by instance (in order of first appearance) so that each
+    // instance is built once.
+    let mut groups: Vec<(InstanceKey, Vec<Vec<usize>>)> = Vec::new();
+    for batch in plan_batches(points) {
+        let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
+        let keys = batch_cache_keys(&members);
+        let cached: Option<Vec<RunResult>> = cache_dir.and_then(|d| {
+            keys.iter()
+                .zip(&members)
+                .map(|(k, p)| read_cached(d, k, p))
+                .collect()
+        });
+        if let Some(cached) = cached {
+            for (&i, r) in batch.iter().zip(cached) {
+                hits += 1;
+                progress.run_finished(&points[i], &r, true);
+                results[i] = Some(r);
+            }
             continue;
         }
-        let ik = point.instance_key();
+        let ik = points[batch[0]].instance_key();
         match groups.iter_mut().find(|(k, _)| *k == ik) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((ik, vec![i])),
+            Some((_, batches)) => batches.push(batch),
+            None => groups.push((ik, vec![batch])),
         }
     }
     let stats = CacheStats {
         hits,
-        computed: groups.iter().map(|g| g.1.len()).sum(),
+        computed: groups.iter().flat_map(|g| &g.1).map(Vec::len).sum(),
     };
     if groups.is_empty() {
         return Ok((results.into_iter().flatten().collect(), stats));
@@ -356,11 +414,11 @@ pub fn execute(
     std::thread::scope(|scope| {
         for _ in 0..parallelism.workers {
             scope.spawn(|| {
-                while let Some(members) = lock(&queue).pop_front() {
+                while let Some(batches) = lock(&queue).pop_front() {
                     if lock(&failure).is_some() {
                         return;
                     }
-                    if let Err(e) = run_group(points, &members, cache_dir, progress, &done) {
+                    if let Err(e) = run_group(points, &batches, cache_dir, progress, &done) {
                         *lock(&failure) = Some(e);
                         return;
                     }
@@ -384,16 +442,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Builds one instance and runs its members in batches, caching each batch when done.
+/// Builds one instance and runs its batches, caching each batch when done.
 fn run_group(
     points: &[RunPoint],
-    members: &[usize],
+    batches: &[Vec<usize>],
     cache_dir: Option<&Path>,
     progress: &dyn Progress,
     done: &Mutex<Vec<Option<RunResult>>>,
 ) -> std::io::Result<()> {
-    let problem = build_problem(&points[members[0]]);
-    for chunk in members.chunks(MAX_BATCH) {
+    let problem = build_problem(&points[batches[0][0]]);
+    for chunk in batches {
         let batch: Vec<&RunPoint> = chunk.iter().map(|&i| &points[i]).collect();
         progress.batch_started(&batch);
         let start = std::time::Instant::now();
@@ -417,9 +475,25 @@ fn cache_entry(cache_dir: &Path, key: &str) -> PathBuf {
     cache_dir.join(format!("{key}.json"))
 }
 
-/// The cached run with key `key`, if its entry exists, parses, and carries that key (anything
-/// else is recomputed by [`execute`]).
-pub fn read_cached(cache_dir: &Path, key: &str) -> Option<RunResult> {
+/// The cached run with key `key`, if its entry exists, parses, carries that key and has the
+/// shape `point` produces (one row of [`quantity_names`] per logged iteration, a known status);
+/// anything else is recomputed by [`execute`].
+pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunResult> {
+    let r = read_entry(cache_dir, key)?;
+    let names = quantity_names(n_top_singular_values(point), point.spectral);
+    let well_formed = r.key == key
+        && r.quantities == names
+        && r.t.len() == r.values.len()
+        && r.values.iter().all(|row| row.len() == names.len())
+        && r.t.windows(2).all(|w| w[0] < w[1])
+        && r.t.last().is_none_or(|&t| t <= point.iterations)
+        && ["completed", "diverged", "stopped"].contains(&r.status.as_str());
+    well_formed.then_some(r)
+}
+
+/// The cache entry with key `key`, if it exists, parses and carries that key (its shape is not
+/// checked: see [`read_cached`]).
+pub fn read_entry(cache_dir: &Path, key: &str) -> Option<RunResult> {
     let bytes = std::fs::read(cache_entry(cache_dir, key)).ok()?;
     let r: RunResult = serde_json::from_slice(&bytes).ok()?;
     (r.key == key).then_some(r)

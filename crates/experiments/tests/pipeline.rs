@@ -98,15 +98,89 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
         std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap()
     );
 
-    // One more α: only that run is computed; changing μ invalidates everything.
-    let text2 = text.replace("alpha = [1e-2, 1e-3]", "alpha = [1e-2, 1e-3, 1e-4]");
+    // One more replicate is a new instance: only its batch is computed. One more α joins the
+    // batch of every instance, which is then recomputed whole; changing μ invalidates everything.
+    let text2 = text.replace("seed = 7", "seed = 7\nreplicates = 2");
     let config2 = parse(&spec, &text2, false, None).unwrap();
     let third = run_experiment(&config2, &l, &Silent).unwrap();
-    assert_eq!((third.cache.hits, third.cache.computed), (2, 1));
-    let text3 = text2.replace("step_size = 0.25", "step_size = 0.2");
+    assert_eq!((third.cache.hits, third.cache.computed), (2, 2));
+    let text3 = text2.replace("alpha = [1e-2, 1e-3]", "alpha = [1e-2, 1e-3, 1e-4]");
     let config3 = parse(&spec, &text3, false, None).unwrap();
     let fourth = run_experiment(&config3, &l, &Silent).unwrap();
-    assert_eq!((fourth.cache.hits, fourth.cache.computed), (0, 3));
+    assert_eq!((fourth.cache.hits, fourth.cache.computed), (0, 6));
+    let text4 = text3.replace("step_size = 0.25", "step_size = 0.2");
+    let config4 = parse(&spec, &text4, false, None).unwrap();
+    let fifth = run_experiment(&config4, &l, &Silent).unwrap();
+    assert_eq!((fifth.cache.hits, fifth.cache.computed), (0, 6));
+}
+
+/// A run's last bits depend on the batch it is computed in (a lone run uses the single-run
+/// kernel, a batch faer's products), so what the cache already holds must not change a spec's
+/// numbers: a spec run after a subset of itself gives the same bytes as run into an empty cache.
+#[test]
+fn numbers_do_not_depend_on_what_the_cache_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep =
+        |alphas: &str| SMALL.replace("[plot]", &format!("[sweep]\nalpha = {alphas}\n[plot]"));
+    let (subset, full) = (sweep("[1e-2]"), sweep("[1e-2, 1e-3, 1e-4]"));
+    let spec = write_spec(tmp.path(), "small", &full);
+    let full_config = parse(&spec, &full, false, None).unwrap();
+
+    let fresh = layout(&tmp.path().join("fresh"));
+    run_experiment(&full_config, &fresh, &Silent).unwrap();
+    let want = std::fs::read(fresh.results_dir(&full_config).join("trajectories.csv")).unwrap();
+
+    let warm = layout(&tmp.path().join("warm"));
+    let subset_config = parse(&spec, &subset, false, None).unwrap();
+    run_experiment(&subset_config, &warm, &Silent).unwrap();
+    let lone = std::fs::read_to_string(warm.results_dir(&subset_config).join("trajectories.csv"));
+    let after = run_experiment(&full_config, &warm, &Silent).unwrap();
+    assert_eq!((after.cache.hits, after.cache.computed), (0, 3));
+    let got = std::fs::read(warm.results_dir(&full_config).join("trajectories.csv")).unwrap();
+    assert!(got == want, "the cache's contents changed the numbers");
+    // The premise: the lone α = 1e-2 run differs in its last bits from the same run in the batch
+    // (else this test would prove nothing).
+    let value = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .filter(|l| l.starts_with("0,") && l.contains(",test_error,"))
+            .map(String::from)
+            .collect()
+    };
+    assert_ne!(
+        value(&lone.unwrap()),
+        value(&String::from_utf8(want).unwrap()),
+        "the lone run and the batched run were bitwise equal"
+    );
+}
+
+#[test]
+fn malformed_cache_entries_are_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let spec = write_spec(tmp.path(), "small", &text);
+    let config = parse(&spec, &text, false, None).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let csv = std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap();
+    // Cut every row of one entry to three values (valid JSON, wrong shape).
+    let cache = l.cache_dir(&config);
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    for row in json["values"].as_array_mut().unwrap() {
+        row.as_array_mut().unwrap().truncate(3);
+    }
+    std::fs::write(&entry, serde_json::to_vec(&json).unwrap()).unwrap();
+    let again = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!((again.cache.hits, again.cache.computed), (0, 2));
+    assert_eq!(
+        csv,
+        std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap()
+    );
 }
 
 #[test]
@@ -134,29 +208,31 @@ fn runs_with_undefined_values_are_cached_too() {
 #[test]
 fn interrupted_sweep_resumes_without_duplicated_or_missing_rows() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = SMALL.replace(
-        "[plot]",
-        "[sweep]\nalpha = [1e-1, 1e-2, 1e-3, 1e-4]\n[plot]",
-    );
+    let text = SMALL
+        .replace("[plot]", "[sweep]\nalpha = [1e-1, 1e-2]\n[plot]")
+        .replace("seed = 7", "seed = 7\nreplicates = 2");
     let spec = write_spec(tmp.path(), "small", &text);
     let config = parse(&spec, &text, false, None).unwrap();
     let full = layout(&tmp.path().join("full"));
     run_experiment(&config, &full, &Silent).unwrap();
     let want = std::fs::read(full.results_dir(&config).join("trajectories.csv")).unwrap();
 
-    // An interrupted sweep: only some runs reached the cache, no CSV was written, and a stray
-    // temporary file was left behind by the kill.
+    // An interrupted sweep: only the first replicate's batch (two runs) reached the cache, no CSV
+    // was written, and a stray temporary file was left behind by the kill.
     let cut = layout(&tmp.path().join("cut"));
     let cache = cut.cache_dir(&config);
     std::fs::create_dir_all(&cache).unwrap();
     let full_cache = full.cache_dir(&config);
-    let mut entries: Vec<_> = std::fs::read_dir(&full_cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for e in entries.iter().take(2) {
-        std::fs::copy(e, cache.join(e.file_name().unwrap())).unwrap();
+    let runs = std::fs::read_to_string(full.results_dir(&config).join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (key, replicate) = (col("key"), col("replicate"));
+    for line in runs.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[replicate] == "0" {
+            let name = format!("{}.json", f[key]);
+            std::fs::copy(full_cache.join(&name), cache.join(&name)).unwrap();
+        }
     }
     std::fs::write(cache.join(".tmp-1-deadbeef.json"), b"{\"truncated").unwrap();
     let resumed = run_experiment(&config, &cut, &Silent).unwrap();
@@ -394,18 +470,20 @@ fn export_round_trips_through_npy() {
 
 #[test]
 fn total_computing_time_counts_shared_runs_once() {
-    // Two specs with the same seed: `wide` sweeps r' ∈ {5, 8}, `one` is its r' = 5 run, which it
-    // takes from the cache. Three runs are listed, two are distinct.
+    // Two specs with the same runs (they differ only in what they plot): `one` takes both runs
+    // of `wide` from the cache. Four runs are listed, two are distinct.
     let tmp = tempfile::tempdir().unwrap();
     let l = layout(tmp.path());
     let wide_text = SMALL.replace("[plot]", "[sweep]\nr_prime = [5, 8]\n[plot]");
-    let one = parse(&write_spec(tmp.path(), "one", SMALL), SMALL, false, None).unwrap();
+    let one_text = wide_text.replace(r#"["test_error", "sin_theta"]"#, r#"["test_error"]"#);
+    let one_path = write_spec(tmp.path(), "one", &one_text);
+    let one = parse(&one_path, &one_text, false, None).unwrap();
     let wide_path = write_spec(tmp.path(), "wide", &wide_text);
     let wide = parse(&wide_path, &wide_text, false, None).unwrap();
     let out = run_experiment(&wide, &l, &Silent).unwrap();
     assert_eq!(out.cache.computed, 2);
     let out = run_experiment(&one, &l, &Silent).unwrap();
-    assert_eq!(out.cache.computed, 0, "the shared run comes from the cache");
+    assert_eq!(out.cache.computed, 0, "the shared runs come from the cache");
     let distinct = experiments::gallery::distinct_runs(&[wide.clone(), one.clone()], &l).unwrap();
     assert_eq!(distinct.runs, 2);
     let seconds = distinct.seconds;
