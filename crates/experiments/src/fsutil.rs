@@ -42,3 +42,68 @@ pub fn with_atomic_path<E: From<std::io::Error>>(
         }
     }
 }
+
+/// Writes several files so that they change together as far as the file system allows: every
+/// temporary file is written and flushed first, then all are renamed in order (microseconds
+/// apart). On error nothing is renamed and the temporary files are removed. Readers that must
+/// not mix old and new files check a stamp written last (see `manifest::Stamp`).
+pub fn write_set_atomic(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
+    let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
+    let written = files.iter().try_for_each(|(path, bytes)| {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let tmp = temp_path(path);
+        temps.push(tmp.clone());
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        for t in &temps {
+            let _ = std::fs::remove_file(t);
+        }
+        return Err(e);
+    }
+    for ((path, _), tmp) in files.iter().zip(&temps) {
+        std::fs::rename(tmp, path)?;
+    }
+    Ok(())
+}
+
+/// Removes the temporary files (`.tmp-<pid>-…`, see [`temp_path`]) that a killed process left in
+/// `dir`: those whose process is gone (no `/proc/<pid>`). Missing `dir` is not an error.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".tmp-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Creates `dir` if needed and checks that a file can be written in it, so that a bad output
+/// directory fails before any work rather than after it.
+pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "exists and is not a directory",
+        ));
+    }
+    std::fs::create_dir_all(dir)?;
+    let probe = temp_path(&dir.join("probe"));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}

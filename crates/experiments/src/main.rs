@@ -10,6 +10,15 @@ use experiments::spec::{self, Config};
 use experiments::{memory_budget, Layout, Progress, RunPoint, RunResult};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+/// `println!` that ignores a closed standard output (`… | head -1`): what it prints is
+/// informational (the results are files), so a closed pipe must neither panic nor stop the work.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Small random initialization is akin to spectral learning: experiments from TOML specs.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -225,6 +234,22 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 .iter()
                 .map(|p| load(p, quick))
                 .collect::<Result<Vec<_>, _>>()?;
+            // Results are named after the spec file: two specs of one name would overwrite each
+            // other's results and figures.
+            for (i, a) in configs.iter().enumerate() {
+                if let Some(b) = configs[..i].iter().find(|b| b.name == a.name) {
+                    return Err(experiments::Error::Spec(spec::SpecError {
+                        file: a.file.clone(),
+                        message: format!(
+                            "has the same name `{}` as {}: their results ({}) and figures would \
+                             overwrite each other; rename one of the files",
+                            a.name,
+                            b.file.display(),
+                            layout.results_dir(a).display()
+                        ),
+                    }));
+                }
+            }
             for config in &configs {
                 let total = experiments::sweep::expand(config).len();
                 let reporter = Reporter::new(total, &config.name);
@@ -241,7 +266,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     out.seconds
                 );
                 for f in &out.files {
-                    println!("{}", f.display());
+                    say!("{}", f.display());
                 }
             }
         }
@@ -253,7 +278,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             for name in names {
                 let config = load(&spec_path(&name, &specs_dir), quick)?;
                 for f in experiments::plot_experiment(&config, layout)? {
-                    println!("{}", f.display());
+                    say!("{}", f.display());
                 }
             }
         }
@@ -267,12 +292,17 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     Ok(c) => {
                         let runs = experiments::sweep::expand(&c).len();
                         let p = &c.spec.problem;
-                        println!(
+                        say!(
                             "{:<24} {:>5} runs  n={} r={} m={}  {}",
-                            c.name, runs, p.n, p.r, p.m, c.spec.title
+                            c.name,
+                            runs,
+                            p.n,
+                            p.r,
+                            p.m,
+                            c.spec.title
                         );
                     }
-                    Err(e) => println!("{:<24} INVALID: {e}", path.display()),
+                    Err(e) => say!("{:<24} INVALID: {e}", path.display()),
                 }
             }
         }
@@ -291,12 +321,12 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     source,
                 }
             })?;
-            println!("{}", path.display());
+            say!("{}", path.display());
         }
         Command::Validate { specs, quick } => {
             for path in specs {
                 let c = load(&path, quick)?;
-                println!(
+                say!(
                     "{}: ok ({} runs)",
                     path.display(),
                     experiments::sweep::expand(&c).len()
@@ -324,7 +354,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 }
             })?;
             for f in files {
-                println!("{}", f.display());
+                say!("{}", f.display());
             }
         }
     }

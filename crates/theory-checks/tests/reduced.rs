@@ -105,3 +105,19 @@ fn error_exponent_check_reports_every_case() {
         "error must fall with α: {exponents:?}"
     );
 }
+
+#[test]
+fn a_bad_out_directory_fails_before_the_checks_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a_file");
+    std::fs::write(&file, b"").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_theory"))
+        .args(["--reduced", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a directory"), "{stderr}");
+    assert!(!stderr.contains("check "), "checks ran: {stderr}");
+}
