@@ -181,26 +181,33 @@ pub fn run_experiment(
     let start = std::time::Instant::now();
     let dir = layout.results_dir(config);
     let cache = layout.cache_dir(config);
+    let figures_dir = layout.figures_dir(config);
+    // Output directories that cannot be written fail now, not after the computation; temporary
+    // files left by killed runs are removed.
+    for d in [&dir, &cache, &figures_dir] {
+        fsutil::ensure_writable_dir(d).map_err(io_at(d))?;
+        fsutil::remove_stale_temps(d);
+    }
     let points = sweep::expand(config);
     let (results, stats) =
         run::execute(&points, Some(&cache), progress, resources()).map_err(io_at(&cache))?;
     let runs_path = dir.join("runs.csv");
     let traj_path = dir.join("trajectories.csv");
-    fsutil::write_atomic(
-        &runs_path,
-        output::runs_csv(&points, &results, config.spec.diagnostics.thresholds()).as_bytes(),
-    )
-    .map_err(io_at(&runs_path))?;
-    fsutil::write_atomic(
-        &traj_path,
-        output::trajectories_csv(&points, &results).as_bytes(),
-    )
-    .map_err(io_at(&traj_path))?;
-    let seconds = start.elapsed().as_secs_f64();
     let manifest_path = dir.join("manifest.json");
+    let runs_csv = output::runs_csv(&points, &results, config.spec.diagnostics.thresholds());
+    let traj_csv = output::trajectories_csv(&points, &results);
+    let stamp = manifest::Stamp::new(&points, runs_csv.as_bytes(), traj_csv.as_bytes());
+    let seconds = start.elapsed().as_secs_f64();
     let compute: f64 = results.iter().map(|r| r.seconds).sum();
-    let manifest = manifest::Manifest::new(config, &points, stats, seconds, compute);
-    fsutil::write_atomic(&manifest_path, &manifest.to_json()).map_err(io_at(&manifest_path))?;
+    let manifest = manifest::Manifest::new(config, &points, stats, seconds, compute, stamp);
+    let manifest_json = manifest.to_json();
+    // The manifest goes last; its stamp lets readers detect a set mixed by an interruption.
+    fsutil::write_set_atomic(&[
+        (&runs_path, runs_csv.as_bytes()),
+        (&traj_path, traj_csv.as_bytes()),
+        (&manifest_path, &manifest_json),
+    ])
+    .map_err(io_at(&dir))?;
     let figures = plot_experiment(config, layout)?;
     let mut files = vec![runs_path, traj_path, manifest_path];
     files.extend(figures);
@@ -213,9 +220,13 @@ pub fn run_experiment(
     })
 }
 
-/// Redraws the figure of `config` from its existing CSVs (no computation).
+/// Redraws the figure of `config` from its existing CSVs (no computation), after checking with the
+/// manifest's [`manifest::Stamp`] that they hold the runs `config` describes and were written
+/// together.
 pub fn plot_experiment(config: &Config, layout: &Layout) -> Result<[PathBuf; 2], Error> {
-    let data = output::read_results(&layout.results_dir(config))?;
+    let results = layout.results_dir(config);
+    manifest::Stamp::verify(&results, &sweep::expand(config), &config.file)?;
+    let data = output::read_results(&results)?;
     let dir = layout.figures_dir(config);
     plot::render(config, &data, &dir).map_err(|e| Error::Plot {
         path: dir.join(&config.name),

@@ -1,9 +1,13 @@
 //! `results/<name>/manifest.json`: what made the data — the resolved spec, every run's seeds, the
-//! code version (git commit, crate version), the machine and the wall time.
+//! code version (git commit, crate version), the machine and the wall time, and a [`Stamp`] that
+//! ties it to the runs it describes and to the bytes of the two CSVs written with it.
 
-use serde::Serialize;
+use std::path::Path;
 
-use crate::run::{CacheStats, CACHE_VERSION};
+use serde::{Deserialize, Serialize};
+
+use crate::output::DataError;
+use crate::run::{fnv1a64, CacheStats, CACHE_VERSION};
 use crate::spec::Config;
 use crate::sweep::RunPoint;
 
@@ -20,11 +24,100 @@ pub struct Machine {
     pub os: String,
 }
 
+/// FNV-1a hashes (16 hex digits) that tie a manifest to its data, checked before a figure is
+/// drawn: `runs` of the JSON of the resolved runs (so results of another version of the spec
+/// are refused), `runs_csv` and `trajectories_csv` of the files' bytes (so a set mixed by an
+/// interrupted write is refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Hash of the resolved runs ([`runs_hash`]).
+    pub runs: String,
+    /// Hash of runs.csv.
+    pub runs_csv: String,
+    /// Hash of trajectories.csv.
+    pub trajectories_csv: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv1a64(bytes))
+}
+
+/// Hash of the resolved runs of a spec (their JSON), as in [`Stamp::runs`].
+pub fn runs_hash(points: &[RunPoint]) -> String {
+    hex(serde_json::to_string(points)
+        .expect("RunPoint serializes")
+        .as_bytes())
+}
+
+impl Stamp {
+    /// The stamp of `points` written as `runs_csv` and `trajectories_csv`.
+    pub fn new(points: &[RunPoint], runs_csv: &[u8], trajectories_csv: &[u8]) -> Self {
+        Self {
+            runs: runs_hash(points),
+            runs_csv: hex(runs_csv),
+            trajectories_csv: hex(trajectories_csv),
+        }
+    }
+
+    /// Checks the results in `dir` (manifest.json, runs.csv, trajectories.csv) against the runs
+    /// `points` of the spec `spec_file`: an error names the file and says what to do.
+    pub fn verify(dir: &Path, points: &[RunPoint], spec_file: &Path) -> Result<(), DataError> {
+        let path = dir.join("manifest.json");
+        let rerun = format!("run `experiments run {}`", spec_file.display());
+        let err = |file: &Path, message: String| DataError {
+            file: file.display().to_string(),
+            message,
+        };
+        let text = std::fs::read(&path)
+            .map_err(|e| err(&path, format!("cannot read ({e}); {rerun} first")))?;
+        let stamp: Stamp = serde_json::from_slice::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| serde_json::from_value(v.get("stamp")?.clone()).ok())
+            .ok_or_else(|| {
+                err(
+                    &path,
+                    format!(
+                        "not a manifest with a data stamp (written by an older version?); {rerun}"
+                    ),
+                )
+            })?;
+        if stamp.runs != runs_hash(points) {
+            return Err(err(
+                &path,
+                format!(
+                    "these results were computed for other runs than {} now describes (a value \
+                     outside [plot], title and caption changed since); {rerun} to recompute",
+                    spec_file.display()
+                ),
+            ));
+        }
+        for (name, want) in [
+            ("runs.csv", &stamp.runs_csv),
+            ("trajectories.csv", &stamp.trajectories_csv),
+        ] {
+            let file = dir.join(name);
+            let bytes = std::fs::read(&file)
+                .map_err(|e| err(&file, format!("cannot read ({e}); {rerun}")))?;
+            if &hex(&bytes) != want {
+                return Err(err(
+                    &file,
+                    format!(
+                        "does not match manifest.json (an interrupted or concurrent write?); {rerun}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The manifest (see the module docs).
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest<'a> {
     /// Experiment name.
     pub name: &'a str,
+    /// Ties the manifest to its runs and CSVs.
+    pub stamp: Stamp,
     /// The spec file.
     pub spec_file: String,
     /// Whether `[quick]` overrides were applied.
@@ -104,9 +197,11 @@ impl<'a> Manifest<'a> {
         cache: CacheStats,
         wall_seconds: f64,
         compute_seconds: f64,
+        stamp: Stamp,
     ) -> Self {
         Self {
             name: &config.name,
+            stamp,
             spec_file: config.file.display().to_string(),
             quick: config.quick,
             spec: &config.spec,

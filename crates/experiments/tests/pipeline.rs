@@ -507,3 +507,106 @@ fn total_computing_time_counts_shared_runs_once() {
     let text = experiments::gallery::gallery(&[wide, one], &l);
     assert!(text.contains("(2 distinct runs;"), "{text}");
 }
+
+#[test]
+fn plot_refuses_results_of_another_spec_or_a_mixed_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let l = layout(tmp.path());
+    let config = parse(&spec, SMALL, false, None).unwrap();
+    run_experiment(&config, &l, &Silent).unwrap();
+    // [plot], title and caption may change: the figure is redrawn.
+    let restyled = SMALL.replace(r#"title = "test""#, r#"title = "restyled""#);
+    let restyled = parse(&spec, &restyled, false, None).unwrap();
+    experiments::plot_experiment(&restyled, &l).unwrap();
+    // Anything that changes the runs must be recomputed first.
+    let other = SMALL.replace("seed = 7", "seed = 8");
+    let other = parse(&spec, &other, false, None).unwrap();
+    let e = experiments::plot_experiment(&other, &l)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("manifest.json") && e.contains("other runs") && e.contains("experiments run"),
+        "{e}"
+    );
+    // A CSV that is not the one the manifest was written with (an interrupted write).
+    let runs = l.results_dir(&config).join("runs.csv");
+    let mut bytes = std::fs::read(&runs).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&runs, bytes).unwrap();
+    let e = experiments::plot_experiment(&config, &l)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("runs.csv") && e.contains("does not match"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unwritable_figures_fail_before_any_work_and_stale_temporaries_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&spec, SMALL, false, None).unwrap();
+    let mut l = layout(tmp.path());
+    // A temporary file of a process that no longer exists (pids stop at 2^22).
+    let results = l.results_dir(&config);
+    std::fs::create_dir_all(&results).unwrap();
+    let stale = results.join(".tmp-4194999-trajectories.csv");
+    std::fs::write(&stale, b"half").unwrap();
+    std::fs::write(tmp.path().join("not_a_dir"), b"").unwrap();
+    l.figures = tmp.path().join("not_a_dir");
+    let e = run_experiment(&config, &l, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not_a_dir"), "{e}");
+    assert!(
+        !results.join("runs.csv").exists(),
+        "wrote results before failing"
+    );
+    assert!(!l.cache_dir(&config).read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".json")));
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    assert!(!stale.exists(), "stale temporary file left");
+}
+
+#[test]
+fn two_specs_of_one_name_are_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
+        write_spec(&tmp.path().join(sub), "same", SMALL);
+    }
+    let (ok, stderr) = run_cli(&["run", "a/same.toml", "b/same.toml"], tmp.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("b/same.toml") && stderr.contains("same name `same` as a/same.toml"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("results").exists(), "wrote results");
+}
+
+#[test]
+fn a_closed_standard_output_is_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "one", SMALL);
+    write_spec(tmp.path(), "two", SMALL);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["list", "."])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // as `… | head -0` does
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
