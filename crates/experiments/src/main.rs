@@ -326,11 +326,9 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
         Command::Validate { specs, quick } => {
             for path in specs {
                 let c = load(&path, quick)?;
-                say!(
-                    "{}: ok ({} runs)",
-                    path.display(),
-                    experiments::sweep::expand(&c).len()
-                );
+                let runs = experiments::sweep::expand(&c).len();
+                let plural = if runs == 1 { "" } else { "s" };
+                say!("{}: ok ({runs} run{plural})", path.display());
             }
         }
         Command::Export {

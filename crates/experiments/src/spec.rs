@@ -369,7 +369,28 @@ pub fn load(path: &Path, quick: bool, budget: MemoryBudget) -> Result<Config, Sp
 }
 
 /// Parses and validates spec text (see [`load`]); `path` names it in errors and gives the name.
+/// The `[quick]` overrides are validated too when `quick` is false, so that a mistake there is
+/// reported without `--quick`; errors found with them merged say so.
 pub fn parse(
+    path: &Path,
+    text: &str,
+    quick: bool,
+    budget: MemoryBudget,
+) -> Result<Config, SpecError> {
+    let in_quick = |e: SpecError| SpecError {
+        message: format!("with its [quick] overrides merged: {}", e.message),
+        ..e
+    };
+    if quick {
+        return parse_one(path, text, true, budget).map_err(in_quick);
+    }
+    let config = parse_one(path, text, false, budget)?;
+    parse_one(path, text, true, None).map_err(in_quick)?;
+    Ok(config)
+}
+
+/// [`parse`] with or without the `[quick]` overrides.
+fn parse_one(
     path: &Path,
     text: &str,
     quick: bool,
@@ -586,6 +607,21 @@ fn validate(spec: &Spec) -> Result<(), String> {
     if spec.seeds.replicates == 0 {
         return Err("seeds.replicates = 0 is out of range; allowed: replicates ≥ 1".into());
     }
+    distinct("sweep.alpha", &sw.alpha)?;
+    distinct("sweep.r_prime", &sw.r_prime)?;
+    distinct("sweep.m", &sw.m)?;
+    distinct("sweep.kappa", &sw.kappa)?;
+    distinct("sweep.step_size", &sw.step_size)?;
+    distinct("sweep.init", &sw.init)?;
+    let runs = run_count(spec);
+    if runs.is_none_or(|n| n > MAX_RUNS) {
+        return Err(format!(
+            "seeds.replicates = {} with sweep lists of lengths {:?} make {} runs; allowed: at most {MAX_RUNS}",
+            spec.seeds.replicates,
+            sweep_lengths(sw),
+            runs.map_or("more than 2^64".to_string(), |n| n.to_string())
+        ));
+    }
 
     let unknown: BTreeSet<&str> = spec
         .plot
@@ -600,6 +636,17 @@ fn validate(spec: &Spec) -> Result<(), String> {
              and with [diagnostics] spectral = true: {}",
             QUANTITIES.join(", "),
             SPECTRAL_QUANTITIES.join(", ")
+        ));
+    }
+    let recorded = p.r + 2;
+    if let Some(q) = spec.plot.quantities.iter().find(|q| {
+        q.strip_prefix("sigma_u_")
+            .and_then(|k| k.parse::<usize>().ok())
+            .is_some_and(|k| k > recorded)
+    }) {
+        return Err(format!(
+            "plot.quantities: {q} is not recorded; allowed: sigma_u_1 … sigma_u_{recorded} (σ_1(U)…σ_min(r', r+2)(U), r = {})",
+            p.r
         ));
     }
     let needs_spectral: Vec<&str> = spec
@@ -634,6 +681,7 @@ fn validate(spec: &Spec) -> Result<(), String> {
         PlotKind::ErrorVsParameter if spec.plot.x.is_none() => {
             return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into())
         }
+        PlotKind::ErrorVsParameter => check_error_vs_parameter(spec)?,
         _ => {}
     }
     if let Some(x) = spec.plot.fit_max_x {
@@ -650,6 +698,96 @@ fn validate(spec: &Spec) -> Result<(), String> {
         }
     }
 
+    Ok(())
+}
+
+/// Most runs a spec may describe (replicates × the product of the sweep lists' lengths).
+pub const MAX_RUNS: usize = 100_000;
+
+/// Refuses a sweep list that repeats a value (its runs would be counted twice in every median).
+fn distinct<T: PartialEq + std::fmt::Debug>(key: &str, v: &Option<Vec<T>>) -> Result<(), String> {
+    for (i, a) in v.iter().flatten().enumerate() {
+        if v.iter().flatten().take(i).any(|b| b == a) {
+            return Err(format!("{key} lists {a:?} twice; allowed: distinct values"));
+        }
+    }
+    Ok(())
+}
+
+/// Lengths of the sweep lists that are set, as (key, length).
+fn sweep_lengths(sw: &SweepSpec) -> Vec<(&'static str, usize)> {
+    [
+        ("alpha", sw.alpha.as_ref().map(Vec::len)),
+        ("r_prime", sw.r_prime.as_ref().map(Vec::len)),
+        ("m", sw.m.as_ref().map(Vec::len)),
+        ("kappa", sw.kappa.as_ref().map(Vec::len)),
+        ("step_size", sw.step_size.as_ref().map(Vec::len)),
+        ("init", sw.init.as_ref().map(Vec::len)),
+    ]
+    .into_iter()
+    .filter_map(|(k, n)| Some((k, n?)))
+    .collect()
+}
+
+/// The number of runs of a spec, computed without expanding the sweep (`None` on overflow).
+fn run_count(spec: &Spec) -> Option<usize> {
+    sweep_lengths(&spec.sweep)
+        .iter()
+        .try_fold(spec.seeds.replicates, |acc, &(_, n)| acc.checked_mul(n))
+}
+
+/// error_vs_parameter draws the final error of each run against `x`, one curve per `group`
+/// value, as medians over the other runs: x must be a numeric swept parameter, group another
+/// swept one, and no other parameter may vary (its runs would be pooled into one median).
+fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
+    let plot = &spec.plot;
+    let swept: Vec<&str> = sweep_lengths(&spec.sweep)
+        .into_iter()
+        .filter(|&(_, n)| n >= 2)
+        .map(|(k, _)| k)
+        .collect();
+    let allowed = if swept.is_empty() {
+        "none: sweep a parameter first".to_string()
+    } else {
+        swept.join(", ")
+    };
+    let x = plot.x.expect("checked by the caller");
+    if x == Parameter::Init {
+        return Err(format!(
+            "plot.x = \"init\" is not a number; allowed: a swept numeric parameter ({allowed})"
+        ));
+    }
+    if !swept.contains(&x.column()) {
+        return Err(format!(
+            "plot.x = \"{}\" is not swept (needs sweep.{} with at least two values); allowed: {allowed}",
+            x.column(),
+            x.column()
+        ));
+    }
+    if let Some(g) = plot.group {
+        if g == x {
+            return Err(format!(
+                "plot.group = \"{}\" is also plot.x; allowed: another swept parameter ({allowed})",
+                g.column()
+            ));
+        }
+        if !swept.contains(&g.column()) {
+            return Err(format!(
+                "plot.group = \"{}\" is not swept (needs sweep.{} with at least two values); allowed: {allowed}",
+                g.column(),
+                g.column()
+            ));
+        }
+    }
+    if let Some(other) = swept
+        .iter()
+        .find(|&&k| k != x.column() && plot.group.is_none_or(|g| g.column() != k))
+    {
+        return Err(format!(
+            "sweep.{other} varies but is neither plot.x nor plot.group: its runs would be pooled into \
+             one median; set plot.group = \"{other}\" or sweep one value"
+        ));
+    }
     Ok(())
 }
 
@@ -677,22 +815,49 @@ fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
             rp,
         )
     };
-    let Some((total, n, m, k, rp)) = groups.values().map(need).max() else {
+    let Some((batch, n, m, k, rp)) = groups.values().map(need).max() else {
         return Ok(());
     };
-    if total > limit {
+    let runs: usize = groups.values().map(|g| g.2).sum();
+    let (trajectories, rows, quantities) = trajectory_bytes(&config.spec, runs);
+    if batch.saturating_add(trajectories) > limit {
         let operator = operator_bytes(n, m);
         return Err(format!(
             "problem.n = {n}, m = {m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
-             buffers for {k} runs in lockstep of width up to r' = {rp}) but only {} may be used; \
-             reduce m or n (or raise LOWRANK_MAX_OPERATOR_BYTES)",
-            human_bytes(total),
+             buffers for {k} runs in lockstep of width up to r' = {rp}), and the logged trajectories {} \
+             ({runs} runs × {rows} logged iterations × {quantities} quantities × {TRAJECTORY_VALUE_BYTES} \
+             bytes, held in memory and written to trajectories.csv), but only {} may be used; reduce m \
+             or n, or raise gd.log_every (or raise LOWRANK_MAX_OPERATOR_BYTES)",
+            human_bytes(batch),
             human_bytes(operator),
-            human_bytes(total - operator),
+            human_bytes(batch - operator),
+            human_bytes(trajectories),
             human_bytes(limit)
         ));
     }
     Ok(())
+}
+
+/// Bytes one logged value costs until the CSVs are written: 8 in the run's result and up to ~48
+/// as a `run,t,quantity,value` line of trajectories.csv, built in memory.
+pub const TRAJECTORY_VALUE_BYTES: u128 = 56;
+
+/// Memory for the logged trajectories of `runs` runs: (bytes, logged iterations per run,
+/// quantities per run), with iterations/log_every + 2 rows (t = 0, every log_every, the last)
+/// and at most 8 + (r + 2) + 5 quantities (the diagnostics, σ_1..σ_{r+2}(U), spectral ones).
+pub fn trajectory_bytes(spec: &Spec, runs: usize) -> (u128, usize, usize) {
+    let rows = spec.gd.iterations / spec.gd.log_every + 2;
+    let spectral = if spec.diagnostics.spectral {
+        SPECTRAL_QUANTITIES.len()
+    } else {
+        0
+    };
+    let quantities = QUANTITIES.len() + spec.problem.r + 2 + spectral;
+    let bytes = (runs as u128)
+        .saturating_mul(rows as u128)
+        .saturating_mul(quantities as u128)
+        .saturating_mul(TRAJECTORY_VALUE_BYTES);
+    (bytes, rows, quantities)
 }
 
 /// "1.50 GiB"-style size.

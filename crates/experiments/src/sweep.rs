@@ -267,7 +267,11 @@ quantities = ["test_error"]
         use lowrank_core::operator_bytes;
         // BASE: 3 α × 2 r' = 6 runs per instance (m = 60 is the larger one), each replicate its own
         // instance; with share_instance the 2 replicates share it: 12 runs in one batch.
-        let need = |k: usize| operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4);
+        // Plus the logged trajectories of all runs (the same for both variants).
+        let all = parse(Path::new("s.toml"), BASE, false, None).unwrap();
+        let (trajectories, _, _) = crate::spec::trajectory_bytes(&all.spec, expand(&all).len());
+        let need =
+            |k: usize| operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4) + trajectories;
         let parse_with =
             |text: &str, limit: u128| parse(Path::new("s.toml"), text, false, Some(limit));
         let shared = BASE.replace("replicates = 2", "replicates = 2\nshare_instance = true");

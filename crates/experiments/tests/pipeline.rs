@@ -28,6 +28,16 @@ kind = "trajectories"
 quantities = ["test_error", "sin_theta"]
 "#;
 
+/// SMALL as an error_vs_parameter figure with `plot` options and `sweep` lists.
+fn error_vs(plot: &str, sweep: &str) -> String {
+    SMALL
+        .replace(
+            "kind = \"trajectories\"",
+            &format!("kind = \"error_vs_parameter\"\n{plot}"),
+        )
+        .replace("[plot]", &format!("[sweep]\n{sweep}\n[plot]"))
+}
+
 fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
@@ -386,6 +396,51 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
                 .replace("n = 12", "n = 100000")
                 .replace("r = 2", "r = 3"),
             &["a batch needs", "packed operator", "GiB"],
+        ),
+        (
+            "too_many_runs",
+            &SMALL.replace("seed = 7", "seed = 7\nreplicates = 1000000000000"),
+            &["seeds.replicates = 1000000000000", "at most 100000"],
+        ),
+        (
+            "huge_trajectories",
+            &SMALL.replace("iterations = 120", "iterations = 2000000000"),
+            &["logged trajectories", "raise gd.log_every"],
+        ),
+        (
+            "duplicate_alpha",
+            &SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-2]\n[plot]"),
+            &["sweep.alpha lists 0.01 twice", "distinct values"],
+        ),
+        (
+            "unrecorded_sigma",
+            &SMALL.replace("\"sin_theta\"", "\"sigma_u_9\""),
+            &["sigma_u_9 is not recorded", "sigma_u_1 … sigma_u_4"],
+        ),
+        (
+            "x_init",
+            &error_vs("x = \"init\"", "init = [\"small_random\", \"spectral\"]"),
+            &["plot.x = \"init\" is not a number", "init"],
+        ),
+        (
+            "x_not_swept",
+            &error_vs("x = \"m\"", "alpha = [1e-2, 1e-3]"),
+            &["plot.x = \"m\" is not swept", "allowed: alpha"],
+        ),
+        (
+            "group_is_x",
+            &error_vs("x = \"alpha\"\ngroup = \"alpha\"", "alpha = [1e-2, 1e-3]"),
+            &["plot.group = \"alpha\" is also plot.x"],
+        ),
+        (
+            "pooled",
+            &error_vs("x = \"alpha\"", "alpha = [1e-2, 1e-3]\nr_prime = [2, 5]"),
+            &["sweep.r_prime varies but is neither plot.x nor plot.group"],
+        ),
+        (
+            "bad_quick",
+            &format!("{SMALL}[quick]\nproblem = {{ bogus = 3 }}\n"),
+            &["with its [quick] overrides merged", "bogus"],
         ),
     ];
     let tmp = tempfile::tempdir().unwrap();
