@@ -37,9 +37,11 @@ use rayon::prelude::*;
 
 use crate::packing::{packed_dim, smat, svec, svec_into};
 
-/// Bytes of the packed operator for n and m: m · n(n+1)/2 · 8.
+/// Bytes of the packed operator for n and m: m · n(n+1)/2 · 8 (in u128, so that the sizes of
+/// absurd specs are reported right instead of overflowing).
 pub const fn operator_bytes(n: usize, m: usize) -> u128 {
-    (m as u128) * (packed_dim(n) as u128) * 8
+    let n = n as u128;
+    (m as u128) * (n * (n + 1) / 2) * 8
 }
 
 /// The linear map 𝒜 : S^n → R^m, stored packed (see the module docs for the convention).

@@ -116,7 +116,7 @@ numpy:
 
 /// Writes the export of `point` into `dir` (each file atomically); returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+    crate::fsutil::ensure_writable_dir(dir)?;
     let d = collect(point);
     let mut files = vec![
         npy(dir, "X.npy", &d.x)?,

@@ -32,10 +32,10 @@ pub fn with_atomic_path<E: From<std::io::Error>>(
     }
     let tmp = temp_path(path);
     match write(&tmp) {
-        Ok(()) => {
-            std::fs::rename(&tmp, path)?;
-            Ok(())
-        }
+        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            E::from(e)
+        }),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)

@@ -112,11 +112,22 @@ impl Layout {
 pub fn memory_budget() -> spec::MemoryBudget {
     if let Some(v) = std::env::var("LOWRANK_MAX_OPERATOR_BYTES")
         .ok()
-        .and_then(|v| v.parse::<u128>().ok())
+        .and_then(|v| v.trim().parse::<u128>().ok())
     {
         return Some(v);
     }
     Some(proc_kib("/proc/meminfo", "MemAvailable:")? * 1024 * 8 / 10)
+}
+
+/// An error if `LOWRANK_MAX_OPERATOR_BYTES` is set but is not a whole number of bytes (which
+/// [`memory_budget`] would otherwise ignore).
+pub fn check_memory_budget_variable() -> Result<(), String> {
+    match std::env::var("LOWRANK_MAX_OPERATOR_BYTES") {
+        Ok(v) if v.trim().parse::<u128>().is_err() => Err(format!(
+            "LOWRANK_MAX_OPERATOR_BYTES = `{v}` is not a number of bytes; allowed: a whole number, e.g. 4000000000"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The value of a `Key:   <n> kB` line of a Linux /proc file (e.g. /proc/meminfo, /proc/self/status).

@@ -213,6 +213,10 @@ fn spec_path(name: &str, dir: &Path) -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = experiments::check_memory_budget_variable() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let layout = Layout {
         results: cli.results.clone(),
         figures: cli.figures.clone(),
@@ -342,7 +346,10 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             let point = points.get(run).ok_or_else(|| {
                 experiments::Error::Spec(spec::SpecError {
                     file: spec.clone(),
-                    message: format!("--run {run}: the sweep has runs 0..{}", points.len()),
+                    message: format!(
+                        "--run {run} is out of range; allowed: 0 to {} (the index column of runs.csv)",
+                        points.len() - 1
+                    ),
                 })
             })?;
             let files = experiments::export::export(point, &out).map_err(|source| {

@@ -423,6 +423,12 @@ fn parse_one(
         .and_then(|s| s.to_str())
         .ok_or_else(|| err("the file name must be <name>.toml".into()))?
         .to_string();
+    if name == "cache" || name == "quick" {
+        return Err(err(format!(
+            "the experiment name `{name}` (file stem) is reserved: results/{name} holds the {}; rename the file",
+            if name == "cache" { "run cache" } else { "quick-mode results" }
+        )));
+    }
     if name.is_empty()
         || !name
             .chars()
@@ -827,7 +833,7 @@ fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
              buffers for {k} runs in lockstep of width up to r' = {rp}), and the logged trajectories {} \
              ({runs} runs × {rows} logged iterations × {quantities} quantities × {TRAJECTORY_VALUE_BYTES} \
              bytes, held in memory and written to trajectories.csv), but only {} may be used; reduce m \
-             or n, or raise gd.log_every (or raise LOWRANK_MAX_OPERATOR_BYTES)",
+             or n (or r' if the buffers dominate), or raise gd.log_every (or raise LOWRANK_MAX_OPERATOR_BYTES)",
             human_bytes(batch),
             human_bytes(operator),
             human_bytes(batch - operator),

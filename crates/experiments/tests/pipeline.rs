@@ -437,6 +437,7 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &error_vs("x = \"alpha\"", "alpha = [1e-2, 1e-3]\nr_prime = [2, 5]"),
             &["sweep.r_prime varies but is neither plot.x nor plot.group"],
         ),
+        ("cache", SMALL, &["name `cache`", "reserved"]),
         (
             "bad_quick",
             &format!("{SMALL}[quick]\nproblem = {{ bogus = 3 }}\n"),
@@ -662,6 +663,24 @@ fn a_closed_standard_output_is_not_a_crash() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_memory_limit_variable_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "small", SMALL);
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["validate", "small.toml"])
+        .env("LOWRANK_MAX_OPERATOR_BYTES", "1GB")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted");
+    assert!(
+        stderr.contains("LOWRANK_MAX_OPERATOR_BYTES = `1GB`") && stderr.contains("allowed"),
         "{stderr}"
     );
 }
