@@ -226,9 +226,16 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
     let fit_note = plot.fit_max_x.map_or(String::new(), |x| {
         format!("; slopes fitted over {} ≤ {x:e}", x_symbol(plot.x))
     });
+    let left_out = match runs.len() - ok.len() {
+        0 => String::new(),
+        d => format!(
+            "; {d} of {} runs diverged or stopped and are left out",
+            runs.len()
+        ),
+    };
     let mut panel = Panel {
         title: format!(
-            "median over {replicates} replicates, band: min–max of the final error{fit_note}"
+            "median over {replicates} replicates, band: min–max of the final error{fit_note}{left_out}"
         ),
         x: parameter_axis(x),
         y: Axis::log("test error ‖UUᵀ − XXᵀ‖_F / ‖XXᵀ‖_F (log)"),
