@@ -261,9 +261,10 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 reporter.iters.finish_and_clear();
                 reporter.runs.finish_and_clear();
                 eprintln!(
-                    "{}: {} runs ({} cached, {} computed, {} diverged) in {:.1} s",
+                    "{}: {} run{} ({} cached, {} computed, {} diverged) in {:.1} s",
                     config.name,
                     out.runs,
+                    if out.runs == 1 { "" } else { "s" },
                     out.cache.hits,
                     out.cache.computed,
                     out.diverged,
