@@ -67,15 +67,26 @@ pub fn write_set_atomic(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
         }
         return Err(e);
     }
-    for ((path, _), tmp) in files.iter().zip(&temps) {
-        std::fs::rename(tmp, path)?;
+    for (i, ((path, _), tmp)) in files.iter().zip(&temps).enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            for t in &temps[i..] {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }
 
 /// Removes the temporary files (`.tmp-<pid>-…`, see [`temp_path`]) that a killed process left in
-/// `dir`: those whose process is gone (no `/proc/<pid>`). Missing `dir` is not an error.
+/// `dir`: those whose process is gone (no `/proc/<pid>`) and that were last written over an hour
+/// ago (so that a live process in another PID namespace, or under a `/proc` that hides it, keeps
+/// its files). Does nothing without `/proc/self` or if `dir` is missing.
 pub fn remove_stale_temps(dir: &Path) {
+    const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -87,7 +98,13 @@ pub fn remove_stale_temps(dir: &Path) {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_file(entry.path());
         }
     }

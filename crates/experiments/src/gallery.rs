@@ -35,8 +35,8 @@ pub struct DistinctRuns {
 }
 
 /// The distinct runs behind `configs`: the cache keys from each `results/<name>/runs.csv`, each
-/// run's time from its cache entry, so a run that several specs share (e.g. error_vs_alpha_m's
-/// m = 3000 runs) counts once, as it is computed once. `None` if no run has results.
+/// run's time from its cache entry, so a run that several specs share (specs whose batches are
+/// identical, see `run`) counts once, as it is computed once. `None` if no run has results.
 pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns> {
     // cache key → (cache directory, operator flops of the run)
     let mut runs: BTreeMap<String, (PathBuf, f64)> = BTreeMap::new();

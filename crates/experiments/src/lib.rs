@@ -123,7 +123,7 @@ pub fn memory_budget() -> spec::MemoryBudget {
 /// [`memory_budget`] would otherwise ignore).
 pub fn check_memory_budget_variable() -> Result<(), String> {
     match std::env::var("LOWRANK_MAX_OPERATOR_BYTES") {
-        Ok(v) if v.trim().parse::<u128>().is_err() => Err(format!(
+        Ok(v) if !v.trim().is_empty() && v.trim().parse::<u128>().is_err() => Err(format!(
             "LOWRANK_MAX_OPERATOR_BYTES = `{v}` is not a number of bytes; allowed: a whole number, e.g. 4000000000"
         )),
         _ => Ok(()),
@@ -207,7 +207,7 @@ pub fn run_experiment(
     let manifest_path = dir.join("manifest.json");
     let runs_csv = output::runs_csv(&points, &results, config.spec.diagnostics.thresholds());
     let traj_csv = output::trajectories_csv(&points, &results);
-    let stamp = manifest::Stamp::new(&points, runs_csv.as_bytes(), traj_csv.as_bytes());
+    let stamp = manifest::Stamp::new(config, &points, runs_csv.as_bytes(), traj_csv.as_bytes());
     let seconds = start.elapsed().as_secs_f64();
     let compute: f64 = results.iter().map(|r| r.seconds).sum();
     let manifest = manifest::Manifest::new(config, &points, stats, seconds, compute, stamp);
@@ -231,12 +231,30 @@ pub fn run_experiment(
     })
 }
 
+/// The `experiments` command that computes the results of `config` into `layout`.
+fn rerun_command(config: &Config, layout: &Layout) -> String {
+    let mut cmd = String::from("experiments");
+    let defaults = Layout::default();
+    if layout.results != defaults.results {
+        cmd += &format!(" --results {}", layout.results.display());
+    }
+    if layout.figures != defaults.figures {
+        cmd += &format!(" --figures {}", layout.figures.display());
+    }
+    cmd += " run";
+    if config.quick {
+        cmd += " --quick";
+    }
+    cmd + &format!(" {}", config.file.display())
+}
+
 /// Redraws the figure of `config` from its existing CSVs (no computation), after checking with the
 /// manifest's [`manifest::Stamp`] that they hold the runs `config` describes and were written
 /// together.
 pub fn plot_experiment(config: &Config, layout: &Layout) -> Result<[PathBuf; 2], Error> {
     let results = layout.results_dir(config);
-    manifest::Stamp::verify(&results, &sweep::expand(config), &config.file)?;
+    let hash = manifest::runs_hash(config, &sweep::expand(config));
+    manifest::Stamp::verify(&results, &hash, &rerun_command(config, layout))?;
     let data = output::read_results(&results)?;
     let dir = layout.figures_dir(config);
     plot::render(config, &data, &dir).map_err(|e| Error::Plot {

@@ -42,28 +42,40 @@ fn hex(bytes: &[u8]) -> String {
     format!("{:016x}", fnv1a64(bytes))
 }
 
-/// Hash of the resolved runs of a spec (their JSON), as in [`Stamp::runs`].
-pub fn runs_hash(points: &[RunPoint]) -> String {
-    hex(serde_json::to_string(points)
-        .expect("RunPoint serializes")
-        .as_bytes())
+/// Hash of what determines the results of a spec, as in [`Stamp::runs`]: the JSON of its resolved
+/// runs and its phase thresholds (which enter runs.csv's t_*, t_1, t_hat).
+pub fn runs_hash(config: &Config, points: &[RunPoint]) -> String {
+    let th = config.spec.diagnostics.thresholds();
+    let text = format!(
+        "{}|tau={:e}|rho={:e}",
+        serde_json::to_string(points).expect("RunPoint serializes"),
+        th.sin_theta,
+        th.signal_to_noise
+    );
+    hex(text.as_bytes())
 }
 
 impl Stamp {
-    /// The stamp of `points` written as `runs_csv` and `trajectories_csv`.
-    pub fn new(points: &[RunPoint], runs_csv: &[u8], trajectories_csv: &[u8]) -> Self {
+    /// The stamp of the runs `points` of `config` written as `runs_csv` and `trajectories_csv`.
+    pub fn new(
+        config: &Config,
+        points: &[RunPoint],
+        runs_csv: &[u8],
+        trajectories_csv: &[u8],
+    ) -> Self {
         Self {
-            runs: runs_hash(points),
+            runs: runs_hash(config, points),
             runs_csv: hex(runs_csv),
             trajectories_csv: hex(trajectories_csv),
         }
     }
 
-    /// Checks the results in `dir` (manifest.json, runs.csv, trajectories.csv) against the runs
-    /// `points` of the spec `spec_file`: an error names the file and says what to do.
-    pub fn verify(dir: &Path, points: &[RunPoint], spec_file: &Path) -> Result<(), DataError> {
+    /// Checks the results in `dir` (manifest.json, runs.csv, trajectories.csv) against
+    /// `runs_hash` ([`runs_hash`] of the spec now): an error names the file and says what to do,
+    /// with `rerun`, the command that recomputes them.
+    pub fn verify(dir: &Path, runs_hash: &str, rerun: &str) -> Result<(), DataError> {
         let path = dir.join("manifest.json");
-        let rerun = format!("run `experiments run {}`", spec_file.display());
+        let rerun = format!("run `{rerun}`");
         let err = |file: &Path, message: String| DataError {
             file: file.display().to_string(),
             message,
@@ -81,13 +93,13 @@ impl Stamp {
                     ),
                 )
             })?;
-        if stamp.runs != runs_hash(points) {
+        if stamp.runs != runs_hash {
             return Err(err(
                 &path,
                 format!(
-                    "these results were computed for other runs than {} now describes (a value \
-                     outside [plot], title and caption changed since); {rerun} to recompute",
-                    spec_file.display()
+                    "these results were computed for other runs or phase thresholds than the spec \
+                     now describes ([plot], title and caption may change, nothing else); {rerun} to \
+                     recompute"
                 ),
             ));
         }

@@ -381,11 +381,19 @@ pub fn parse(
         message: format!("with its [quick] overrides merged: {}", e.message),
         ..e
     };
+    let has_quick = toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("quick"));
     if quick {
-        return parse_one(path, text, true, budget).map_err(in_quick);
+        let config = parse_one(path, text, true, budget);
+        return if has_quick {
+            config.map_err(in_quick)
+        } else {
+            config
+        };
     }
     let config = parse_one(path, text, false, budget)?;
-    parse_one(path, text, true, None).map_err(in_quick)?;
+    if has_quick {
+        parse_one(path, text, true, None).map_err(in_quick)?;
+    }
     Ok(config)
 }
 
@@ -644,14 +652,21 @@ fn validate(spec: &Spec) -> Result<(), String> {
             SPECTRAL_QUANTITIES.join(", ")
         ));
     }
-    let recorded = p.r + 2;
+    // Runs record σ_1..σ_min(r', r+2)(U); every run of the figure must have the quantity.
+    let narrowest = sw
+        .r_prime
+        .as_deref()
+        .and_then(|v| v.iter().min().copied())
+        .unwrap_or(spec.init.r_prime);
+    let recorded = (p.r + 2).min(narrowest);
     if let Some(q) = spec.plot.quantities.iter().find(|q| {
         q.strip_prefix("sigma_u_")
             .and_then(|k| k.parse::<usize>().ok())
             .is_some_and(|k| k > recorded)
     }) {
         return Err(format!(
-            "plot.quantities: {q} is not recorded; allowed: sigma_u_1 … sigma_u_{recorded} (σ_1(U)…σ_min(r', r+2)(U), r = {})",
+            "plot.quantities: {q} is not recorded for every run; allowed: sigma_u_1 … sigma_u_{recorded} \
+             (runs record σ_1(U)…σ_min(r', r+2)(U); here r = {} and the smallest r' is {narrowest})",
             p.r
         ));
     }
@@ -759,8 +774,14 @@ fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
     };
     let x = plot.x.expect("checked by the caller");
     if x == Parameter::Init {
+        let numeric: Vec<&str> = swept.iter().copied().filter(|&k| k != "init").collect();
         return Err(format!(
-            "plot.x = \"init\" is not a number; allowed: a swept numeric parameter ({allowed})"
+            "plot.x = \"init\" is not a number; allowed: a swept numeric parameter ({})",
+            if numeric.is_empty() {
+                "none is swept".to_string()
+            } else {
+                numeric.join(", ")
+            }
         ));
     }
     if !swept.contains(&x.column()) {
