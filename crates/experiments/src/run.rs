@@ -16,7 +16,7 @@
 //! before. An interrupted sweep resumes at the first unfinished batch, and changing a spec value
 //! recomputes the batches (instances) it touches.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -148,19 +148,21 @@ pub fn batch_cache_keys(batch: &[&RunPoint]) -> Vec<String> {
 
 /// The batches in which `points` are computed, as indices into `points`: the runs of each instance
 /// (in order of first appearance, each in the order of `points`) cut into pieces of at most
-/// [`MAX_BATCH`]. Depends on the points only, never on the cache.
+/// [`MAX_BATCH`], the batches of one instance listed one after another. Depends on the points
+/// only, never on the cache.
 pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(InstanceKey, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<InstanceKey, usize> = HashMap::new();
     for (i, point) in points.iter().enumerate() {
-        let ik = point.instance_key();
-        match groups.iter_mut().find(|(k, _)| *k == ik) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((ik, vec![i])),
-        }
+        let g = *group_of.entry(point.instance_key()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
     }
     groups
         .into_iter()
-        .flat_map(|(_, members)| {
+        .flat_map(|members| {
             members
                 .chunks(MAX_BATCH)
                 .map(<[usize]>::to_vec)
@@ -373,8 +375,9 @@ pub fn execute(
     }
     let mut results: Vec<Option<RunResult>> = vec![None; points.len()];
     let mut hits = 0;
-    // The batches to compute, grouped by instance (in order of first appearance) so that each
-    // instance is built once.
+    // The batches to compute, grouped by instance so that each instance is built once
+    // (plan_batches lists the batches of an instance one after another, so comparing with the
+    // last group suffices).
     let mut groups: Vec<(InstanceKey, Vec<Vec<usize>>)> = Vec::new();
     for batch in plan_batches(points) {
         let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
@@ -394,9 +397,9 @@ pub fn execute(
             continue;
         }
         let ik = points[batch[0]].instance_key();
-        match groups.iter_mut().find(|(k, _)| *k == ik) {
-            Some((_, batches)) => batches.push(batch),
-            None => groups.push((ik, vec![batch])),
+        match groups.last_mut() {
+            Some((k, batches)) if *k == ik => batches.push(batch),
+            _ => groups.push((ik, vec![batch])),
         }
     }
     let stats = CacheStats {

@@ -703,3 +703,29 @@ fn a_malformed_memory_limit_variable_is_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn batches_hold_one_instance_each_and_cover_every_run_once() {
+    let alphas: Vec<String> = (1..=70).map(|k| format!("{}e-4", k)).collect();
+    let text = SMALL
+        .replace(
+            "[plot]",
+            &format!("[sweep]\nalpha = [{}]\n[plot]", alphas.join(", ")),
+        )
+        .replace("seed = 7", "seed = 7\nreplicates = 2");
+    let tmp = tempfile::tempdir().unwrap();
+    let config = parse(&write_spec(tmp.path(), "b", &text), &text, false, None).unwrap();
+    let points = experiments::sweep::expand(&config);
+    let batches = experiments::run::plan_batches(&points);
+    // Two instances of 70 runs: 64 + 6 each, an instance's batches one after another.
+    let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [64, 6, 64, 6]);
+    let key = |b: &Vec<usize>| points[b[0]].instance_key();
+    for b in &batches {
+        assert!(b.iter().all(|&i| points[i].instance_key() == key(b)));
+    }
+    assert!(key(&batches[0]) == key(&batches[1]) && key(&batches[1]) != key(&batches[2]));
+    let mut all: Vec<usize> = batches.concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..points.len()).collect::<Vec<_>>());
+}
