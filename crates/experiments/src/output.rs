@@ -49,11 +49,19 @@ pub const RUN_COLUMNS: &[&str] = &[
     "t_hat",
 ];
 
-fn min_with_t(t: &[usize], v: &[f64]) -> (f64, usize) {
-    t.iter().zip(v).fold(
-        (f64::INFINITY, 0),
-        |(bv, bt), (&t, &v)| if v < bv { (v, t) } else { (bv, bt) },
-    )
+/// The smallest finite value of `v` and its iteration; (NaN, None) if there is none (a run that
+/// diverged at its first step).
+fn min_with_t(t: &[usize], v: &[f64]) -> (f64, Option<usize>) {
+    t.iter()
+        .zip(v)
+        .filter(|(_, v)| v.is_finite())
+        .fold((f64::NAN, None), |(bv, bt), (&t, &v)| {
+            if bt.is_none() || v < bv {
+                (v, Some(t))
+            } else {
+                (bv, bt)
+            }
+        })
 }
 
 /// Phase boundaries of one run's trajectory (see [`lowrank_core::analysis`]).
@@ -114,7 +122,7 @@ pub fn runs_csv(points: &[RunPoint], results: &[RunResult], th: PhaseThresholds)
             r.diverged_at.map_or(String::new(), |t| t.to_string()),
             last(&test),
             min_err,
-            min_t,
+            opt(min_t),
             last(&train),
             p.singular_values[p.r - 1],
             opt(ph.t_star),
@@ -281,4 +289,17 @@ pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
         }
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::min_with_t;
+
+    #[test]
+    fn minimum_skips_undefined_values_and_is_undefined_without_any() {
+        let t = [0, 10, 20, 30];
+        assert_eq!(min_with_t(&t, &[0.5, f64::NAN, 0.1, 0.1]), (0.1, Some(20)));
+        let (v, at) = min_with_t(&t, &[f64::NAN, f64::INFINITY, f64::NAN, f64::NAN]);
+        assert!(v.is_nan() && at.is_none());
+    }
 }

@@ -598,6 +598,10 @@ fn validate(spec: &Spec) -> Result<(), String> {
             return Err(format!("{rkey} = 0 is out of range; allowed: r' ≥ 1 (r' < r, = r, > r and ≥ n are all allowed)"));
         }
     }
+    if spec.init.r_prime == 0 {
+        // Checked even when r' is swept, as init.alpha is.
+        return Err("init.r_prime = 0 is out of range; allowed: r' ≥ 1".into());
+    }
     nonempty("sweep.init", &sw.init)?;
 
     nonempty("sweep.step_size", &sw.step_size)?;
