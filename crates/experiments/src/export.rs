@@ -46,6 +46,14 @@ pub struct ExportData {
     pub test_error: Array1<f64>,
 }
 
+/// Peak bytes of [`export`] for `point`: the operator twice (the instance's and the copy written
+/// to `A_packed.npy`) and U_t at every logged step twice (as recorded and stacked).
+pub fn export_bytes(point: &RunPoint) -> u128 {
+    let logged = (point.iterations / point.log_every + 2) as u128;
+    let trajectory = logged * (point.n * point.r_prime) as u128 * 8;
+    2 * lowrank_core::operator_bytes(point.n, point.m) + 2 * trajectory
+}
+
 /// Runs `point` and collects the instance and its trajectory.
 pub fn collect(point: &RunPoint) -> ExportData {
     let problem = build_problem(point);

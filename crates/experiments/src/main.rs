@@ -353,6 +353,20 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     ),
                 })
             })?;
+            let need = experiments::export::export_bytes(point);
+            if let Some(limit) = experiments::memory_budget().filter(|&l| need > l) {
+                return Err(experiments::Error::Spec(spec::SpecError {
+                    file: spec.clone(),
+                    message: format!(
+                        "exporting run {run} needs {} (the packed operator twice: the instance and \
+                         its copy for A_packed.npy, and U_t at every logged step twice) but only {} \
+                         may be used; raise gd.log_every or export a smaller instance (or raise \
+                         LOWRANK_MAX_OPERATOR_BYTES)",
+                        spec::human_bytes(need),
+                        spec::human_bytes(limit)
+                    ),
+                }));
+            }
             let files = experiments::export::export(point, &out).map_err(|source| {
                 experiments::Error::Io {
                     path: out.clone(),

@@ -729,3 +729,23 @@ fn batches_hold_one_instance_each_and_cover_every_run_once() {
     all.sort_unstable();
     assert_eq!(all, (0..points.len()).collect::<Vec<_>>());
 }
+
+#[test]
+fn an_export_that_would_not_fit_is_refused_before_any_work() {
+    // SMALL: the run itself needs about 115 KB, its export about 200 KB (the operator twice).
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "small", SMALL);
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["export", "small.toml", "--out", "ex"])
+        .env("LOWRANK_MAX_OPERATOR_BYTES", "150000")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted");
+    assert!(
+        stderr.contains("small.toml") && stderr.contains("exporting run 0 needs"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("ex").exists(), "wrote output");
+}
