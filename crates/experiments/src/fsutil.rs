@@ -10,13 +10,9 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically (a set of one, see [`write_set_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    with_atomic_path(path, |tmp| {
-        let mut f = std::fs::File::create(tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })
+    write_set_atomic(&[(path, bytes)])
 }
 
 /// Calls `write(tmp)` to produce the file at a temporary path, then renames it to `path`; on error

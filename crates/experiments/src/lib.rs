@@ -110,24 +110,28 @@ impl Layout {
 /// [`spec::MemoryBudget`]): `LOWRANK_MAX_OPERATOR_BYTES` if set (the name is historical), else 80%
 /// of the machine's available memory (`MemAvailable` in /proc/meminfo), else no limit.
 pub fn memory_budget() -> spec::MemoryBudget {
-    if let Some(v) = std::env::var("LOWRANK_MAX_OPERATOR_BYTES")
-        .ok()
-        .and_then(|v| v.trim().parse::<u128>().ok())
-    {
+    if let Ok(Some(v)) = budget_variable() {
         return Some(v);
     }
     Some(proc_kib("/proc/meminfo", "MemAvailable:")? * 1024 * 8 / 10)
 }
 
+/// `LOWRANK_MAX_OPERATOR_BYTES`: `None` if unset or empty, an error if it is not a whole number.
+fn budget_variable() -> Result<Option<u128>, String> {
+    match std::env::var("LOWRANK_MAX_OPERATOR_BYTES") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u128>().map(Some).map_err(|_| {
+            format!(
+                "LOWRANK_MAX_OPERATOR_BYTES = `{v}` is not a number of bytes; allowed: a whole number, e.g. 4000000000"
+            )
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// An error if `LOWRANK_MAX_OPERATOR_BYTES` is set but is not a whole number of bytes (which
 /// [`memory_budget`] would otherwise ignore).
 pub fn check_memory_budget_variable() -> Result<(), String> {
-    match std::env::var("LOWRANK_MAX_OPERATOR_BYTES") {
-        Ok(v) if !v.trim().is_empty() && v.trim().parse::<u128>().is_err() => Err(format!(
-            "LOWRANK_MAX_OPERATOR_BYTES = `{v}` is not a number of bytes; allowed: a whole number, e.g. 4000000000"
-        )),
-        _ => Ok(()),
-    }
+    budget_variable().map(|_| ())
 }
 
 /// The value of a `Key:   <n> kB` line of a Linux /proc file (e.g. /proc/meminfo, /proc/self/status).

@@ -17,7 +17,7 @@
 //! [quick]    any of the keys above, merged over the spec by `--quick`
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -377,30 +377,34 @@ pub fn parse(
     quick: bool,
     budget: MemoryBudget,
 ) -> Result<Config, SpecError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| SpecError {
+        file: path.to_path_buf(),
+        message: flatten(&e.to_string()),
+    })?;
     let in_quick = |e: SpecError| SpecError {
         message: format!("with its [quick] overrides merged: {}", e.message),
         ..e
     };
-    let has_quick = toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("quick"));
+    let has_quick = table.contains_key("quick");
     if quick {
-        let config = parse_one(path, text, true, budget);
+        let config = parse_one(path, table, true, budget);
         return if has_quick {
             config.map_err(in_quick)
         } else {
             config
         };
     }
-    let config = parse_one(path, text, false, budget)?;
+    let config = parse_one(path, table.clone(), false, budget)?;
     if has_quick {
-        parse_one(path, text, true, None).map_err(in_quick)?;
+        parse_one(path, table, true, None).map_err(in_quick)?;
     }
     Ok(config)
 }
 
-/// [`parse`] with or without the `[quick]` overrides.
+/// [`parse`] of the spec's TOML table, with or without the `[quick]` overrides.
 fn parse_one(
     path: &Path,
-    text: &str,
+    mut value: toml::Table,
     quick: bool,
     budget: MemoryBudget,
 ) -> Result<Config, SpecError> {
@@ -408,7 +412,6 @@ fn parse_one(
         file: path.to_path_buf(),
         message,
     };
-    let mut value: toml::Table = toml::from_str(text).map_err(|e| err(flatten(&e.to_string())))?;
     let overrides = value.remove("quick");
     if let Some(o) = &overrides {
         if !o.is_table() {
@@ -822,34 +825,30 @@ fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses a config whose largest batch would not fit in `limit` bytes. Runs are grouped by
-/// instance exactly as the executor groups them ([`crate::sweep::RunPoint::instance_key`], in
-/// batches of at most [`crate::run::MAX_BATCH`]), and a batch needs its packed operator plus
-/// [`batch_workspace_bytes`] for its runs at the widest r' among them.
+/// Refuses a config whose largest batch would not fit in `limit` bytes. The batches are those
+/// the executor will run ([`crate::run::plan_batches`]), and a batch needs its packed operator
+/// plus [`batch_workspace_bytes`] for its runs at the widest r' among them.
 fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
-    let mut groups: HashMap<crate::sweep::InstanceKey, (usize, usize, usize, usize)> =
-        HashMap::new();
-    for point in crate::sweep::expand(config) {
-        let g = groups
-            .entry(point.instance_key())
-            .or_insert((point.n, point.m, 0, 0));
-        g.2 += 1;
-        g.3 = g.3.max(point.r_prime);
-    }
-    let need = |&(n, m, runs, rp): &(usize, usize, usize, usize)| {
-        let k = runs.min(crate::run::MAX_BATCH);
+    let points = crate::sweep::expand(config);
+    let need = |batch: &Vec<usize>| {
+        let p = &points[batch[0]];
+        let (k, rp) = (
+            batch.len(),
+            batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
+        );
         (
-            operator_bytes(n, m) + batch_workspace_bytes(n, m, k, rp),
-            n,
-            m,
+            operator_bytes(p.n, p.m) + batch_workspace_bytes(p.n, p.m, k, rp),
+            p.n,
+            p.m,
             k,
             rp,
         )
     };
-    let Some((batch, n, m, k, rp)) = groups.values().map(need).max() else {
+    let Some((batch, n, m, k, rp)) = crate::run::plan_batches(&points).iter().map(need).max()
+    else {
         return Ok(());
     };
-    let runs: usize = groups.values().map(|g| g.2).sum();
+    let runs = points.len();
     let (trajectories, rows, quantities) = trajectory_bytes(&config.spec, runs);
     if batch.saturating_add(trajectories) > limit {
         let operator = operator_bytes(n, m);

@@ -52,11 +52,17 @@ fn layout(dir: &Path) -> Layout {
 }
 
 fn run_cli(args: &[&str], cwd: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
+    run_cli_with_memory_limit(args, cwd, None)
+}
+
+/// [`run_cli`] with `LOWRANK_MAX_OPERATOR_BYTES` set to `limit`, if given.
+fn run_cli_with_memory_limit(args: &[&str], cwd: &Path, limit: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
+    cmd.args(args).current_dir(cwd);
+    if let Some(limit) = limit {
+        cmd.env("LOWRANK_MAX_OPERATOR_BYTES", limit);
+    }
+    let out = cmd.output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -690,14 +696,9 @@ fn a_closed_standard_output_is_not_a_crash() {
 fn a_malformed_memory_limit_variable_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "small", SMALL);
-    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
-        .args(["validate", "small.toml"])
-        .env("LOWRANK_MAX_OPERATOR_BYTES", "1GB")
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "accepted");
+    let (ok, stderr) =
+        run_cli_with_memory_limit(&["validate", "small.toml"], tmp.path(), Some("1GB"));
+    assert!(!ok, "accepted");
     assert!(
         stderr.contains("LOWRANK_MAX_OPERATOR_BYTES = `1GB`") && stderr.contains("allowed"),
         "{stderr}"
@@ -735,14 +736,12 @@ fn an_export_that_would_not_fit_is_refused_before_any_work() {
     // SMALL: the run itself needs about 115 KB, its export about 200 KB (the operator twice).
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "small", SMALL);
-    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
-        .args(["export", "small.toml", "--out", "ex"])
-        .env("LOWRANK_MAX_OPERATOR_BYTES", "150000")
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "accepted");
+    let (ok, stderr) = run_cli_with_memory_limit(
+        &["export", "small.toml", "--out", "ex"],
+        tmp.path(),
+        Some("150000"),
+    );
+    assert!(!ok, "accepted");
     assert!(
         stderr.contains("small.toml") && stderr.contains("exporting run 0 needs"),
         "{stderr}"
