@@ -78,7 +78,10 @@ pub fn gallery(configs: &[Config], layout: &Layout) -> String {
         let cost = run_cost(layout, c);
         let when = match &cost {
             Some((secs, runs, commit)) => {
-                format!("{runs} runs, {secs:.0} s of computing on the machine that made it (commit {commit})")
+                format!(
+                    "{runs} run{}, {secs:.0} s of computing on the machine that made it (commit {commit})",
+                    if *runs == 1 { "" } else { "s" }
+                )
             }
             None => "not run yet".into(),
         };

@@ -297,13 +297,25 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     Ok(c) => {
                         let runs = experiments::sweep::expand(&c).len();
                         let p = &c.spec.problem;
+                        // A swept m replaces [problem].m: list the values actually run.
+                        let m = match &c.spec.sweep.m {
+                            Some(values) => format!(
+                                "m∈{{{}}}",
+                                values
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            ),
+                            None => format!("m={}", p.m),
+                        };
                         say!(
-                            "{:<24} {:>5} runs  n={} r={} m={}  {}",
+                            "{:<24} {:>5} run{}  n={} r={} {m}  {}",
                             c.name,
                             runs,
+                            if runs == 1 { " " } else { "s" },
                             p.n,
                             p.r,
-                            p.m,
                             c.spec.title
                         );
                     }

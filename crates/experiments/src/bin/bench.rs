@@ -33,9 +33,12 @@ use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
 use ndarray::{Array1, Array2};
 use serde::Serialize;
 
-/// Benchmark of the GD engine against the machine's measured limits.
+/// Benchmark of the GD engine against the machine's measured limits (`make bench`).
 #[derive(Parser)]
-#[command(about)]
+#[command(
+    about = "Benchmark of the GD engine against this machine's measured limits (`make bench`): \
+prints a table and writes bench/results.json"
+)]
 struct Cli {
     /// Output JSON file.
     #[arg(long, default_value = "bench/results.json")]
