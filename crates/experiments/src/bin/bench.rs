@@ -46,7 +46,7 @@ struct Cli {
     /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
     #[arg(long)]
     small_only: bool,
-    /// Do not time a full `make figures` (5–8 minutes); report the computing time recorded in
+    /// Do not time a full `make figures` (4–6 minutes); report the computing time recorded in
     /// results/ by the last one instead.
     #[arg(long)]
     skip_figures: bool,
