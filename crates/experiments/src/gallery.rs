@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::spec::Config;
 use crate::Layout;
 
-/// Compute time and run count of an experiment, from its manifest (None if it has not run).
-fn run_cost(layout: &Layout, config: &Config) -> Option<(f64, usize, String)> {
+/// Compute time (s), run count and git commit of an experiment, from its manifest (None if it
+/// has not run).
+pub fn run_cost(layout: &Layout, config: &Config) -> Option<(f64, usize, String)> {
     let text = std::fs::read_to_string(layout.results_dir(config).join("manifest.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some((

@@ -190,6 +190,16 @@ struct Figures {
     /// operator_flops at the mean of those two GEMM rates (s): what the runs would take at 100%
     /// of it.
     gemm_bound_seconds: f64,
+    /// Each spec's computing time (s) and run count, from its manifest.
+    per_spec: Vec<SpecTime>,
+}
+
+/// One spec's share of the figures' time.
+#[derive(Serialize)]
+struct SpecTime {
+    name: String,
+    runs: usize,
+    seconds: f64,
 }
 
 /// The fastest of repeated calls of `f` within a slot of `seconds` (at least one call): on a shared
@@ -717,6 +727,17 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
             operator_flops: distinct.operator_flops,
             gemm_gflop_s_before_after: [gemm_before, gemm_after],
             gemm_bound_seconds: distinct.operator_flops / (gemm_gflop_s * 1e9),
+            per_spec: configs
+                .iter()
+                .filter_map(|c| {
+                    let (seconds, runs, _) = experiments::gallery::run_cost(layout, c)?;
+                    Some(SpecTime {
+                        name: c.name.clone(),
+                        runs,
+                        seconds,
+                    })
+                })
+                .collect(),
         })
     };
     if !measure {
@@ -930,6 +951,15 @@ fn print_results(results: &Results, cli: &Cli) {
                 f.gemm_gflop_s_before_after[1],
                 100.0 * f.gemm_bound_seconds / f.runs_seconds,
             );
+            let per_spec: Vec<String> = f
+                .per_spec
+                .iter()
+                .map(|t| {
+                    let plural = if t.runs == 1 { "" } else { "s" };
+                    format!("{} {:.0} s ({} run{plural})", t.name, t.seconds, t.runs)
+                })
+                .collect();
+            println!("  per spec: {}", per_spec.join(", "));
         }
         None if cli.skip_figures => {
             println!("\nfull `make figures`: no results/ yet (run make figures first)")
