@@ -145,8 +145,11 @@ struct InstanceLimits {
     /// probes, and the baselines' GEMV passes if their matrix is ≥ MAIN_MEMORY_FACTOR × the
     /// last-level cache).
     bandwidth_limit_gb_s: Vec<f64>,
-    /// GEMM 2000³ on all cores (GFLOP/s), each round: the compute limit of that round.
+    /// GEMM 2000³ on all cores (GFLOP/s), each round: the compute limit of that round (the
+    /// faster of OpenBLAS and faer).
     gemm_gflop_s: Vec<f64>,
+    /// The two libraries' GEMM rates of each round (GFLOP/s): [OpenBLAS, faer].
+    gemm_by_library_gflop_s: Vec<[f64; 2]>,
 }
 
 /// One of the issue's targets, checked on this run's numbers.
@@ -317,26 +320,61 @@ impl GemvProbe {
     }
 }
 
-/// GEMM throughput probe: C = A·B with 2000×2000 matrices.
-struct GemmProbe(Array2<f64>, Array2<f64>, Array2<f64>);
+/// GEMM throughput probe: C = A·B with 2000×2000 matrices, by OpenBLAS (through ndarray) and by
+/// faer, each on all cores; the machine's GEMM rate is the faster of the two (on an AMD EPYC
+/// Zen 5, Debian's OpenBLAS reached 115–120 GFLOP/s and faer's AVX-512 kernels more, so OpenBLAS
+/// alone understated what the hardware does and the engine's batches, which use faer, showed
+/// above 100% of it).
+struct GemmProbe {
+    a: Array2<f64>,
+    b: Array2<f64>,
+    c: Array2<f64>,
+    fa: faer::Mat<f64>,
+    fb: faer::Mat<f64>,
+    fc: faer::Mat<f64>,
+    /// Seconds of each call of [`Self::seconds`]: [OpenBLAS, faer].
+    history: Vec<[f64; 2]>,
+}
 
 impl GemmProbe {
     const N: usize = 2000;
 
     fn new() -> Self {
         let n = Self::N;
-        Self(
-            Array2::from_elem((n, n), 1.0),
-            Array2::from_elem((n, n), 0.5),
-            Array2::zeros((n, n)),
-        )
+        Self {
+            a: Array2::from_elem((n, n), 1.0),
+            b: Array2::from_elem((n, n), 0.5),
+            c: Array2::zeros((n, n)),
+            fa: faer::Mat::from_fn(n, n, |_, _| 1.0),
+            fb: faer::Mat::from_fn(n, n, |_, _| 0.5),
+            fc: faer::Mat::zeros(n, n),
+            history: Vec::new(),
+        }
     }
 
-    /// Seconds of one GEMM with BLAS on `cores` threads (fastest call within `slot` seconds).
+    /// Seconds of one GEMM on `cores` threads: the fastest call of OpenBLAS within `slot`
+    /// seconds or of faer within another `slot` seconds, whichever is faster (both kept in
+    /// `history`).
     fn seconds(&mut self, cores: usize, slot: f64) -> f64 {
         experiments::set_blas_threads(cores);
-        let Self(a, b, c) = self;
-        best_in_slot(|| general_mat_mul(1.0, &*a, &*b, 0.0, c), slot)
+        let (a, b, c) = (&self.a, &self.b, &mut self.c);
+        let openblas = best_in_slot(|| general_mat_mul(1.0, a, b, 0.0, c), slot);
+        let (fa, fb, fc) = (&self.fa, &self.fb, &mut self.fc);
+        let faer = best_in_slot(
+            || {
+                faer::linalg::matmul::matmul(
+                    fc.as_mut(),
+                    faer::Accum::Replace,
+                    fa.as_ref(),
+                    fb.as_ref(),
+                    1.0,
+                    faer::Par::rayon(cores),
+                )
+            },
+            slot,
+        );
+        self.history.push([openblas, faer]);
+        openblas.min(faer)
     }
 
     fn gflop_s(seconds: f64) -> f64 {
@@ -610,6 +648,10 @@ fn bench_instance(
         .collect();
     // Rates: best (highest) and worst (lowest) round.
     let range = |v: Vec<f64>| [max_of(&v), min_of(&v)];
+    let by_library = gemm.history[gemm.history.len() - rounds..]
+        .iter()
+        .map(|t| t.map(GemmProbe::gflop_s))
+        .collect();
     let limits = InstanceLimits {
         instance: name.to_string(),
         rounds,
@@ -617,6 +659,7 @@ fn bench_instance(
         gemv_gb_s: range(values[TURN_GEMV].iter().map(|&t| gemv.gb_s(t)).collect()),
         bandwidth_limit_gb_s: bandwidth.clone(),
         gemm_gflop_s: gemm_rate.clone(),
+        gemm_by_library_gflop_s: by_library,
     };
 
     // Each method against the baseline and the limit of the same round (paired), median over
@@ -904,7 +947,8 @@ fn print_results(results: &Results, cli: &Cli) {
     for l in &results.limits {
         println!(
             "  {} ({} rounds): sum {:.1} [{:.1}] GB/s, BLAS GEMV 400 MB {:.1} [{:.1}] GB/s; \
-             bandwidth limit per round {} GB/s; GEMM 2000³ per round {} GFLOP/s",
+             bandwidth limit per round {} GB/s; GEMM 2000³ per round {} GFLOP/s (OpenBLAS, \
+             faer: {})",
             l.instance,
             l.rounds,
             l.sum_gb_s[0],
@@ -913,6 +957,11 @@ fn print_results(results: &Results, cli: &Cli) {
             l.gemv_gb_s[1],
             list(&l.bandwidth_limit_gb_s),
             list(&l.gemm_gflop_s),
+            l.gemm_by_library_gflop_s
+                .iter()
+                .map(|[o, f]| format!("{o:.1}/{f:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     println!(
