@@ -571,12 +571,14 @@ fn fused_chunk_batch(
         let end = (start + rows_per_block).min(c);
         let ab = block.slice(s![start..end, ..]);
         let mut rb = r.slice_mut(s![start..end, ..]);
-        // R_b (b×a) = A_b (b×p) · W (p×a) − y_b·1ᵀ
+        // R_b (b×a) = A_b (b×p) · W (p×a) − y_b·1ᵀ, computed as R_bᵀ = Wᵀ·A_bᵀ: faer's kernels
+        // run that orientation faster here (one core, A_b from memory, n = 200, b = 256, a = 32:
+        // 97 against 65 GFLOP/s; n = 100, b = 32: 92 against 88).
         matmul(
-            rb.view_mut().into_faer(),
+            rb.view_mut().reversed_axes().into_faer(),
             Accum::Replace,
-            ab.into_faer(),
-            w.into_faer(),
+            w.t().into_faer(),
+            ab.t().into_faer(),
             1.0,
             Par::Seq,
         );
