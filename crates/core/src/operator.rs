@@ -29,7 +29,9 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Par};
 use faer_ext::IntoFaer;
 use ndarray::linalg::general_mat_vec_mul;
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+use ndarray::{
+    s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, ShapeBuilder,
+};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
@@ -153,7 +155,8 @@ impl MeasurementOperator {
     /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
     /// one axpy of those rows); a ≥ 2 uses faer's matrix products on each block (compute bound;
     /// faer was 1.5–2.5× faster than OpenBLAS here for a = 4–16 and on par at a = 32).
-    /// `workspace` holds the chunks' partial sums (see [`FusedWorkspace`]).
+    /// `workspace` holds the chunks' partial sums (see [`FusedWorkspace`]). Any memory layouts
+    /// work; the fastest for a ≥ 2 are row-major `w` and `residual` and column-major `adjoint`.
     pub fn residual_and_adjoint(
         &self,
         w: ArrayView2<'_, f64>,
@@ -252,8 +255,8 @@ pub fn fused_block_rows(a: usize, p: usize) -> usize {
 }
 
 /// Scratch space of [`MeasurementOperator::residual_and_adjoint`], allocated at first use and
-/// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each;
-/// chunk 0 writes into the output); for one input a contiguous copy of w and every chunk's
+/// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each,
+/// column-major, the layout faer's adjoint product writes fastest; chunk 0 writes into the output); for one input a contiguous copy of w and every chunk's
 /// partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
@@ -282,7 +285,7 @@ impl FusedWorkspace {
                 .iter()
                 .all(|b| b.ncols() >= a && b.nrows() == p);
         if !fits {
-            self.partial = (1..ROW_CHUNKS).map(|_| Array2::zeros((p, a))).collect();
+            self.partial = (1..ROW_CHUNKS).map(|_| Array2::zeros((p, a).f())).collect();
         }
     }
 }
