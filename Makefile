@@ -39,7 +39,7 @@ theory: build
 	target/release/theory --out theory
 
 ## Benchmark: machine limits, ms per GD iteration of each engine path and the time of a full
-## `make figures` (about 7 minutes in all); writes bench/results.json.
+## `make figures` (about 4 minutes in all on the Zen 5 machine); writes bench/results.json.
 bench: build
 	target/release/bench --out bench/results.json
 

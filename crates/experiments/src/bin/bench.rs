@@ -10,8 +10,9 @@
 //! and the time of a full `make figures` (every spec, nothing cached) against the time its
 //! operator products would take at the measured GEMM rate.
 //!
-//! The machine is shared and its speed drifts (memory bandwidth 25–45 GB/s within minutes, GEMM
-//! throughput down to 0.6× for minutes), so each instance is measured in one *interleaved window*:
+//! The machine is shared and its speed drifts (memory bandwidth 25–45 GB/s within minutes on one
+//! machine, 35–71 on another; GEMM throughput down to 0.6× for minutes), so each instance is
+//! measured in one *interleaved window*:
 //! the limit probes (main-memory read bandwidth, GEMM throughput) and every method take turns,
 //! round after round: a probe's or BLAS method's turn keeps the fastest call of a 0.3-s slot, an
 //! engine turn is one batch of several iterations (their mean, so the engine's numbers are the
@@ -46,7 +47,7 @@ struct Cli {
     /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
     #[arg(long)]
     small_only: bool,
-    /// Do not time a full `make figures` (4–6 minutes); report the computing time recorded in
+    /// Do not time a full `make figures` (2–6 minutes, by machine); report the computing time recorded in
     /// results/ by the last one instead.
     #[arg(long)]
     skip_figures: bool,
