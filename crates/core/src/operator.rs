@@ -256,8 +256,8 @@ pub fn fused_block_rows(a: usize, p: usize) -> usize {
 
 /// Scratch space of [`MeasurementOperator::residual_and_adjoint`], allocated at first use and
 /// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each,
-/// column-major, the layout faer's adjoint product writes fastest; chunk 0 writes into the output); for one input a contiguous copy of w and every chunk's
-/// partial adjoint (p each).
+/// column-major, the layout faer's adjoint product writes fastest; chunk 0 writes into the
+/// output); for one input a contiguous copy of w and every chunk's partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
     partial: Vec<Array2<f64>>,
