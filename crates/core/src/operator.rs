@@ -154,7 +154,8 @@ impl MeasurementOperator {
     ///
     /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
     /// one axpy of those rows); a ≥ 2 uses faer's matrix products on each block (compute bound;
-    /// faer was 1.5–2.5× faster than OpenBLAS here for a = 4–16 and on par at a = 32).
+    /// on a Zen 3 machine faer was 1.5–2.5× faster than OpenBLAS for a = 4–16 and on par at
+    /// a = 32; on a Zen 5 its AVX-512 GEMM is 1.8× OpenBLAS's).
     /// `workspace` holds the chunks' partial sums (see [`FusedWorkspace`]). Any memory layouts
     /// work; the fastest for a ≥ 2 are row-major `w` and `residual` and column-major `adjoint`.
     pub fn residual_and_adjoint(
@@ -425,17 +426,15 @@ fn dot4_axpy4<S: pulp::Simd, const AXPY: bool>(
     let p = w.len();
     let body = p / 4 * 4;
     let rows = rows.map(|x| &x[..p]);
-    let [b0, b1, b2, b3] = prev.map(|x| &x[..p]);
+    let prev = prev.map(|x| &x[..p]);
     let g = &mut g[..p];
     let acc = if S::F64_LANES == 4 {
-        dot4_axpy4_body_simd::<S, AXPY>(simd, rows, w, [b0, b1, b2, b3], r, g)
+        dot4_axpy4_body_simd::<S, AXPY>(simd, rows, w, prev, r, g)
     } else {
-        dot4_axpy4_body_lanes::<AXPY>(rows, w, [b0, b1, b2, b3], r, g)
+        dot4_axpy4_body_lanes::<AXPY>(rows, w, prev, r, g)
     };
     if AXPY {
-        for l in body..p {
-            g[l] += r[0] * b0[l] + r[1] * b1[l] + r[2] * b2[l] + r[3] * b3[l];
-        }
+        axpy4(prev.map(|x| &x[body..]), r, &mut g[body..]);
     }
     let mut out = [0.0; 4];
     for q in 0..4 {

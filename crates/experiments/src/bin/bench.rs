@@ -47,8 +47,8 @@ struct Cli {
     /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
     #[arg(long)]
     small_only: bool,
-    /// Do not time a full `make figures` (2–6 minutes, by machine); report the computing time recorded in
-    /// results/ by the last one instead.
+    /// Do not time a full `make figures` (2–6 minutes, by machine); report the computing time
+    /// recorded in results/ by the last one instead.
     #[arg(long)]
     skip_figures: bool,
     /// Internal: build one instance (n, m), run k runs of width r' for a few iterations and print
