@@ -15,7 +15,7 @@
 
 use ndarray::{s, Array2, ArrayView2};
 
-use crate::gd::{Control, IterationState, Observer};
+use crate::descent::{Control, IterationState, Observer};
 use crate::linalg::{
     frobenius_norm, sin_largest_principal_angle, singular_values, spectral_norm, symmetric_eigen,
     thin_svd, top_left_singular_subspace, DecompositionError,

@@ -11,7 +11,8 @@
 //! - packing of symmetric matrices (svec, √2 off-diagonal): [`packing`];
 //! - the operator 𝒜(Z)_i = ⟨A_i, Z⟩/√m, A_i = (G_i + G_iᵀ)/2, its packed storage and sampling: [`operator`];
 //! - the ground truth X = V·diag(s), s from 1 down to 1/κ, and U_0 = α·B, B_ij ~ N(0, 1/r'): [`problem`];
-//! - the GD update and the observer protocol: [`gd`];
+//! - the algorithms (GD, ScaledGD(λ), PrecGD) as step rules: [`algorithm`];
+//! - the batched lockstep loop and the observer protocol: [`descent`];
 //! - the diagnostics (signal/noise split, alignment sin θ): [`diagnostics`];
 //! - seeds and random streams (ChaCha8, SplitMix64 derivation): [`seeds`];
 //! - phase boundaries t_*, t_1, t̂ and fits: [`analysis`].
@@ -21,9 +22,10 @@
 // Links the BLAS provider (OpenBLAS) used by ndarray's `dot` and `general_mat_*`.
 extern crate blas_src;
 
+pub mod algorithm;
 pub mod analysis;
+pub mod descent;
 pub mod diagnostics;
-pub mod gd;
 pub mod linalg;
 pub mod operator;
 pub mod packing;
@@ -31,13 +33,14 @@ pub mod problem;
 pub mod rip;
 pub mod seeds;
 
+pub use algorithm::{Algorithm, AlgorithmError, StepFailure};
+pub use descent::{
+    run_gradient_descent, run_gradient_descent_batch, BatchRun, Control, IterationState, Observer,
+    RunOutcome, RunParams, RunStatus,
+};
 pub use diagnostics::{
     Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, SpectralComparison,
     SpectralDiagnostics,
-};
-pub use gd::{
-    run_gradient_descent, run_gradient_descent_batch, BatchRun, Control, GdParams, IterationState,
-    Observer, RunOutcome, RunStatus,
 };
 pub use operator::{operator_bytes, MeasurementOperator};
 pub use problem::{small_random_init, spectral_init, GroundTruth, Problem, SingularValues};

@@ -1,11 +1,11 @@
 //! Numerical facts about the operator, the gradient and gradient descent.
 
-use lowrank_core::gd::{gradient, loss};
+use lowrank_core::descent::{gradient, loss};
 use lowrank_core::packing::svec;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
-    run_gradient_descent, small_random_init, DiagnosticsRecorder, GdParams, MeasurementOperator,
-    Problem, SingularValues,
+    run_gradient_descent, small_random_init, DiagnosticsRecorder, MeasurementOperator, Problem,
+    RunParams, SingularValues,
 };
 use ndarray::{Array1, Array2};
 use ndarray_rand::rand_distr::StandardNormal;
@@ -161,7 +161,7 @@ fn svec_of_measurement_rows_is_consistent() {
     }
 }
 
-fn final_test_error(problem: &Problem, params: &GdParams, u0: Array2<f64>) -> f64 {
+fn final_test_error(problem: &Problem, params: &RunParams, u0: Array2<f64>) -> f64 {
     let y_norm = problem.y.dot(&problem.y).sqrt();
     let mut rec = DiagnosticsRecorder::new(&problem.truth, y_norm, 3);
     let out = run_gradient_descent(problem, params, u0, &mut rec);
@@ -174,7 +174,7 @@ fn exact_parameterization_recovers_ground_truth() {
     // r' = r: the global minimizers are exactly UUᵀ = XXᵀ (𝒜 injective on rank-2r matrices here).
     let (n, r, m) = (20, 2, 400);
     let problem = Problem::sample_gaussian(n, r, m, &SingularValues::Condition(2.0), 21);
-    let params = GdParams::new(0.25, 600, 50);
+    let params = RunParams::new(0.25, 600, 50);
     let err = final_test_error(&problem, &params, small_random_init(n, r, 1e-3, 22));
     assert!(err <= 1e-8, "test error {err}");
 }
@@ -184,7 +184,7 @@ fn overparameterized_small_init_generalizes_at_three_phases_sizes() {
     // The sizes of experiments/three_phases.toml (n=100, r=3, κ=2, m=3000, r'=10, α=1e-6, μ=0.25), with
     // seeds of its own (the spec's runs derive theirs from its `seed`, see experiments' sweep.rs).
     let problem = Problem::sample_gaussian(100, 3, 3000, &SingularValues::Condition(2.0), 1);
-    let params = GdParams::new(0.25, 500, 100);
+    let params = RunParams::new(0.25, 500, 100);
     let err = final_test_error(&problem, &params, small_random_init(100, 10, 1e-6, 2));
     assert!(err <= 1e-5, "test error {err}");
 }
@@ -196,7 +196,7 @@ fn same_seed_same_trajectory_bitwise() {
         let mut rec = DiagnosticsRecorder::new(&problem.truth, problem.y.dot(&problem.y).sqrt(), 4);
         run_gradient_descent(
             &problem,
-            &GdParams::new(0.2, 50, 5),
+            &RunParams::new(0.2, 50, 5),
             small_random_init(15, 6, 1e-3, 10),
             &mut rec,
         );
@@ -208,7 +208,7 @@ fn same_seed_same_trajectory_bitwise() {
 #[test]
 fn divergence_is_detected_and_reported() {
     let problem = Problem::sample_gaussian(10, 2, 100, &SingularValues::Condition(2.0), 31);
-    let params = GdParams::new(50.0, 100, 1);
+    let params = RunParams::new(50.0, 100, 1);
     let mut seen = 0usize;
     let out = run_gradient_descent(
         &problem,
@@ -228,7 +228,7 @@ fn divergence_is_detected_and_reported() {
 
 #[test]
 fn batched_runs_match_one_at_a_time_runs() {
-    use lowrank_core::gd::{run_gradient_descent_batch, BatchRun};
+    use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
     let problem = Problem::sample_gaussian(30, 2, 500, &SingularValues::Condition(2.0), 41);
     // Different widths, scales, step sizes and horizons; one run diverges and leaves the batch early.
     let specs = [
@@ -243,9 +243,9 @@ fn batched_runs_match_one_at_a_time_runs() {
         .enumerate()
         .map(|(i, &(rp, a, _, _))| small_random_init(30, rp, a, 50 + i as u64))
         .collect();
-    let params: Vec<GdParams> = specs
+    let params: Vec<RunParams> = specs
         .iter()
-        .map(|&(_, _, mu, t)| GdParams::new(mu, t, 7))
+        .map(|&(_, _, mu, t)| RunParams::new(mu, t, 7))
         .collect();
     let y_norm = problem.y.dot(&problem.y).sqrt();
     let mut alone = Vec::new();
@@ -378,7 +378,7 @@ fn fused_pass_is_bitwise_independent_of_thread_count() {
 fn batched_runs_are_bitwise_independent_of_thread_count() {
     // The per-run work of a batch (UUᵀ, observation, update) runs in parallel over the runs: the
     // iterates and every recorded diagnostic must not depend on the number of threads.
-    use lowrank_core::gd::{run_gradient_descent_batch, BatchRun};
+    use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
     let problem = Problem::sample_gaussian(20, 2, 400, &SingularValues::Condition(2.0), 43);
     let y_norm = problem.y.dot(&problem.y).sqrt();
     let specs = [
@@ -396,7 +396,7 @@ fn batched_runs_are_bitwise_independent_of_thread_count() {
                 .iter_mut()
                 .zip(specs.iter().enumerate())
                 .map(|(rec, (i, &(rp, alpha, t)))| BatchRun {
-                    params: GdParams::new(0.25, t, 5),
+                    params: RunParams::new(0.25, t, 5),
                     u0: small_random_init(20, rp, alpha, 90 + i as u64),
                     observer: rec,
                 })

@@ -7,7 +7,8 @@
 //!   𝒜*(v) = smat(A_packed.T @ v). See `README.txt` written next to the files for numpy code.
 //! - `y.npy` (m), `U0.npy` (n×r'), `t.npy` (int64, logged iterations),
 //!   `U_trajectory.npy` (len(t)×n×r', U_t at the logged iterations), `test_error.npy` (len(t)).
-//! - `run.json`: the run's parameters and seeds.
+//! - `run.json`: the run's parameters and seeds, with its algorithm as `"algorithm": {"kind": "gd"}`,
+//!   `{"kind": "scaled_gd", "lambda": λ}` or `{"kind": "precgd", "c": c}`.
 //!
 //! The run is recomputed on its own (the single-run kernel), not in its spec's batch, so its last
 //! bits can differ from the batched numbers in `trajectories.csv` (≲ 1e-9 relative; see `run`).
@@ -15,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use lowrank_core::linalg::frobenius_norm;
-use lowrank_core::{run_gradient_descent, Control, GdParams, IterationState};
+use lowrank_core::{run_gradient_descent, Control, IterationState, RunParams};
 use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::{write_npy, WritableElement};
 
@@ -68,7 +69,8 @@ pub fn collect(point: &RunPoint) -> ExportData {
         errs.push(frobenius_norm((&s.uut - &problem.truth.xxt).view()) / xxt_norm);
         Control::Continue
     };
-    let params = GdParams::new(point.step_size, point.iterations, point.log_every);
+    let params = RunParams::new(point.step_size, point.iterations, point.log_every)
+        .with_algorithm(point.algorithm);
     run_gradient_descent(&problem, &params, u0.clone(), &mut obs);
     let views: Vec<_> = us.iter().map(|u| u.view()).collect();
     let u_trajectory = ndarray::stack(Axis(0), &views)
@@ -104,7 +106,10 @@ const README: &str = r#"Exported by `experiments export`. Conventions (see crate
   A(Z)_i = <A_i, Z>_F / sqrt(m),   A_i = (G_i + G_i^T)/2,   G_i entries iid N(0,1)
   A_packed (m x p, p = n(n+1)/2): row i = svec(A_i)/sqrt(m)
   svec(Z): upper triangle row by row (i <= j), off-diagonal entries times sqrt(2)
-  f(U) = 1/4 ||A(U U^T) - y||^2,  U_{t+1} = U_t - mu * A*(A(U_t U_t^T) - y) U_t
+  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
+  gd:        U_{t+1} = U_t - mu * grad f(U_t)
+  scaled_gd: U_{t+1} = U_t - mu * grad f(U_t) (U_t^T U_t + lambda I)^-1
+  precgd:    the same with lambda_t = c * ||A(U_t U_t^T) - y||
 
 numpy:
   import numpy as np, json
@@ -114,13 +119,27 @@ numpy:
   svec = lambda Z: Z[iu] * w
   def smat(v):
       Z = np.zeros((n, n)); Z[iu] = v / w; return Z + np.triu(Z, 1).T
-  mu = json.load(open("run.json"))["step_size"]
+  run = json.load(open("run.json")); mu, alg = run["step_size"], run["algorithm"]
   U = d["U0"].copy()
   for _ in range(d["t"][1] - d["t"][0]):
       res = d["A_packed"] @ svec(U @ U.T) - d["y"]
-      U = U - mu * smat(d["A_packed"].T @ res) @ U
+      G = smat(d["A_packed"].T @ res) @ U
+      if alg["kind"] != "gd":
+          lam = alg["lambda"] if alg["kind"] == "scaled_gd" else alg["c"] * np.linalg.norm(res)
+          G = np.linalg.solve(U.T @ U + lam * np.eye(U.shape[1]), G.T).T
+      U = U - mu * G
   print(np.abs(U - d["U_trajectory"][1]).max())   # ~1e-15
 "#;
+
+/// run.json: the point's JSON with its algorithm always present (the point leaves GD out).
+pub fn run_json(point: &RunPoint) -> serde_json::Value {
+    let mut v = serde_json::to_value(point).expect("RunPoint serializes");
+    if let Some(map) = v.as_object_mut() {
+        let algorithm = serde_json::to_value(point.algorithm).expect("Algorithm serializes");
+        map.insert("algorithm".into(), algorithm);
+    }
+    v
+}
 
 /// Writes the export of `point` into `dir` (each file atomically); returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -137,7 +156,7 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         npy(dir, "U_trajectory.npy", &d.u_trajectory)?,
         npy(dir, "test_error.npy", &d.test_error)?,
     ];
-    let run_json = serde_json::to_vec_pretty(point).expect("RunPoint serializes");
+    let run_json = serde_json::to_vec_pretty(&run_json(point)).expect("JSON serializes");
     write_atomic(&dir.join("run.json"), &run_json)?;
     write_atomic(&dir.join("README.txt"), README.as_bytes())?;
     files.push(dir.join("run.json"));

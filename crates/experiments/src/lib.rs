@@ -209,7 +209,12 @@ pub fn run_experiment(
     let runs_path = dir.join("runs.csv");
     let traj_path = dir.join("trajectories.csv");
     let manifest_path = dir.join("manifest.json");
-    let runs_csv = output::runs_csv(&points, &results, config.spec.diagnostics.thresholds());
+    let runs_csv = output::runs_csv(
+        &points,
+        &results,
+        config.spec.diagnostics.thresholds(),
+        config.spec.names_algorithm(),
+    );
     let traj_csv = output::trajectories_csv(&points, &results);
     let stamp = manifest::Stamp::new(config, &points, runs_csv.as_bytes(), traj_csv.as_bytes());
     let seconds = start.elapsed().as_secs_f64();

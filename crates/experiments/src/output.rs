@@ -3,6 +3,10 @@
 //! `results/<name>/runs.csv`: one row per run: its parameters, all three seeds, the cache key, how it
 //! ended (`status` = completed | diverged, `diverged_at`), summary errors, σ_min(X) and the detected
 //! phase boundaries t_star, t_1, t_hat (empty when not reached; see `lowrank_core::analysis`).
+//! A spec that names its algorithm (`[algorithm]` or `sweep.algorithm`) also gets the columns
+//! [`ALGORITHM_COLUMNS`] after `step_size`: `algorithm` (gd | scaled_gd | precgd), `lambda`
+//! (ScaledGD(λ)'s λ, else empty) and `c` (PrecGD's c, else empty). A spec without them runs GD and
+//! its runs.csv has the columns it had before algorithms could be chosen.
 //!
 //! `results/<name>/trajectories.csv`: long format, one row per (run, logged iteration, quantity):
 //! `run,t,quantity,value`. Quantities are listed in [`crate::spec::QUANTITIES`] plus `sigma_u_<k>`.
@@ -15,6 +19,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use lowrank_core::analysis::{detect_phases, PhaseInputs, PhaseThresholds, Phases};
+use lowrank_core::Algorithm;
 
 use crate::run::RunResult;
 use crate::sweep::RunPoint;
@@ -48,6 +53,24 @@ pub const RUN_COLUMNS: &[&str] = &[
     "t_1",
     "t_hat",
 ];
+
+/// Columns of runs.csv that describe the algorithm, written after `step_size` when the spec names
+/// its algorithm.
+pub const ALGORITHM_COLUMNS: &[&str] = &["algorithm", "lambda", "c"];
+
+/// The columns of runs.csv, with or without [`ALGORITHM_COLUMNS`].
+pub fn run_columns(with_algorithm: bool) -> Vec<&'static str> {
+    let mut columns = RUN_COLUMNS.to_vec();
+    if with_algorithm {
+        let at = columns
+            .iter()
+            .position(|&c| c == "step_size")
+            .expect("a column")
+            + 1;
+        columns.splice(at..at, ALGORITHM_COLUMNS.iter().copied());
+    }
+    columns
+}
 
 /// The smallest finite value of `v` and its iteration; (NaN, None) if there is none (a run that
 /// diverged at its first step).
@@ -88,9 +111,15 @@ pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phase
     )
 }
 
-/// The text of runs.csv (phase boundaries detected with thresholds `th`).
-pub fn runs_csv(points: &[RunPoint], results: &[RunResult], th: PhaseThresholds) -> String {
-    let mut s = RUN_COLUMNS.join(",");
+/// The text of runs.csv (phase boundaries detected with thresholds `th`; the algorithm columns if
+/// `with_algorithm`).
+pub fn runs_csv(
+    points: &[RunPoint],
+    results: &[RunResult],
+    th: PhaseThresholds,
+    with_algorithm: bool,
+) -> String {
+    let mut s = run_columns(with_algorithm).join(",");
     s.push('\n');
     for (p, r) in points.iter().zip(results) {
         let test = r.series("test_error").unwrap_or_default();
@@ -99,9 +128,19 @@ pub fn runs_csv(points: &[RunPoint], results: &[RunResult], th: PhaseThresholds)
         let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
         let ph = run_phases(p, r, th);
         let opt = |t: Option<usize>| t.map_or(String::new(), |t| t.to_string());
+        let algorithm = if with_algorithm {
+            let (lambda, c) = match p.algorithm {
+                Algorithm::Gd => (String::new(), String::new()),
+                Algorithm::ScaledGd { lambda } => (format!("{lambda:e}"), String::new()),
+                Algorithm::PrecGd { c } => (String::new(), format!("{c:e}")),
+            };
+            format!(",{},{lambda},{c}", p.algorithm.label())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{:e},{},{:e},{},{:e},{},{},{},{},{},{},{},{},{},{:e},{},{},{:e},{},{},{}",
+            "{},{},{},{},{},{:e},{},{:e},{},{:e}{algorithm},{},{},{},{},{},{},{},{},{},{:e},{},{},{:e},{},{},{}",
             p.index,
             p.replicate,
             p.n,

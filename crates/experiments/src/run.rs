@@ -23,8 +23,8 @@ use std::sync::Mutex;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
     run_gradient_descent_batch, small_random_init, spectral_init, BatchRun, Control, Diagnostics,
-    DiagnosticsCalculator, GdParams, GroundTruth, IterationState, MeasurementOperator, Observer,
-    Problem, RunStatus, SingularValues, SpectralComparison,
+    DiagnosticsCalculator, GroundTruth, IterationState, MeasurementOperator, Observer, Problem,
+    RunParams, RunStatus, SingularValues, SpectralComparison,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -266,7 +266,8 @@ pub fn run_batch(
         .iter_mut()
         .zip(points.iter().zip(inits))
         .map(|(rec, (p, u0))| BatchRun {
-            params: GdParams::new(p.step_size, p.iterations, p.log_every),
+            params: RunParams::new(p.step_size, p.iterations, p.log_every)
+                .with_algorithm(p.algorithm),
             u0,
             observer: rec,
         })
@@ -490,7 +491,7 @@ pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunR
         && r.values.iter().all(|row| row.len() == names.len())
         && r.t.windows(2).all(|w| w[0] < w[1])
         && r.t.last().is_none_or(|&t| t <= point.iterations)
-        && ["completed", "diverged", "stopped"].contains(&r.status.as_str());
+        && RunStatus::LABELS.contains(&r.status.as_str());
     well_formed.then_some(r)
 }
 

@@ -8,9 +8,11 @@
 //! caption = "…"          # what the figure shows (gallery, README)
 //! [problem]  n, r, m, and kappa = κ ≥ 1 or singular_values = [...]
 //! [init]     alpha = α > 0, r_prime = r' ≥ 1, kind = "small_random" | "spectral"
-//! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1
+//! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1 (for every algorithm)
+//! [algorithm] kind = "gd" (default) | "scaled_gd" (lambda = λ ≥ 0) | "precgd" (c > 0)
 //! [seeds]    seed, replicates ≥ 1, share_instance = false
-//! [sweep]    lists over alpha, r_prime, m, kappa, step_size, init (grid = Cartesian product)
+//! [sweep]    lists over alpha, r_prime, m, kappa, step_size, init, algorithm (grid = Cartesian
+//!            product; a swept algorithm takes its parameter from [algorithm])
 //! [diagnostics] spectral = false, phase_sin_theta = 0.3, phase_signal_to_noise = 2
 //! [plot]     kind = trajectories | error_vs_parameter | overparameterization | init_comparison
 //!            | phase_lengths, and its options (quantities, phases, x, group, …)
@@ -21,8 +23,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use lowrank_core::gd::batch_workspace_bytes;
-use lowrank_core::operator_bytes;
+use lowrank_core::descent::batch_workspace_bytes;
+use lowrank_core::{operator_bytes, Algorithm};
 use serde::{Deserialize, Serialize};
 
 /// A spec file that cannot be used; the message names the file, the key and what is allowed.
@@ -92,6 +94,60 @@ pub struct InitSpec {
     pub kind: InitKind,
 }
 
+/// The algorithms a spec can run (see [`lowrank_core::algorithm`]); their parameters are in
+/// [`AlgorithmSpec`].
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AlgorithmKind {
+    /// Plain gradient descent.
+    #[default]
+    Gd,
+    /// ScaledGD(λ): needs `lambda`.
+    ScaledGd,
+    /// PrecGD: needs `c`.
+    Precgd,
+}
+
+impl AlgorithmKind {
+    /// The name used in specs and CSV files.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Gd => "gd",
+            Self::ScaledGd => "scaled_gd",
+            Self::Precgd => "precgd",
+        }
+    }
+}
+
+/// `[algorithm]` as written: the algorithm (or, with `sweep.algorithm`, the parameters of the
+/// swept ones). Absent: plain GD.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlgorithmSpec {
+    /// gd (default), scaled_gd or precgd.
+    #[serde(default)]
+    pub kind: AlgorithmKind,
+    /// ScaledGD(λ)'s fixed damping λ ≥ 0 (only with scaled_gd).
+    pub lambda: Option<f64>,
+    /// PrecGD's damping constant c > 0, λ_t = c·‖𝒜(U_tU_tᵀ) − y‖ (only with precgd).
+    pub c: Option<f64>,
+}
+
+impl AlgorithmSpec {
+    /// The checked algorithm of `kind` with this table's parameters (the spec must be validated).
+    pub fn resolve(&self, kind: AlgorithmKind) -> Algorithm {
+        match kind {
+            AlgorithmKind::Gd => Algorithm::Gd,
+            AlgorithmKind::ScaledGd => Algorithm::ScaledGd {
+                lambda: self.lambda.unwrap_or(f64::NAN),
+            },
+            AlgorithmKind::Precgd => Algorithm::PrecGd {
+                c: self.c.unwrap_or(f64::NAN),
+            },
+        }
+    }
+}
+
 /// `[gd]` as written.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +194,8 @@ pub struct SweepSpec {
     pub step_size: Option<Vec<f64>>,
     /// Values of the initialization kind.
     pub init: Option<Vec<InitKind>>,
+    /// Algorithms (their parameters come from `[algorithm]`).
+    pub algorithm: Option<Vec<AlgorithmKind>>,
 }
 
 /// `[diagnostics]`: optional extra quantities and the phase detector's thresholds.
@@ -219,6 +277,8 @@ pub enum Parameter {
     StepSize,
     /// Initialization kind.
     Init,
+    /// Algorithm.
+    Algorithm,
 }
 
 impl Parameter {
@@ -231,7 +291,13 @@ impl Parameter {
             Self::Kappa => "kappa",
             Self::StepSize => "step_size",
             Self::Init => "init",
+            Self::Algorithm => "algorithm",
         }
+    }
+
+    /// Whether the parameter is a number (it can be an axis).
+    pub fn is_numeric(&self) -> bool {
+        !matches!(self, Self::Init | Self::Algorithm)
     }
 
     /// Symbol for labels.
@@ -243,6 +309,7 @@ impl Parameter {
             Self::Kappa => "κ",
             Self::StepSize => "μ",
             Self::Init => "init",
+            Self::Algorithm => "algorithm",
         }
     }
 }
@@ -286,8 +353,11 @@ pub struct Spec {
     pub problem: ProblemSpec,
     /// The initialization.
     pub init: InitSpec,
-    /// The optimizer.
+    /// The step size and schedule (of every algorithm).
     pub gd: GdSpec,
+    /// The algorithm (absent: GD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<AlgorithmSpec>,
     /// Seeds and replicates.
     pub seeds: SeedSpec,
     /// Grid.
@@ -298,6 +368,14 @@ pub struct Spec {
     pub diagnostics: DiagnosticsSpec,
     /// Figure.
     pub plot: PlotSpec,
+}
+
+impl Spec {
+    /// Whether the spec names its algorithm (`[algorithm]` or `sweep.algorithm`); then runs.csv
+    /// records it.
+    pub fn names_algorithm(&self) -> bool {
+        self.algorithm.is_some() || self.sweep.algorithm.is_some()
+    }
 }
 
 /// A validated spec: every value is in range and every run it implies fits in memory.
@@ -628,12 +706,14 @@ fn validate(spec: &Spec) -> Result<(), String> {
     if spec.seeds.replicates == 0 {
         return Err("seeds.replicates = 0 is out of range; allowed: replicates ≥ 1".into());
     }
+    check_algorithms(spec)?;
     distinct("sweep.alpha", &sw.alpha)?;
     distinct("sweep.r_prime", &sw.r_prime)?;
     distinct("sweep.m", &sw.m)?;
     distinct("sweep.kappa", &sw.kappa)?;
     distinct("sweep.step_size", &sw.step_size)?;
     distinct("sweep.init", &sw.init)?;
+    distinct("sweep.algorithm", &sw.algorithm)?;
     let runs = run_count(spec);
     if runs.is_none_or(|n| n > MAX_RUNS) {
         return Err(format!(
@@ -729,6 +809,67 @@ fn validate(spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
+/// The algorithms the spec runs, and their parameters: λ only with scaled_gd, c only with precgd,
+/// each required by its algorithm and in its range.
+fn check_algorithms(spec: &Spec) -> Result<(), String> {
+    nonempty("sweep.algorithm", &spec.sweep.algorithm)?;
+    let table = spec.algorithm.clone().unwrap_or_default();
+    let kinds: Vec<AlgorithmKind> = spec
+        .sweep
+        .algorithm
+        .clone()
+        .unwrap_or_else(|| vec![table.kind]);
+    let runs = |k: AlgorithmKind| kinds.contains(&k);
+    let which = if spec.sweep.algorithm.is_some() {
+        format!(
+            "sweep.algorithm = [{}]",
+            kinds
+                .iter()
+                .map(|k| format!("\"{}\"", k.label()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!("algorithm.kind = \"{}\"", table.kind.label())
+    };
+    let params = [
+        ("lambda", table.lambda, AlgorithmKind::ScaledGd, "λ ≥ 0"),
+        ("c", table.c, AlgorithmKind::Precgd, "c > 0"),
+    ];
+    for (key, value, owner, range) in params {
+        match value {
+            Some(v) if !runs(owner) => {
+                return Err(format!(
+                    "algorithm.{key} = {v} is a parameter of {}, which this spec does not run ({which}); \
+                     allowed: remove it, or run {} (algorithm.kind or sweep.algorithm)",
+                    owner.label(),
+                    owner.label()
+                ))
+            }
+            None if runs(owner) => {
+                return Err(format!(
+                    "algorithm.{key} is missing; {} ({which}) needs {key} = {range}{}",
+                    owner.label(),
+                    if owner == AlgorithmKind::ScaledGd {
+                        " (Xu et al. take λ of the order of σ_min(XXᵀ) = σ_r(X)²; λ = 0 is the original \
+                         ScaledGD, valid while UᵀU stays invertible)"
+                    } else {
+                        " (λ_t = c·‖𝒜(U_tU_tᵀ) − y‖)"
+                    }
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some(lambda) = table.lambda {
+        Algorithm::scaled_gd(lambda).map_err(|e| format!("algorithm.{e}"))?;
+    }
+    if let Some(c) = table.c {
+        Algorithm::precgd(c).map_err(|e| format!("algorithm.{e}"))?;
+    }
+    Ok(())
+}
+
 /// Most runs a spec may describe (replicates × the product of the sweep lists' lengths).
 pub const MAX_RUNS: usize = 100_000;
 
@@ -751,6 +892,7 @@ fn sweep_lengths(sw: &SweepSpec) -> Vec<(&'static str, usize)> {
         ("kappa", sw.kappa.as_ref().map(Vec::len)),
         ("step_size", sw.step_size.as_ref().map(Vec::len)),
         ("init", sw.init.as_ref().map(Vec::len)),
+        ("algorithm", sw.algorithm.as_ref().map(Vec::len)),
     ]
     .into_iter()
     .filter_map(|(k, n)| Some((k, n?)))
@@ -780,10 +922,15 @@ fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
         swept.join(", ")
     };
     let x = plot.x.expect("checked by the caller");
-    if x == Parameter::Init {
-        let numeric: Vec<&str> = swept.iter().copied().filter(|&k| k != "init").collect();
+    if !x.is_numeric() {
+        let numeric: Vec<&str> = swept
+            .iter()
+            .copied()
+            .filter(|&k| k != "init" && k != "algorithm")
+            .collect();
         return Err(format!(
-            "plot.x = \"init\" is not a number; allowed: a swept numeric parameter ({})",
+            "plot.x = \"{}\" is not a number; allowed: a swept numeric parameter ({})",
+            x.column(),
             if numeric.is_empty() {
                 "none is swept".to_string()
             } else {

@@ -2,7 +2,7 @@
 //!
 //! # Grid
 //! The grid is the Cartesian product of the `[sweep]` lists (a missing list is the single value
-//! from its table), in the nesting order κ, m, μ, init kind, r', α (α varies fastest), times
+//! from its table), in the nesting order κ, m, μ, algorithm, init kind, r', α (α varies fastest), times
 //! `seeds.replicates` (outermost).
 //!
 //! # Seeds
@@ -15,10 +15,11 @@
 //! ```
 //! where q is the replicate index, or 0 for truth and operator when `share_instance = true`.
 //! So changing one value in a spec changes only the runs that use it, points that differ only in α
-//! share B, and the seeds of a point do not depend on its position in the grid.
+//! share B, points that differ only in the algorithm share X, 𝒜 and B (and run in one batch), and
+//! the seeds of a point do not depend on its position in the grid.
 
 use lowrank_core::seeds::derive_seed;
-use lowrank_core::SingularValues;
+use lowrank_core::{Algorithm, SingularValues};
 use serde::Serialize;
 
 use crate::spec::{Config, InitKind};
@@ -55,6 +56,10 @@ pub struct RunPoint {
     pub init: InitKind,
     /// μ.
     pub step_size: f64,
+    /// The algorithm and its parameters. Left out of the JSON for GD, so that the cache keys and
+    /// manifests of GD runs are those they had before algorithms could be chosen.
+    #[serde(skip_serializing_if = "Algorithm::is_gd")]
+    pub algorithm: Algorithm,
     /// T.
     pub iterations: usize,
     /// Logging period.
@@ -100,6 +105,11 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
     };
     let ms = list(&sw.m, Some(p.m));
     let mus = list(&sw.step_size, Some(s.gd.step_size));
+    let table = s.algorithm.clone().unwrap_or_default();
+    let algorithms: Vec<Algorithm> = list(&sw.algorithm, Some(table.kind))
+        .into_iter()
+        .map(|k| table.resolve(k))
+        .collect();
     let inits = list(&sw.init, Some(s.init.kind));
     let widths = list(&sw.r_prime, Some(s.init.r_prime));
     let alphas = list(&sw.alpha, Some(s.init.alpha));
@@ -117,7 +127,10 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
             for &m in &ms {
                 let operator_seed =
                     derive_seed(s.seeds.seed, &[TAG_OPERATOR, iq, p.n as u64, m as u64]);
-                for &mu in &mus {
+                for (&mu, &algorithm) in mus
+                    .iter()
+                    .flat_map(|mu| algorithms.iter().map(move |a| (mu, a)))
+                {
                     for &init in &inits {
                         for &rp in &widths {
                             let init_seed = derive_seed(
@@ -137,6 +150,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                     alpha,
                                     init,
                                     step_size: mu,
+                                    algorithm,
                                     iterations: s.gd.iterations,
                                     log_every: s.gd.log_every,
                                     spectral: s.diagnostics.spectral,
@@ -263,7 +277,7 @@ quantities = ["test_error"]
 
     #[test]
     fn memory_check_sizes_batches_as_the_executor_groups_runs() {
-        use lowrank_core::gd::batch_workspace_bytes;
+        use lowrank_core::descent::batch_workspace_bytes;
         use lowrank_core::operator_bytes;
         // BASE: 3 α × 2 r' = 6 runs per instance (m = 60 is the larger one), each replicate its own
         // instance; with share_instance the 2 replicates share it: 12 runs in one batch.

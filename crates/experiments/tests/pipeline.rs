@@ -385,6 +385,71 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["sweep.alpha = []", "empty sweep"],
         ),
         (
+            "algorithm_unknown_kind",
+            &SMALL.replace("[seeds]", "[algorithm]\nkind = \"adam\"\n[seeds]"),
+            &["unknown variant `adam`", "`gd`", "`scaled_gd`", "`precgd`"],
+        ),
+        (
+            "algorithm_lambda_negative",
+            &SMALL.replace(
+                "[seeds]",
+                "[algorithm]\nkind = \"scaled_gd\"\nlambda = -0.1\n[seeds]",
+            ),
+            &["algorithm.lambda = -0.1", "λ ≥ 0"],
+        ),
+        (
+            "algorithm_lambda_nan",
+            &SMALL.replace(
+                "[seeds]",
+                "[algorithm]\nkind = \"scaled_gd\"\nlambda = nan\n[seeds]",
+            ),
+            &["algorithm.lambda = NaN", "finite λ ≥ 0"],
+        ),
+        (
+            "algorithm_lambda_missing",
+            &SMALL.replace("[seeds]", "[algorithm]\nkind = \"scaled_gd\"\n[seeds]"),
+            &["algorithm.lambda is missing", "scaled_gd", "σ_min(XXᵀ)"],
+        ),
+        (
+            "algorithm_c_zero",
+            &SMALL.replace(
+                "[seeds]",
+                "[algorithm]\nkind = \"precgd\"\nc = 0.0\n[seeds]",
+            ),
+            &["algorithm.c = 0", "c > 0"],
+        ),
+        (
+            "algorithm_c_missing_in_sweep",
+            &SMALL
+                .replace("[seeds]", "[algorithm]\nlambda = 0.01\n[seeds]")
+                .replace(
+                    "[plot]",
+                    "[sweep]\nalgorithm = [\"gd\", \"scaled_gd\", \"precgd\"]\n[plot]",
+                ),
+            &["algorithm.c is missing", "precgd", "sweep.algorithm"],
+        ),
+        (
+            "algorithm_parameter_of_another",
+            &SMALL.replace(
+                "[seeds]",
+                "[algorithm]\nkind = \"precgd\"\nc = 1.0\nlambda = 0.1\n[seeds]",
+            ),
+            &[
+                "algorithm.lambda = 0.1 is a parameter of scaled_gd",
+                "algorithm.kind = \"precgd\"",
+            ],
+        ),
+        (
+            "algorithm_unknown_parameter",
+            &SMALL.replace("[seeds]", "[algorithm]\nkind = \"gd\"\neta = 1.0\n[seeds]"),
+            &["unknown field `eta`", "kind", "lambda"],
+        ),
+        (
+            "algorithm_swept_twice",
+            &SMALL.replace("[plot]", "[sweep]\nalgorithm = [\"gd\", \"gd\"]\n[plot]"),
+            &["sweep.algorithm lists Gd twice"],
+        ),
+        (
             "bad_quantity",
             &SMALL.replace("\"sin_theta\"", "\"sin_phi\""),
             &[
@@ -527,6 +592,71 @@ fn export_round_trips_through_npy() {
         .iter()
         .fold(0f64, |m, v| m.max(v.abs()));
     assert!(diff < 1e-14, "max difference {diff}");
+    // ScaledGD(λ) and PrecGD: run.json records the algorithm, and the README's formula
+    // U_1 = U_0 − μ·∇f(U_0)·(U_0ᵀU_0 + λI)⁻¹ (λ = c‖res‖ for PrecGD) reproduces the first step.
+    let grad = op.adjoint(res.view()).dot(&u0);
+    for (algorithm, lambda) in [
+        (lowrank_core::Algorithm::ScaledGd { lambda: 0.03 }, 0.03),
+        (
+            lowrank_core::Algorithm::PrecGd { c: 0.5 },
+            0.5 * res.dot(&res).sqrt(),
+        ),
+    ] {
+        let mut q = p1.clone();
+        q.algorithm = algorithm;
+        let json = experiments::export::run_json(&q);
+        assert_eq!(json["algorithm"]["kind"], algorithm.label());
+        let one = experiments::export::collect(&q);
+        let mut gram = u0.t().dot(&u0);
+        gram.diag_mut().mapv_inplace(|v| v + lambda);
+        // D·P = ∇f by Gaussian elimination on the r'×r' system (a reference independent of the
+        // solver's Cholesky).
+        let d = solve_right(&grad, &gram);
+        let u1 = &u0 - &(0.25 * &d);
+        let diff = (&one.u_trajectory.index_axis(ndarray::Axis(0), 1) - &u1)
+            .iter()
+            .fold(0f64, |m, v| m.max(v.abs()));
+        assert!(diff < 1e-13, "{}: max difference {diff}", algorithm.label());
+    }
+    assert_eq!(
+        experiments::export::run_json(point)["algorithm"]["kind"],
+        "gd"
+    );
+}
+
+/// D with D·P = G for a square P, by Gauss–Jordan elimination with partial pivoting on Pᵀ.
+fn solve_right(g: &ndarray::Array2<f64>, p: &ndarray::Array2<f64>) -> ndarray::Array2<f64> {
+    let k = p.nrows();
+    // D·P = G  ⇔  Pᵀ·Dᵀ = Gᵀ.
+    let mut a = p.t().to_owned();
+    let mut b = g.t().to_owned();
+    for col in 0..k {
+        let piv = (col..k)
+            .max_by(|&i, &j| a[[i, col]].abs().total_cmp(&a[[j, col]].abs()))
+            .unwrap();
+        for j in 0..k {
+            a.swap([col, j], [piv, j]);
+        }
+        for j in 0..b.ncols() {
+            b.swap([col, j], [piv, j]);
+        }
+        for i in 0..k {
+            if i != col {
+                let f = a[[i, col]] / a[[col, col]];
+                for j in 0..k {
+                    a[[i, j]] -= f * a[[col, j]];
+                }
+                for j in 0..b.ncols() {
+                    b[[i, j]] -= f * b[[col, j]];
+                }
+            }
+        }
+    }
+    for i in 0..k {
+        let d = a[[i, i]];
+        b.row_mut(i).mapv_inplace(|v| v / d);
+    }
+    b.t().to_owned()
 }
 
 #[test]

@@ -25,10 +25,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use clap::Parser;
-use lowrank_core::gd::{run_gradient_descent_batch, BatchRun};
+use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
 use lowrank_core::packing::{packed_dim, smat_into, svec_into};
 use lowrank_core::{
-    small_random_init, Control, GdParams, IterationState, Observer, Problem, SingularValues,
+    small_random_init, Control, IterationState, Observer, Problem, RunParams, SingularValues,
 };
 use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
 use ndarray::{Array1, Array2};
@@ -98,7 +98,7 @@ fn measure_memory(n: usize, m: usize, k: usize, r_prime: usize) -> Option<Memory
         .filter(|o| o.status.success())?;
     let peak: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
     let operator = lowrank_core::operator_bytes(n, m);
-    let buffers = lowrank_core::gd::batch_workspace_bytes(n, m, k, r_prime);
+    let buffers = lowrank_core::descent::batch_workspace_bytes(n, m, k, r_prime);
     Some(Memory {
         n,
         m,
@@ -473,7 +473,7 @@ fn engine_once(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -
         .iter_mut()
         .enumerate()
         .map(|(i, o)| BatchRun {
-            params: GdParams::new(0.25, iterations, iterations),
+            params: RunParams::new(0.25, iterations, iterations),
             u0: small_random_init(n, r_prime, 1e-3, 100 + i as u64),
             observer: o,
         })

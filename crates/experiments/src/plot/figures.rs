@@ -47,6 +47,7 @@ fn group_by<'a>(runs: &[&'a RunData], column: &str) -> Vec<(String, f64, Vec<&'a
 fn group_label(param: Parameter, value: &str) -> String {
     match param {
         Parameter::Init => value.replace('_', " ") + " init",
+        Parameter::Algorithm => algorithm_name(value).to_string(),
         _ => {
             let v: f64 = value.parse().unwrap_or(f64::NAN);
             let shown = if v.fract() == 0.0 && v.abs() < 1e6 {
@@ -56,6 +57,16 @@ fn group_label(param: Parameter, value: &str) -> String {
             };
             format!("{}={shown}", param.symbol())
         }
+    }
+}
+
+/// "GD", "ScaledGD(λ)", "PrecGD" for the algorithm column's values.
+fn algorithm_name(label: &str) -> &str {
+    match label {
+        "gd" => "GD",
+        "scaled_gd" => "ScaledGD(λ)",
+        "precgd" => "PrecGD",
+        other => other,
     }
 }
 
@@ -186,6 +197,7 @@ fn parameter_axis(p: Parameter) -> Axis {
         Parameter::Kappa => "κ, condition number of X (log)",
         Parameter::StepSize => "μ, step size (log)",
         Parameter::Init => "initialization",
+        Parameter::Algorithm => "algorithm",
     };
     Axis::log(label)
 }

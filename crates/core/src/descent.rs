@@ -1,9 +1,10 @@
-//! Gradient descent on the factorized loss, with per-iteration state reported to an [`Observer`].
+//! The descent loop on the factorized loss (the executor), with per-iteration state reported to an
+//! [`Observer`] and the update delegated to each run's step rule ([`crate::algorithm`]).
 //!
 //! ```text
 //!   f(U)   = ¼‖𝒜(UUᵀ) − y‖²
 //!   ∇f(U)  = 𝒜*(𝒜(UUᵀ) − y)·U
-//!   U_{t+1} = U_t − μ·∇f(U_t)
+//!   U_{t+1} = U_t − μ·D_t,   D_t = ∇f(U_t) for GD, ∇f(U_t)·(U_tᵀU_t + λ_tI)⁻¹ for ScaledGD(λ) / PrecGD
 //! ```
 //! One iteration costs the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r with the
 //! packed operator (O(m·n²) flops each, fused into one read of 𝐀) plus O(n²r') dense work; every buffer (O(m·k), O(p·k), O(n²) per run,
@@ -17,14 +18,17 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
 use rayon::prelude::*;
 
+use crate::algorithm::{Algorithm, StepContext, StepFailure, StepRule};
 use crate::linalg::frobenius_norm;
 use crate::operator::FusedWorkspace;
 use crate::packing::{packed_dim, smat_into, svec_into};
 use crate::problem::Problem;
 
-/// Parameters of plain gradient descent.
+/// Parameters of one run of the descent loop: the algorithm, its step size and the loop's schedule.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GdParams {
+pub struct RunParams {
+    /// The step rule (GD, ScaledGD(λ), PrecGD).
+    pub algorithm: Algorithm,
     /// Step size μ > 0.
     pub step_size: f64,
     /// Number of updates T; the last state observed is U_T.
@@ -36,15 +40,21 @@ pub struct GdParams {
     pub divergence_factor: f64,
 }
 
-impl GdParams {
-    /// μ, T, log_every with the default divergence factor 1e3.
+impl RunParams {
+    /// GD with μ, T, log_every and the default divergence factor 1e3.
     pub fn new(step_size: f64, iterations: usize, log_every: usize) -> Self {
         Self {
+            algorithm: Algorithm::Gd,
             step_size,
             iterations,
             log_every,
             divergence_factor: 1e3,
         }
+    }
+
+    /// The same parameters with another algorithm.
+    pub fn with_algorithm(self, algorithm: Algorithm) -> Self {
+        Self { algorithm, ..self }
     }
 }
 
@@ -102,7 +112,7 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
 pub enum RunStatus {
     /// All T iterations were done.
     Completed,
-    /// The iterate became non-finite or exploded at iteration `at` (see [`GdParams::divergence_factor`]).
+    /// The iterate became non-finite or exploded at iteration `at` (see [`RunParams::divergence_factor`]).
     Diverged {
         /// First iteration whose state was non-finite or too large.
         at: usize,
@@ -112,23 +122,39 @@ pub enum RunStatus {
         /// Iteration of the observation that asked to stop.
         at: usize,
     },
+    /// The step rule could not update U_t (e.g. a singular preconditioner of ScaledGD with λ = 0).
+    StepFailed {
+        /// Iteration whose update failed.
+        at: usize,
+        /// Why.
+        reason: StepFailure,
+    },
 }
 
 impl RunStatus {
-    /// "completed", "diverged" or "stopped".
+    /// "completed", "diverged", "stopped", or the failure's label (e.g. "singular_preconditioner").
     pub fn label(&self) -> &'static str {
         match self {
             Self::Completed => "completed",
             Self::Diverged { .. } => "diverged",
             Self::Stopped { .. } => "stopped",
+            Self::StepFailed { reason, .. } => reason.label(),
         }
     }
+
+    /// Every label [`RunStatus::label`] can return.
+    pub const LABELS: [&'static str; 4] = [
+        "completed",
+        "diverged",
+        "stopped",
+        "singular_preconditioner",
+    ];
 }
 
 /// The end of a run: the last iterate and how the run ended.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
-    /// U_T if completed, U_t if stopped at t; for a diverged run the last *observed* iterate (the
+    /// U_T if completed, U_t if stopped or failed at t; for a diverged run the last *observed* iterate (the
     /// latest logged t whose state was finite), which may be up to log_every − 1 steps before the
     /// divergence.
     pub u: Array2<f64>,
@@ -148,13 +174,13 @@ pub fn gradient(problem: &Problem, u: ArrayView2<'_, f64>) -> Array2<f64> {
     problem.operator.adjoint(r.view()).dot(&u)
 }
 
-/// Runs T iterations of U ← U − μ∇f(U) from `u0`, reporting logged states to `observer`.
+/// Runs T iterations of `params.algorithm` from `u0`, reporting logged states to `observer`.
 ///
 /// A single run uses the single-input kernel of the fused pass (one memory-bound read of 𝐀 per
 /// iteration).
 pub fn run_gradient_descent<O: Observer + Send + ?Sized>(
     problem: &Problem,
-    params: &GdParams,
+    params: &RunParams,
     u0: Array2<f64>,
     observer: &mut O,
 ) -> RunOutcome {
@@ -180,7 +206,7 @@ impl<O: Observer + ?Sized> Observer for ObserverRef<'_, O> {
 /// One member of a batch: its own μ, T, log_every, U_0 and observer.
 pub struct BatchRun<'o> {
     /// Parameters of this run.
-    pub params: GdParams,
+    pub params: RunParams,
     /// U_0 (n×r'; widths may differ between runs).
     pub u0: Array2<f64>,
     /// Receives this run's logged states (`Send`: the runs of a batch are observed in parallel).
@@ -189,7 +215,7 @@ pub struct BatchRun<'o> {
 
 /// Per-run state inside a batch.
 struct Member<'o> {
-    params: GdParams,
+    params: RunParams,
     u: Array2<f64>,
     last_good: Array2<f64>,
     uut: Array2<f64>,
@@ -197,6 +223,7 @@ struct Member<'o> {
     adjoint: Array2<f64>,
     step: Array2<f64>,
     limit: f64,
+    rule: Box<dyn StepRule>,
     observer: &'o mut (dyn Observer + Send),
     status: Option<RunStatus>,
 }
@@ -207,23 +234,27 @@ struct Member<'o> {
 ///   8 · ( (2 + ROW_CHUNKS − 1)·p·k     W, G and the chunks' partial G   (p = n(n+1)/2)
 ///       + (ROW_CHUNKS + 1)·p            the single-input kernel's copy of w and partial G's
 ///       + m·k                          residuals
-///       + k·(3·n·r' + 2·n²) )          per run U, last good U, step, UUᵀ, smat(G)
+///       + k·(3·n·r' + 2·n² + r'²) )    per run U, last good U, step, UUᵀ, smat(G), and the
+///                                      preconditioned methods' UᵀU + λI (counted for every run)
 /// ```
 pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u128 {
     let (n, m, k, rp) = (n as u128, m as u128, k as u128, r_prime as u128);
     let p = n * (n + 1) / 2;
     let chunks = crate::operator::ROW_CHUNKS as u128;
-    8 * ((2 + chunks - 1) * p * k + (chunks + 1) * p + m * k + k * (3 * n * rp + 2 * n * n))
+    8 * ((2 + chunks - 1) * p * k
+        + (chunks + 1) * p
+        + m * k
+        + k * (3 * n * rp + 2 * n * n + rp * rp))
 }
 
-/// Runs several GD runs on one problem in lockstep, so that the two operator products of an
+/// Runs several runs (each with its own algorithm) on one problem in lockstep, so that the two operator products of an
 /// iteration are matrix–matrix products over all active runs, fused into one pass over 𝐀
 /// ([`MeasurementOperator::residual_and_adjoint`](crate::MeasurementOperator::residual_and_adjoint)):
 /// ```text
 ///   R = 𝐀·W − y·1ᵀ   (m×a),  W = [svec(U_kU_kᵀ)]_k   (p×a, one column per run)
-///   G = 𝐀ᵀ·R          (p×a),  U_k ← U_k − μ_k·smat(G_k)·U_k
+///   G = 𝐀ᵀ·R          (p×a),  ∇f(U_k) = smat(G_k)·U_k,  U_k ← step rule of run k
 /// ```
-/// Runs that finish (t = T_k), diverge or are stopped leave the batch; when one run is left the
+/// Runs that finish (t = T_k), diverge, fail a step or are stopped leave the batch; when one run is left the
 /// single-input kernel is used. Each run's numbers equal those of [`run_gradient_descent`] up to
 /// floating-point reassociation in the products. Outcomes are returned in input order.
 pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
@@ -237,6 +268,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             let rp = r.u0.ncols();
             Member {
                 limit: r.params.divergence_factor * x_norm.max(frobenius_norm(r.u0.view())),
+                rule: r.params.algorithm.rule(rp),
                 params: r.params,
                 last_good: r.u0.clone(),
                 u: r.u0,
@@ -308,7 +340,14 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             }
             smat_into(g.column(row), mb.adjoint.view_mut());
             general_mat_mul(1.0, &mb.adjoint, &mb.u, 0.0, &mut mb.step);
-            mb.u.scaled_add(-mb.params.step_size, &mb.step);
+            let context = StepContext {
+                t,
+                step_size: mb.params.step_size,
+                residual_norm: (4.0 * loss).sqrt(), // = ‖r‖ exactly (4·¼ is exact)
+            };
+            if let Err(reason) = mb.rule.step(&context, &mut mb.u, &mut mb.step) {
+                mb.status = Some(RunStatus::StepFailed { at: t, reason });
+            }
         });
         active.retain(|mb| mb.status.is_none());
         t += 1;
