@@ -43,9 +43,11 @@ theory: build
 bench: build
 	target/release/bench --out bench/results.json
 
-## Run the test suite (unit, numerical and pipeline tests), then fmt and clippy checks.
+## Run the test suite (unit, numerical and pipeline tests, doc examples, the core's example
+## program), then fmt and clippy checks.
 test: setup
 	$(CARGO) test --workspace
+	$(CARGO) run -q -p lowrank-core --example compare_algorithms
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

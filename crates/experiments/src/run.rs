@@ -39,12 +39,15 @@ pub const CACHE_VERSION: u32 = 6;
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 pub const SPECTRAL_VERSION: u32 = 2;
 
+/// Status of a run that ended at its first logged t with test error ≤ `gd.stop_below_test_error`.
+pub const REACHED_TARGET: &str = "reached_target";
+
 /// The trajectory and outcome of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// Cache key of the run (hex).
     pub key: String,
-    /// "completed" or "diverged" (or "stopped").
+    /// "completed", "diverged", "stopped", "singular_preconditioner" or [`REACHED_TARGET`].
     pub status: String,
     /// First iteration at which the run diverged.
     pub diverged_at: Option<usize>,
@@ -207,6 +210,10 @@ struct RowRecorder<'a> {
     t: Vec<usize>,
     values: Vec<Vec<f64>>,
     progress: &'a dyn Progress,
+    /// The point's `stop_below_test_error`.
+    stop_below: Option<f64>,
+    /// Set when the run was stopped because it reached `stop_below`.
+    reached_target: bool,
 }
 
 impl Observer for RowRecorder<'_> {
@@ -230,6 +237,10 @@ impl Observer for RowRecorder<'_> {
         }
         self.t.push(state.t);
         self.values.push(row);
+        if self.stop_below.is_some_and(|eps| d.test_error <= eps) {
+            self.reached_target = true;
+            return Control::Stop;
+        }
         Control::Continue
     }
 }
@@ -260,6 +271,8 @@ pub fn run_batch(
             t: Vec::new(),
             values: Vec::new(),
             progress,
+            stop_below: p.stop_below_test_error,
+            reached_target: false,
         })
         .collect();
     let runs: Vec<BatchRun<'_>> = recorders
@@ -282,6 +295,7 @@ pub fn run_batch(
         .map(|(((p, key), out), rec)| {
             let (status, diverged_at) = match out.status {
                 RunStatus::Diverged { at } => ("diverged", Some(at)),
+                RunStatus::Stopped { .. } if rec.reached_target => (REACHED_TARGET, None),
                 s => (s.label(), None),
             };
             RunResult {
@@ -491,7 +505,7 @@ pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunR
         && r.values.iter().all(|row| row.len() == names.len())
         && r.t.windows(2).all(|w| w[0] < w[1])
         && r.t.last().is_none_or(|&t| t <= point.iterations)
-        && RunStatus::LABELS.contains(&r.status.as_str());
+        && (RunStatus::LABELS.contains(&r.status.as_str()) || r.status == REACHED_TARGET);
     well_formed.then_some(r)
 }
 

@@ -8,7 +8,8 @@
 //! caption = "…"          # what the figure shows (gallery, README)
 //! [problem]  n, r, m, and kappa = κ ≥ 1 or singular_values = [...]
 //! [init]     alpha = α > 0, r_prime = r' ≥ 1, kind = "small_random" | "spectral"
-//! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1 (for every algorithm)
+//! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1 (for every algorithm),
+//!            stop_below_test_error = ε (optional: a run ends at the first logged t with test error ≤ ε)
 //! [algorithm] kind = "gd" (default) | "scaled_gd" (lambda = λ ≥ 0) | "precgd" (c > 0)
 //! [seeds]    seed, replicates ≥ 1, share_instance = false
 //! [sweep]    lists over alpha, r_prime, m, kappa, step_size, init, algorithm (grid = Cartesian
@@ -158,6 +159,9 @@ pub struct GdSpec {
     pub iterations: usize,
     /// Diagnostics every this many iterations.
     pub log_every: usize,
+    /// End a run at the first logged iteration with test error ≤ this ε (status
+    /// `reached_target`); default: run all T iterations.
+    pub stop_below_test_error: Option<f64>,
 }
 
 /// `[seeds]` as written.
@@ -259,6 +263,13 @@ pub enum PlotKind {
     InitComparison,
     /// t_*, t_1 and t̂ against ln(1/α) with linear fits.
     PhaseLengths,
+    /// Iterations to reach test error ≤ `target_error` against `x` (log-log), one curve per
+    /// `group`, one panel per combination of the other swept parameters; median and min–max band
+    /// over replicates, fitted slopes; runs that do not reach it within their budget are drawn at T.
+    IterationsToError,
+    /// One quantity against t (`log_t`: log-log), one curve per `group` (median over replicates,
+    /// thin: each run), one panel per combination of the other swept parameters.
+    TrajectoryComparison,
 }
 
 /// A run parameter a figure can put on an axis or group by.
@@ -282,6 +293,17 @@ pub enum Parameter {
 }
 
 impl Parameter {
+    /// Every parameter.
+    pub const ALL: [Self; 7] = [
+        Self::Alpha,
+        Self::RPrime,
+        Self::M,
+        Self::Kappa,
+        Self::StepSize,
+        Self::Init,
+        Self::Algorithm,
+    ];
+
     /// Column name in runs.csv.
     pub fn column(&self) -> &'static str {
         match self {
@@ -339,6 +361,11 @@ pub struct PlotSpec {
     /// Fit slopes only over x ≤ this value (error_vs_parameter), to leave out the non-asymptotic
     /// large-α end; default: all points.
     pub fit_max_x: Option<f64>,
+    /// ε of iterations_to_error: the first logged t with test error ≤ ε.
+    pub target_error: Option<f64>,
+    /// Logarithmic t axis (trajectory_comparison); t = 0 is then not drawn.
+    #[serde(default)]
+    pub log_t: bool,
 }
 
 /// A spec as written in the TOML file.
@@ -706,6 +733,20 @@ fn validate(spec: &Spec) -> Result<(), String> {
     if spec.seeds.replicates == 0 {
         return Err("seeds.replicates = 0 is out of range; allowed: replicates ≥ 1".into());
     }
+    if let Some(e) = spec.gd.stop_below_test_error {
+        check_f64(
+            "gd.stop_below_test_error",
+            e,
+            e > 0.0 && e < 1.0,
+            "0 < ε < 1",
+        )?;
+        if let Some(target) = spec.plot.target_error.filter(|&t| t < e) {
+            return Err(format!(
+                "plot.target_error = {target:e} is below gd.stop_below_test_error = {e:e}: the runs stop \
+                 before they could reach it; allowed: target_error ≥ stop_below_test_error"
+            ));
+        }
+    }
     check_algorithms(spec)?;
     distinct("sweep.alpha", &sw.alpha)?;
     distinct("sweep.r_prime", &sw.r_prime)?;
@@ -790,6 +831,25 @@ fn validate(spec: &Spec) -> Result<(), String> {
             return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into())
         }
         PlotKind::ErrorVsParameter => check_error_vs_parameter(spec)?,
+        PlotKind::IterationsToError => {
+            match spec.plot.target_error {
+                None => return Err("plot.target_error is missing; iterations_to_error needs target_error = ε with 0 < ε < 1".into()),
+                Some(e) => check_f64("plot.target_error", e, e > 0.0 && e < 1.0, "0 < ε < 1")?,
+            }
+            check_x_and_group(spec, false)?;
+        }
+        PlotKind::TrajectoryComparison => {
+            if spec.plot.quantities.len() != 1 {
+                return Err(format!(
+                    "plot.quantities has {} entries; trajectory_comparison draws exactly one quantity (e.g. [\"test_error\"])",
+                    spec.plot.quantities.len()
+                ));
+            }
+            if spec.plot.x.is_some() {
+                return Err("plot.x is set, but trajectory_comparison's x axis is the iteration t; remove it".into());
+            }
+            check_x_and_group(spec, true)?;
+        }
         _ => {}
     }
     if let Some(x) = spec.plot.fit_max_x {
@@ -968,6 +1028,65 @@ fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
             "sweep.{other} varies but is neither plot.x nor plot.group: its runs would be pooled into \
              one median; set plot.group = \"{other}\" or sweep one value"
         ));
+    }
+    Ok(())
+}
+
+/// The parameters a spec sweeps over at least two values.
+pub fn swept_parameters(spec: &Spec) -> Vec<Parameter> {
+    sweep_lengths(&spec.sweep)
+        .into_iter()
+        .filter(|&(_, n)| n >= 2)
+        .filter_map(|(k, _)| Parameter::ALL.into_iter().find(|p| p.column() == k))
+        .collect()
+}
+
+/// For the figures with one panel per combination of the other swept parameters: `x` (unless
+/// `no_x`) is a numeric swept parameter, `group` (optional) another swept one.
+fn check_x_and_group(spec: &Spec, no_x: bool) -> Result<(), String> {
+    let plot = &spec.plot;
+    let swept = swept_parameters(spec);
+    let names = |ps: &[Parameter]| {
+        if ps.is_empty() {
+            "none is swept".to_string()
+        } else {
+            ps.iter().map(|p| p.column()).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let kind = if no_x {
+        "trajectory_comparison"
+    } else {
+        "iterations_to_error"
+    };
+    if !no_x {
+        let numeric: Vec<Parameter> = swept.iter().copied().filter(|p| p.is_numeric()).collect();
+        match plot.x {
+            None => {
+                return Err(format!(
+                    "plot.x is missing; {kind} needs x = a swept numeric parameter ({})",
+                    names(&numeric)
+                ))
+            }
+            Some(x) if !numeric.contains(&x) => {
+                return Err(format!(
+                    "plot.x = \"{}\" is not a swept numeric parameter (needs sweep.{} with at least two numbers); allowed: {}",
+                    x.column(),
+                    x.column(),
+                    names(&numeric)
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some(g) = plot.group {
+        if Some(g) == plot.x || !swept.contains(&g) {
+            return Err(format!(
+                "plot.group = \"{}\" is not another swept parameter (needs sweep.{} with at least two values); allowed: {}",
+                g.column(),
+                g.column(),
+                names(&swept.iter().copied().filter(|&p| Some(p) != plot.x).collect::<Vec<_>>())
+            ));
+        }
     }
     Ok(())
 }

@@ -64,6 +64,10 @@ pub struct RunPoint {
     pub iterations: usize,
     /// Logging period.
     pub log_every: usize,
+    /// The run ends at the first logged t with test error ≤ this (left out of the JSON when unset,
+    /// so cache keys of runs without it are those they had before it existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_below_test_error: Option<f64>,
     /// Whether GD-vs-power-method diagnostics are recorded.
     pub spectral: bool,
     /// Seed of X.
@@ -153,6 +157,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                     algorithm,
                                     iterations: s.gd.iterations,
                                     log_every: s.gd.log_every,
+                                    stop_below_test_error: s.gd.stop_below_test_error,
                                     spectral: s.diagnostics.spectral,
                                     truth_seed,
                                     operator_seed,

@@ -878,3 +878,174 @@ fn an_export_that_would_not_fit_is_refused_before_any_work() {
     );
     assert!(!tmp.path().join("ex").exists(), "wrote output");
 }
+
+#[test]
+fn naming_gd_changes_no_number_and_adds_only_the_algorithm_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let named = SMALL.replace("[seeds]", "[algorithm]\nkind = \"gd\"\n[seeds]");
+    let mut out = Vec::new();
+    for (name, text) in [("plain", SMALL.to_string()), ("named", named)] {
+        let spec = write_spec(tmp.path(), name, &text);
+        let config = parse(&spec, &text, false, None).unwrap();
+        let l = layout(&tmp.path().join(name));
+        run_experiment(&config, &l, &Silent).unwrap();
+        let dir = l.results.join(name);
+        out.push((
+            std::fs::read_to_string(dir.join("runs.csv")).unwrap(),
+            std::fs::read(dir.join("trajectories.csv")).unwrap(),
+        ));
+    }
+    assert_eq!(out[0].1, out[1].1, "trajectories.csv differs");
+    let without_algorithm: String = out[1]
+        .0
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let at = 10; // after step_size: algorithm, lambda, c
+            [&cells[..at], &cells[at + 3..]].concat().join(",") + "\n"
+        })
+        .collect();
+    assert!(out[1].0.starts_with(
+        "run,replicate,n,r,m,kappa,r_prime,alpha,init,step_size,algorithm,lambda,c,iterations"
+    ));
+    assert_eq!(without_algorithm, out[0].0);
+}
+
+#[test]
+fn a_sweep_over_algorithms_runs_in_shared_batches_and_stops_at_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace(
+            "log_every = 10",
+            "log_every = 5\nstop_below_test_error = 1e-3",
+        )
+        .replace("iterations = 120", "iterations = 400")
+        .replace("[seeds]", "[algorithm]\nlambda = 1e-2\nc = 1.0\n[seeds]")
+        .replace(
+            "[plot]",
+            "[sweep]\nalgorithm = [\"gd\", \"scaled_gd\", \"precgd\"]\nkappa = [1.0, 3.0]\n[plot]",
+        )
+        .replace(
+            "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+            "kind = \"iterations_to_error\"\nx = \"kappa\"\ngroup = \"algorithm\"\ntarget_error = 1e-3",
+        );
+    let spec = write_spec(tmp.path(), "algs", &text);
+    let config = parse(&spec, &text, false, None).unwrap();
+    let points = experiments::sweep::expand(&config);
+    assert_eq!(points.len(), 6);
+    // The three algorithms of one κ share X, 𝒜 and B, and one batch.
+    let batches = experiments::run::plan_batches(&points);
+    assert_eq!(batches.len(), 2);
+    assert!(batches.iter().all(|b| b.len() == 3));
+    assert!(points
+        .chunks(3)
+        .all(|c| c.iter().all(|p| p.init_seed == c[0].init_seed)));
+    let l = layout(tmp.path());
+    let outcome = run_experiment(&config, &l, &Silent).unwrap();
+    assert!(outcome.files.iter().any(|f| f.ends_with("algs.svg")));
+    let runs = experiments::output::read_results(&l.results.join("algs")).unwrap();
+    for r in &runs {
+        let last = *r.get("test_error").last().unwrap();
+        assert_eq!(r.text("status"), "reached_target", "{:?}", r.fields);
+        assert!(last <= 1e-3, "stopped at {last:e}");
+        // It stopped at the first logged iterate below the target.
+        let before = r.get("test_error")[r.t.len() - 2];
+        assert!(before > 1e-3);
+        let (lambda, c) = (r.text("lambda"), r.text("c"));
+        match r.text("algorithm") {
+            "gd" => assert!(lambda.is_empty() && c.is_empty()),
+            "scaled_gd" => assert!(lambda == "1e-2" && c.is_empty()),
+            "precgd" => assert!(lambda.is_empty() && c == "1e0"),
+            other => panic!("algorithm {other}"),
+        }
+    }
+    // ScaledGD(λ) needs fewer iterations than GD on the ill-conditioned instance.
+    let stop_t = |alg: &str, kappa: &str| {
+        runs.iter()
+            .find(|r| r.text("algorithm") == alg && r.text("kappa").starts_with(kappa))
+            .map(|r| *r.t.last().unwrap())
+            .unwrap()
+    };
+    assert!(stop_t("scaled_gd", "3") < stop_t("gd", "3"));
+    // A second run is all cache hits with the same bytes.
+    let before = std::fs::read(l.results.join("algs/trajectories.csv")).unwrap();
+    let again = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!(again.cache.computed, 0);
+    assert_eq!(
+        before,
+        std::fs::read(l.results.join("algs/trajectories.csv")).unwrap()
+    );
+}
+
+#[test]
+fn comparison_figures_refuse_axes_they_cannot_draw() {
+    let base = SMALL.replace(
+        "[plot]",
+        "[sweep]\nalgorithm = [\"gd\", \"precgd\"]\nkappa = [1.0, 3.0]\n[algorithm]\nc = 1.0\n[plot]",
+    );
+    let with_plot = |plot: &str| {
+        base.replace(
+            "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+            plot,
+        )
+    };
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "kind = \"iterations_to_error\"\nx = \"kappa\"",
+            &["plot.target_error is missing", "0 < ε < 1"],
+        ),
+        (
+            "kind = \"iterations_to_error\"\nx = \"alpha\"\ntarget_error = 1e-3",
+            &["plot.x = \"alpha\" is not a swept numeric parameter", "kappa"],
+        ),
+        (
+            "kind = \"iterations_to_error\"\nx = \"algorithm\"\ntarget_error = 1e-3",
+            &["plot.x = \"algorithm\"", "allowed: kappa"],
+        ),
+        (
+            "kind = \"iterations_to_error\"\nx = \"kappa\"\ngroup = \"r_prime\"\ntarget_error = 1e-3",
+            &["plot.group = \"r_prime\" is not another swept parameter", "algorithm"],
+        ),
+        (
+            "kind = \"iterations_to_error\"\nx = \"kappa\"\ntarget_error = 2.0",
+            &["plot.target_error = 2", "0 < ε < 1"],
+        ),
+        (
+            "kind = \"trajectory_comparison\"\nquantities = [\"test_error\", \"loss\"]",
+            &["plot.quantities has 2 entries", "exactly one"],
+        ),
+        (
+            "kind = \"trajectory_comparison\"\nquantities = [\"test_error\"]\nx = \"kappa\"",
+            &["plot.x is set", "iteration t"],
+        ),
+    ];
+    for (plot, needles) in cases {
+        let err = parse(Path::new("c.toml"), &with_plot(plot), false, None)
+            .unwrap_err()
+            .to_string();
+        for needle in *needles {
+            assert!(err.contains(needle), "{plot}: `{needle}` not in: {err}");
+        }
+    }
+    let stop = base
+        .replace(
+            "log_every = 10",
+            "log_every = 10\nstop_below_test_error = 1e-2",
+        )
+        .replace(
+            "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+            "kind = \"iterations_to_error\"\nx = \"kappa\"\ntarget_error = 1e-3",
+        );
+    let err = parse(Path::new("c.toml"), &stop, false, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("below gd.stop_below_test_error"), "{err}");
+    let bad_stop = SMALL.replace(
+        "log_every = 10",
+        "log_every = 10\nstop_below_test_error = 0.0",
+    );
+    let err = parse(Path::new("c.toml"), &bad_stop, false, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gd.stop_below_test_error = 0"), "{err}");
+}

@@ -121,3 +121,20 @@ fn a_bad_out_directory_fails_before_the_checks_run() {
     assert!(stderr.contains("not a directory"), "{stderr}");
     assert!(!stderr.contains("check "), "checks ran: {stderr}");
 }
+
+#[test]
+fn preconditioned_methods_are_kappa_free_and_linear_where_gd_is_not() {
+    let c = checks::preconditioned(&Scale::reduced());
+    // One κ-slope row per (algorithm, r'), then one tail row per (algorithm, r', α).
+    let slopes = rows_of(&c, "fitted slope of log(iterations");
+    assert_eq!(slopes.len(), 6, "{c:#?}");
+    let tails = c.rows.len() - slopes.len();
+    assert_eq!(tails, 12, "{c:#?}");
+    for row in &c.rows {
+        assert_ne!(row.verdict, Verdict::Fail, "{row:#?}");
+    }
+    let judged = c.rows.iter().filter(|r| r.verdict == Verdict::Pass).count();
+    // κ slopes (6), linear rates at r' = r (3 algorithms × 2 α) and PrecGD at r' = 2r (2 α),
+    // GD's sublinear tail from the moderate α (1).
+    assert_eq!(judged, 6 + 6 + 2 + 1, "{c:#?}");
+}

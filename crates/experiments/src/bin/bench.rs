@@ -28,7 +28,8 @@ use clap::Parser;
 use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
 use lowrank_core::packing::{packed_dim, smat_into, svec_into};
 use lowrank_core::{
-    small_random_init, Control, IterationState, Observer, Problem, RunParams, SingularValues,
+    small_random_init, Algorithm, Control, IterationState, Observer, Problem, RunParams,
+    SingularValues,
 };
 use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
 use ndarray::{Array1, Array2};
@@ -170,6 +171,8 @@ struct Results {
     last_level_cache_bytes: f64,
     limits: Vec<InstanceLimits>,
     rows: Vec<Row>,
+    /// GD vs ScaledGD(λ) vs PrecGD per run-iteration (target: ≤ 1.1× GD).
+    algorithms: Vec<AlgorithmRow>,
     figures: Option<Figures>,
     targets: Vec<Target>,
     memory: Vec<Memory>,
@@ -463,6 +466,72 @@ impl Observer for Nothing {
     fn observe(&mut self, _: &IterationState<'_>) -> Control {
         Control::Continue
     }
+}
+
+/// Seconds per run-iteration of the engine with `k` runs of `algorithm` in lockstep over
+/// `iterations` iterations.
+fn engine_once_with(
+    problem: &Problem,
+    algorithm: Algorithm,
+    k: usize,
+    r_prime: usize,
+    iterations: usize,
+) -> f64 {
+    let n = problem.truth.n();
+    let mut obs: Vec<Nothing> = (0..k).map(|_| Nothing).collect();
+    let runs = obs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, o)| BatchRun {
+            params: RunParams::new(0.25, iterations, iterations).with_algorithm(algorithm),
+            u0: small_random_init(n, r_prime, 1e-3, 100 + i as u64),
+            observer: o,
+        })
+        .collect();
+    let start = Instant::now();
+    black_box(run_gradient_descent_batch(problem, runs));
+    start.elapsed().as_secs_f64() / ((iterations + 1) * k) as f64
+}
+
+/// ms per run-iteration of GD, ScaledGD(λ) and PrecGD at the default instance, single and in
+/// batches of 32, rounds interleaved so that the ratios to GD compare like with like.
+#[derive(Serialize)]
+struct AlgorithmRow {
+    algorithm: String,
+    engine_runs: usize,
+    /// Fastest round (ms per run-iteration).
+    ms_per_run_iteration: f64,
+    /// Median over rounds of (this round's time / GD's time in the same round).
+    ratio_to_gd: f64,
+}
+
+fn algorithm_costs(rounds: usize) -> Vec<AlgorithmRow> {
+    eprintln!("algorithms: GD vs ScaledGD(λ) vs PrecGD at n=100 r=3 r'=10 m=3000 …");
+    let problem = Problem::sample_gaussian(100, 3, 3000, &SingularValues::Condition(2.0), 1);
+    let algorithms = [
+        Algorithm::Gd,
+        Algorithm::ScaledGd { lambda: 1e-2 },
+        Algorithm::PrecGd { c: 1.0 },
+    ];
+    let mut rows = Vec::new();
+    for (k, iterations) in [(1usize, 300usize), (32, 40)] {
+        let mut times = vec![Vec::new(); algorithms.len()];
+        for _ in 0..rounds {
+            for (j, &a) in algorithms.iter().enumerate() {
+                times[j].push(engine_once_with(&problem, a, k, 10, iterations));
+            }
+        }
+        for (j, a) in algorithms.iter().enumerate() {
+            let ratios = (0..rounds).map(|i| times[j][i] / times[0][i]);
+            rows.push(AlgorithmRow {
+                algorithm: a.display_name(),
+                engine_runs: k,
+                ms_per_run_iteration: 1e3 * min_of(&times[j]),
+                ratio_to_gd: median(ratios),
+            });
+        }
+    }
+    rows
 }
 
 /// Seconds per run-iteration of the engine with `k` runs in lockstep over `iterations` iterations.
@@ -863,6 +932,7 @@ fn main() {
         limits.push(l);
         rows.extend(r);
     }
+    let algorithms = algorithm_costs(5);
     let figures = figures(!cli.skip_figures, &mut probes);
     drop(probes);
     let targets = targets(&instances, &rows, figures.as_ref());
@@ -872,6 +942,7 @@ fn main() {
         last_level_cache_bytes: llc,
         limits,
         rows,
+        algorithms,
         figures,
         targets,
         memory: memory_cases(cli.small_only)
@@ -945,6 +1016,16 @@ fn print_results(results: &Results, cli: &Cli) {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    println!(
+        "algorithms at n=100 r=3 r'=10 m=3000 (ms per run-iteration, fastest of 5 interleaved \
+         rounds; ratio to GD: median over rounds; target ≤ 1.1):"
+    );
+    for a in &results.algorithms {
+        println!(
+            "  {:<18} k = {:>2}: {:.4} ms, {:.3}× GD",
+            a.algorithm, a.engine_runs, a.ms_per_run_iteration, a.ratio_to_gd
+        );
+    }
     for l in &results.limits {
         println!(
             "  {} ({} rounds): sum {:.1} [{:.1}] GB/s, BLAS GEMV 400 MB {:.1} [{:.1}] GB/s; \

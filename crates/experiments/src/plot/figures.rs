@@ -20,7 +20,220 @@ pub fn build(config: &Config, runs: &[RunData]) -> Result<Vec<Panel>, PlotError>
         PlotKind::Overparameterization => overparameterization(runs),
         PlotKind::InitComparison => init_comparison(runs),
         PlotKind::PhaseLengths => vec![phase_lengths(runs)],
+        PlotKind::IterationsToError => iterations_to_error(config, runs),
+        PlotKind::TrajectoryComparison => trajectory_comparison(config, runs),
     })
+}
+
+/// The runs split by the combination of values of the swept parameters other than `used` (one
+/// panel each, in grid order of first appearance), with a label like "r'=3, α=1e-7" ("" if none).
+fn facets<'a>(
+    config: &Config,
+    runs: &[&'a RunData],
+    used: &[Option<Parameter>],
+) -> Vec<(String, Vec<&'a RunData>)> {
+    let others: Vec<Parameter> = crate::spec::swept_parameters(&config.spec)
+        .into_iter()
+        .filter(|p| !used.contains(&Some(*p)))
+        .collect();
+    let mut out: Vec<(String, Vec<&RunData>)> = Vec::new();
+    for &r in runs {
+        let label = others
+            .iter()
+            .map(|&p| group_label(p, r.text(p.column())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match out.iter_mut().find(|f| f.0 == label) {
+            Some(f) => f.1.push(r),
+            None => out.push((label, vec![r])),
+        }
+    }
+    out
+}
+
+/// The groups of `runs` by `group` (one group of all runs if None), labelled.
+fn labelled_groups<'a>(
+    runs: &[&'a RunData],
+    group: Option<Parameter>,
+) -> Vec<(String, Vec<&'a RunData>)> {
+    match group {
+        Some(g) => group_by(runs, g.column())
+            .into_iter()
+            .map(|(k, _, rs)| (group_label(g, &k), rs))
+            .collect(),
+        None => vec![(String::new(), runs.to_vec())],
+    }
+}
+
+/// The first logged t with test error ≤ ε, if the run reached it.
+fn first_below(run: &RunData, eps: f64) -> Option<usize> {
+    run.t
+        .iter()
+        .zip(run.get("test_error"))
+        .find(|(_, &e)| e <= eps)
+        .map(|(&t, _)| t)
+}
+
+fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
+    let plot = &config.spec.plot;
+    let x = plot.x.unwrap_or(Parameter::Kappa);
+    let eps = plot.target_error.unwrap_or(1e-3);
+    let all: Vec<&RunData> = runs.iter().collect();
+    let budget = config.spec.gd.iterations as f64;
+    facets(config, &all, &[Some(x), plot.group])
+        .into_iter()
+        .map(|(facet, rs)| {
+            let mut missed_points = Vec::new();
+            let mut slopes = Vec::new();
+            let mut panel = Panel {
+                x: parameter_axis(x),
+                y: Axis::log(format!("iterations to test error ≤ {eps:e} (log)")),
+                ..Panel::default()
+            };
+            for (i, (label, gr)) in labelled_groups(&rs, plot.group).iter().enumerate() {
+                let mut med = Vec::new();
+                let mut band = Vec::new();
+                for (_, xv, at) in group_by(gr, x.column()) {
+                    // Unreached (or diverged) runs count as +∞ in the median, so a median is
+                    // drawn only where most replicates reached ε.
+                    let mut reached: Vec<f64> = Vec::new();
+                    let mut values: Vec<f64> = Vec::new();
+                    for r in &at {
+                        match first_below(r, eps).filter(|_| r.text("status") != "diverged") {
+                            Some(t) => {
+                                reached.push(t as f64);
+                                values.push(t as f64);
+                            }
+                            None => {
+                                values.push(f64::INFINITY);
+                                missed_points.push((xv, budget));
+                            }
+                        }
+                    }
+                    let m = median(&values);
+                    if m.is_finite() {
+                        med.push((xv, m));
+                    }
+                    if !reached.is_empty() {
+                        let lo = reached.iter().copied().fold(f64::INFINITY, f64::min);
+                        let hi = reached.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        band.push((xv, lo, hi));
+                    }
+                }
+                let (xs, ys): (Vec<f64>, Vec<f64>) = med.iter().copied().unzip();
+                let slope =
+                    power_law_fit(&xs, &ys).map_or("n/a".into(), |f| format!("{:.2}", f.slope));
+                let name = if label.is_empty() {
+                    "median".to_string()
+                } else {
+                    label.clone()
+                };
+                // The legend is shared by the panels, so each panel's slopes go in its title.
+                slopes.push(format!("{name} {slope}"));
+                panel.bands.push(Band {
+                    color: color(i),
+                    points: band,
+                });
+                panel.series.push(Series::new(
+                    Some(name),
+                    color(i),
+                    Style::LineMarkers(2),
+                    med,
+                ));
+            }
+            let missed = missed_points.len();
+            if missed > 0 {
+                panel.series.push(Series::new(
+                    Some(format!("did not reach ε within T = {budget} (drawn at T)")),
+                    RGBColor(200, 0, 0),
+                    Style::Markers(5),
+                    missed_points,
+                ));
+            }
+            // Median over replicates and the min–max band are stated in the caption; the title
+            // carries what differs between panels.
+            let prefix = if facet.is_empty() {
+                String::new()
+            } else {
+                format!("{facet}: ")
+            };
+            panel.title = format!("{prefix}fitted slopes {}", slopes.join(", "));
+            if missed > 0 {
+                panel.title += &format!("; {missed} of {} runs did not reach ε", rs.len());
+            }
+            panel
+        })
+        .collect()
+}
+
+fn trajectory_comparison(config: &Config, runs: &[RunData]) -> Vec<Panel> {
+    let plot = &config.spec.plot;
+    let q = plot.quantities.first().map_or("test_error", String::as_str);
+    let all: Vec<&RunData> = runs.iter().collect();
+    let drop_zero = |pts: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+        if plot.log_t {
+            pts.into_iter().filter(|p| p.0 > 0.0).collect()
+        } else {
+            pts
+        }
+    };
+    facets(config, &all, &[plot.group])
+        .into_iter()
+        .map(|(facet, rs)| {
+            let not_completed = rs
+                .iter()
+                .filter(|r| r.text("status") != "completed")
+                .count();
+            let mut title = facet.clone();
+            if not_completed > 0 {
+                title += &format!(
+                    "{}{not_completed} of {} runs did not complete (their lines end there)",
+                    if title.is_empty() { "" } else { "; " },
+                    rs.len()
+                );
+            }
+            let mut panel = Panel {
+                title,
+                x: Axis {
+                    label: if plot.log_t {
+                        "iteration t (log)".into()
+                    } else {
+                        "iteration t".into()
+                    },
+                    log: plot.log_t,
+                    range: None,
+                },
+                y: Axis::log(format!("{} (log)", quantity_label(q))),
+                ..Panel::default()
+            };
+            for (i, (label, gr)) in labelled_groups(&rs, plot.group).iter().enumerate() {
+                if gr.len() > 1 {
+                    for r in gr {
+                        let mut s = Series::new(
+                            None,
+                            color(i),
+                            Style::Line(1),
+                            drop_zero(trajectory_points(r, q)),
+                        );
+                        s.opacity = 0.3;
+                        panel.series.push(s);
+                    }
+                }
+                let name = if label.is_empty() {
+                    quantity_label(q)
+                } else {
+                    label.clone()
+                };
+                panel.series.push(Series::new(
+                    Some(name),
+                    color(i),
+                    Style::Line(2),
+                    drop_zero(median_trajectory(gr, q)),
+                ));
+            }
+            panel
+        })
+        .collect()
 }
 
 fn completed(runs: &[RunData]) -> Vec<&RunData> {
