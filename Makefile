@@ -38,8 +38,8 @@ check-figures: build
 theory: build
 	target/release/theory --out theory
 
-## Benchmark: machine limits, ms per GD iteration of each engine path and the time of a full
-## `make figures` (about 4 minutes in all on the Zen 5 machine); writes bench/results.json.
+## Benchmark (crates/bench): machine limits, ms per iteration of each engine path and algorithm, and
+## the time of a full `make figures`; writes bench/results.json (method and history: bench/README.md).
 bench: build
 	target/release/bench --out bench/results.json
 

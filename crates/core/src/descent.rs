@@ -6,22 +6,21 @@
 //!   ∇f(U)  = 𝒜*(𝒜(UUᵀ) − y)·U
 //!   U_{t+1} = U_t − μ·D_t,   D_t = ∇f(U_t) for GD, ∇f(U_t)·(U_tᵀU_t + λ_tI)⁻¹ for ScaledGD(λ) / PrecGD
 //! ```
-//! One iteration costs the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r with the
-//! packed operator (O(m·n²) flops each, fused into one read of 𝐀) plus O(n²r') dense work; every buffer (O(m·k), O(p·k), O(n²) per run,
-//! and the operator pass's scratch) is allocated once per run (or batch); per iteration only the
-//! operator pass's small lists of chunk views are.
+//! One iteration costs the operator's batched pass ([`crate::operator::BatchPass`]: for the
+//! dense operator the forward product 𝐀·svec(UUᵀ) and the adjoint product 𝐀ᵀ·r, O(m·n²) flops
+//! each, fused into one read of 𝐀) plus O(n²r') dense work and the step rule's O(nr'² + r'³);
+//! every buffer is allocated once per batch; per iteration only small lists of views are.
 //!
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::algorithm::{Algorithm, StepContext, StepFailure, StepRule};
 use crate::linalg::frobenius_norm;
-use crate::operator::FusedWorkspace;
-use crate::packing::{packed_dim, smat_into, svec_into};
+use crate::operator::PassRun;
 use crate::problem::Problem;
 
 /// Parameters of one run of the descent loop: the algorithm, its step size and the loop's schedule.
@@ -219,47 +218,42 @@ struct Member<'o> {
     u: Array2<f64>,
     last_good: Array2<f64>,
     uut: Array2<f64>,
-    /// smat(G) = 𝒜*(residual) (n×n).
-    adjoint: Array2<f64>,
-    step: Array2<f64>,
+    /// ∇f(U) from the operator's pass, then overwritten by the step rule.
+    gradient: Array2<f64>,
     limit: f64,
     rule: Box<dyn StepRule>,
     observer: &'o mut (dyn Observer + Send),
     status: Option<RunStatus>,
 }
 
-/// Bytes of the buffers [`run_gradient_descent_batch`] allocates for k runs of width at most r'
-/// on an instance with n and m (everything but the operator itself):
+/// Bytes of the per-run buffers of [`run_gradient_descent_batch`] for k runs of width at most r'
+/// (the operator's pass has its own,
+/// [`MeasurementOperator::pass_bytes`](crate::operator::MeasurementOperator::pass_bytes)):
 /// ```text
-///   8 · ( (2 + ROW_CHUNKS − 1)·p·k     W, G and the chunks' partial G   (p = n(n+1)/2)
-///       + (ROW_CHUNKS + 1)·p            the single-input kernel's copy of w and partial G's
-///       + m·k                          residuals
-///       + k·(3·n·r' + 2·n² + r'²) )    per run U, last good U, step, UUᵀ, smat(G), and the
-///                                      preconditioned methods' UᵀU + λI (counted for every run)
+///   8 · k·(3·n·r' + n² + r'²)     U, last good U, ∇f(U), UUᵀ, and the preconditioned methods'
+///                                 UᵀU + λI (counted for every run)
 /// ```
-pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u128 {
-    let (n, m, k, rp) = (n as u128, m as u128, k as u128, r_prime as u128);
-    let p = n * (n + 1) / 2;
-    let chunks = crate::operator::ROW_CHUNKS as u128;
-    8 * ((2 + chunks - 1) * p * k
-        + (chunks + 1) * p
-        + m * k
-        + k * (3 * n * rp + 2 * n * n + rp * rp))
+pub fn run_buffer_bytes(n: usize, k: usize, r_prime: usize) -> u128 {
+    let (n, k, rp) = (n as u128, k as u128, r_prime as u128);
+    8 * k * (3 * n * rp + n * n + rp * rp)
 }
 
-/// Runs several runs (each with its own algorithm) on one problem in lockstep, so that the two operator products of an
-/// iteration are matrix–matrix products over all active runs, fused into one pass over 𝐀
-/// ([`MeasurementOperator::residual_and_adjoint`](crate::MeasurementOperator::residual_and_adjoint)):
-/// ```text
-///   R = 𝐀·W − y·1ᵀ   (m×a),  W = [svec(U_kU_kᵀ)]_k   (p×a, one column per run)
-///   G = 𝐀ᵀ·R          (p×a),  ∇f(U_k) = smat(G_k)·U_k,  U_k ← step rule of run k
-/// ```
-/// Runs that finish (t = T_k), diverge, fail a step or are stopped leave the batch; when one run is left the
-/// single-input kernel is used. Each run's numbers equal those of [`run_gradient_descent`] up to
-/// floating-point reassociation in the products. Outcomes are returned in input order.
+/// Bytes of everything [`run_gradient_descent_batch`] allocates besides a dense Gaussian operator
+/// for k runs of width at most r' on an instance with n and m: the dense pass's buffers
+/// ([`DensePass::bytes`](crate::operator::DensePass::bytes)) plus [`run_buffer_bytes`].
+pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u128 {
+    crate::operator::DensePass::bytes(n, m, k) + run_buffer_bytes(n, k, r_prime)
+}
+
+/// Runs several runs (each with its own algorithm) on one problem in lockstep, so that the
+/// operator is used once per iteration for all active runs: its [`BatchPass`] gives every run's
+/// residual 𝒜(U_kU_kᵀ) − y and gradient ∇f(U_k) (for the dense operator, matrix–matrix products
+/// fused into one pass over 𝐀, see [`DensePass`](crate::operator::DensePass)); then each run is
+/// observed and takes its algorithm's step. Runs that finish (t = T_k), diverge, fail a step or
+/// are stopped leave the batch; when one run is left the dense operator uses its single-input
+/// kernel. Each run's numbers equal those of [`run_gradient_descent`] up to floating-point
+/// reassociation in the products. Outcomes are returned in input order.
 pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
-    let op = &problem.operator;
-    let (m, p) = (op.m(), packed_dim(problem.truth.n()));
     let x_norm = frobenius_norm(problem.truth.x.view());
     let mut members: Vec<Member<'_>> = runs
         .into_iter()
@@ -273,47 +267,42 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                 last_good: r.u0.clone(),
                 u: r.u0,
                 uut: Array2::zeros((n, n)),
-                adjoint: Array2::zeros((n, n)),
-                step: Array2::zeros((n, rp)),
+                gradient: Array2::zeros((n, rp)),
                 observer: r.observer,
                 status: None,
             }
         })
         .collect();
-    let k_max = members.len();
-    // One column per active run (see `residual_and_adjoint`). G is column-major: faer's adjoint
-    // product G (+)= A_bᵀ·R_b writes it fastest so (n = 200, m = 10000, k = 32 on an AMD EPYC:
-    // 128 → 141–151 GFLOP/s per pass; the same at n = 100), while W and R are fastest row-major
-    // (column-major R: 10–15% slower).
-    let mut w = Array2::<f64>::zeros((p, k_max));
-    let mut res = Array2::<f64>::zeros((m, k_max));
-    let mut g = Array2::<f64>::zeros((p, k_max).f());
-    let mut workspace = FusedWorkspace::new();
+    let mut pass = problem.operator.batch_pass(members.len());
     let mut t = 0usize;
     // The per-run work (UUᵀ, observation, update) runs in parallel over the active runs, one run
     // per task: each run's arithmetic is the same as on one thread, so results do not depend on
     // the number of threads.
     let mut active: Vec<&mut Member<'_>> = members.iter_mut().collect();
     while !active.is_empty() {
-        let a = active.len();
         active
             .par_iter_mut()
-            .zip(w.slice_mut(s![.., ..a]).axis_iter_mut(Axis(1)))
-            .for_each(|(mb, mut col)| {
-                general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
-                svec_into(mb.uut.view(), col.view_mut());
-            });
-        op.residual_and_adjoint(
-            w.slice(s![.., ..a]),
-            problem.y.view(),
-            res.slice_mut(s![.., ..a]),
-            g.slice_mut(s![.., ..a]),
-            &mut workspace,
-        );
+            .for_each(|mb| general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut));
+        {
+            let mut inputs: Vec<PassRun<'_>> = active
+                .iter_mut()
+                .map(|mb| {
+                    let Member {
+                        u, uut, gradient, ..
+                    } = &mut **mb;
+                    PassRun {
+                        u: u.view(),
+                        uut: uut.view(),
+                        gradient: gradient.view_mut(),
+                    }
+                })
+                .collect();
+            pass.compute(&mut inputs, problem.y.view());
+        }
         // Observe, detect divergence and the end of each run; runs that go on take their update.
-        let (res, g) = (&res, &g);
+        let pass = &*pass;
         active.par_iter_mut().enumerate().for_each(|(row, mb)| {
-            let r = res.column(row);
+            let r = pass.residual(row);
             let loss = 0.25 * r.dot(&r);
             let u_norm = frobenius_norm(mb.u.view());
             if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
@@ -338,14 +327,12 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                 mb.status = Some(RunStatus::Completed);
                 return;
             }
-            smat_into(g.column(row), mb.adjoint.view_mut());
-            general_mat_mul(1.0, &mb.adjoint, &mb.u, 0.0, &mut mb.step);
             let context = StepContext {
                 t,
                 step_size: mb.params.step_size,
                 residual_norm: (4.0 * loss).sqrt(), // = ‖r‖ exactly (4·¼ is exact)
             };
-            if let Err(reason) = mb.rule.step(&context, &mut mb.u, &mut mb.step) {
+            if let Err(reason) = mb.rule.step(&context, &mut mb.u, &mut mb.gradient) {
                 mb.status = Some(RunStatus::StepFailed { at: t, reason });
             }
         });

@@ -9,7 +9,9 @@
 //!
 //! Each convention is documented once, with its formula, where it is defined:
 //! - packing of symmetric matrices (svec, √2 off-diagonal): [`packing`];
-//! - the operator 𝒜(Z)_i = ⟨A_i, Z⟩/√m, A_i = (G_i + G_iᵀ)/2, its packed storage and sampling: [`operator`];
+//! - what the loop needs of a measurement operator (its batched pass, its memory): [`operator`];
+//! - the dense Gaussian operator 𝒜(Z)_i = ⟨A_i, Z⟩/√m, A_i = (G_i + G_iᵀ)/2, its packed storage and
+//!   sampling: [`operator::dense`];
 //! - the ground truth X = V·diag(s), s from 1 down to 1/κ, and U_0 = α·B, B_ij ~ N(0, 1/r'): [`problem`];
 //! - the algorithms (GD, ScaledGD(λ), PrecGD) as step rules: [`algorithm`];
 //! - the batched lockstep loop and the observer protocol: [`descent`];
@@ -66,5 +68,5 @@ pub use diagnostics::{
     Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, SpectralComparison,
     SpectralDiagnostics,
 };
-pub use operator::{operator_bytes, MeasurementOperator};
+pub use operator::{operator_bytes, BatchPass, MeasurementOperator, PackedOperator};
 pub use problem::{small_random_init, spectral_init, GroundTruth, Problem, SingularValues};

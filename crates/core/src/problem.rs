@@ -18,7 +18,9 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
 use crate::linalg::{orthonormal_columns, symmetric_eigen, DecompositionError};
-use crate::operator::MeasurementOperator;
+use std::sync::Arc;
+
+use crate::operator::{MeasurementOperator, PackedOperator};
 use crate::seeds::{rng, Stream};
 
 /// How the singular values of X are chosen.
@@ -107,8 +109,8 @@ impl GroundTruth {
 pub struct Problem {
     /// The target.
     pub truth: GroundTruth,
-    /// The measurement operator.
-    pub operator: MeasurementOperator,
+    /// The measurement operator (shared: cloning a problem does not copy it).
+    pub operator: Arc<dyn MeasurementOperator>,
     /// y = 𝒜(XXᵀ).
     pub y: Array1<f64>,
 }
@@ -117,14 +119,18 @@ impl Problem {
     /// Gaussian instance: X from [`Stream::GroundTruth`], 𝒜 from [`Stream::Operator`], both of `seed`.
     pub fn sample_gaussian(n: usize, r: usize, m: usize, s: &SingularValues, seed: u64) -> Self {
         let truth = GroundTruth::sample(n, r, s, seed);
-        let operator = MeasurementOperator::sample_gaussian(n, m, &mut rng(seed, Stream::Operator));
+        let operator = PackedOperator::sample_gaussian(n, m, &mut rng(seed, Stream::Operator));
         Self::new(truth, operator)
     }
 
     /// The instance with the given target and operator; y = 𝒜(XXᵀ).
-    pub fn new(truth: GroundTruth, operator: MeasurementOperator) -> Self {
+    pub fn new(truth: GroundTruth, operator: impl MeasurementOperator + 'static) -> Self {
         let y = operator.apply(truth.xxt.view());
-        Self { truth, operator, y }
+        Self {
+            truth,
+            operator: Arc::new(operator),
+            y,
+        }
     }
 
     /// M = 𝒜*(y) = 𝒜*𝒜(XXᵀ): the matrix whose power method phase I of GD mimics, and whose top

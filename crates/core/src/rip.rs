@@ -21,7 +21,7 @@ use crate::operator::MeasurementOperator;
 use crate::seeds::{rng, Stream};
 
 /// ‖𝒜(Z)‖²/‖Z‖_F² − 1.
-pub fn isometry_defect(op: &MeasurementOperator, z: ArrayView2<'_, f64>) -> f64 {
+pub fn isometry_defect(op: &dyn MeasurementOperator, z: ArrayView2<'_, f64>) -> f64 {
     let a = op.apply(z);
     a.dot(&a) / z.iter().map(|v| v * v).sum::<f64>() - 1.0
 }
@@ -43,7 +43,7 @@ pub fn best_rank_k(z: ArrayView2<'_, f64>, k: usize) -> Result<Array2<f64>, Deco
 /// A lower estimate of δ_k (see the module docs): `random_trials` random rank-k matrices, then
 /// `ascent_steps` projected power steps toward each sign, started from the worst random draw.
 pub fn rip_lower_estimate(
-    op: &MeasurementOperator,
+    op: &dyn MeasurementOperator,
     k: usize,
     random_trials: usize,
     ascent_steps: usize,
@@ -88,16 +88,17 @@ pub fn rip_lower_estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PackedOperator;
 
     #[test]
     fn estimate_is_zero_for_an_isometry_and_grows_with_fewer_measurements() {
         // The identity on svec coordinates (m = p, 𝐀 = I) is an exact isometry.
         let n = 6;
         let p = crate::packing::packed_dim(n);
-        let id = MeasurementOperator::from_packed(n, Array2::eye(p));
+        let id = PackedOperator::from_packed(n, Array2::eye(p));
         assert!(rip_lower_estimate(&id, 2, 5, 3, 1).unwrap() < 1e-12);
-        let few = MeasurementOperator::sample_gaussian(20, 60, &mut rng(2, Stream::Operator));
-        let many = MeasurementOperator::sample_gaussian(20, 2000, &mut rng(3, Stream::Operator));
+        let few = PackedOperator::sample_gaussian(20, 60, &mut rng(2, Stream::Operator));
+        let many = PackedOperator::sample_gaussian(20, 2000, &mut rng(3, Stream::Operator));
         let d_few = rip_lower_estimate(&few, 3, 10, 5, 4).unwrap();
         let d_many = rip_lower_estimate(&many, 3, 10, 5, 4).unwrap();
         assert!(

@@ -78,7 +78,7 @@ fn gd_through_the_step_rule_is_bitwise_the_plain_gd_loop() {
     let problem = instance();
     let (n, mu, steps) = (12, 0.25, 40);
     let u0 = small_random_init(n, 5, 1e-2, 73);
-    let op = &problem.operator;
+    let op = problem.operator.as_packed().expect("a Gaussian instance");
     let p = packed_dim(n);
     let mut u = u0.clone();
     let (mut uut, mut adj) = (Array2::zeros((n, n)), Array2::zeros((n, n)));

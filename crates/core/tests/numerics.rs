@@ -4,7 +4,7 @@ use lowrank_core::descent::{gradient, loss};
 use lowrank_core::packing::svec;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
-    run_gradient_descent, small_random_init, DiagnosticsRecorder, MeasurementOperator, Problem,
+    run_gradient_descent, small_random_init, DiagnosticsRecorder, PackedOperator, Problem,
     RunParams, SingularValues,
 };
 use ndarray::{Array1, Array2};
@@ -32,7 +32,7 @@ fn frob(a: &Array2<f64>) -> f64 {
 #[test]
 fn adjoint_identity_holds() {
     let (n, m) = (17, 90);
-    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(1, Stream::Operator));
+    let op = PackedOperator::sample_gaussian(n, m, &mut rng(1, Stream::Operator));
     for seed in 0..5 {
         let z = random_symmetric(n, 100 + seed);
         let v =
@@ -57,7 +57,7 @@ fn packed_operator_equals_dense_definition() {
             (&gi + &gi.t()) * 0.5
         })
         .collect();
-    let op = MeasurementOperator::from_symmetric_matrices(&dense);
+    let op = PackedOperator::from_symmetric_matrices(&dense);
     let z = random_symmetric(n, 4);
     let v = Array1::<f64>::random_using(m, StandardNormal, &mut g);
     let packed = op.apply(z.view());
@@ -89,7 +89,7 @@ fn packed_operator_equals_dense_definition() {
 fn sampled_operator_is_near_isotropic() {
     // E‖𝒜(Z)‖² = ‖Z‖_F²; for Gaussian 𝒜, ‖𝒜(Z)‖²/‖Z‖_F² ~ χ²_m/m, standard deviation √(2/m).
     let (n, m) = (20, 4000);
-    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(5, Stream::Operator));
+    let op = PackedOperator::sample_gaussian(n, m, &mut rng(5, Stream::Operator));
     let tol = 6.0 * (2.0 / m as f64).sqrt();
     for seed in 0..10 {
         let z = random_symmetric(n, 300 + seed);
@@ -153,7 +153,7 @@ fn gradient_matches_finite_differences() {
 
 #[test]
 fn svec_of_measurement_rows_is_consistent() {
-    let op = MeasurementOperator::sample_gaussian(6, 10, &mut rng(8, Stream::Operator));
+    let op = PackedOperator::sample_gaussian(6, 10, &mut rng(8, Stream::Operator));
     for i in 0..10 {
         let a = op.measurement_matrix(i);
         let row = svec(a.view()) / (10f64).sqrt();
@@ -304,7 +304,7 @@ fn fused_pass_equals_two_passes() {
     ];
     for (n, m, sizes) in cases {
         let p = n * (n + 1) / 2;
-        let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(61, Stream::Operator));
+        let op = PackedOperator::sample_gaussian(n, m, &mut rng(61, Stream::Operator));
         let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(62, Stream::Operator));
         for &a in sizes {
             let w =
@@ -343,7 +343,7 @@ fn fused_pass_is_bitwise_independent_of_thread_count() {
     use lowrank_core::operator::FusedWorkspace;
     let (n, m) = (12, 1001);
     let p = n * (n + 1) / 2;
-    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(71, Stream::Operator));
+    let op = PackedOperator::sample_gaussian(n, m, &mut rng(71, Stream::Operator));
     let y = Array1::<f64>::random_using(m, StandardNormal, &mut rng(72, Stream::Operator));
     for a in [1usize, 3] {
         let w = Array2::<f64>::random_using((p, a), StandardNormal, &mut rng(73, Stream::Operator));
@@ -438,7 +438,7 @@ fn fused_pass_accepts_strided_data() {
     use lowrank_core::operator::FusedWorkspace;
     let (n, m) = (6, 37);
     let p = n * (n + 1) / 2;
-    let op = MeasurementOperator::sample_gaussian(n, m, &mut rng(81, Stream::Operator));
+    let op = PackedOperator::sample_gaussian(n, m, &mut rng(81, Stream::Operator));
     let y2 = Array2::<f64>::random_using((m, 2), StandardNormal, &mut rng(82, Stream::Operator));
     let w2 = Array2::<f64>::random_using((p, 2), StandardNormal, &mut rng(83, Stream::Operator));
     let (y, w) = (y2.column(1), w2.column(0));
@@ -457,4 +457,55 @@ fn fused_pass_accepts_strided_data() {
     op.adjoint_packed_into(r.view(), g.view_mut());
     assert!((&res.column(0) - &r).iter().all(|d| d.abs() < 1e-12));
     assert!((&adj.column(0) - &g).iter().all(|d| d.abs() < 1e-12));
+}
+
+#[test]
+fn the_operators_batch_pass_gives_each_runs_residual_and_gradient() {
+    // Through the trait object, for one run (the single-input kernel) and for three of different
+    // widths (the batched products): residual = 𝒜(UUᵀ) − y and gradient = ∇f(U), against the
+    // direct computations of `loss` / `gradient`.
+    let problem = Problem::sample_gaussian(14, 2, 230, &SingularValues::Condition(2.0), 91);
+    let widths = [3usize, 1, 7];
+    let us: Vec<Array2<f64>> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, &rp)| small_random_init(14, rp, 0.5, 92 + i as u64))
+        .collect();
+    let uuts: Vec<Array2<f64>> = us.iter().map(|u| u.dot(&u.t())).collect();
+    let mut pass = problem.operator.batch_pass(3);
+    for k in [1usize, 3] {
+        let mut grads: Vec<Array2<f64>> = us[..k].iter().map(|u| Array2::zeros(u.dim())).collect();
+        let mut runs: Vec<lowrank_core::operator::PassRun<'_>> = us[..k]
+            .iter()
+            .zip(&uuts)
+            .zip(grads.iter_mut())
+            .map(|((u, uut), g)| lowrank_core::operator::PassRun {
+                u: u.view(),
+                uut: uut.view(),
+                gradient: g.view_mut(),
+            })
+            .collect();
+        pass.compute(&mut runs, problem.y.view());
+        drop(runs);
+        for i in 0..k {
+            let want_r = problem.operator.apply(uuts[i].view()) - &problem.y;
+            let r = pass.residual(i).to_owned();
+            assert!(
+                frob(&(r - &want_r).insert_axis(ndarray::Axis(0)))
+                    <= 1e-12 * want_r.dot(&want_r).sqrt()
+            );
+            let want_g = gradient(&problem, us[i].view());
+            assert!(
+                frob(&(&grads[i] - &want_g)) <= 1e-12 * frob(&want_g),
+                "k = {k}, run {i}"
+            );
+            assert!((loss(&problem, us[i].view()) - 0.25 * want_r.dot(&want_r)).abs() <= 1e-12);
+        }
+    }
+    // The memory formula the loop and the memory check use is the operator's plus the runs'.
+    let (n, m) = (14, 230);
+    assert_eq!(
+        problem.operator.bytes() + problem.operator.pass_bytes(5),
+        lowrank_core::operator_bytes(n, m) + lowrank_core::operator::DensePass::bytes(n, m, 5)
+    );
 }

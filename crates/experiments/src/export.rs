@@ -79,7 +79,13 @@ pub fn collect(point: &RunPoint) -> ExportData {
         x: problem.truth.x.clone(),
         v_x: problem.truth.v_x.clone(),
         singular_values: Array1::from(problem.truth.singular_values.clone()),
-        a_packed: problem.operator.packed().to_owned(),
+        // Every operator a spec can name today is the dense packed one.
+        a_packed: problem
+            .operator
+            .as_packed()
+            .expect("specs build dense packed operators")
+            .packed()
+            .to_owned(),
         y: problem.y.clone(),
         u0,
         t: Array1::from(ts),
@@ -101,7 +107,7 @@ where
     Ok(path)
 }
 
-const README: &str = r#"Exported by `experiments export`. Conventions (see crates/core/src/operator.rs):
+const README: &str = r#"Exported by `experiments export`. Conventions (see crates/core/src/operator/dense.rs):
 
   A(Z)_i = <A_i, Z>_F / sqrt(m),   A_i = (G_i + G_i^T)/2,   G_i entries iid N(0,1)
   A_packed (m x p, p = n(n+1)/2): row i = svec(A_i)/sqrt(m)

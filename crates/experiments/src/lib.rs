@@ -18,6 +18,7 @@ pub mod gallery;
 pub mod manifest;
 pub mod output;
 pub mod plot;
+pub mod quantity;
 pub mod run;
 pub mod spec;
 pub mod sweep;

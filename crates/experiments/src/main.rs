@@ -173,7 +173,7 @@ impl Progress for Reporter {
         self.runs.inc(1);
         if !self.tty {
             let err = result
-                .series("test_error")
+                .series(&experiments::quantity::TEST_ERROR)
                 .and_then(|s| s.last().copied())
                 .map_or("n/a".into(), |e| format!("{e:.3e}"));
             let how = if cached {

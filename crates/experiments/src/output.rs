@@ -9,7 +9,7 @@
 //! its runs.csv has the columns it had before algorithms could be chosen.
 //!
 //! `results/<name>/trajectories.csv`: long format, one row per (run, logged iteration, quantity):
-//! `run,t,quantity,value`. Quantities are listed in [`crate::spec::QUANTITIES`] plus `sigma_u_<k>`.
+//! `run,t,quantity,value`. The quantities are those of [`crate::quantity`].
 //!
 //! Numbers are written with Rust's shortest round-trip formatting (`{:e}`), so the files are exact
 //! and identical for identical specs.
@@ -21,6 +21,10 @@ use std::path::Path;
 use lowrank_core::analysis::{detect_phases, PhaseInputs, PhaseThresholds, Phases};
 use lowrank_core::Algorithm;
 
+use crate::quantity::{
+    Named, Quantity, NOISE_NORM, SIGMA_MIN_SIGNAL, SIGMA_MIN_VX_U, SIN_THETA, TEST_ERROR,
+    TRAIN_ERROR,
+};
 use crate::run::RunResult;
 use crate::sweep::RunPoint;
 
@@ -89,13 +93,13 @@ fn min_with_t(t: &[usize], v: &[f64]) -> (f64, Option<usize>) {
 
 /// Phase boundaries of one run's trajectory (see [`lowrank_core::analysis`]).
 pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phases {
-    let get = |q: &str| r.series(q).unwrap_or_default();
+    let get = |q: &Quantity<_>| r.series(q).unwrap_or_default();
     let (sin, sig, noise, vxu, test) = (
-        get("sin_theta"),
-        get("sigma_min_signal"),
-        get("noise_norm"),
-        get("sigma_min_vx_u"),
-        get("test_error"),
+        get(&SIN_THETA),
+        get(&SIGMA_MIN_SIGNAL),
+        get(&NOISE_NORM),
+        get(&SIGMA_MIN_VX_U),
+        get(&TEST_ERROR),
     );
     detect_phases(
         &PhaseInputs {
@@ -122,8 +126,8 @@ pub fn runs_csv(
     let mut s = run_columns(with_algorithm).join(",");
     s.push('\n');
     for (p, r) in points.iter().zip(results) {
-        let test = r.series("test_error").unwrap_or_default();
-        let train = r.series("train_error").unwrap_or_default();
+        let test = r.series(&TEST_ERROR).unwrap_or_default();
+        let train = r.series(&TRAIN_ERROR).unwrap_or_default();
         let (min_err, min_t) = min_with_t(&r.t, &test);
         let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
         let ph = run_phases(p, r, th);
@@ -210,9 +214,9 @@ impl RunData {
         self.fields.get(column).map_or("", String::as_str)
     }
 
-    /// The series of `quantity`, or an empty slice.
-    pub fn get(&self, quantity: &str) -> &[f64] {
-        self.series.get(quantity).map_or(&[], Vec::as_slice)
+    /// The series of `quantity` (a [`crate::quantity`] constant or a name), or an empty slice.
+    pub fn get(&self, quantity: &(impl Named + ?Sized)) -> &[f64] {
+        self.series.get(quantity.name()).map_or(&[], Vec::as_slice)
     }
 }
 

@@ -22,15 +22,16 @@ use std::sync::Mutex;
 
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
-    run_gradient_descent_batch, small_random_init, spectral_init, BatchRun, Control, Diagnostics,
-    DiagnosticsCalculator, GroundTruth, IterationState, MeasurementOperator, Observer, Problem,
+    run_gradient_descent_batch, small_random_init, spectral_init, BatchRun, Control,
+    DiagnosticsCalculator, GroundTruth, IterationState, Observer, PackedOperator, Problem,
     RunParams, RunStatus, SingularValues, SpectralComparison,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::spec::{InitKind, QUANTITIES, SPECTRAL_QUANTITIES};
+use crate::quantity::{self, Named};
+use crate::spec::{InitKind, OperatorKind};
 use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
@@ -75,8 +76,8 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>
 
 impl RunResult {
     /// The column of quantity `name`, if recorded.
-    pub fn series(&self, name: &str) -> Option<Vec<f64>> {
-        let j = self.quantities.iter().position(|q| q == name)?;
+    pub fn series(&self, quantity: &(impl Named + ?Sized)) -> Option<Vec<f64>> {
+        let j = self.quantities.iter().position(|q| q == quantity.name())?;
         Some(self.values.iter().map(|row| row[j]).collect())
     }
 }
@@ -84,32 +85,6 @@ impl RunResult {
 /// Number of singular values of U recorded (σ_1(U)..σ_k(U)): the r signal ones and two more.
 pub fn n_top_singular_values(point: &RunPoint) -> usize {
     point.r_prime.min(point.r + 2)
-}
-
-/// Flattens diagnostics into values in the order of [`QUANTITIES`], then sigma_u_k.
-pub fn diagnostics_row(d: &Diagnostics) -> Vec<f64> {
-    let mut v = vec![
-        d.loss,
-        d.test_error,
-        d.train_error,
-        d.sigma_min_vx_u,
-        d.sigma_min_signal,
-        d.noise_norm,
-        d.sin_theta,
-        d.u_norm,
-    ];
-    v.extend(&d.top_singular_values);
-    v
-}
-
-fn quantity_names(n_top: usize, spectral: bool) -> Vec<String> {
-    let extra: &[&str] = if spectral { SPECTRAL_QUANTITIES } else { &[] };
-    QUANTITIES
-        .iter()
-        .map(|s| s.to_string())
-        .chain((1..=n_top).map(|k| format!("sigma_u_{k}")))
-        .chain(extra.iter().map(|s| s.to_string()))
-        .collect()
 }
 
 /// FNV-1a 64-bit hash (stable across platforms and Rust versions, unlike `DefaultHasher`).
@@ -174,7 +149,8 @@ pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Builds the instance of a point: X from `truth_seed`, 𝒜 from `operator_seed`.
+/// Builds the instance of a point: X from `truth_seed`, 𝒜 (of the point's measurement model) from
+/// `operator_seed`.
 pub fn build_problem(point: &RunPoint) -> Problem {
     let truth = GroundTruth::sample(
         point.n,
@@ -182,12 +158,16 @@ pub fn build_problem(point: &RunPoint) -> Problem {
         &SingularValues::Explicit(point.singular_values.clone()),
         point.truth_seed,
     );
-    let operator = MeasurementOperator::sample_gaussian(
-        point.n,
-        point.m,
-        &mut rng(point.operator_seed, Stream::Operator),
-    );
-    Problem::new(truth, operator)
+    match point.operator {
+        OperatorKind::Gaussian => {
+            let operator = PackedOperator::sample_gaussian(
+                point.n,
+                point.m,
+                &mut rng(point.operator_seed, Stream::Operator),
+            );
+            Problem::new(truth, operator)
+        }
+    }
 }
 
 /// U_0 of a point.
@@ -206,7 +186,9 @@ pub fn initial_iterate(point: &RunPoint, problem: &Problem) -> Array2<f64> {
 /// Records one run's trajectory rows (diagnostics, optionally the spectral comparison) and ticks progress.
 struct RowRecorder<'a> {
     calculator: DiagnosticsCalculator<'a>,
-    spectral: Option<SpectralComparison>,
+    /// With spectral diagnostics: the comparison (None if it could not be set up: its columns are
+    /// then NaN, so every row has the columns of `quantity::names`).
+    spectral: Option<Option<SpectralComparison>>,
     t: Vec<usize>,
     values: Vec<Vec<f64>>,
     progress: &'a dyn Progress,
@@ -222,19 +204,11 @@ impl Observer for RowRecorder<'_> {
         let Ok(d) = self.calculator.compute(state) else {
             return Control::Stop;
         };
-        let mut row = diagnostics_row(&d);
-        if let Some(sc) = &mut self.spectral {
-            match sc.compute(state.t, state.u) {
-                Ok(s) => row.extend([
-                    s.sin_lt_l,
-                    s.sin_lt_x,
-                    s.sin_power_l,
-                    s.sin_lt_power,
-                    s.power_deviation,
-                ]),
-                Err(_) => row.extend([f64::NAN; 5]),
-            }
-        }
+        let spectral = self
+            .spectral
+            .as_mut()
+            .map(|sc| sc.as_mut().and_then(|sc| sc.compute(state.t, state.u).ok()));
+        let row = quantity::row(&d, spectral.as_ref().map(Option::as_ref));
         self.t.push(state.t);
         self.values.push(row);
         if self.stop_below.is_some_and(|eps| d.test_error <= eps) {
@@ -266,8 +240,7 @@ pub fn run_batch(
             ),
             spectral: p
                 .spectral
-                .then(|| SpectralComparison::new(problem, p.step_size, u0.view()).ok())
-                .flatten(),
+                .then(|| SpectralComparison::new(problem, p.step_size, u0.view()).ok()),
             t: Vec::new(),
             values: Vec::new(),
             progress,
@@ -302,7 +275,7 @@ pub fn run_batch(
                 key,
                 status: status.to_string(),
                 diverged_at,
-                quantities: quantity_names(n_top_singular_values(p), p.spectral),
+                quantities: quantity::names(n_top_singular_values(p), p.spectral),
                 t: rec.t,
                 values: rec.values,
                 seconds: 0.0,
@@ -498,7 +471,7 @@ fn cache_entry(cache_dir: &Path, key: &str) -> PathBuf {
 /// anything else is recomputed by [`execute`].
 pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunResult> {
     let r = read_entry(cache_dir, key)?;
-    let names = quantity_names(n_top_singular_values(point), point.spectral);
+    let names = quantity::names(n_top_singular_values(point), point.spectral);
     let well_formed = r.key == key
         && r.quantities == names
         && r.t.len() == r.values.len()

@@ -7,6 +7,7 @@
 //! title = "…"            # figure title
 //! caption = "…"          # what the figure shows (gallery, README)
 //! [problem]  n, r, m, and kappa = κ ≥ 1 or singular_values = [...]
+//! [operator] kind = "gaussian" (the default, and today the only measurement model)
 //! [init]     alpha = α > 0, r_prime = r' ≥ 1, kind = "small_random" | "spectral"
 //! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1 (for every algorithm),
 //!            stop_below_test_error = ε (optional: a run ends at the first logged t with test error ≤ ε)
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use lowrank_core::descent::batch_workspace_bytes;
 use lowrank_core::{operator_bytes, Algorithm};
+
+use crate::quantity;
 use serde::{Deserialize, Serialize};
 
 /// A spec file that cannot be used; the message names the file, the key and what is allowed.
@@ -59,6 +62,31 @@ pub struct ProblemSpec {
     pub kappa: Option<f64>,
     /// Explicit singular values of X (instead of κ).
     pub singular_values: Option<Vec<f64>>,
+}
+
+/// The measurement models a spec can name (see `lowrank_core::operator`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorKind {
+    /// Dense Gaussian sensing, 𝒜(Z)_i = ⟨A_i, Z⟩/√m with A_i = (G_i + G_iᵀ)/2 (the packed operator).
+    #[default]
+    Gaussian,
+}
+
+impl OperatorKind {
+    /// Whether this is the default (Gaussian sensing).
+    pub fn is_gaussian(&self) -> bool {
+        *self == Self::Gaussian
+    }
+}
+
+/// `[operator]` as written. Absent: Gaussian sensing.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSpec {
+    /// The measurement model.
+    #[serde(default)]
+    pub kind: OperatorKind,
 }
 
 /// How U_0 is made.
@@ -206,7 +234,7 @@ pub struct SweepSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DiagnosticsSpec {
-    /// Also record GD vs the power method / spectral initialization ([`SPECTRAL_QUANTITIES`]:
+    /// Also record GD vs the power method / spectral initialization ([`crate::quantity::SPECTRAL`]:
     /// sin_lt_l, sin_lt_x, sin_power_l, sin_lt_power, power_deviation); costs a few small SVDs per
     /// logged iteration.
     #[serde(default)]
@@ -378,6 +406,9 @@ pub struct Spec {
     pub caption: String,
     /// The instance.
     pub problem: ProblemSpec,
+    /// The measurement model (absent: Gaussian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorSpec>,
     /// The initialization.
     pub init: InitSpec,
     /// The step size and schedule (of every algorithm).
@@ -416,36 +447,6 @@ pub struct Config {
     pub quick: bool,
     /// The spec, with `[quick]` merged in if `quick`.
     pub spec: Spec,
-}
-
-/// Names of the trajectory quantities written to trajectories.csv (besides `sigma_u_<k>`).
-pub const QUANTITIES: &[&str] = &[
-    "loss",
-    "test_error",
-    "train_error",
-    "sigma_min_vx_u",
-    "sigma_min_signal",
-    "noise_norm",
-    "sin_theta",
-    "u_norm",
-];
-
-/// Quantities recorded only with `[diagnostics] spectral = true`.
-pub const SPECTRAL_QUANTITIES: &[&str] = &[
-    "sin_lt_l",
-    "sin_lt_x",
-    "sin_power_l",
-    "sin_lt_power",
-    "power_deviation",
-];
-
-/// Whether `q` names a quantity in trajectories.csv.
-pub fn is_quantity(q: &str) -> bool {
-    QUANTITIES.contains(&q)
-        || SPECTRAL_QUANTITIES.contains(&q)
-        || q.strip_prefix("sigma_u_")
-            .and_then(|k| k.parse::<usize>().ok())
-            .is_some_and(|k| k >= 1)
 }
 
 /// Memory budget of one batch (packed operator plus the batch's buffers, see
@@ -770,14 +771,14 @@ fn validate(spec: &Spec) -> Result<(), String> {
         .quantities
         .iter()
         .map(String::as_str)
-        .filter(|q| !is_quantity(q))
+        .filter(|q| !quantity::is_quantity(q))
         .collect();
     if !unknown.is_empty() {
         return Err(format!(
             "plot.quantities: unknown {unknown:?}; allowed: {}, sigma_u_<k> (k-th singular value of U, k ≥ 1), \
              and with [diagnostics] spectral = true: {}",
-            QUANTITIES.join(", "),
-            SPECTRAL_QUANTITIES.join(", ")
+            quantity::DIAGNOSTICS.map(|q| q.name).join(", "),
+            quantity::SPECTRAL.map(|q| q.name).join(", ")
         ));
     }
     // Runs record σ_1..σ_min(r', r+2)(U); every run of the figure must have the quantity.
@@ -803,7 +804,7 @@ fn validate(spec: &Spec) -> Result<(), String> {
         .quantities
         .iter()
         .map(String::as_str)
-        .filter(|q| SPECTRAL_QUANTITIES.contains(q))
+        .filter(|q| quantity::is_spectral(q))
         .collect();
     if !needs_spectral.is_empty() && !spec.diagnostics.spectral {
         return Err(format!(
@@ -1143,12 +1144,7 @@ pub const TRAJECTORY_VALUE_BYTES: u128 = 56;
 /// and at most 8 + (r + 2) + 5 quantities (the diagnostics, σ_1..σ_{r+2}(U), spectral ones).
 pub fn trajectory_bytes(spec: &Spec, runs: usize) -> (u128, usize, usize) {
     let rows = spec.gd.iterations / spec.gd.log_every + 2;
-    let spectral = if spec.diagnostics.spectral {
-        SPECTRAL_QUANTITIES.len()
-    } else {
-        0
-    };
-    let quantities = QUANTITIES.len() + spec.problem.r + 2 + spectral;
+    let quantities = quantity::max_per_run(spec.problem.r, spec.diagnostics.spectral);
     let bytes = (runs as u128)
         .saturating_mul(rows as u128)
         .saturating_mul(quantities as u128)

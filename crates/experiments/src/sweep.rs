@@ -22,14 +22,15 @@ use lowrank_core::seeds::derive_seed;
 use lowrank_core::{Algorithm, SingularValues};
 use serde::Serialize;
 
-use crate::spec::{Config, InitKind};
+use crate::spec::{Config, InitKind, OperatorKind};
 
 const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
 const TAG_INIT: u64 = 0x696e_6974; // "init"
 
-/// What identifies an instance: (truth seed, operator seed, n, r, m, bits of the singular values).
-pub type InstanceKey = (u64, u64, usize, usize, usize, Vec<u64>);
+/// What identifies an instance: (measurement model, truth seed, operator seed, n, r, m, bits of the
+/// singular values).
+pub type InstanceKey = (OperatorKind, u64, u64, usize, usize, usize, Vec<u64>);
 
 /// One run of a sweep: everything that determines its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,6 +45,10 @@ pub struct RunPoint {
     pub r: usize,
     /// m.
     pub m: usize,
+    /// The measurement model (left out of the JSON when Gaussian, so cache keys of Gaussian runs
+    /// are those they had before the model could be named).
+    #[serde(skip_serializing_if = "OperatorKind::is_gaussian")]
+    pub operator: OperatorKind,
     /// κ (from the singular values when they are explicit).
     pub kappa: f64,
     /// The singular values of X, descending.
@@ -82,6 +87,7 @@ impl RunPoint {
     /// Runs with equal instance keys share X, 𝒜 and y.
     pub fn instance_key(&self) -> InstanceKey {
         (
+            self.operator,
             self.truth_seed,
             self.operator_seed,
             self.n,
@@ -148,6 +154,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                     n: p.n,
                                     r: p.r,
                                     m,
+                                    operator: s.operator.clone().unwrap_or_default().kind,
                                     kappa: sv[0] / sv[p.r - 1],
                                     singular_values: sv.clone(),
                                     r_prime: rp,

@@ -450,6 +450,16 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["sweep.algorithm lists Gd twice"],
         ),
         (
+            "operator_unknown_kind",
+            &SMALL.replace("[init]", "[operator]\nkind = \"fourier\"\n[init]"),
+            &["unknown variant `fourier`", "`gaussian`", "operator.kind"],
+        ),
+        (
+            "operator_unknown_key",
+            &SMALL.replace("[init]", "[operator]\nkind = \"gaussian\"\np = 0.1\n[init]"),
+            &["unknown field `p`", "kind"],
+        ),
+        (
             "bad_quantity",
             &SMALL.replace("\"sin_theta\"", "\"sin_phi\""),
             &[
@@ -577,7 +587,7 @@ fn export_round_trips_through_npy() {
     );
     // The exported data reproduce the solver: one GD step from U0 with the packed operator as documented.
     let n = u0.nrows();
-    let op = lowrank_core::MeasurementOperator::from_packed(n, a);
+    let op = lowrank_core::PackedOperator::from_packed(n, a);
     let zp = lowrank_core::packing::svec(u0.dot(&u0.t()).view());
     let res = op.apply_packed(zp.view()) - &y;
     let step = 0.25 * op.adjoint(res.view()).dot(&u0);
@@ -880,9 +890,11 @@ fn an_export_that_would_not_fit_is_refused_before_any_work() {
 }
 
 #[test]
-fn naming_gd_changes_no_number_and_adds_only_the_algorithm_columns() {
+fn naming_gd_and_gaussian_sensing_changes_no_number_and_adds_only_the_algorithm_columns() {
     let tmp = tempfile::tempdir().unwrap();
-    let named = SMALL.replace("[seeds]", "[algorithm]\nkind = \"gd\"\n[seeds]");
+    let named = SMALL
+        .replace("[seeds]", "[algorithm]\nkind = \"gd\"\n[seeds]")
+        .replace("[init]", "[operator]\nkind = \"gaussian\"\n[init]");
     let mut out = Vec::new();
     for (name, text) in [("plain", SMALL.to_string()), ("named", named)] {
         let spec = write_spec(tmp.path(), name, &text);

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use experiments::output::run_phases;
+use experiments::quantity::{Named, SIN_THETA, TEST_ERROR};
 use experiments::run::{build_problem, RunResult};
 use experiments::sweep::RunPoint;
 use lowrank_core::analysis::{linear_fit, median, power_law_fit, PhaseThresholds, Phases};
@@ -18,7 +19,7 @@ fn phases(p: &RunPoint, r: &RunResult) -> Phases {
 }
 
 /// Value of quantity `q` at logged iteration `t`.
-fn at(r: &RunResult, q: &str, t: usize) -> f64 {
+fn at(r: &RunResult, q: &(impl Named + ?Sized), t: usize) -> f64 {
     let s = r.series(q).unwrap_or_default();
     r.t.iter()
         .position(|&x| x == t)
@@ -26,7 +27,7 @@ fn at(r: &RunResult, q: &str, t: usize) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn last(r: &RunResult, q: &str) -> f64 {
+fn last(r: &RunResult, q: &(impl Named + ?Sized)) -> f64 {
     r.series(q)
         .and_then(|s| s.last().copied())
         .unwrap_or(f64::NAN)
@@ -118,7 +119,7 @@ pub fn alignment(scale: &Scale) -> Check {
                 missing += 1;
                 continue;
             };
-            c_vals.push(at(r, "sin_theta", t_1) * kappa * kappa);
+            c_vals.push(at(r, &SIN_THETA, t_1) * kappa * kappa);
             let upto = |q: &str| {
                 r.t.iter()
                     .zip(r.series(q).unwrap_or_default())
@@ -215,7 +216,7 @@ pub fn alignment(scale: &Scale) -> Check {
     for (rp, group) in by(&runs_w, |p| p.r_prime) {
         let s: Vec<f64> = group
             .iter()
-            .filter_map(|(p, r)| phases(p, r).t_1.map(|t| at(r, "sin_theta", t)))
+            .filter_map(|(p, r)| phases(p, r).t_1.map(|t| at(r, &SIN_THETA, t)))
             .collect();
         med.push((rp, median(&s)));
     }
@@ -296,7 +297,7 @@ fn alpha_exponent(runs: &[(RunPoint, RunResult)], r_prime: usize) -> (f64, usize
         let err = median(
             &group
                 .iter()
-                .map(|(_, r)| last(r, "test_error"))
+                .map(|(_, r)| last(r, &TEST_ERROR))
                 .collect::<Vec<_>>(),
         );
         if err > ROUNDING_FLOOR {
@@ -355,7 +356,8 @@ fn exponent_rows(
 /// projected power steps toward each sign, seeded by the instance's operator seed.
 fn rip_delta(p: &RunPoint, r: usize) -> f64 {
     let problem = build_problem(p);
-    rip_lower_estimate(&problem.operator, 2 * r + 1, 20, 8, p.operator_seed).unwrap_or(f64::NAN)
+    rip_lower_estimate(problem.operator.as_ref(), 2 * r + 1, 20, 8, p.operator_seed)
+        .unwrap_or(f64::NAN)
 }
 
 /// Check 2: the exponent of the error floor in α.
@@ -584,7 +586,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
             median(
                 &group
                     .iter()
-                    .map(|(_, r)| last(r, "test_error"))
+                    .map(|(_, r)| last(r, &TEST_ERROR))
                     .collect::<Vec<_>>(),
             ),
         ));
@@ -765,7 +767,7 @@ pub fn operator(scale: &Scale) -> Check {
 
 /// The first logged t with test error ≤ ε.
 fn first_below(r: &RunResult, eps: f64) -> Option<usize> {
-    let e = r.series("test_error").unwrap_or_default();
+    let e = r.series(&TEST_ERROR).unwrap_or_default();
     r.t.iter().zip(&e).find(|(_, &v)| v <= eps).map(|(&t, _)| t)
 }
 
@@ -773,7 +775,7 @@ fn first_below(r: &RunResult, eps: f64) -> Option<usize> {
 /// first t with error ≤ `to` (or the end): (rate per iteration = −slope of ln error, R², whether
 /// the error reached `to`).
 fn linear_rate(r: &RunResult, from: f64, to: f64) -> (f64, f64, bool) {
-    let e = r.series("test_error").unwrap_or_default();
+    let e = r.series(&TEST_ERROR).unwrap_or_default();
     let start = e.iter().position(|&v| v <= from);
     let end = e.iter().position(|&v| v <= to);
     let Some(start) = start else {
@@ -792,7 +794,7 @@ fn linear_rate(r: &RunResult, from: f64, to: f64) -> (f64, f64, bool) {
 
 /// Fitted β of error ∝ t^(−β) over t ∈ [T/10, T], with its R².
 fn tail_exponent(r: &RunResult) -> (f64, f64) {
-    let e = r.series("test_error").unwrap_or_default();
+    let e = r.series(&TEST_ERROR).unwrap_or_default();
     let t_end = r.t.last().copied().unwrap_or(0) as f64;
     let (xs, ys): (Vec<f64>, Vec<f64>) =
         r.t.iter()
@@ -912,7 +914,7 @@ pub fn preconditioned(scale: &Scale) -> Check {
             let fin = median(
                 &group
                     .iter()
-                    .map(|(_, r)| last(r, "test_error"))
+                    .map(|(_, r)| last(r, &TEST_ERROR))
                     .collect::<Vec<_>>(),
             );
             let measured = format!("β = {}, final error {}", fmt(beta), fmt(fin));

@@ -7,6 +7,7 @@ use plotters::style::RGBColor;
 use super::panel::{Axis, Band, Panel, Series, Shade, Style};
 use super::{quantity_label, PlotError, PALETTE};
 use crate::output::RunData;
+use crate::quantity::{Named, TEST_ERROR, TRAIN_ERROR};
 use crate::spec::{Config, Parameter, PlotKind};
 
 /// The panels of the figure of `config`.
@@ -69,7 +70,7 @@ fn labelled_groups<'a>(
 fn first_below(run: &RunData, eps: f64) -> Option<usize> {
     run.t
         .iter()
-        .zip(run.get("test_error"))
+        .zip(run.get(&TEST_ERROR))
         .find(|(_, &e)| e <= eps)
         .map(|(&t, _)| t)
 }
@@ -168,7 +169,10 @@ fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
 
 fn trajectory_comparison(config: &Config, runs: &[RunData]) -> Vec<Panel> {
     let plot = &config.spec.plot;
-    let q = plot.quantities.first().map_or("test_error", String::as_str);
+    let q = plot
+        .quantities
+        .first()
+        .map_or(TEST_ERROR.name, String::as_str);
     let all: Vec<&RunData> = runs.iter().collect();
     let drop_zero = |pts: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
         if plot.log_t {
@@ -284,7 +288,7 @@ fn algorithm_name(label: &str) -> &str {
 }
 
 /// Median over runs of quantity `q` at each logged t (runs may have different lengths).
-fn median_trajectory(runs: &[&RunData], q: &str) -> Vec<(f64, f64)> {
+fn median_trajectory(runs: &[&RunData], q: &(impl Named + ?Sized)) -> Vec<(f64, f64)> {
     let longest = runs
         .iter()
         .max_by_key(|r| r.t.len())
@@ -306,7 +310,7 @@ fn median_trajectory(runs: &[&RunData], q: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn trajectory_points(run: &RunData, q: &str) -> Vec<(f64, f64)> {
+fn trajectory_points(run: &RunData, q: &(impl Named + ?Sized)) -> Vec<(f64, f64)> {
     run.t
         .iter()
         .map(|&t| t as f64)
@@ -554,7 +558,7 @@ fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
             Some(group_label(Parameter::RPrime, k)),
             color(i),
             Style::Line(2),
-            median_trajectory(rs, "test_error"),
+            median_trajectory(rs, &TEST_ERROR),
         ));
     }
     let mut lengths = Panel {
@@ -608,8 +612,8 @@ fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
 fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
     let all: Vec<&RunData> = runs.iter().collect();
     let mut panels: Vec<Panel> = [
-        ("train_error", "train error ‖A(UUᵀ) − y‖ / ‖y‖ (log)"),
-        ("test_error", "test error ‖UUᵀ − XXᵀ‖_F / ‖XXᵀ‖_F (log)"),
+        (TRAIN_ERROR.name, "train error ‖A(UUᵀ) − y‖ / ‖y‖ (log)"),
+        (TEST_ERROR.name, "test error ‖UUᵀ − XXᵀ‖_F / ‖XXᵀ‖_F (log)"),
     ]
     .iter()
     .map(|(_, label)| Panel {
@@ -655,7 +659,7 @@ fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
         ));
     }
     for (label, c, style, rs) in curves {
-        for (panel, q) in panels.iter_mut().zip(["train_error", "test_error"]) {
+        for (panel, q) in panels.iter_mut().zip([TRAIN_ERROR.name, TEST_ERROR.name]) {
             panel.series.push(Series::new(
                 Some(label.clone()),
                 c,

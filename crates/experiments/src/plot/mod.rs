@@ -67,27 +67,9 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(150, 60, 30),
 ];
 
-/// Human label of a trajectory quantity.
+/// Human label of a trajectory quantity (see [`crate::quantity::label`]).
 pub fn quantity_label(q: &str) -> String {
-    match q {
-        "loss" => "loss f(U) = ¼‖A(UUᵀ) − y‖²".into(),
-        "test_error" => "test error ‖UUᵀ − XXᵀ‖_F / ‖XXᵀ‖_F".into(),
-        "train_error" => "train error ‖A(UUᵀ) − y‖ / ‖y‖".into(),
-        "sigma_min_vx_u" => "σ_r(V_Xᵀ U)".into(),
-        "sigma_min_signal" => "σ_min(UW) (signal)".into(),
-        "noise_norm" => "‖UW_⊥‖ (noise)".into(),
-        "sin_theta" => "sin θ = ‖V_X⊥ᵀ V_UW‖ (alignment)".into(),
-        "u_norm" => "‖U‖".into(),
-        "sin_lt_l" => "GD: sin∠(L_t, L), L = top-r eigenspace of A*A(XXᵀ) (spectral init.)".into(),
-        "sin_lt_x" => "GD: sin∠(L_t, col X)".into(),
-        "sin_power_l" => "power method: sin∠(top-r subspace of Ũ_t, L)".into(),
-        "sin_lt_power" => "sin∠(L_t, top-r subspace of Ũ_t)".into(),
-        "power_deviation" => "‖U_t − Ũ_t‖ / ‖Ũ_t‖, Ũ_t = (I + μA*A(XXᵀ))^t U_0".into(),
-        other => match other.strip_prefix("sigma_u_") {
-            Some(k) => format!("σ_{k}(U)"),
-            None => other.to_string(),
-        },
-    }
+    crate::quantity::label(q)
 }
 
 /// Paths of the PNG and SVG of experiment `name` in `dir`.

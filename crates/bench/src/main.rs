@@ -418,6 +418,14 @@ impl Buffers {
     }
 }
 
+/// The bench's instances are dense Gaussian ones.
+fn packed_of(problem: &Problem) -> &lowrank_core::PackedOperator {
+    problem
+        .operator
+        .as_packed()
+        .expect("Problem::sample_gaussian builds a packed operator")
+}
+
 /// One GD iteration with the operator unpacked (m×n², row i = vec(A_i)/√m) and two GEMVs.
 fn baseline_iteration(
     dense: &Array2<f64>,
@@ -453,9 +461,9 @@ fn two_pass_iteration(problem: &Problem, u: &mut Array2<f64>, ws: &mut Buffers, 
     } = ws;
     general_mat_mul(1.0, &*u, &u.t(), 0.0, uut);
     svec_into(uut.view(), w.view_mut());
-    problem.operator.apply_packed_into(w.view(), r.view_mut());
+    packed_of(problem).apply_packed_into(w.view(), r.view_mut());
     *r -= &problem.y;
-    problem.operator.adjoint_packed_into(r.view(), g.view_mut());
+    packed_of(problem).adjoint_packed_into(r.view(), g.view_mut());
     smat_into(g.view(), adj.view_mut());
     general_mat_mul(1.0, &*adj, &*u, 0.0, step);
     u.scaled_add(-mu, step);
@@ -621,7 +629,7 @@ fn bench_instance(
     // Baseline: unpacked m×n².
     let mut dense = Array2::<f64>::zeros((m, n * n));
     for (i, mut row) in dense.rows_mut().into_iter().enumerate() {
-        let a = problem.operator.measurement_matrix(i) / (m as f64).sqrt();
+        let a = packed_of(&problem).measurement_matrix(i) / (m as f64).sqrt();
         row.assign(&ndarray::ArrayView1::from(
             a.as_slice().expect("contiguous"),
         ));

@@ -1,0 +1,76 @@
+//! Measurement operators 𝒜 : S^n → R^m, and the batched pass the descent loop asks of them.
+//!
+//! The loop ([`crate::descent`]) needs, at every iteration and for every active run i of a batch,
+//! ```text
+//!   residual_i = 𝒜(U_iU_iᵀ) − y   (length m)
+//!   gradient_i = 𝒜*(residual_i)·U_i = ∇f(U_i)   (n×r'_i)
+//! ```
+//! and nothing else from the operator. A [`MeasurementOperator`] provides that as a
+//! [`BatchPass`] (its buffers allocated once per batch, with their size stated by
+//! [`MeasurementOperator::pass_bytes`] next to it), plus the plain forward map and adjoint for
+//! everything that is not the hot loop (data, spectral initialization, diagnostics, tests).
+//! Each run hands the pass its U and UUᵀ: the dense operator reads svec(UUᵀ); a sparse one may
+//! read only entries of UUᵀ, or rows of U.
+//!
+//! Implementations: [`PackedOperator`] (dense, one m×n(n+1)/2 matrix; Gaussian sensing), in
+//! [`dense`].
+
+pub mod dense;
+
+pub use dense::{
+    fused_block_rows, operator_bytes, DensePass, FusedWorkspace, PackedOperator, FUSED_BLOCK_ROWS,
+    PREFETCH_AHEAD, ROW_CHUNKS,
+};
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
+
+/// A linear map 𝒜 : S^n → R^m with its adjoint and the loop's batched pass.
+pub trait MeasurementOperator: Send + Sync + std::fmt::Debug {
+    /// Side length n of the matrices measured.
+    fn n(&self) -> usize;
+
+    /// Number of measurements m.
+    fn m(&self) -> usize;
+
+    /// 𝒜(Z) for a symmetric n×n Z.
+    fn apply(&self, z: ArrayView2<'_, f64>) -> Array1<f64>;
+
+    /// 𝒜*(v) as a symmetric n×n matrix.
+    fn adjoint(&self, v: ArrayView1<'_, f64>) -> Array2<f64>;
+
+    /// Bytes of the operator's own storage.
+    fn bytes(&self) -> u128;
+
+    /// Bytes of the buffers of a [`BatchPass`] for up to `k` runs (see [`Self::batch_pass`]).
+    fn pass_bytes(&self, k: usize) -> u128;
+
+    /// The batched pass for up to `k_max` runs, its buffers allocated once.
+    fn batch_pass(&self, k_max: usize) -> Box<dyn BatchPass + '_>;
+
+    /// The dense packed form, if this operator is one (for the `.npy` export and benchmarks).
+    fn as_packed(&self) -> Option<&PackedOperator> {
+        None
+    }
+}
+
+/// One run's part of a [`BatchPass`]: its iterate U, its UUᵀ, and where its gradient goes.
+#[derive(Debug)]
+pub struct PassRun<'a> {
+    /// U (n×r').
+    pub u: ArrayView2<'a, f64>,
+    /// UUᵀ (n×n).
+    pub uut: ArrayView2<'a, f64>,
+    /// Receives ∇f(U) = 𝒜*(𝒜(UUᵀ) − y)·U (n×r').
+    pub gradient: ArrayViewMut2<'a, f64>,
+}
+
+/// The residuals and gradients of a batch of runs on one operator, one call per iteration.
+pub trait BatchPass: Send + Sync {
+    /// For each run i of `runs` (at most the k_max of [`MeasurementOperator::batch_pass`]):
+    /// residual_i = 𝒜(U_iU_iᵀ) − y, kept for [`BatchPass::residual`], and
+    /// gradient_i = 𝒜*(residual_i)·U_i, written to `runs[i].gradient`.
+    fn compute(&mut self, runs: &mut [PassRun<'_>], y: ArrayView1<'_, f64>);
+
+    /// residual_i of the last [`BatchPass::compute`] (length m).
+    fn residual(&self, i: usize) -> ArrayView1<'_, f64>;
+}
