@@ -824,7 +824,7 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
     let configs: Vec<_> = experiments::spec::files_in(std::path::Path::new("experiments"))
         .unwrap_or_default()
         .iter()
-        .filter_map(|p| experiments::spec::load(p, false, None).ok())
+        .filter_map(|p| experiments::spec::load(p, false).ok())
         .collect();
     if configs.is_empty() {
         eprintln!("no specs in experiments/: run the benchmark from the workspace root");

@@ -172,6 +172,47 @@ pub fn set_blas_threads(n: usize) {
     }
 }
 
+/// Reads and validates a spec file ([`spec::load`]) and refuses it if its largest batch would
+/// not fit in `budget` bytes ([`run::check_memory`]; `None` skips that check).
+pub fn load_spec(
+    path: &Path,
+    quick: bool,
+    budget: spec::MemoryBudget,
+) -> Result<Config, SpecError> {
+    let err = |message: String| SpecError {
+        file: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    parse_spec(path, &text, quick, budget)
+}
+
+/// [`load_spec`] of spec text; `path` names it in errors and gives the name.
+pub fn parse_spec(
+    path: &Path,
+    text: &str,
+    quick: bool,
+    budget: spec::MemoryBudget,
+) -> Result<Config, SpecError> {
+    let config = spec::parse(path, text, quick)?;
+    if let Some(limit) = budget {
+        run::check_memory(&config, limit).map_err(|message| {
+            // As every refusal of a spec run with its [quick] overrides, say so.
+            let has_quick =
+                toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("quick"));
+            SpecError {
+                file: path.to_path_buf(),
+                message: if quick && has_quick {
+                    format!("with its [quick] overrides merged: {message}")
+                } else {
+                    message
+                },
+            }
+        })?;
+    }
+    Ok(config)
+}
+
 /// What [`run_experiment`] did.
 #[derive(Debug, Clone)]
 pub struct Outcome {

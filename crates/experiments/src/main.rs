@@ -199,7 +199,7 @@ impl Progress for Reporter {
 }
 
 fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
-    Ok(spec::load(path, quick, memory_budget())?)
+    Ok(experiments::load_spec(path, quick, memory_budget())?)
 }
 
 fn spec_path(name: &str, dir: &Path) -> PathBuf {

@@ -20,6 +20,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use lowrank_core::descent::batch_workspace_bytes;
+use lowrank_core::operator_bytes;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
     run_gradient_descent_batch, small_random_init, spectral_init, BatchRun, Control,
@@ -31,7 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
 use crate::quantity::{self, Named};
-use crate::spec::{InitKind, OperatorKind};
+use crate::spec::{
+    human_bytes, trajectory_bytes, Config, InitKind, OperatorKind, TRAJECTORY_VALUE_BYTES,
+};
 use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
@@ -147,6 +151,48 @@ pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Refuses a config whose largest batch would not fit in `limit` bytes. The batches are those
+/// the executor will run ([`plan_batches`]), and a batch needs its packed operator
+/// plus [`batch_workspace_bytes`] for its runs at the widest r' among them.
+pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
+    let points = crate::sweep::expand(config);
+    let need = |batch: &Vec<usize>| {
+        let p = &points[batch[0]];
+        let (k, rp) = (
+            batch.len(),
+            batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
+        );
+        (
+            operator_bytes(p.n, p.m) + batch_workspace_bytes(p.n, p.m, k, rp),
+            p.n,
+            p.m,
+            k,
+            rp,
+        )
+    };
+    let Some((batch, n, m, k, rp)) = plan_batches(&points).iter().map(need).max() else {
+        return Ok(());
+    };
+    let runs = points.len();
+    let (trajectories, rows, quantities) = trajectory_bytes(&config.spec, runs);
+    if batch.saturating_add(trajectories) > limit {
+        let operator = operator_bytes(n, m);
+        return Err(format!(
+            "problem.n = {n}, m = {m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
+             buffers for {k} runs in lockstep of width up to r' = {rp}), and the logged trajectories {} \
+             ({runs} runs × {rows} logged iterations × {quantities} quantities × {TRAJECTORY_VALUE_BYTES} \
+             bytes, held in memory and written to trajectories.csv), but only {} may be used; reduce m \
+             or n (or r' if the buffers dominate), or raise gd.log_every (or raise LOWRANK_MAX_OPERATOR_BYTES)",
+            human_bytes(batch),
+            human_bytes(operator),
+            human_bytes(batch - operator),
+            human_bytes(trajectories),
+            human_bytes(limit)
+        ));
+    }
+    Ok(())
 }
 
 /// Builds the instance of a point: X from `truth_seed`, 𝒜 (of the point's measurement model) from

@@ -25,8 +25,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use lowrank_core::descent::batch_workspace_bytes;
-use lowrank_core::{operator_bytes, Algorithm};
+use lowrank_core::{Algorithm, SingularValues};
 
 use crate::quantity;
 use serde::{Deserialize, Serialize};
@@ -436,7 +435,7 @@ impl Spec {
     }
 }
 
-/// A validated spec: every value is in range and every run it implies fits in memory.
+/// A validated spec (every value in range), with the [`Grid`] it decided.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Config {
     /// The experiment name (file stem).
@@ -445,12 +444,103 @@ pub struct Config {
     pub file: PathBuf,
     /// Whether the `[quick]` overrides were applied.
     pub quick: bool,
-    /// The spec, with `[quick]` merged in if `quick`.
+    /// The spec, with `[quick]` merged in if `quick` (as written: for the manifest and the plots'
+    /// options).
     pub spec: Spec,
+    /// What the spec decided about its runs, every value resolved and checked.
+    #[serde(skip)]
+    pub grid: Grid,
+}
+
+/// The runs a validated spec describes, with nothing left to decide: each list of the grid is
+/// resolved (a parameter that is not swept is the one value of its table) and in range, each
+/// algorithm carries its parameters. [`crate::sweep::expand`] reads only this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// n.
+    pub n: usize,
+    /// r.
+    pub r: usize,
+    /// The measurement model.
+    pub operator: OperatorKind,
+    /// The singular values of X, descending, one list per κ (or the explicit values).
+    pub singular_values: Vec<Vec<f64>>,
+    /// Values of m.
+    pub m: Vec<usize>,
+    /// Values of μ.
+    pub step_size: Vec<f64>,
+    /// The algorithms with their parameters.
+    pub algorithm: Vec<Algorithm>,
+    /// Initialization kinds.
+    pub init: Vec<InitKind>,
+    /// Widths r'.
+    pub r_prime: Vec<usize>,
+    /// Values of α.
+    pub alpha: Vec<f64>,
+    /// T.
+    pub iterations: usize,
+    /// Logging period.
+    pub log_every: usize,
+    /// A run ends at its first logged test error ≤ this (None: runs all T iterations).
+    pub stop_below_test_error: Option<f64>,
+    /// The spec seed.
+    pub seed: u64,
+    /// Replicates per grid point.
+    pub replicates: usize,
+    /// Replicates share X and 𝒜.
+    pub share_instance: bool,
+    /// Record the spectral diagnostics.
+    pub spectral: bool,
+}
+
+impl Grid {
+    /// The grid of a spec that passed [`validate`].
+    fn of(spec: &Spec) -> Self {
+        let p = &spec.problem;
+        let sw = &spec.sweep;
+        let list = |swept: &Option<Vec<f64>>, single: f64| swept.clone().unwrap_or(vec![single]);
+        let singular_values = match (&p.singular_values, &sw.kappa, p.kappa) {
+            (Some(v), _, _) => vec![SingularValues::Explicit(v.clone()).values(p.r)],
+            (None, Some(kappas), _) => kappas
+                .iter()
+                .map(|&k| SingularValues::Condition(k).values(p.r))
+                .collect(),
+            // validate: without singular values, kappa or sweep.kappa is set.
+            (None, None, kappa) => {
+                vec![SingularValues::Condition(kappa.unwrap_or(1.0)).values(p.r)]
+            }
+        };
+        let table = spec.algorithm.clone().unwrap_or_default();
+        Self {
+            n: p.n,
+            r: p.r,
+            operator: spec.operator.clone().unwrap_or_default().kind,
+            singular_values,
+            m: sw.m.clone().unwrap_or(vec![p.m]),
+            step_size: list(&sw.step_size, spec.gd.step_size),
+            algorithm: sw
+                .algorithm
+                .clone()
+                .unwrap_or(vec![table.kind])
+                .into_iter()
+                .map(|k| table.resolve(k))
+                .collect(),
+            init: sw.init.clone().unwrap_or(vec![spec.init.kind]),
+            r_prime: sw.r_prime.clone().unwrap_or(vec![spec.init.r_prime]),
+            alpha: list(&sw.alpha, spec.init.alpha),
+            iterations: spec.gd.iterations,
+            log_every: spec.gd.log_every,
+            stop_below_test_error: spec.gd.stop_below_test_error,
+            seed: spec.seeds.seed,
+            replicates: spec.seeds.replicates,
+            share_instance: spec.seeds.share_instance,
+            spectral: spec.diagnostics.spectral,
+        }
+    }
 }
 
 /// Memory budget of one batch (packed operator plus the batch's buffers, see
-/// [`batch_workspace_bytes`]): `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of MemAvailable.
+/// [`lowrank_core::descent::batch_workspace_bytes`]): `LOWRANK_MAX_OPERATOR_BYTES` if set, else 80% of MemAvailable.
 pub type MemoryBudget = Option<u128>;
 
 /// The spec files (`*.toml`) in `dir`, sorted by name.
@@ -463,26 +553,21 @@ pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Reads and validates a spec file. `quick` merges its `[quick]` table over it first.
-/// `budget` is the most bytes a batch may use (operator + buffers); `None` skips the check.
-pub fn load(path: &Path, quick: bool, budget: MemoryBudget) -> Result<Config, SpecError> {
+/// Reads and validates a spec file. `quick` merges its `[quick]` table over it first. (With the
+/// memory check: [`crate::load_spec`].)
+pub fn load(path: &Path, quick: bool) -> Result<Config, SpecError> {
     let err = |message: String| SpecError {
         file: path.to_path_buf(),
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    parse(path, &text, quick, budget)
+    parse(path, &text, quick)
 }
 
 /// Parses and validates spec text (see [`load`]); `path` names it in errors and gives the name.
 /// The `[quick]` overrides are validated too when `quick` is false, so that a mistake there is
 /// reported without `--quick`; errors found with them merged say so.
-pub fn parse(
-    path: &Path,
-    text: &str,
-    quick: bool,
-    budget: MemoryBudget,
-) -> Result<Config, SpecError> {
+pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| SpecError {
         file: path.to_path_buf(),
         message: flatten(&e.to_string()),
@@ -493,27 +578,22 @@ pub fn parse(
     };
     let has_quick = table.contains_key("quick");
     if quick {
-        let config = parse_one(path, table, true, budget);
+        let config = parse_one(path, table, true);
         return if has_quick {
             config.map_err(in_quick)
         } else {
             config
         };
     }
-    let config = parse_one(path, table.clone(), false, budget)?;
+    let config = parse_one(path, table.clone(), false)?;
     if has_quick {
-        parse_one(path, table, true, None).map_err(in_quick)?;
+        parse_one(path, table, true).map_err(in_quick)?;
     }
     Ok(config)
 }
 
 /// [`parse`] of the spec's TOML table, with or without the `[quick]` overrides.
-fn parse_one(
-    path: &Path,
-    mut value: toml::Table,
-    quick: bool,
-    budget: MemoryBudget,
-) -> Result<Config, SpecError> {
+fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config, SpecError> {
     let err = |message: String| SpecError {
         file: path.to_path_buf(),
         message,
@@ -555,17 +635,23 @@ fn parse_one(
             "the experiment name `{name}` (file stem) may only use letters, digits, `_` and `-`"
         )));
     }
-    validate(&spec).map_err(err)?;
-    let config = Config {
+    check(path, name, spec, quick)
+}
+
+/// Validates a spec given as a value (as theory-checks builds them) into a [`Config`] named
+/// `name`; `path` names it in errors. The memory check is separate ([`crate::check_memory`]).
+pub fn check(path: &Path, name: String, spec: Spec, quick: bool) -> Result<Config, SpecError> {
+    validate(&spec).map_err(|message| SpecError {
+        file: path.to_path_buf(),
+        message,
+    })?;
+    Ok(Config {
         name,
         file: path.to_path_buf(),
         quick,
+        grid: Grid::of(&spec),
         spec,
-    };
-    if let Some(limit) = budget {
-        check_memory(&config, limit).map_err(err)?;
-    }
-    Ok(config)
+    })
 }
 
 fn flatten(msg: &str) -> String {
@@ -828,10 +914,10 @@ fn validate(spec: &Spec) -> Result<(), String> {
         PlotKind::Trajectories if spec.plot.quantities.is_empty() => {
             return Err("plot.quantities is empty; the trajectories figure needs at least one quantity".into())
         }
-        PlotKind::ErrorVsParameter if spec.plot.x.is_none() => {
-            return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into())
-        }
-        PlotKind::ErrorVsParameter => check_error_vs_parameter(spec)?,
+        PlotKind::ErrorVsParameter => match spec.plot.x {
+            None => return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into()),
+            Some(x) => check_error_vs_parameter(spec, x)?,
+        },
         PlotKind::IterationsToError => {
             match spec.plot.target_error {
                 None => return Err("plot.target_error is missing; iterations_to_error needs target_error = ε with 0 < ε < 1".into()),
@@ -970,7 +1056,7 @@ fn run_count(spec: &Spec) -> Option<usize> {
 /// error_vs_parameter draws the final error of each run against `x`, one curve per `group`
 /// value, as medians over the other runs: x must be a numeric swept parameter, group another
 /// swept one, and no other parameter may vary (its runs would be pooled into one median).
-fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
+fn check_error_vs_parameter(spec: &Spec, x: Parameter) -> Result<(), String> {
     let plot = &spec.plot;
     let swept: Vec<&str> = sweep_lengths(&spec.sweep)
         .into_iter()
@@ -982,7 +1068,6 @@ fn check_error_vs_parameter(spec: &Spec) -> Result<(), String> {
     } else {
         swept.join(", ")
     };
-    let x = plot.x.expect("checked by the caller");
     if !x.is_numeric() {
         let numeric: Vec<&str> = swept
             .iter()
@@ -1088,49 +1173,6 @@ fn check_x_and_group(spec: &Spec, no_x: bool) -> Result<(), String> {
                 names(&swept.iter().copied().filter(|&p| Some(p) != plot.x).collect::<Vec<_>>())
             ));
         }
-    }
-    Ok(())
-}
-
-/// Refuses a config whose largest batch would not fit in `limit` bytes. The batches are those
-/// the executor will run ([`crate::run::plan_batches`]), and a batch needs its packed operator
-/// plus [`batch_workspace_bytes`] for its runs at the widest r' among them.
-fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
-    let points = crate::sweep::expand(config);
-    let need = |batch: &Vec<usize>| {
-        let p = &points[batch[0]];
-        let (k, rp) = (
-            batch.len(),
-            batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
-        );
-        (
-            operator_bytes(p.n, p.m) + batch_workspace_bytes(p.n, p.m, k, rp),
-            p.n,
-            p.m,
-            k,
-            rp,
-        )
-    };
-    let Some((batch, n, m, k, rp)) = crate::run::plan_batches(&points).iter().map(need).max()
-    else {
-        return Ok(());
-    };
-    let runs = points.len();
-    let (trajectories, rows, quantities) = trajectory_bytes(&config.spec, runs);
-    if batch.saturating_add(trajectories) > limit {
-        let operator = operator_bytes(n, m);
-        return Err(format!(
-            "problem.n = {n}, m = {m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
-             buffers for {k} runs in lockstep of width up to r' = {rp}), and the logged trajectories {} \
-             ({runs} runs × {rows} logged iterations × {quantities} quantities × {TRAJECTORY_VALUE_BYTES} \
-             bytes, held in memory and written to trajectories.csv), but only {} may be used; reduce m \
-             or n (or r' if the buffers dominate), or raise gd.log_every (or raise LOWRANK_MAX_OPERATOR_BYTES)",
-            human_bytes(batch),
-            human_bytes(operator),
-            human_bytes(batch - operator),
-            human_bytes(trajectories),
-            human_bytes(limit)
-        ));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@
 //! the seeds of a point do not depend on its position in the grid.
 
 use lowrank_core::seeds::derive_seed;
-use lowrank_core::{Algorithm, SingularValues};
+use lowrank_core::Algorithm;
 use serde::Serialize;
 
 use crate::spec::{Config, InitKind, OperatorKind};
@@ -98,78 +98,48 @@ impl RunPoint {
     }
 }
 
-fn list<T: Clone>(sweep: &Option<Vec<T>>, single: Option<T>) -> Vec<T> {
-    sweep
-        .clone()
-        .unwrap_or_else(|| single.into_iter().collect())
-}
-
 /// Every run of `config`, in grid order.
 pub fn expand(config: &Config) -> Vec<RunPoint> {
-    let s = &config.spec;
-    let p = &s.problem;
-    let sw = &s.sweep;
-    let kappas: Vec<Option<f64>> = match &p.singular_values {
-        Some(_) => vec![None],
-        None => list(&sw.kappa, p.kappa).into_iter().map(Some).collect(),
-    };
-    let ms = list(&sw.m, Some(p.m));
-    let mus = list(&sw.step_size, Some(s.gd.step_size));
-    let table = s.algorithm.clone().unwrap_or_default();
-    let algorithms: Vec<Algorithm> = list(&sw.algorithm, Some(table.kind))
-        .into_iter()
-        .map(|k| table.resolve(k))
-        .collect();
-    let inits = list(&sw.init, Some(s.init.kind));
-    let widths = list(&sw.r_prime, Some(s.init.r_prime));
-    let alphas = list(&sw.alpha, Some(s.init.alpha));
+    let g = &config.grid;
     let mut points = Vec::new();
-    for q in 0..s.seeds.replicates {
-        let iq = if s.seeds.share_instance { 0 } else { q as u64 };
-        let truth_seed = derive_seed(s.seeds.seed, &[TAG_TRUTH, iq, p.n as u64, p.r as u64]);
-        for &kappa in &kappas {
-            let sv = match (kappa, &p.singular_values) {
-                (Some(k), _) => SingularValues::Condition(k),
-                (None, Some(v)) => SingularValues::Explicit(v.clone()),
-                (None, None) => unreachable!("validated: kappa or singular_values is set"),
-            }
-            .values(p.r);
-            for &m in &ms {
-                let operator_seed =
-                    derive_seed(s.seeds.seed, &[TAG_OPERATOR, iq, p.n as u64, m as u64]);
-                for (&mu, &algorithm) in mus
-                    .iter()
-                    .flat_map(|mu| algorithms.iter().map(move |a| (mu, a)))
-                {
-                    for &init in &inits {
-                        for &rp in &widths {
-                            let init_seed = derive_seed(
-                                s.seeds.seed,
-                                &[TAG_INIT, q as u64, p.n as u64, rp as u64],
-                            );
-                            for &alpha in &alphas {
-                                points.push(RunPoint {
-                                    index: points.len(),
-                                    replicate: q,
-                                    n: p.n,
-                                    r: p.r,
-                                    m,
-                                    operator: s.operator.clone().unwrap_or_default().kind,
-                                    kappa: sv[0] / sv[p.r - 1],
-                                    singular_values: sv.clone(),
-                                    r_prime: rp,
-                                    alpha,
-                                    init,
-                                    step_size: mu,
-                                    algorithm,
-                                    iterations: s.gd.iterations,
-                                    log_every: s.gd.log_every,
-                                    stop_below_test_error: s.gd.stop_below_test_error,
-                                    spectral: s.diagnostics.spectral,
-                                    truth_seed,
-                                    operator_seed,
-                                    init_seed,
-                                });
+    for q in 0..g.replicates {
+        let iq = if g.share_instance { 0 } else { q as u64 };
+        let truth_seed = derive_seed(g.seed, &[TAG_TRUTH, iq, g.n as u64, g.r as u64]);
+        for sv in &g.singular_values {
+            for &m in &g.m {
+                let operator_seed = derive_seed(g.seed, &[TAG_OPERATOR, iq, g.n as u64, m as u64]);
+                for &mu in &g.step_size {
+                    for &algorithm in &g.algorithm {
+                        for &init in &g.init {
+                            for &rp in &g.r_prime {
+                                let init_seed = derive_seed(
+                                    g.seed,
+                                    &[TAG_INIT, q as u64, g.n as u64, rp as u64],
+                                );
+                                for &alpha in &g.alpha {
+                                    points.push(RunPoint {
+                                        index: points.len(),
+                                        replicate: q,
+                                        n: g.n,
+                                        r: g.r,
+                                        m,
+                                        operator: g.operator,
+                                        kappa: sv[0] / sv[g.r - 1],
+                                        singular_values: sv.clone(),
+                                        r_prime: rp,
+                                        alpha,
+                                        init,
+                                        step_size: mu,
+                                        algorithm,
+                                        iterations: g.iterations,
+                                        log_every: g.log_every,
+                                        stop_below_test_error: g.stop_below_test_error,
+                                        spectral: g.spectral,
+                                        truth_seed,
+                                        operator_seed,
+                                        init_seed,
+                                    });
+                                }
                             }
                         }
                     }
@@ -214,7 +184,7 @@ quantities = ["test_error"]
 "#;
 
     fn points(text: &str) -> Vec<RunPoint> {
-        expand(&parse(Path::new("s.toml"), text, false, None).unwrap())
+        expand(&parse(Path::new("s.toml"), text, false).unwrap())
     }
 
     #[test]
@@ -294,12 +264,13 @@ quantities = ["test_error"]
         // BASE: 3 α × 2 r' = 6 runs per instance (m = 60 is the larger one), each replicate its own
         // instance; with share_instance the 2 replicates share it: 12 runs in one batch.
         // Plus the logged trajectories of all runs (the same for both variants).
-        let all = parse(Path::new("s.toml"), BASE, false, None).unwrap();
+        let all = parse(Path::new("s.toml"), BASE, false).unwrap();
         let (trajectories, _, _) = crate::spec::trajectory_bytes(&all.spec, expand(&all).len());
         let need =
             |k: usize| operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4) + trajectories;
-        let parse_with =
-            |text: &str, limit: u128| parse(Path::new("s.toml"), text, false, Some(limit));
+        let parse_with = |text: &str, limit: u128| {
+            crate::parse_spec(Path::new("s.toml"), text, false, Some(limit))
+        };
         let shared = BASE.replace("replicates = 2", "replicates = 2\nshare_instance = true");
         assert!(parse_with(BASE, need(6)).is_ok());
         assert!(parse_with(BASE, need(6) - 1).is_err());

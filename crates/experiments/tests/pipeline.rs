@@ -73,7 +73,7 @@ fn run_cli_with_memory_limit(args: &[&str], cwd: &Path, limit: Option<&str>) -> 
 fn same_spec_gives_bit_identical_csv_and_a_figure() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "small", SMALL);
-    let config = parse(&spec, SMALL, false, None).unwrap();
+    let config = parse(&spec, SMALL, false).unwrap();
     let mut files = Vec::new();
     for k in 0..2 {
         let l = layout(&tmp.path().join(format!("out{k}")));
@@ -102,7 +102,7 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
     let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
     let spec = write_spec(tmp.path(), "small", &text);
     let l = layout(tmp.path());
-    let config = parse(&spec, &text, false, None).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let first = run_experiment(&config, &l, &Silent).unwrap();
     assert_eq!((first.cache.hits, first.cache.computed), (0, 2));
     let csv = std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap();
@@ -117,15 +117,15 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
     // One more replicate is a new instance: only its batch is computed. One more α joins the
     // batch of every instance, which is then recomputed whole; changing μ invalidates everything.
     let text2 = text.replace("seed = 7", "seed = 7\nreplicates = 2");
-    let config2 = parse(&spec, &text2, false, None).unwrap();
+    let config2 = parse(&spec, &text2, false).unwrap();
     let third = run_experiment(&config2, &l, &Silent).unwrap();
     assert_eq!((third.cache.hits, third.cache.computed), (2, 2));
     let text3 = text2.replace("alpha = [1e-2, 1e-3]", "alpha = [1e-2, 1e-3, 1e-4]");
-    let config3 = parse(&spec, &text3, false, None).unwrap();
+    let config3 = parse(&spec, &text3, false).unwrap();
     let fourth = run_experiment(&config3, &l, &Silent).unwrap();
     assert_eq!((fourth.cache.hits, fourth.cache.computed), (0, 6));
     let text4 = text3.replace("step_size = 0.25", "step_size = 0.2");
-    let config4 = parse(&spec, &text4, false, None).unwrap();
+    let config4 = parse(&spec, &text4, false).unwrap();
     let fifth = run_experiment(&config4, &l, &Silent).unwrap();
     assert_eq!((fifth.cache.hits, fifth.cache.computed), (0, 6));
 }
@@ -140,14 +140,14 @@ fn numbers_do_not_depend_on_what_the_cache_holds() {
         |alphas: &str| SMALL.replace("[plot]", &format!("[sweep]\nalpha = {alphas}\n[plot]"));
     let (subset, full) = (sweep("[1e-2]"), sweep("[1e-2, 1e-3, 1e-4]"));
     let spec = write_spec(tmp.path(), "small", &full);
-    let full_config = parse(&spec, &full, false, None).unwrap();
+    let full_config = parse(&spec, &full, false).unwrap();
 
     let fresh = layout(&tmp.path().join("fresh"));
     run_experiment(&full_config, &fresh, &Silent).unwrap();
     let want = std::fs::read(fresh.results_dir(&full_config).join("trajectories.csv")).unwrap();
 
     let warm = layout(&tmp.path().join("warm"));
-    let subset_config = parse(&spec, &subset, false, None).unwrap();
+    let subset_config = parse(&spec, &subset, false).unwrap();
     run_experiment(&subset_config, &warm, &Silent).unwrap();
     let lone = std::fs::read_to_string(warm.results_dir(&subset_config).join("trajectories.csv"));
     let after = run_experiment(&full_config, &warm, &Silent).unwrap();
@@ -173,7 +173,7 @@ fn malformed_cache_entries_are_recomputed() {
     let tmp = tempfile::tempdir().unwrap();
     let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
     let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false, None).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let l = layout(tmp.path());
     run_experiment(&config, &l, &Silent).unwrap();
     let csv = std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap();
@@ -207,7 +207,7 @@ fn runs_with_undefined_values_are_cached_too() {
         .replace("iterations = 120", "iterations = 400")
         .replace("[plot]", "[diagnostics]\nspectral = true\n[plot]");
     let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false, None).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let l = layout(tmp.path());
     run_experiment(&config, &l, &Silent).unwrap();
     let csv = std::fs::read_to_string(l.results_dir(&config).join("trajectories.csv")).unwrap();
@@ -227,7 +227,7 @@ fn interrupted_sweep_resumes_without_duplicated_or_missing_rows() {
         .replace("[plot]", "[sweep]\nalpha = [1e-1, 1e-2]\n[plot]")
         .replace("seed = 7", "seed = 7\nreplicates = 2");
     let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false, None).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let full = layout(&tmp.path().join("full"));
     run_experiment(&config, &full, &Silent).unwrap();
     let want = std::fs::read(full.results_dir(&config).join("trajectories.csv")).unwrap();
@@ -315,7 +315,7 @@ fn diverged_run_is_recorded_and_the_sweep_goes_on() {
         .replace("alpha = 1e-3", "alpha = 1.0")
         .replace("[plot]", "[sweep]\nstep_size = [0.2, 40.0]\n[plot]");
     let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false, None).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let l = layout(tmp.path());
     let out = run_experiment(&config, &l, &Silent).unwrap();
     assert_eq!(out.diverged, 1);
@@ -563,7 +563,7 @@ fn export_round_trips_through_npy() {
     use ndarray_npy::read_npy;
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "small", SMALL);
-    let config = parse(&spec, SMALL, false, None).unwrap();
+    let config = parse(&spec, SMALL, false).unwrap();
     let point = &experiments::sweep::expand(&config)[0];
     let dir = tmp.path().join("export");
     experiments::export::export(point, &dir).unwrap();
@@ -678,9 +678,9 @@ fn total_computing_time_counts_shared_runs_once() {
     let wide_text = SMALL.replace("[plot]", "[sweep]\nr_prime = [5, 8]\n[plot]");
     let one_text = wide_text.replace(r#"["test_error", "sin_theta"]"#, r#"["test_error"]"#);
     let one_path = write_spec(tmp.path(), "one", &one_text);
-    let one = parse(&one_path, &one_text, false, None).unwrap();
+    let one = parse(&one_path, &one_text, false).unwrap();
     let wide_path = write_spec(tmp.path(), "wide", &wide_text);
-    let wide = parse(&wide_path, &wide_text, false, None).unwrap();
+    let wide = parse(&wide_path, &wide_text, false).unwrap();
     let out = run_experiment(&wide, &l, &Silent).unwrap();
     assert_eq!(out.cache.computed, 2);
     let out = run_experiment(&one, &l, &Silent).unwrap();
@@ -714,15 +714,15 @@ fn plot_refuses_results_of_another_spec_or_a_mixed_set() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "small", SMALL);
     let l = layout(tmp.path());
-    let config = parse(&spec, SMALL, false, None).unwrap();
+    let config = parse(&spec, SMALL, false).unwrap();
     run_experiment(&config, &l, &Silent).unwrap();
     // [plot], title and caption may change: the figure is redrawn.
     let restyled = SMALL.replace(r#"title = "test""#, r#"title = "restyled""#);
-    let restyled = parse(&spec, &restyled, false, None).unwrap();
+    let restyled = parse(&spec, &restyled, false).unwrap();
     experiments::plot_experiment(&restyled, &l).unwrap();
     // Anything that changes the runs must be recomputed first.
     let other = SMALL.replace("seed = 7", "seed = 8");
-    let other = parse(&spec, &other, false, None).unwrap();
+    let other = parse(&spec, &other, false).unwrap();
     let e = experiments::plot_experiment(&other, &l)
         .unwrap_err()
         .to_string();
@@ -734,7 +734,7 @@ fn plot_refuses_results_of_another_spec_or_a_mixed_set() {
     );
     // The phase thresholds enter runs.csv (t_*, t_1, t_hat) though not the runs themselves.
     let thresholds = SMALL.replace("[plot]", "[diagnostics]\nphase_sin_theta = 0.2\n[plot]");
-    let thresholds = parse(&spec, &thresholds, false, None).unwrap();
+    let thresholds = parse(&spec, &thresholds, false).unwrap();
     let e = experiments::plot_experiment(&thresholds, &l)
         .unwrap_err()
         .to_string();
@@ -757,7 +757,7 @@ fn plot_refuses_results_of_another_spec_or_a_mixed_set() {
 fn unwritable_figures_fail_before_any_work_and_stale_temporaries_are_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "small", SMALL);
-    let config = parse(&spec, SMALL, false, None).unwrap();
+    let config = parse(&spec, SMALL, false).unwrap();
     let mut l = layout(tmp.path());
     // A temporary file of a process that no longer exists (pids stop at 2^22).
     let results = l.results_dir(&config);
@@ -855,7 +855,7 @@ fn batches_hold_one_instance_each_and_cover_every_run_once() {
         )
         .replace("seed = 7", "seed = 7\nreplicates = 2");
     let tmp = tempfile::tempdir().unwrap();
-    let config = parse(&write_spec(tmp.path(), "b", &text), &text, false, None).unwrap();
+    let config = parse(&write_spec(tmp.path(), "b", &text), &text, false).unwrap();
     let points = experiments::sweep::expand(&config);
     let batches = experiments::run::plan_batches(&points);
     // Two instances of 70 runs: 64 + 6 each, an instance's batches one after another.
@@ -898,7 +898,7 @@ fn naming_gd_and_gaussian_sensing_changes_no_number_and_adds_only_the_algorithm_
     let mut out = Vec::new();
     for (name, text) in [("plain", SMALL.to_string()), ("named", named)] {
         let spec = write_spec(tmp.path(), name, &text);
-        let config = parse(&spec, &text, false, None).unwrap();
+        let config = parse(&spec, &text, false).unwrap();
         let l = layout(&tmp.path().join(name));
         run_experiment(&config, &l, &Silent).unwrap();
         let dir = l.results.join(name);
@@ -942,7 +942,7 @@ fn a_sweep_over_algorithms_runs_in_shared_batches_and_stops_at_its_target() {
             "kind = \"iterations_to_error\"\nx = \"kappa\"\ngroup = \"algorithm\"\ntarget_error = 1e-3",
         );
     let spec = write_spec(tmp.path(), "algs", &text);
-    let config = parse(&spec, &text, false, None).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let points = experiments::sweep::expand(&config);
     assert_eq!(points.len(), 6);
     // The three algorithms of one κ share X, 𝒜 and B, and one batch.
@@ -1032,7 +1032,7 @@ fn comparison_figures_refuse_axes_they_cannot_draw() {
         ),
     ];
     for (plot, needles) in cases {
-        let err = parse(Path::new("c.toml"), &with_plot(plot), false, None)
+        let err = parse(Path::new("c.toml"), &with_plot(plot), false)
             .unwrap_err()
             .to_string();
         for needle in *needles {
@@ -1048,7 +1048,7 @@ fn comparison_figures_refuse_axes_they_cannot_draw() {
             "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
             "kind = \"iterations_to_error\"\nx = \"kappa\"\ntarget_error = 1e-3",
         );
-    let err = parse(Path::new("c.toml"), &stop, false, None)
+    let err = parse(Path::new("c.toml"), &stop, false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("below gd.stop_below_test_error"), "{err}");
@@ -1056,7 +1056,7 @@ fn comparison_figures_refuse_axes_they_cannot_draw() {
         "log_every = 10",
         "log_every = 10\nstop_below_test_error = 0.0",
     );
-    let err = parse(Path::new("c.toml"), &bad_stop, false, None)
+    let err = parse(Path::new("c.toml"), &bad_stop, false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("gd.stop_below_test_error = 0"), "{err}");

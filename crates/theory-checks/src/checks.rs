@@ -6,6 +6,7 @@ use std::time::Instant;
 use experiments::output::run_phases;
 use experiments::quantity::{Named, SIN_THETA, TEST_ERROR};
 use experiments::run::{build_problem, RunResult};
+use experiments::spec::{AlgorithmKind, AlgorithmSpec, SweepSpec};
 use experiments::sweep::RunPoint;
 use lowrank_core::analysis::{linear_fit, median, power_law_fit, PhaseThresholds, Phases};
 use lowrank_core::linalg::{spectral_norm, symmetric_eigen};
@@ -58,10 +59,6 @@ fn list_e(v: &[f64]) -> String {
         .join(", ")
 }
 
-fn sweep_line<T: std::fmt::Debug>(key: &str, v: &[T]) -> String {
-    format!("{key} = {v:?}")
-}
-
 fn row(
     case: String,
     quantity: &str,
@@ -102,7 +99,7 @@ pub fn alignment(scale: &Scale) -> Check {
     let mut e = Experiment::new("alignment_kappa", scale);
     e.spectral = true;
     e.iterations = scale.kappa_iterations;
-    e.sweep = vec![sweep_line("kappa", &scale.kappas)];
+    e.sweep.kappa = Some(scale.kappas.clone());
     let runs = e.run();
     let mut rows = Vec::new();
     let mut cs = Vec::new();
@@ -210,7 +207,7 @@ pub fn alignment(scale: &Scale) -> Check {
     // Alignment against the width r'.
     let mut w = Experiment::new("alignment_width", scale);
     let widths = [scale.r, 2 * scale.r, 5 * scale.r, scale.n];
-    w.sweep = vec![sweep_line("r_prime", &widths)];
+    w.sweep.r_prime = Some(widths.to_vec());
     let runs_w = w.run();
     let mut med = Vec::new();
     for (rp, group) in by(&runs_w, |p| p.r_prime) {
@@ -369,11 +366,10 @@ pub fn error_exponent(scale: &Scale) -> Check {
     let mut rows = Vec::new();
     let mut seeds = Vec::new();
     let mut per_width: Vec<Vec<(usize, f64)>> = vec![Vec::new(); widths.len()];
-    let sweep = |widths: &[usize]| {
-        vec![
-            sweep_line("alpha", &scale.alphas),
-            sweep_line("r_prime", widths),
-        ]
+    let sweep = |widths: &[usize]| SweepSpec {
+        alpha: Some(scale.alphas.clone()),
+        r_prime: Some(widths.to_vec()),
+        ..SweepSpec::default()
     };
     // m sweep at κ = 2.
     for &m in &scale.m_list {
@@ -496,7 +492,7 @@ pub fn iteration_counts(scale: &Scale) -> Check {
     let mut alphas = scale.alphas.clone();
     alphas.push(alphas.last().map_or(1e-10, |a| a / 10.0));
     e.iterations = scale.iterations + 200;
-    e.sweep = vec![sweep_line("alpha", &alphas)];
+    e.sweep.alpha = Some(alphas.clone());
     let runs = e.run();
     let sigma = 1.0 / e.kappa;
     let theory_scale = 1.0 / (0.25 * sigma * sigma);
@@ -576,7 +572,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
     let (n, r) = (scale.n, scale.r);
     let kappa: f64 = 2.0;
     let mut e = Experiment::new("width", scale);
-    e.sweep = vec![sweep_line("r_prime", &scale.widths)];
+    e.sweep.r_prime = Some(scale.widths.clone());
     let runs = e.run();
     let mut errs = Vec::new();
     let mut tstars = Vec::new();
@@ -638,7 +634,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
     let mut x = Experiment::new("near_exact", scale);
     x.replicates = scale.near_exact_replicates;
     x.share_instance = true;
-    x.sweep = vec![sweep_line("r_prime", &[r, r + 1, 2 * r])];
+    x.sweep.r_prime = Some(vec![r, r + 1, 2 * r]);
     let runs_x = x.run();
     let reference = median(
         &runs_x
@@ -811,19 +807,28 @@ pub fn preconditioned(scale: &Scale) -> Check {
     let start = Instant::now();
     let pc = &scale.preconditioned;
     let (lambda, c, eps, alpha) = (1e-3, 1.0, 1e-4, 1e-7);
-    let algorithm = vec![format!("lambda = {lambda:e}"), format!("c = {c:e}")];
-    let algorithms = "algorithm = [\"gd\", \"scaled_gd\", \"precgd\"]".to_string();
+    let algorithm = Some(AlgorithmSpec {
+        kind: AlgorithmKind::Gd,
+        lambda: Some(lambda),
+        c: Some(c),
+    });
+    let algorithms = Some(vec![
+        AlgorithmKind::Gd,
+        AlgorithmKind::ScaledGd,
+        AlgorithmKind::Precgd,
+    ]);
     let mut e = Experiment::new("preconditioned_kappa", scale);
     (e.n, e.r, e.m, e.alpha) = (pc.n, pc.r, pc.m, alpha);
     e.iterations = pc.kappa_iterations;
     e.log_every = 20;
-    e.gd_extra = vec![format!("stop_below_test_error = {eps:e}")];
+    e.stop_below_test_error = Some(eps);
     e.algorithm = algorithm.clone();
-    e.sweep = vec![
-        sweep_line("kappa", &pc.kappas),
-        sweep_line("r_prime", &[pc.r, 2 * pc.r]),
-        algorithms.clone(),
-    ];
+    e.sweep = SweepSpec {
+        kappa: Some(pc.kappas.clone()),
+        r_prime: Some(vec![pc.r, 2 * pc.r]),
+        algorithm: algorithms.clone(),
+        ..SweepSpec::default()
+    };
     let runs = e.run();
     let mut rows = Vec::new();
     for ((label, rp), group) in by(&runs, |p| (p.algorithm.label(), p.r_prime)) {
@@ -875,11 +880,12 @@ pub fn preconditioned(scale: &Scale) -> Check {
     t.iterations = pc.tail_iterations;
     t.log_every = 10;
     t.algorithm = algorithm;
-    t.sweep = vec![
-        sweep_line("r_prime", &[pc.r, 2 * pc.r]),
-        "alpha = [1e-7, 1e-2]".into(),
-        algorithms,
-    ];
+    t.sweep = SweepSpec {
+        r_prime: Some(vec![pc.r, 2 * pc.r]),
+        alpha: Some(vec![1e-7, 1e-2]),
+        algorithm: algorithms,
+        ..SweepSpec::default()
+    };
     let tails = t.run();
     for ((label, rp, a), group) in by(&tails, |p| {
         (p.algorithm.label(), p.r_prime, p.alpha.to_bits())
