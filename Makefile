@@ -48,6 +48,7 @@ bench: build
 test: setup
 	$(CARGO) test --workspace
 	$(CARGO) run -q -p lowrank-core --example compare_algorithms
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps -q
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

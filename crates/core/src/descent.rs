@@ -246,7 +246,7 @@ pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u1
 }
 
 /// Runs several runs (each with its own algorithm) on one problem in lockstep, so that the
-/// operator is used once per iteration for all active runs: its [`BatchPass`] gives every run's
+/// operator is used once per iteration for all active runs: its [`BatchPass`](crate::operator::BatchPass) gives every run's
 /// residual 𝒜(U_kU_kᵀ) − y and gradient ∇f(U_k) (for the dense operator, matrix–matrix products
 /// fused into one pass over 𝐀, see [`DensePass`](crate::operator::DensePass)); then each run is
 /// observed and takes its algorithm's step. Runs that finish (t = T_k), diverge, fail a step or

@@ -10,7 +10,7 @@
 //!   Z ← P_k( ±(𝒜*𝒜 − I)(Z) + 2Z ) / ‖·‖_F,
 //! ```
 //! with P_k the best rank-k approximation (top-k eigenvalues by magnitude). Random draws come from
-//! [`Stream::Analysis`](crate::seeds::Stream::Analysis).
+//! [`Stream::Analysis`].
 
 use ndarray::{Array1, Array2, ArrayView2};
 use ndarray_rand::rand_distr::StandardNormal;

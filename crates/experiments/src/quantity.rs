@@ -143,12 +143,12 @@ pub const SPECTRAL: [P; 5] = [
     },
 ];
 
-/// The name of σ_k(U), k ≥ 1: "sigma_u_<k>".
+/// The name of σ_k(U), k ≥ 1: `sigma_u_<k>`.
 pub fn sigma_u(k: usize) -> String {
     format!("sigma_u_{k}")
 }
 
-/// k of a "sigma_u_<k>" name (k ≥ 1).
+/// k of a `sigma_u_<k>` name (k ≥ 1).
 pub fn sigma_u_index(name: &str) -> Option<usize> {
     name.strip_prefix("sigma_u_")?
         .parse::<usize>()

@@ -60,7 +60,7 @@ pub struct RunResult {
     pub quantities: Vec<String>,
     /// Logged iterations.
     pub t: Vec<usize>,
-    /// values[k][j] = quantity j at iteration t[k] (NaN where undefined; stored as JSON null).
+    /// `values[k][j]` = quantity j at iteration `t[k]` (NaN where undefined; stored as JSON null).
     #[serde(deserialize_with = "nan_from_null")]
     pub values: Vec<Vec<f64>>,
     /// Wall time spent computing this run (its batch's time divided by the batch size), seconds.
@@ -364,11 +364,9 @@ pub const MAX_BATCH: usize = 64;
 /// observer's diagnostics, the update), one task per run. OpenBLAS, which only does the small
 /// dense products (UUᵀ, smat(G)·U) inside those tasks, runs single-threaded so that its idle
 /// threads do not spin against rayon's; one worker thread processes the instances one after
-/// another. Measured here before this policy: OpenBLAS on both cores reached only 17–34 GFLOP/s on
-/// the skinny k ≈ 9–16 batch products, and two workers sharing the pool gave no gain. Two rayon
-/// threads calling the Debian (pthreads) OpenBLAS at once contend on its buffer-allocation lock,
-/// but running the per-run work in parallel still made whole specs 6–23% faster (largest for wide
-/// runs, r' = n, where the dense products are a larger share); results are bitwise the same.
+/// another. The policy was chosen by measurement (bench/README.md): OpenBLAS threads were slow on
+/// the skinny batch products, a second worker gave no gain, and running the per-run work in
+/// parallel was faster despite OpenBLAS's allocation lock; results are bitwise the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
     /// Worker threads, each processing one instance at a time.
@@ -513,7 +511,7 @@ fn cache_entry(cache_dir: &Path, key: &str) -> PathBuf {
 }
 
 /// The cached run with key `key`, if its entry exists, parses, carries that key and has the
-/// shape `point` produces (one row of [`quantity_names`] per logged iteration, a known status);
+/// shape `point` produces (one row of [`quantity::names`] per logged iteration, a known status);
 /// anything else is recomputed by [`execute`].
 pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunResult> {
     let r = read_entry(cache_dir, key)?;

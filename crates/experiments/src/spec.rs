@@ -639,7 +639,7 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
 }
 
 /// Validates a spec given as a value (as theory-checks builds them) into a [`Config`] named
-/// `name`; `path` names it in errors. The memory check is separate ([`crate::check_memory`]).
+/// `name`; `path` names it in errors. The memory check is separate ([`crate::run::check_memory`]).
 pub fn check(path: &Path, name: String, spec: Spec, quick: bool) -> Result<Config, SpecError> {
     validate(&spec).map_err(|message| SpecError {
         file: path.to_path_buf(),

@@ -157,8 +157,7 @@ impl PackedOperator {
     ///
     /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
     /// one axpy of those rows); a ≥ 2 uses faer's matrix products on each block (compute bound;
-    /// on a Zen 3 machine faer was 1.5–2.5× faster than OpenBLAS for a = 4–16 and on par at
-    /// a = 32; on a Zen 5 its AVX-512 GEMM is 1.8× OpenBLAS's).
+    /// faer was chosen over OpenBLAS by measurement, see bench/README.md).
     /// `workspace` holds the chunks' partial sums (see [`FusedWorkspace`]). Any memory layouts
     /// work; the fastest for a ≥ 2 are row-major `w` and `residual` and column-major `adjoint`.
     pub fn residual_and_adjoint(
@@ -281,8 +280,8 @@ pub struct DensePass<'o> {
     w: Array2<f64>,
     /// R (m×k), row-major.
     residual: Array2<f64>,
-    /// G (p×k), column-major: faer's adjoint product G (+)= A_bᵀ·R_b writes it fastest (measured
-    /// in the bench: column-major R instead was 10–15% slower).
+    /// G (p×k), column-major: the layout faer's adjoint product G (+)= A_bᵀ·R_b writes fastest
+    /// (bench/README.md has the measurements behind the layouts).
     g: Array2<f64>,
     /// smat(G_i) per run (n×n each).
     adjoint: Vec<Array2<f64>>,
@@ -351,16 +350,16 @@ impl BatchPass for DensePass<'_> {
 /// are bitwise the same on any number of cores.
 pub const ROW_CHUNKS: usize = 4;
 
-/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs with a small G (see [`fused_block_rows`]): 32 rows (1.3 MB at n = 100) are
-/// read from memory once, used by the forward product and again, from cache, by the adjoint
-/// product (16–32 rows measured best here; 128 rows were 10–25% slower).
+/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs with a small G (see [`fused_block_rows`]):
+/// 32 rows (1.3 MB at n = 100) are read from memory once, used by the forward product and again,
+/// from cache, by the adjoint product (the block size was chosen by measurement: bench/README.md).
 pub const FUSED_BLOCK_ROWS: usize = 32;
 
 /// Rows per block for a inputs of p = n(n+1)/2 entries: [`FUSED_BLOCK_ROWS`] while the p×a partial G
 /// (read and written once per block by the adjoint product) is at most 2 MiB, else 256. Once G
 /// lives in main memory its traffic per block is fixed, so the block must be long enough for the
-/// block's O(block·p·a) flops to hide it: measured here at n = 200 (p = 20100), a = 32: 39 GFLOP/s
-/// with 32 rows, 44 with 128, 58 with 256 and 56 with 512; at n = 100 the choice hardly matters.
+/// block's O(block·p·a) flops to hide it (256 rows was the best measured at n = 200, a = 32; see
+/// bench/README.md).
 pub fn fused_block_rows(a: usize, p: usize) -> usize {
     if p * a * 8 <= 2 << 20 {
         FUSED_BLOCK_ROWS
@@ -433,10 +432,10 @@ fn chunk_bounds(m: usize) -> [usize; ROW_CHUNKS + 1] {
 
 /// [`fused_chunk_single`] compiled for the widest SIMD instruction set the CPU has, chosen at run
 /// time by pulp. On x86-64-v3 (AVX2) machines its inner loop is written with pulp's 4-lane f64
-/// vectors; elsewhere it is the same arithmetic on `[f64; 4]` arrays (for which the compiler's
-/// own vectorization, given AVX2, gathered across rows instead of loading them: 16 GB/s on one
-/// core of an AMD EPYC (Zen 5) that reads 30 GB/s; explicit lanes 21 GB/s, and 28–31 GB/s with
-/// the software prefetch of [`PREFETCH_AHEAD`]).
+/// vectors; elsewhere it is the same arithmetic on `[f64; 4]` arrays (explicit lanes because the
+/// compiler's own vectorization gathered across rows instead of loading them, at about half the
+/// bandwidth; with the software prefetch of [`PREFETCH_AHEAD`] one core streams near its read
+/// rate; measurements in bench/README.md).
 /// The kernel has no fused multiply-adds and its lanes are explicit, so the arithmetic, and every
 /// bit of the result, is the same for every instruction set (tested).
 struct SingleKernel<'a> {
@@ -591,10 +590,8 @@ fn dot4_axpy4_body_lanes<const AXPY: bool>(
     acc
 }
 
-/// How far ahead (in f64 entries, 2 KiB) the single-input kernel asks for each of its four rows.
-/// Without software prefetch, AMD EPYC (Zen 5) cores streamed four rows at 21 GB/s each (one
-/// core reads 30 GB/s); with it, 28–31 GB/s on one core and 45–50 GB/s on two (n = 100, m = 3000;
-/// 128 entries ahead: 43–46 GB/s, 512: 45–48, 1024: 42–45, measured interleaved in one run).
+/// How far ahead (in f64 entries, 2 KiB) the single-input kernel asks for each of its four rows
+/// (chosen by measurement against 128, 512 and 1024 entries; bench/README.md).
 pub const PREFETCH_AHEAD: usize = 256;
 
 /// A software prefetch into L1 (x86-64; a no-op elsewhere). Prefetching reads nothing into the
@@ -687,9 +684,8 @@ fn fused_chunk_batch(
         let end = (start + rows_per_block).min(c);
         let ab = block.slice(s![start..end, ..]);
         let mut rb = r.slice_mut(s![start..end, ..]);
-        // R_b (b×a) = A_b (b×p) · W (p×a) − y_b·1ᵀ, computed as R_bᵀ = Wᵀ·A_bᵀ: faer's kernels
-        // run that orientation faster here (one core, A_b from memory, n = 200, b = 256, a = 32:
-        // 97 against 65 GFLOP/s; n = 100, b = 32: 92 against 88).
+        // R_b (b×a) = A_b (b×p) · W (p×a) − y_b·1ᵀ, computed as R_bᵀ = Wᵀ·A_bᵀ: the orientation
+        // faer's kernels ran faster (bench/README.md).
         matmul(
             rb.view_mut().reversed_axes().into_faer(),
             Accum::Replace,
