@@ -51,6 +51,11 @@ impl RunParams {
         }
     }
 
+    /// Whether the observer sees iteration t: t = 0, log_every, 2·log_every, … and t = T.
+    pub fn observes(&self, t: usize) -> bool {
+        t.is_multiple_of(self.log_every) || t == self.iterations
+    }
+
     /// The same parameters with another algorithm.
     pub fn with_algorithm(self, algorithm: Algorithm) -> Self {
         Self { algorithm, ..self }
@@ -274,15 +279,18 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
         })
         .collect();
     let mut pass = problem.operator.batch_pass(members.len());
+    let pass_reads_uut = problem.operator.reads_uut();
     let mut t = 0usize;
     // The per-run work (UUᵀ, observation, update) runs in parallel over the active runs, one run
     // per task: each run's arithmetic is the same as on one thread, so results do not depend on
     // the number of threads.
     let mut active: Vec<&mut Member<'_>> = members.iter_mut().collect();
     while !active.is_empty() {
-        active
-            .par_iter_mut()
-            .for_each(|mb| general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut));
+        active.par_iter_mut().for_each(|mb| {
+            if pass_reads_uut || mb.params.observes(t) {
+                general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
+            }
+        });
         {
             let mut inputs: Vec<PassRun<'_>> = active
                 .iter_mut()
@@ -309,7 +317,7 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                 mb.status = Some(RunStatus::Diverged { at: t });
                 return;
             }
-            if t.is_multiple_of(mb.params.log_every) || t == mb.params.iterations {
+            if mb.params.observes(t) {
                 let state = IterationState {
                     t,
                     u: mb.u.view(),

@@ -13,10 +13,13 @@
 //! read only entries of UUᵀ, or rows of U.
 //!
 //! Implementations: [`PackedOperator`] (dense, one m×n(n+1)/2 matrix; Gaussian sensing), in
-//! [`dense`].
+//! [`dense`]; [`CompletionOperator`] (entries of XXᵀ on a sparse Ω; matrix completion), in
+//! [`completion`].
 
+pub mod completion;
 pub mod dense;
 
+pub use completion::{CompletionOperator, CompletionPass};
 pub use dense::{
     fused_block_rows, operator_bytes, DensePass, FusedWorkspace, PackedOperator, FUSED_BLOCK_ROWS,
     PREFETCH_AHEAD, ROW_CHUNKS,
@@ -47,6 +50,12 @@ pub trait MeasurementOperator: Send + Sync + std::fmt::Debug {
     /// The batched pass for up to `k_max` runs, its buffers allocated once.
     fn batch_pass(&self, k_max: usize) -> Box<dyn BatchPass + '_>;
 
+    /// Whether the pass reads UUᵀ ([`PassRun::uut`]). If not, the loop forms the n×n UUᵀ only at
+    /// the iterations its observer sees (O(n²r') per run, more than a sparse operator's pass).
+    fn reads_uut(&self) -> bool {
+        true
+    }
+
     /// The dense packed form, if this operator is one (for the `.npy` export and benchmarks).
     fn as_packed(&self) -> Option<&PackedOperator> {
         None
@@ -58,7 +67,8 @@ pub trait MeasurementOperator: Send + Sync + std::fmt::Debug {
 pub struct PassRun<'a> {
     /// U (n×r').
     pub u: ArrayView2<'a, f64>,
-    /// UUᵀ (n×n).
+    /// UUᵀ (n×n), current if the operator [reads it](MeasurementOperator::reads_uut) (else it
+    /// may be stale).
     pub uut: ArrayView2<'a, f64>,
     /// Receives ∇f(U) = 𝒜*(𝒜(UUᵀ) − y)·U (n×r').
     pub gradient: ArrayViewMut2<'a, f64>,

@@ -1,0 +1,169 @@
+//! Numerical facts about the matrix-completion operator and GD on it.
+
+use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
+use lowrank_core::operator::{CompletionOperator, MeasurementOperator, PassRun};
+use lowrank_core::seeds::{rng, Stream};
+use lowrank_core::{
+    run_gradient_descent, small_random_init, Algorithm, DiagnosticsRecorder, GroundTruth, Problem,
+    RunParams, RunStatus, SingularValues,
+};
+use ndarray::{Array1, Array2};
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+
+fn frob(a: &Array2<f64>) -> f64 {
+    a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+fn random_symmetric(n: usize, seed: u64) -> Array2<f64> {
+    let g = Array2::<f64>::random_using((n, n), StandardNormal, &mut rng(seed, Stream::Analysis));
+    (&g + &g.t()) * 0.5
+}
+
+fn completion_problem(n: usize, r: usize, p: f64, seed: u64) -> Problem {
+    let truth = GroundTruth::sample(n, r, &SingularValues::Condition(2.0), seed);
+    let op = CompletionOperator::sample_uniform(n, p, &mut rng(seed, Stream::Operator));
+    Problem::new(truth, op)
+}
+
+#[test]
+fn adjoint_identity_holds() {
+    let n = 11;
+    let op = CompletionOperator::sample_uniform(n, 0.4, &mut rng(1, Stream::Operator));
+    let z = random_symmetric(n, 2);
+    let v = Array1::from_shape_fn(op.m(), |k| ((k * 7 % 13) as f64 - 6.0) / 5.0);
+    let lhs = op.apply(z.view()).dot(&v);
+    let rhs = (&z * &op.adjoint(v.view())).sum();
+    assert!(
+        (lhs - rhs).abs() <= 1e-12 * lhs.abs().max(1.0),
+        "{lhs} vs {rhs}"
+    );
+    // 𝒜*(v) is symmetric.
+    let a = op.adjoint(v.view());
+    assert!(frob(&(&a - &a.t())) == 0.0);
+}
+
+#[test]
+fn full_sampling_is_an_isometry_and_uniform_sampling_is_one_in_expectation() {
+    let n = 12;
+    let z = random_symmetric(n, 3);
+    let zz = frob(&z).powi(2);
+    // p = 1: Ω is every pair i ≤ j and 𝒜 = svec, an exact isometry.
+    let full = CompletionOperator::sample_uniform(n, 1.0, &mut rng(4, Stream::Operator));
+    assert_eq!(full.m(), n * (n + 1) / 2);
+    let a = full.apply(z.view());
+    assert!((a.dot(&a) - zz).abs() <= 1e-12 * zz);
+    // p = 0.3: E_Ω‖𝒜(Z)‖² = ‖Z‖_F²; the mean over 400 draws of Ω is within 5% (its standard
+    // error here is about 1%).
+    let draws = 400;
+    let mean: f64 = (0..draws)
+        .map(|s| {
+            let op =
+                CompletionOperator::sample_uniform(n, 0.3, &mut rng(100 + s, Stream::Operator));
+            let a = op.apply(z.view());
+            a.dot(&a)
+        })
+        .sum::<f64>()
+        / draws as f64;
+    assert!(
+        (mean / zz - 1.0).abs() <= 0.05,
+        "E‖A(Z)‖²/‖Z‖² ≈ {}",
+        mean / zz
+    );
+}
+
+#[test]
+fn the_batch_pass_gives_residuals_and_gradients_without_reading_uut() {
+    let problem = completion_problem(15, 2, 0.35, 5);
+    assert!(!problem.operator.reads_uut());
+    let us: Vec<Array2<f64>> = [2usize, 6, 1]
+        .iter()
+        .enumerate()
+        .map(|(i, &rp)| small_random_init(15, rp, 0.7, 6 + i as u64))
+        .collect();
+    let stale = Array2::<f64>::zeros((15, 15)); // the pass must not read UUᵀ
+    let mut pass = problem.operator.batch_pass(3);
+    for k in [1usize, 3] {
+        let mut grads: Vec<Array2<f64>> = us[..k].iter().map(|u| Array2::zeros(u.dim())).collect();
+        let mut runs: Vec<PassRun<'_>> = us[..k]
+            .iter()
+            .zip(grads.iter_mut())
+            .map(|(u, g)| PassRun {
+                u: u.view(),
+                uut: stale.view(),
+                gradient: g.view_mut(),
+            })
+            .collect();
+        pass.compute(&mut runs, problem.y.view());
+        drop(runs);
+        for i in 0..k {
+            let res = problem.operator.apply(us[i].dot(&us[i].t()).view()) - &problem.y;
+            let d = &pass.residual(i) - &res;
+            assert!(
+                d.dot(&d).sqrt() <= 1e-12 * res.dot(&res).sqrt(),
+                "k = {k}, run {i}"
+            );
+            let g = problem.operator.adjoint(res.view()).dot(&us[i]);
+            assert!(
+                frob(&(&grads[i] - &g)) <= 1e-12 * frob(&g),
+                "k = {k}, run {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn small_init_gd_completes_a_low_rank_matrix_and_batches_match_single_runs() {
+    // n = 40, r = 2, half the entries observed: from α = 1e-4, GD at r' = r and r' = 3r and
+    // ScaledGD(λ) at r' = r reach test error ≤ 1e-4 in 1500 iterations; the observer's test error
+    // (computed from the UUᵀ the loop forms at logged iterations) equals the returned U's.
+    let problem = completion_problem(40, 2, 0.5, 7);
+    let y_norm = problem.y.dot(&problem.y).sqrt();
+    let cases = [
+        (2usize, Algorithm::Gd),
+        (6, Algorithm::Gd),
+        (2, Algorithm::ScaledGd { lambda: 1e-2 }),
+    ];
+    let inits: Vec<Array2<f64>> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(rp, _))| small_random_init(40, rp, 1e-4, 8 + i as u64))
+        .collect();
+    let params: Vec<RunParams> = cases
+        .iter()
+        .map(|&(_, a)| RunParams::new(0.25, 1500, 100).with_algorithm(a))
+        .collect();
+    let mut alone = Vec::new();
+    for (u0, p) in inits.iter().zip(&params) {
+        let mut rec = DiagnosticsRecorder::new(&problem.truth, y_norm, 2);
+        let out = run_gradient_descent(&problem, p, u0.clone(), &mut rec);
+        assert_eq!(out.status, RunStatus::Completed);
+        let err = frob(&(&out.u.dot(&out.u.t()) - &problem.truth.xxt)) / frob(&problem.truth.xxt);
+        let logged = rec.records.last().unwrap().test_error;
+        assert!(
+            (err - logged).abs() <= 1e-12 * err.max(1e-300),
+            "{err} vs {logged}"
+        );
+        assert!(err <= 1e-4, "{:?}: test error {err:e}", p.algorithm);
+        alone.push(out.u);
+    }
+    let mut recs: Vec<DiagnosticsRecorder<'_>> = (0..cases.len())
+        .map(|_| DiagnosticsRecorder::new(&problem.truth, y_norm, 2))
+        .collect();
+    let batch = recs
+        .iter_mut()
+        .zip(inits.iter().zip(&params))
+        .map(|(rec, (u0, p))| BatchRun {
+            params: p.clone(),
+            u0: u0.clone(),
+            observer: rec,
+        })
+        .collect();
+    for (a, b) in alone
+        .iter()
+        .zip(run_gradient_descent_batch(&problem, batch))
+    {
+        let rel = frob(&(a - &b.u)) / frob(a);
+        assert!(rel <= 1e-10, "batched vs alone: {rel:e}");
+    }
+}
