@@ -149,6 +149,11 @@ pub fn run_json(point: &RunPoint) -> serde_json::Value {
 
 /// Writes the export of `point` into `dir` (each file atomically); returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if point.operator.is_completion() {
+        return Err(std::io::Error::other(
+            "export writes the dense packed operator (A_packed.npy); runs of matrix completion cannot be exported yet",
+        ));
+    }
     crate::fsutil::ensure_writable_dir(dir)?;
     let d = collect(point);
     let mut files = vec![

@@ -255,7 +255,10 @@ pub fn run_experiment(
         &points,
         &results,
         config.spec.diagnostics.thresholds(),
-        config.spec.names_algorithm(),
+        output::RunColumns {
+            algorithm: config.spec.names_algorithm(),
+            completion: config.spec.operator_model().is_completion(),
+        },
     );
     let traj_csv = output::trajectories_csv(&points, &results);
     let stamp = manifest::Stamp::new(config, &points, runs_csv.as_bytes(), traj_csv.as_bytes());

@@ -307,7 +307,9 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                                     .collect::<Vec<_>>()
                                     .join(",")
                             ),
-                            None => format!("m={}", p.m),
+                            None => {
+                                p.m.map_or("m = |Ω| (completion)".into(), |m| format!("m={m}"))
+                            }
                         };
                         say!(
                             "{:<24} {:>5} run{}  n={} r={} {m}  {}",

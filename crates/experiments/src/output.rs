@@ -21,6 +21,8 @@ use std::path::Path;
 use lowrank_core::analysis::{detect_phases, PhaseInputs, PhaseThresholds, Phases};
 use lowrank_core::Algorithm;
 
+use crate::spec::OperatorModel;
+
 use crate::quantity::{
     Named, Quantity, NOISE_NORM, SIGMA_MIN_SIGNAL, SIGMA_MIN_VX_U, SIN_THETA, TEST_ERROR,
     TRAIN_ERROR,
@@ -62,16 +64,35 @@ pub const RUN_COLUMNS: &[&str] = &[
 /// its algorithm.
 pub const ALGORITHM_COLUMNS: &[&str] = &["algorithm", "lambda", "c"];
 
-/// The columns of runs.csv, with or without [`ALGORITHM_COLUMNS`].
-pub fn run_columns(with_algorithm: bool) -> Vec<&'static str> {
+/// Columns of runs.csv that describe matrix completion, appended when the spec's operator is
+/// completion: `sampling` (uniform | relu), `p` (uniform: the sampling probability; relu: the
+/// fraction observed), `threshold` (relu), `observations` (|Ω|, the instance's m) and
+/// `incoherence` (μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖²). Their `m` column is 0 (m is not a parameter).
+pub const COMPLETION_COLUMNS: &[&str] =
+    &["sampling", "p", "threshold", "observations", "incoherence"];
+
+/// Which optional columns runs.csv has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunColumns {
+    /// [`ALGORITHM_COLUMNS`] after `step_size`.
+    pub algorithm: bool,
+    /// [`COMPLETION_COLUMNS`] at the end.
+    pub completion: bool,
+}
+
+/// The columns of runs.csv, with the optional ones `which` asks for.
+pub fn run_columns(which: RunColumns) -> Vec<&'static str> {
     let mut columns = RUN_COLUMNS.to_vec();
-    if with_algorithm {
+    if which.algorithm {
         let at = columns
             .iter()
             .position(|&c| c == "step_size")
             .expect("a column")
             + 1;
         columns.splice(at..at, ALGORITHM_COLUMNS.iter().copied());
+    }
+    if which.completion {
+        columns.extend(COMPLETION_COLUMNS);
     }
     columns
 }
@@ -115,15 +136,15 @@ pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phase
     )
 }
 
-/// The text of runs.csv (phase boundaries detected with thresholds `th`; the algorithm columns if
-/// `with_algorithm`).
+/// The text of runs.csv (phase boundaries detected with thresholds `th`; the optional columns of
+/// `which`).
 pub fn runs_csv(
     points: &[RunPoint],
     results: &[RunResult],
     th: PhaseThresholds,
-    with_algorithm: bool,
+    which: RunColumns,
 ) -> String {
-    let mut s = run_columns(with_algorithm).join(",");
+    let mut s = run_columns(which).join(",");
     s.push('\n');
     for (p, r) in points.iter().zip(results) {
         let test = r.series(&TEST_ERROR).unwrap_or_default();
@@ -132,7 +153,7 @@ pub fn runs_csv(
         let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
         let ph = run_phases(p, r, th);
         let opt = |t: Option<usize>| t.map_or(String::new(), |t| t.to_string());
-        let algorithm = if with_algorithm {
+        let algorithm = if which.algorithm {
             let (lambda, c) = match p.algorithm {
                 Algorithm::Gd => (String::new(), String::new()),
                 Algorithm::ScaledGd { lambda } => (format!("{lambda:e}"), String::new()),
@@ -172,6 +193,28 @@ pub fn runs_csv(
             opt(ph.t_1),
             opt(ph.t_hat),
         );
+        if which.completion {
+            s.pop(); // the line's newline: the completion columns follow
+            let (sampling, threshold) = match p.operator {
+                OperatorModel::ReluCompletion { threshold } => ("relu", format!("{threshold:e}")),
+                _ => ("uniform", String::new()),
+            };
+            let (observations, incoherence) =
+                r.completion.map_or((String::new(), String::new()), |c| {
+                    (c.observations.to_string(), format!("{:e}", c.incoherence))
+                });
+            let pairs = (p.n * (p.n + 1) / 2) as f64;
+            let fraction = match p.operator {
+                OperatorModel::UniformCompletion { p } => format!("{p:e}"),
+                _ => r.completion.map_or(String::new(), |c| {
+                    format!("{:e}", c.observations.max(1) as f64 / pairs)
+                }),
+            };
+            let _ = writeln!(
+                s,
+                ",{sampling},{fraction},{threshold},{observations},{incoherence}"
+            );
+        }
     }
     s
 }

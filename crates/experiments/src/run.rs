@@ -20,7 +20,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use lowrank_core::descent::batch_workspace_bytes;
+use lowrank_core::descent::run_buffer_bytes;
+use lowrank_core::operator::CompletionOperator;
+use lowrank_core::operator::DensePass;
 use lowrank_core::operator_bytes;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
@@ -34,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::write_atomic;
 use crate::quantity::{self, Named};
 use crate::spec::{
-    human_bytes, trajectory_bytes, Config, InitKind, OperatorKind, TRAJECTORY_VALUE_BYTES,
+    human_bytes, trajectory_bytes, Config, InitKind, OperatorModel, TRAJECTORY_VALUE_BYTES,
 };
 use crate::sweep::{InstanceKey, RunPoint};
 
@@ -67,6 +69,31 @@ pub struct RunResult {
     /// Not part of the CSVs (which stay bit-identical); summed into the manifest.
     #[serde(default)]
     pub seconds: f64,
+    /// Matrix completion only: the instance's number of observed entries |Ω| and the incoherence
+    /// μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖² of its X (absent for Gaussian sensing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<CompletionInstance>,
+}
+
+/// What a completion run records of its instance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CompletionInstance {
+    /// |Ω|.
+    pub observations: usize,
+    /// μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖² (1 ≤ μ ≤ n/r).
+    pub incoherence: f64,
+}
+
+/// μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖², the incoherence of col(X) (from the rows of V_X).
+pub fn incoherence(truth: &lowrank_core::GroundTruth) -> f64 {
+    let (n, r) = (truth.n() as f64, truth.r() as f64);
+    let max_row = truth
+        .v_x
+        .rows()
+        .into_iter()
+        .map(|row| row.dot(&row))
+        .fold(0.0, f64::max);
+    n / r * max_row
 }
 
 /// serde_json writes NaN as `null`; read `null` back as NaN so such runs stay cacheable.
@@ -153,9 +180,27 @@ pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Bytes of the operator of `point`, from the operator's own formula (completion: at most every
+/// pair observed, |Ω| ≤ n(n+1)/2).
+pub fn operator_storage_bytes(point: &RunPoint) -> u128 {
+    match point.operator {
+        OperatorModel::Gaussian => operator_bytes(point.n, point.m),
+        _ => CompletionOperator::storage_bytes(point.n, point.n * (point.n + 1) / 2),
+    }
+}
+
+/// Bytes of the batched pass of `point`'s operator for k runs (the operator's own formula).
+pub fn operator_pass_bytes(point: &RunPoint, k: usize) -> u128 {
+    match point.operator {
+        OperatorModel::Gaussian => DensePass::bytes(point.n, point.m, k),
+        _ => CompletionOperator::pass_bytes_for(point.n * (point.n + 1) / 2, k),
+    }
+}
+
 /// Refuses a config whose largest batch would not fit in `limit` bytes. The batches are those
-/// the executor will run ([`plan_batches`]), and a batch needs its packed operator
-/// plus [`batch_workspace_bytes`] for its runs at the widest r' among them.
+/// the executor will run ([`plan_batches`]), and a batch needs its operator
+/// ([`operator_storage_bytes`]), its operator's pass ([`operator_pass_bytes`]) and the loop's
+/// per-run buffers ([`run_buffer_bytes`]) for its runs at the widest r' among them.
 pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
     let points = crate::sweep::expand(config);
     let need = |batch: &Vec<usize>| {
@@ -165,7 +210,7 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
             batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
         );
         (
-            operator_bytes(p.n, p.m) + batch_workspace_bytes(p.n, p.m, k, rp),
+            operator_storage_bytes(p) + operator_pass_bytes(p, k) + run_buffer_bytes(p.n, k, rp),
             p.n,
             p.m,
             k,
@@ -178,9 +223,14 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
     let runs = points.len();
     let (trajectories, rows, quantities) = trajectory_bytes(&config.spec, runs);
     if batch.saturating_add(trajectories) > limit {
-        let operator = operator_bytes(n, m);
+        let operator = operator_storage_bytes(&points[0]);
+        let what = if points[0].operator.is_gaussian() {
+            "packed operator m·n(n+1)/2·8"
+        } else {
+            "completion operator for up to n(n+1)/2 observed pairs"
+        };
         return Err(format!(
-            "problem.n = {n}, m = {m}: a batch needs {} (packed operator m·n(n+1)/2·8 = {}, plus {} of \
+            "problem.n = {n}, m = {m}: a batch needs {} ({what} = {}, plus {} of \
              buffers for {k} runs in lockstep of width up to r' = {rp}), and the logged trajectories {} \
              ({runs} runs × {rows} logged iterations × {quantities} quantities × {TRAJECTORY_VALUE_BYTES} \
              bytes, held in memory and written to trajectories.csv), but only {} may be used; reduce m \
@@ -204,13 +254,18 @@ pub fn build_problem(point: &RunPoint) -> Problem {
         &SingularValues::Explicit(point.singular_values.clone()),
         point.truth_seed,
     );
+    let mut g = rng(point.operator_seed, Stream::Operator);
     match point.operator {
-        OperatorKind::Gaussian => {
-            let operator = PackedOperator::sample_gaussian(
-                point.n,
-                point.m,
-                &mut rng(point.operator_seed, Stream::Operator),
-            );
+        OperatorModel::Gaussian => {
+            let operator = PackedOperator::sample_gaussian(point.n, point.m, &mut g);
+            Problem::new(truth, operator)
+        }
+        OperatorModel::UniformCompletion { p } => {
+            let operator = CompletionOperator::sample_uniform(point.n, p, &mut g);
+            Problem::new(truth, operator)
+        }
+        OperatorModel::ReluCompletion { threshold } => {
+            let operator = CompletionOperator::above_threshold(truth.xxt.view(), threshold);
             Problem::new(truth, operator)
         }
     }
@@ -325,6 +380,10 @@ pub fn run_batch(
                 t: rec.t,
                 values: rec.values,
                 seconds: 0.0,
+                completion: p.operator.is_completion().then(|| CompletionInstance {
+                    observations: problem.operator.m(),
+                    incoherence: incoherence(&problem.truth),
+                }),
             }
         })
         .collect()

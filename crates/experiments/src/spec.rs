@@ -55,8 +55,8 @@ pub struct ProblemSpec {
     pub n: usize,
     /// Rank r of the ground truth.
     pub r: usize,
-    /// Number of measurements m.
-    pub m: usize,
+    /// Number of measurements m (Gaussian sensing; completion observes a random |Ω| instead).
+    pub m: Option<usize>,
     /// Condition number κ of X (singular values linearly spaced from 1 to 1/κ).
     pub kappa: Option<f64>,
     /// Explicit singular values of X (instead of κ).
@@ -70,13 +70,19 @@ pub enum OperatorKind {
     /// Dense Gaussian sensing, 𝒜(Z)_i = ⟨A_i, Z⟩/√m with A_i = (G_i + G_iᵀ)/2 (the packed operator).
     #[default]
     Gaussian,
+    /// Matrix completion: entries of XXᵀ on a set Ω of pairs i ≤ j (needs `sampling`).
+    Completion,
 }
 
-impl OperatorKind {
-    /// Whether this is the default (Gaussian sensing).
-    pub fn is_gaussian(&self) -> bool {
-        *self == Self::Gaussian
-    }
+/// How the observed entries of matrix completion are chosen.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// Each pair i ≤ j independently with probability `p`.
+    Uniform,
+    /// The pairs with (XXᵀ)_ij > `threshold` (default 0: the positive entries; Liu, Wang, Huang,
+    /// Qu & Balzano, ICML 2024).
+    Relu,
 }
 
 /// `[operator]` as written. Absent: Gaussian sensing.
@@ -86,6 +92,52 @@ pub struct OperatorSpec {
     /// The measurement model.
     #[serde(default)]
     pub kind: OperatorKind,
+    /// Completion: uniform or relu.
+    pub sampling: Option<Sampling>,
+    /// Uniform completion: the sampling probability p ∈ (0, 1].
+    pub p: Option<f64>,
+    /// ReLU completion: observe the entries above this (default 0).
+    pub threshold: Option<f64>,
+}
+
+/// The measurement model of a run, with its parameters decided.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OperatorModel {
+    /// Dense Gaussian sensing with m measurements.
+    #[default]
+    Gaussian,
+    /// Each pair i ≤ j observed with probability p.
+    UniformCompletion {
+        /// p.
+        p: f64,
+    },
+    /// The pairs with (XXᵀ)_ij > threshold observed.
+    ReluCompletion {
+        /// The threshold τ.
+        threshold: f64,
+    },
+}
+
+impl OperatorModel {
+    /// Whether this is Gaussian sensing.
+    pub fn is_gaussian(&self) -> bool {
+        *self == Self::Gaussian
+    }
+
+    /// Whether this is matrix completion.
+    pub fn is_completion(&self) -> bool {
+        !self.is_gaussian()
+    }
+
+    /// A hashable identity (for instance keys): a tag and the bits of the parameter.
+    pub fn key(&self) -> (u8, u64) {
+        match *self {
+            Self::Gaussian => (0, 0),
+            Self::UniformCompletion { p } => (1, p.to_bits()),
+            Self::ReluCompletion { threshold } => (2, threshold.to_bits()),
+        }
+    }
 }
 
 /// How U_0 is made.
@@ -428,6 +480,20 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The measurement model of every run (the spec must be validated).
+    pub fn operator_model(&self) -> OperatorModel {
+        let o = self.operator.clone().unwrap_or_default();
+        match (o.kind, o.sampling) {
+            (OperatorKind::Gaussian, _) => OperatorModel::Gaussian,
+            (OperatorKind::Completion, Some(Sampling::Relu)) => OperatorModel::ReluCompletion {
+                threshold: o.threshold.unwrap_or(0.0),
+            },
+            (OperatorKind::Completion, _) => OperatorModel::UniformCompletion {
+                p: o.p.unwrap_or(f64::NAN),
+            },
+        }
+    }
+
     /// Whether the spec names its algorithm (`[algorithm]` or `sweep.algorithm`); then runs.csv
     /// records it.
     pub fn names_algorithm(&self) -> bool {
@@ -462,7 +528,7 @@ pub struct Grid {
     /// r.
     pub r: usize,
     /// The measurement model.
-    pub operator: OperatorKind,
+    pub operator: OperatorModel,
     /// The singular values of X, descending, one list per κ (or the explicit values).
     pub singular_values: Vec<Vec<f64>>,
     /// Values of m.
@@ -514,9 +580,10 @@ impl Grid {
         Self {
             n: p.n,
             r: p.r,
-            operator: spec.operator.clone().unwrap_or_default().kind,
+            operator: spec.operator_model(),
             singular_values,
-            m: sw.m.clone().unwrap_or(vec![p.m]),
+            // Completion has no m: one grid value, 0, that its runs record (|Ω| is measured).
+            m: sw.m.clone().unwrap_or(vec![p.m.unwrap_or(0)]),
             step_size: list(&sw.step_size, spec.gd.step_size),
             algorithm: sw
                 .algorithm
@@ -703,15 +770,24 @@ fn validate(spec: &Spec) -> Result<(), String> {
             p.r, p.n
         ));
     }
+    check_operator(spec)?;
     nonempty("sweep.m", &sw.m)?;
-    for &m in sw.m.as_deref().unwrap_or(&[p.m]) {
-        let key = if sw.m.is_some() {
-            "sweep.m"
-        } else {
-            "problem.m"
-        };
-        if m == 0 {
-            return Err(format!("{key} = 0 is out of range; allowed: m ≥ 1"));
+    if spec.operator_model().is_gaussian() {
+        if p.m.is_none() && sw.m.is_none() {
+            return Err(
+                "problem.m is missing; Gaussian sensing needs m ≥ 1 measurements (or sweep.m)"
+                    .into(),
+            );
+        }
+        for &m in sw.m.as_deref().unwrap_or(&[p.m.unwrap_or(0)]) {
+            let key = if sw.m.is_some() {
+                "sweep.m"
+            } else {
+                "problem.m"
+            };
+            if m == 0 {
+                return Err(format!("{key} = 0 is out of range; allowed: m ≥ 1"));
+            }
         }
     }
     match (&p.kappa, &p.singular_values) {
@@ -953,6 +1029,58 @@ fn validate(spec: &Spec) -> Result<(), String> {
         }
     }
 
+    Ok(())
+}
+
+/// `[operator]`: completion needs its sampling and that sampling's parameter, takes no m; Gaussian
+/// sensing takes none of the completion keys.
+fn check_operator(spec: &Spec) -> Result<(), String> {
+    let o = spec.operator.clone().unwrap_or_default();
+    let completion_keys = [
+        ("sampling", o.sampling.is_some()),
+        ("p", o.p.is_some()),
+        ("threshold", o.threshold.is_some()),
+    ];
+    match o.kind {
+        OperatorKind::Gaussian => {
+            if let Some((key, _)) = completion_keys.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "operator.{key} is a parameter of matrix completion; allowed with operator.kind = \"completion\" only"
+                ));
+            }
+        }
+        OperatorKind::Completion => {
+            if spec.problem.m.is_some() || spec.sweep.m.is_some() {
+                return Err(format!(
+                    "{} is set, but matrix completion observes a random number of entries |Ω|; allowed: \
+                     remove it (uniform sampling: set operator.p)",
+                    if spec.problem.m.is_some() { "problem.m" } else { "sweep.m" }
+                ));
+            }
+            match o.sampling {
+                None => {
+                    return Err("operator.sampling is missing; completion needs sampling = \"uniform\" (with p) or \"relu\" (with an optional threshold)".into())
+                }
+                Some(Sampling::Uniform) => {
+                    if o.threshold.is_some() {
+                        return Err("operator.threshold is a parameter of sampling = \"relu\"; allowed with uniform sampling: p".into());
+                    }
+                    match o.p {
+                        None => return Err("operator.p is missing; uniform sampling needs p with 0 < p ≤ 1".into()),
+                        Some(p) => check_f64("operator.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?,
+                    }
+                }
+                Some(Sampling::Relu) => {
+                    if o.p.is_some() {
+                        return Err("operator.p is a parameter of sampling = \"uniform\"; ReLU sampling observes the entries of XXᵀ above operator.threshold".into());
+                    }
+                    if let Some(t) = o.threshold {
+                        check_f64("operator.threshold", t, true, "a finite number")?;
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 

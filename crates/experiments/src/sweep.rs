@@ -22,7 +22,7 @@ use lowrank_core::seeds::derive_seed;
 use lowrank_core::Algorithm;
 use serde::Serialize;
 
-use crate::spec::{Config, InitKind, OperatorKind};
+use crate::spec::{Config, InitKind, OperatorModel};
 
 const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
@@ -30,7 +30,7 @@ const TAG_INIT: u64 = 0x696e_6974; // "init"
 
 /// What identifies an instance: (measurement model, truth seed, operator seed, n, r, m, bits of the
 /// singular values).
-pub type InstanceKey = (OperatorKind, u64, u64, usize, usize, usize, Vec<u64>);
+pub type InstanceKey = ((u8, u64), u64, u64, usize, usize, usize, Vec<u64>);
 
 /// One run of a sweep: everything that determines its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,8 +47,8 @@ pub struct RunPoint {
     pub m: usize,
     /// The measurement model (left out of the JSON when Gaussian, so cache keys of Gaussian runs
     /// are those they had before the model could be named).
-    #[serde(skip_serializing_if = "OperatorKind::is_gaussian")]
-    pub operator: OperatorKind,
+    #[serde(skip_serializing_if = "OperatorModel::is_gaussian")]
+    pub operator: OperatorModel,
     /// κ (from the singular values when they are explicit).
     pub kappa: f64,
     /// The singular values of X, descending.
@@ -87,7 +87,7 @@ impl RunPoint {
     /// Runs with equal instance keys share X, 𝒜 and y.
     pub fn instance_key(&self) -> InstanceKey {
         (
-            self.operator,
+            self.operator.key(),
             self.truth_seed,
             self.operator_seed,
             self.n,

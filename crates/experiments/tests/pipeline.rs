@@ -456,8 +456,49 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
         ),
         (
             "operator_unknown_key",
-            &SMALL.replace("[init]", "[operator]\nkind = \"gaussian\"\np = 0.1\n[init]"),
-            &["unknown field `p`", "kind"],
+            &SMALL.replace("[init]", "[operator]\nkind = \"gaussian\"\nq = 0.1\n[init]"),
+            &["unknown field `q`", "kind", "sampling"],
+        ),
+        (
+            "completion_without_sampling",
+            &SMALL
+                .replace("m = 150\n", "")
+                .replace("[init]", "[operator]\nkind = \"completion\"\n[init]"),
+            &["operator.sampling is missing", "uniform", "relu"],
+        ),
+        (
+            "completion_with_m",
+            &SMALL.replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.3\n[init]",
+            ),
+            &["problem.m is set", "random number of entries"],
+        ),
+        (
+            "completion_p_out_of_range",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 1.5\n[init]",
+            ),
+            &["operator.p = 1.5", "0 < p ≤ 1"],
+        ),
+        (
+            "completion_p_with_relu",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"relu\"\np = 0.5\n[init]",
+            ),
+            &["operator.p is a parameter of sampling = \"uniform\""],
+        ),
+        (
+            "gaussian_with_p",
+            &SMALL.replace("[init]", "[operator]\np = 0.5\n[init]"),
+            &["operator.p is a parameter of matrix completion"],
+        ),
+        (
+            "gaussian_without_m",
+            &SMALL.replace("m = 150\n", ""),
+            &["problem.m is missing", "m ≥ 1"],
         ),
         (
             "bad_quantity",
@@ -691,7 +732,7 @@ fn total_computing_time_counts_shared_runs_once() {
     // Both runs do T iterations of 𝐀 (m×p) and 𝐀ᵀ products: 2 · 4·m·p·T flops.
     let (n, m, t) = (
         wide.spec.problem.n,
-        wide.spec.problem.m,
+        wide.spec.problem.m.unwrap(),
         wide.spec.gd.iterations,
     );
     let expected = 2.0 * 4.0 * (m * n * (n + 1) / 2 * t) as f64;
@@ -1060,4 +1101,47 @@ fn comparison_figures_refuse_axes_they_cannot_draw() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("gd.stop_below_test_error = 0"), "{err}");
+}
+
+#[test]
+fn matrix_completion_runs_through_the_pipeline_and_records_its_instance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("m = 150\n", "")
+        .replace(
+            "[init]",
+            "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.6\n[init]",
+        )
+        .replace("iterations = 120", "iterations = 400");
+    let relu = text.replace("sampling = \"uniform\"\np = 0.6", "sampling = \"relu\"");
+    for (name, text) in [("uniform", text), ("relu", relu)] {
+        let spec = write_spec(tmp.path(), name, &text);
+        let config = parse(&spec, &text, false).unwrap();
+        let l = layout(tmp.path());
+        run_experiment(&config, &l, &Silent).unwrap();
+        let runs = experiments::output::read_results(&l.results.join(name)).unwrap();
+        let r = &runs[0];
+        assert_eq!(r.text("sampling"), name);
+        let observations: usize = r.text("observations").parse().unwrap();
+        let pairs = 12 * 13 / 2;
+        assert!(observations > 0 && observations <= pairs, "{observations}");
+        let mu = r.num("incoherence");
+        assert!((1.0..=12.0 / 2.0).contains(&mu), "μ(X) = {mu}");
+        assert_eq!(r.text("m"), "0");
+        if name == "uniform" {
+            // 60% of 78 pairs: the binomial's mean ± 4 standard deviations.
+            assert!((30..=64).contains(&observations), "{observations}");
+            // GD made progress (n = 12 is too small and coherent, μ(X) ≈ 4 of at most 6, for
+            // completion to be accurate after 400 iterations; recovery is tested in the core).
+            assert!(r.num("final_test_error") < 0.1, "{:?}", r.fields);
+        }
+        // Cached on a second run, same bytes.
+        let before = std::fs::read(l.results.join(name).join("runs.csv")).unwrap();
+        let again = run_experiment(&config, &l, &Silent).unwrap();
+        assert_eq!(again.cache.computed, 0);
+        assert_eq!(
+            before,
+            std::fs::read(l.results.join(name).join("runs.csv")).unwrap()
+        );
+    }
 }

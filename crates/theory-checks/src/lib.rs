@@ -224,7 +224,7 @@ impl Experiment {
             problem: ProblemSpec {
                 n: self.n,
                 r: self.r,
-                m: self.m,
+                m: Some(self.m),
                 kappa: Some(self.kappa),
                 singular_values: None,
             },

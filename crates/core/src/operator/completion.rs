@@ -60,6 +60,19 @@ impl CompletionOperator {
         Self::from_entries(n, entries, p)
     }
 
+    /// ReLU sampling: Ω = the pairs i ≤ j with z_ij > threshold (for z = XXᵀ: its positive
+    /// entries at threshold 0), scaled with p = |Ω| / (n(n+1)/2), the fraction observed, so that
+    /// the normalisation matches uniform sampling with the same number of observations.
+    pub fn above_threshold(z: ArrayView2<'_, f64>, threshold: f64) -> Self {
+        let n = z.nrows();
+        let entries: Vec<(usize, usize)> = (0..n)
+            .flat_map(|i| (i..n).map(move |j| (i, j)))
+            .filter(|&(i, j)| z[[i, j]] > threshold)
+            .collect();
+        let p = entries.len().max(1) as f64 / (n * (n + 1) / 2).max(1) as f64;
+        Self::from_entries(n, entries, p)
+    }
+
     /// The operator observing the given distinct pairs (i ≤ j < n), scaled for sampling rate p.
     pub fn from_entries(n: usize, entries: Vec<(usize, usize)>, p: f64) -> Self {
         assert!(
