@@ -1,4 +1,10 @@
-//! Problem instances: the ground truth X, the operator 𝒜, the data y = 𝒜(XXᵀ), and the initialization.
+//! Problem instances: the ground truth X, the operator 𝒜, the data y = 𝒜(XXᵀ) (+ ε), and the
+//! initialization.
+//!
+//! # Noise
+//! Noisy data are y = 𝒜(XXᵀ) + ε with ε_i = σ·g_i/√m, g_i i.i.d. N(0, 1) from [`Stream::Noise`]
+//! ([`Problem::with_noise`]), so E‖ε‖² = σ² while ‖𝒜(XXᵀ)‖ ≈ ‖XXᵀ‖_F: σ is the noise level
+//! relative to the signal's scale. σ = 0 leaves y exactly 𝒜(XXᵀ).
 //!
 //! # Ground truth
 //! X = V·diag(s) ∈ R^{n×r} with V Haar-orthonormal (sign-fixed QR of an n×r Gaussian matrix drawn
@@ -104,7 +110,7 @@ impl GroundTruth {
     }
 }
 
-/// One instance: ground truth, operator and data y = 𝒜(XXᵀ) (noiseless).
+/// One instance: ground truth, operator and data y = 𝒜(XXᵀ) (+ ε, see [`Problem::with_noise`]).
 #[derive(Debug, Clone)]
 pub struct Problem {
     /// The target.
@@ -133,7 +139,19 @@ impl Problem {
         }
     }
 
-    /// M = 𝒜*(y) = 𝒜*𝒜(XXᵀ): the matrix whose power method phase I of GD mimics, and whose top
+    /// The instance with noisy data y = 𝒜(XXᵀ) + ε, ε_i = σ·g_i/√m with g from [`Stream::Noise`] of
+    /// `seed` (see the module docs); σ = 0 returns the instance unchanged (no draw).
+    pub fn with_noise(mut self, sigma: f64, seed: u64) -> Self {
+        if sigma != 0.0 {
+            let m = self.y.len();
+            let scale = sigma / (m as f64).sqrt();
+            let g = Array1::<f64>::random_using(m, StandardNormal, &mut rng(seed, Stream::Noise));
+            self.y.scaled_add(scale, &g);
+        }
+        self
+    }
+
+    /// M = 𝒜*(y) = 𝒜*𝒜(XXᵀ) (noiseless data): the matrix whose power method phase I of GD mimics, and whose top
     /// eigenvectors spectral initialization uses.
     pub fn spectral_matrix(&self) -> Array2<f64> {
         self.operator.adjoint(self.y.view())

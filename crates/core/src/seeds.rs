@@ -10,6 +10,7 @@
 //! | [`Stream::Operator`] = 1 | the measurement matrices A_1..A_m |
 //! | [`Stream::Initialization`] = 2 | the Gaussian matrix B of U_0 = α·B |
 //! | [`Stream::Analysis`] = 3 | random test matrices of diagnostics (e.g. the RIP estimate) |
+//! | [`Stream::Noise`] = 4 | the measurement noise ε of y = 𝒜(XXᵀ) + ε |
 //!
 //! Seeds of derived objects are made with [`derive_seed`], a SplitMix64 chain over a parent
 //! seed and a list of 64-bit words; it is a pure function, so the same inputs give the same
@@ -29,6 +30,8 @@ pub enum Stream {
     Initialization = 2,
     /// Random test matrices of analyses (never the solver's inputs).
     Analysis = 3,
+    /// Measurement noise.
+    Noise = 4,
 }
 
 /// The generator for `stream` of `seed`.

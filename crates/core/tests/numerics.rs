@@ -509,3 +509,23 @@ fn the_operators_batch_pass_gives_each_runs_residual_and_gradient() {
         lowrank_core::operator_bytes(n, m) + lowrank_core::operator::DensePass::bytes(n, m, 5)
     );
 }
+
+#[test]
+fn noise_has_the_stated_scale_and_zero_noise_changes_nothing() {
+    let clean = Problem::sample_gaussian(12, 2, 4000, &SingularValues::Condition(2.0), 95);
+    let same = clean.clone().with_noise(0.0, 96);
+    assert!(same
+        .y
+        .iter()
+        .zip(&clean.y)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    let noisy = clean.clone().with_noise(0.1, 96);
+    let eps = &noisy.y - &clean.y;
+    // E‖ε‖² = σ² = 0.01; with m = 4000 draws, ‖ε‖²/σ² is within 10% of 1 (its sd is √(2/m) ≈ 2%).
+    let ratio = eps.dot(&eps) / 0.01;
+    assert!((ratio - 1.0).abs() < 0.1, "‖ε‖²/σ² = {ratio}");
+    // Reproducible, and the scale is linear in σ (the same draw).
+    let twice = clean.clone().with_noise(0.2, 96);
+    let eps2 = &twice.y - &clean.y;
+    assert!((&eps2 - &(&eps * 2.0)).iter().all(|d| d.abs() < 1e-15));
+}

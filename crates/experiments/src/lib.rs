@@ -258,6 +258,7 @@ pub fn run_experiment(
         output::RunColumns {
             algorithm: config.spec.names_algorithm(),
             completion: config.spec.operator_model().is_completion(),
+            noise: config.spec.names_noise(),
         },
     );
     let traj_csv = output::trajectories_csv(&points, &results);

@@ -78,6 +78,8 @@ pub struct RunColumns {
     pub algorithm: bool,
     /// [`COMPLETION_COLUMNS`] at the end.
     pub completion: bool,
+    /// `sigma` (the noise level) at the very end.
+    pub noise: bool,
 }
 
 /// The columns of runs.csv, with the optional ones `which` asks for.
@@ -93,6 +95,9 @@ pub fn run_columns(which: RunColumns) -> Vec<&'static str> {
     }
     if which.completion {
         columns.extend(COMPLETION_COLUMNS);
+    }
+    if which.noise {
+        columns.push("sigma");
     }
     columns
 }
@@ -214,6 +219,10 @@ pub fn runs_csv(
                 s,
                 ",{sampling},{fraction},{threshold},{observations},{incoherence}"
             );
+        }
+        if which.noise {
+            s.pop();
+            let _ = writeln!(s, ",{:e}", p.sigma);
         }
     }
     s

@@ -246,7 +246,7 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
 }
 
 /// Builds the instance of a point: X from `truth_seed`, 𝒜 (of the point's measurement model) from
-/// `operator_seed`.
+/// `operator_seed`, and with σ > 0 the noise ε from the Noise stream of `operator_seed`.
 pub fn build_problem(point: &RunPoint) -> Problem {
     let truth = GroundTruth::sample(
         point.n,
@@ -255,7 +255,7 @@ pub fn build_problem(point: &RunPoint) -> Problem {
         point.truth_seed,
     );
     let mut g = rng(point.operator_seed, Stream::Operator);
-    match point.operator {
+    let problem = match point.operator {
         OperatorModel::Gaussian => {
             let operator = PackedOperator::sample_gaussian(point.n, point.m, &mut g);
             Problem::new(truth, operator)
@@ -268,7 +268,8 @@ pub fn build_problem(point: &RunPoint) -> Problem {
             let operator = CompletionOperator::above_threshold(truth.xxt.view(), threshold);
             Problem::new(truth, operator)
         }
-    }
+    };
+    problem.with_noise(point.sigma, point.operator_seed)
 }
 
 /// U_0 of a point.

@@ -277,8 +277,19 @@ pub struct SweepSpec {
     pub step_size: Option<Vec<f64>>,
     /// Values of the initialization kind.
     pub init: Option<Vec<InitKind>>,
+    /// Values of the noise level σ.
+    pub sigma: Option<Vec<f64>>,
     /// Algorithms (their parameters come from `[algorithm]`).
     pub algorithm: Option<Vec<AlgorithmKind>>,
+}
+
+/// `[noise]` as written: y = 𝒜(XXᵀ) + ε with ε_i ~ N(0, σ²/m) (see `lowrank_core::problem`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSpec {
+    /// σ ≥ 0 (0: noiseless).
+    #[serde(default)]
+    pub sigma: f64,
 }
 
 /// `[diagnostics]`: optional extra quantities and the phase detector's thresholds.
@@ -369,11 +380,13 @@ pub enum Parameter {
     Init,
     /// Algorithm.
     Algorithm,
+    /// Noise level σ.
+    Sigma,
 }
 
 impl Parameter {
     /// Every parameter.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Alpha,
         Self::RPrime,
         Self::M,
@@ -381,6 +394,7 @@ impl Parameter {
         Self::StepSize,
         Self::Init,
         Self::Algorithm,
+        Self::Sigma,
     ];
 
     /// Column name in runs.csv.
@@ -393,6 +407,7 @@ impl Parameter {
             Self::StepSize => "step_size",
             Self::Init => "init",
             Self::Algorithm => "algorithm",
+            Self::Sigma => "sigma",
         }
     }
 
@@ -411,6 +426,7 @@ impl Parameter {
             Self::StepSize => "μ",
             Self::Init => "init",
             Self::Algorithm => "algorithm",
+            Self::Sigma => "σ",
         }
     }
 }
@@ -460,6 +476,9 @@ pub struct Spec {
     /// The measurement model (absent: Gaussian).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<OperatorSpec>,
+    /// Measurement noise (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<NoiseSpec>,
     /// The initialization.
     pub init: InitSpec,
     /// The step size and schedule (of every algorithm).
@@ -492,6 +511,11 @@ impl Spec {
                 p: o.p.unwrap_or(f64::NAN),
             },
         }
+    }
+
+    /// Whether the spec names its noise (`[noise]` or `sweep.sigma`); then runs.csv records σ.
+    pub fn names_noise(&self) -> bool {
+        self.noise.is_some() || self.sweep.sigma.is_some()
     }
 
     /// Whether the spec names its algorithm (`[algorithm]` or `sweep.algorithm`); then runs.csv
@@ -533,6 +557,8 @@ pub struct Grid {
     pub singular_values: Vec<Vec<f64>>,
     /// Values of m.
     pub m: Vec<usize>,
+    /// Noise levels σ.
+    pub sigma: Vec<f64>,
     /// Values of μ.
     pub step_size: Vec<f64>,
     /// The algorithms with their parameters.
@@ -584,6 +610,7 @@ impl Grid {
             singular_values,
             // Completion has no m: one grid value, 0, that its runs record (|Ω| is measured).
             m: sw.m.clone().unwrap_or(vec![p.m.unwrap_or(0)]),
+            sigma: list(&sw.sigma, spec.noise.clone().unwrap_or_default().sigma),
             step_size: list(&sw.step_size, spec.gd.step_size),
             algorithm: sw
                 .algorithm
@@ -918,6 +945,20 @@ fn validate(spec: &Spec) -> Result<(), String> {
     distinct("sweep.step_size", &sw.step_size)?;
     distinct("sweep.init", &sw.init)?;
     distinct("sweep.algorithm", &sw.algorithm)?;
+    distinct("sweep.sigma", &sw.sigma)?;
+    nonempty("sweep.sigma", &sw.sigma)?;
+    let skey = if sw.sigma.is_some() {
+        "sweep.sigma"
+    } else {
+        "noise.sigma"
+    };
+    let sigmas = sw
+        .sigma
+        .clone()
+        .unwrap_or(vec![spec.noise.clone().unwrap_or_default().sigma]);
+    for s in sigmas {
+        check_f64(skey, s, s >= 0.0, "σ ≥ 0 (0: noiseless)")?;
+    }
     let runs = run_count(spec);
     if runs.is_none_or(|n| n > MAX_RUNS) {
         return Err(format!(
@@ -1168,6 +1209,7 @@ fn sweep_lengths(sw: &SweepSpec) -> Vec<(&'static str, usize)> {
         ("step_size", sw.step_size.as_ref().map(Vec::len)),
         ("init", sw.init.as_ref().map(Vec::len)),
         ("algorithm", sw.algorithm.as_ref().map(Vec::len)),
+        ("sigma", sw.sigma.as_ref().map(Vec::len)),
     ]
     .into_iter()
     .filter_map(|(k, n)| Some((k, n?)))

@@ -2,7 +2,7 @@
 //!
 //! # Grid
 //! The grid is the Cartesian product of the `[sweep]` lists (a missing list is the single value
-//! from its table), in the nesting order κ, m, μ, algorithm, init kind, r', α (α varies fastest), times
+//! from its table), in the nesting order κ, m, σ, μ, algorithm, init kind, r', α (α varies fastest), times
 //! `seeds.replicates` (outermost).
 //!
 //! # Seeds
@@ -28,9 +28,9 @@ const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
 const TAG_INIT: u64 = 0x696e_6974; // "init"
 
-/// What identifies an instance: (measurement model, truth seed, operator seed, n, r, m, bits of the
+/// What identifies an instance: (measurement model, bits of σ, truth seed, operator seed, n, r, m, bits of the
 /// singular values).
-pub type InstanceKey = ((u8, u64), u64, u64, usize, usize, usize, Vec<u64>);
+pub type InstanceKey = ((u8, u64), u64, u64, u64, usize, usize, usize, Vec<u64>);
 
 /// One run of a sweep: everything that determines its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -59,6 +59,10 @@ pub struct RunPoint {
     pub alpha: f64,
     /// Initialization kind.
     pub init: InitKind,
+    /// Noise level σ of y = 𝒜(XXᵀ) + ε (ε from the Noise stream of `operator_seed`); left out of the
+    /// JSON when 0, so noiseless cache keys are those they had before noise existed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sigma: f64,
     /// μ.
     pub step_size: f64,
     /// The algorithm and its parameters. Left out of the JSON for GD, so that the cache keys and
@@ -88,6 +92,7 @@ impl RunPoint {
     pub fn instance_key(&self) -> InstanceKey {
         (
             self.operator.key(),
+            self.sigma.to_bits(),
             self.truth_seed,
             self.operator_seed,
             self.n,
@@ -96,6 +101,10 @@ impl RunPoint {
             self.singular_values.iter().map(|s| s.to_bits()).collect(),
         )
     }
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Every run of `config`, in grid order.
@@ -108,7 +117,11 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
         for sv in &g.singular_values {
             for &m in &g.m {
                 let operator_seed = derive_seed(g.seed, &[TAG_OPERATOR, iq, g.n as u64, m as u64]);
-                for &mu in &g.step_size {
+                for (&sigma, &mu) in g
+                    .sigma
+                    .iter()
+                    .flat_map(|s| g.step_size.iter().map(move |mu| (s, mu)))
+                {
                     for &algorithm in &g.algorithm {
                         for &init in &g.init {
                             for &rp in &g.r_prime {
@@ -129,6 +142,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                         r_prime: rp,
                                         alpha,
                                         init,
+                                        sigma,
                                         step_size: mu,
                                         algorithm,
                                         iterations: g.iterations,

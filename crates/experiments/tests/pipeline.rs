@@ -1145,3 +1145,55 @@ fn matrix_completion_runs_through_the_pipeline_and_records_its_instance() {
         );
     }
 }
+
+#[test]
+fn noise_is_recorded_swept_and_zero_noise_changes_no_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zero = SMALL.replace("[seeds]", "[noise]\nsigma = 0.0\n[seeds]");
+    let swept = SMALL.replace("[plot]", "[sweep]\nsigma = [0.0, 0.1]\n[plot]");
+    let mut texts = Vec::new();
+    for (name, text) in [
+        ("plain", SMALL.to_string()),
+        ("zero", zero),
+        ("swept", swept),
+    ] {
+        let spec = write_spec(tmp.path(), name, &text);
+        let config = parse(&spec, &text, false).unwrap();
+        let l = layout(tmp.path());
+        run_experiment(&config, &l, &Silent).unwrap();
+        texts.push((
+            std::fs::read_to_string(l.results.join(name).join("runs.csv")).unwrap(),
+            experiments::output::read_results(&l.results.join(name)).unwrap(),
+        ));
+    }
+    // σ = 0 named: the same trajectories, and runs.csv with one more column, sigma = 0.
+    assert_eq!(
+        texts[0].1[0].get("test_error"),
+        texts[1].1[0].get("test_error")
+    );
+    assert!(texts[1].0.lines().next().unwrap().ends_with(",sigma"));
+    assert_eq!(texts[1].1[0].text("sigma"), "0e0");
+    // Swept: the noiseless run equals the plain one; with σ = 0.1 the train error stays near the
+    // noise level ‖ε‖/‖y‖ ≈ 0.1/‖XXᵀ‖_F ≈ 0.09, well above the noiseless run's after 120 steps.
+    let runs = &texts[2].1;
+    assert_eq!(runs[0].get("test_error"), texts[0].1[0].get("test_error"));
+    let (clean, noisy) = (
+        runs[0].num("final_train_error"),
+        runs[1].num("final_train_error"),
+    );
+    assert!(
+        noisy > 0.05 && clean < noisy / 3.0,
+        "train error {clean:e} (σ = 0), {noisy:e} (σ = 0.1)"
+    );
+    let err = parse(
+        Path::new("n.toml"),
+        &SMALL.replace("[seeds]", "[noise]\nsigma = -0.1\n[seeds]"),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("noise.sigma = -0.1") && err.contains("σ ≥ 0"),
+        "{err}"
+    );
+}

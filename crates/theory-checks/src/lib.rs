@@ -229,6 +229,7 @@ impl Experiment {
                 singular_values: None,
             },
             operator: None,
+            noise: None,
             init: InitSpec {
                 alpha: self.alpha,
                 r_prime: self.r_prime,

@@ -415,6 +415,7 @@ fn parameter_axis(p: Parameter) -> Axis {
         Parameter::StepSize => "μ, step size (log)",
         Parameter::Init => "initialization",
         Parameter::Algorithm => "algorithm",
+        Parameter::Sigma => "σ, noise level (log)",
     };
     Axis::log(label)
 }
