@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::output::col;
 use crate::spec::Config;
 use crate::Layout;
 
@@ -46,13 +47,13 @@ pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns
             continue;
         };
         for row in rows {
-            let (n, m) = (row.num("n"), row.num("m"));
-            let iterations = match row.num("diverged_at") {
-                t if t.is_nan() => row.num("iterations"),
+            let (n, m) = (row.num(col::N), row.num(col::M));
+            let iterations = match row.num(col::DIVERGED_AT) {
+                t if t.is_nan() => row.num(col::ITERATIONS),
                 t => t,
             };
             let flops = 4.0 * m * (n * (n + 1.0) / 2.0) * iterations;
-            runs.entry(row.text("key").to_string())
+            runs.entry(row.text(col::KEY).to_string())
                 .or_insert_with(|| (layout.cache_dir(c), flops));
         }
     }

@@ -30,39 +30,84 @@ use crate::quantity::{
 use crate::run::RunResult;
 use crate::sweep::RunPoint;
 
-/// Column names of runs.csv.
+/// A column of runs.csv, named by a constant of [`col`] (a misspelt column does not compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column(pub &'static str);
+
+/// The columns of runs.csv ([`RUN_COLUMNS`], then the optional [`ALGORITHM_COLUMNS`],
+/// [`COMPLETION_COLUMNS`] and `sigma`).
+pub mod col {
+    use super::Column;
+    pub const RUN: Column = Column("run");
+    pub const REPLICATE: Column = Column("replicate");
+    pub const N: Column = Column("n");
+    pub const R: Column = Column("r");
+    pub const M: Column = Column("m");
+    pub const KAPPA: Column = Column("kappa");
+    pub const R_PRIME: Column = Column("r_prime");
+    pub const ALPHA: Column = Column("alpha");
+    pub const INIT: Column = Column("init");
+    pub const STEP_SIZE: Column = Column("step_size");
+    pub const ITERATIONS: Column = Column("iterations");
+    pub const LOG_EVERY: Column = Column("log_every");
+    pub const TRUTH_SEED: Column = Column("truth_seed");
+    pub const OPERATOR_SEED: Column = Column("operator_seed");
+    pub const INIT_SEED: Column = Column("init_seed");
+    pub const KEY: Column = Column("key");
+    pub const STATUS: Column = Column("status");
+    pub const DIVERGED_AT: Column = Column("diverged_at");
+    pub const FINAL_TEST_ERROR: Column = Column("final_test_error");
+    pub const MIN_TEST_ERROR: Column = Column("min_test_error");
+    pub const MIN_TEST_ERROR_T: Column = Column("min_test_error_t");
+    pub const FINAL_TRAIN_ERROR: Column = Column("final_train_error");
+    pub const SIGMA_MIN_X: Column = Column("sigma_min_x");
+    pub const T_STAR: Column = Column("t_star");
+    pub const T_1: Column = Column("t_1");
+    pub const T_HAT: Column = Column("t_hat");
+    pub const ALGORITHM: Column = Column("algorithm");
+    pub const LAMBDA: Column = Column("lambda");
+    pub const C: Column = Column("c");
+    pub const SAMPLING: Column = Column("sampling");
+    pub const P: Column = Column("p");
+    pub const THRESHOLD: Column = Column("threshold");
+    pub const OBSERVATIONS: Column = Column("observations");
+    pub const INCOHERENCE: Column = Column("incoherence");
+    pub const SIGMA: Column = Column("sigma");
+}
+
+/// Column names of runs.csv (always present, in order).
 pub const RUN_COLUMNS: &[&str] = &[
-    "run",
-    "replicate",
-    "n",
-    "r",
-    "m",
-    "kappa",
-    "r_prime",
-    "alpha",
-    "init",
-    "step_size",
-    "iterations",
-    "log_every",
-    "truth_seed",
-    "operator_seed",
-    "init_seed",
-    "key",
-    "status",
-    "diverged_at",
-    "final_test_error",
-    "min_test_error",
-    "min_test_error_t",
-    "final_train_error",
-    "sigma_min_x",
-    "t_star",
-    "t_1",
-    "t_hat",
+    col::RUN.0,
+    col::REPLICATE.0,
+    col::N.0,
+    col::R.0,
+    col::M.0,
+    col::KAPPA.0,
+    col::R_PRIME.0,
+    col::ALPHA.0,
+    col::INIT.0,
+    col::STEP_SIZE.0,
+    col::ITERATIONS.0,
+    col::LOG_EVERY.0,
+    col::TRUTH_SEED.0,
+    col::OPERATOR_SEED.0,
+    col::INIT_SEED.0,
+    col::KEY.0,
+    col::STATUS.0,
+    col::DIVERGED_AT.0,
+    col::FINAL_TEST_ERROR.0,
+    col::MIN_TEST_ERROR.0,
+    col::MIN_TEST_ERROR_T.0,
+    col::FINAL_TRAIN_ERROR.0,
+    col::SIGMA_MIN_X.0,
+    col::T_STAR.0,
+    col::T_1.0,
+    col::T_HAT.0,
 ];
 
 /// Columns of runs.csv that describe the algorithm, written after `step_size` when the spec names
 /// its algorithm.
-pub const ALGORITHM_COLUMNS: &[&str] = &["algorithm", "lambda", "c"];
+pub const ALGORITHM_COLUMNS: &[&str] = &[col::ALGORITHM.0, col::LAMBDA.0, col::C.0];
 
 /// Columns of runs.csv that describe matrix completion, appended when the spec's operator is
 /// completion: `sampling` (uniform | relu), `p` (uniform: the sampling probability; relu: the
@@ -97,7 +142,7 @@ pub fn run_columns(which: RunColumns) -> Vec<&'static str> {
         columns.extend(COMPLETION_COLUMNS);
     }
     if which.noise {
-        columns.push("sigma");
+        columns.push(col::SIGMA.0);
     }
     columns
 }
@@ -254,16 +299,16 @@ pub struct RunData {
 
 impl RunData {
     /// A numeric field of runs.csv (NaN if missing or empty).
-    pub fn num(&self, column: &str) -> f64 {
+    pub fn num(&self, column: Column) -> f64 {
         self.fields
-            .get(column)
+            .get(column.0)
             .and_then(|v| v.parse().ok())
             .unwrap_or(f64::NAN)
     }
 
     /// A text field of runs.csv ("" if missing).
-    pub fn text(&self, column: &str) -> &str {
-        self.fields.get(column).map_or("", String::as_str)
+    pub fn text(&self, column: Column) -> &str {
+        self.fields.get(column.0).map_or("", String::as_str)
     }
 
     /// The series of `quantity` (a [`crate::quantity`] constant or a name), or an empty slice.
@@ -334,7 +379,7 @@ pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
     let index_of: BTreeMap<String, usize> = runs
         .iter()
         .enumerate()
-        .map(|(k, r)| (r.text("run").to_string(), k))
+        .map(|(k, r)| (r.text(col::RUN).to_string(), k))
         .collect();
     let traj = read_csv(dir, "trajectories.csv")?;
     let mut lines = traj.lines();
@@ -389,6 +434,49 @@ pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
 #[cfg(test)]
 mod tests {
     use super::min_with_t;
+    use super::{col, run_columns, RunColumns};
+
+    /// Every column constant names a column the writer writes (with all optional columns on), and
+    /// each column is written once.
+    #[test]
+    fn column_constants_name_written_columns() {
+        let all = run_columns(RunColumns {
+            algorithm: true,
+            completion: true,
+            noise: true,
+        });
+        for c in [
+            col::RUN,
+            col::STATUS,
+            col::FINAL_TEST_ERROR,
+            col::MIN_TEST_ERROR,
+            col::T_STAR,
+            col::T_1,
+            col::T_HAT,
+            col::ALPHA,
+            col::SIGMA_MIN_X,
+            col::ALGORITHM,
+            col::LAMBDA,
+            col::C,
+            col::SAMPLING,
+            col::P,
+            col::THRESHOLD,
+            col::OBSERVATIONS,
+            col::INCOHERENCE,
+            col::SIGMA,
+            col::KEY,
+            col::N,
+            col::M,
+            col::ITERATIONS,
+            col::DIVERGED_AT,
+        ] {
+            assert_eq!(all.iter().filter(|&&x| x == c.0).count(), 1, "{c:?}");
+        }
+        let mut sorted = all.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len());
+    }
 
     #[test]
     fn minimum_skips_undefined_values_and_is_undefined_without_any() {

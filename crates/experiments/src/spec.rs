@@ -411,6 +411,11 @@ impl Parameter {
         }
     }
 
+    /// Its column of runs.csv, for readers of the data.
+    pub fn col(&self) -> crate::output::Column {
+        crate::output::Column(self.column())
+    }
+
     /// Whether the parameter is a number (it can be an axis).
     pub fn is_numeric(&self) -> bool {
         !matches!(self, Self::Init | Self::Algorithm)

@@ -999,13 +999,21 @@ fn a_sweep_over_algorithms_runs_in_shared_batches_and_stops_at_its_target() {
     let runs = experiments::output::read_results(&l.results.join("algs")).unwrap();
     for r in &runs {
         let last = *r.get("test_error").last().unwrap();
-        assert_eq!(r.text("status"), "reached_target", "{:?}", r.fields);
+        assert_eq!(
+            r.text(experiments::output::col::STATUS),
+            "reached_target",
+            "{:?}",
+            r.fields
+        );
         assert!(last <= 1e-3, "stopped at {last:e}");
         // It stopped at the first logged iterate below the target.
         let before = r.get("test_error")[r.t.len() - 2];
         assert!(before > 1e-3);
-        let (lambda, c) = (r.text("lambda"), r.text("c"));
-        match r.text("algorithm") {
+        let (lambda, c) = (
+            r.text(experiments::output::col::LAMBDA),
+            r.text(experiments::output::col::C),
+        );
+        match r.text(experiments::output::col::ALGORITHM) {
             "gd" => assert!(lambda.is_empty() && c.is_empty()),
             "scaled_gd" => assert!(lambda == "1e-2" && c.is_empty()),
             "precgd" => assert!(lambda.is_empty() && c == "1e0"),
@@ -1015,7 +1023,10 @@ fn a_sweep_over_algorithms_runs_in_shared_batches_and_stops_at_its_target() {
     // ScaledGD(λ) needs fewer iterations than GD on the ill-conditioned instance.
     let stop_t = |alg: &str, kappa: &str| {
         runs.iter()
-            .find(|r| r.text("algorithm") == alg && r.text("kappa").starts_with(kappa))
+            .find(|r| {
+                r.text(experiments::output::col::ALGORITHM) == alg
+                    && r.text(experiments::output::col::KAPPA).starts_with(kappa)
+            })
             .map(|r| *r.t.last().unwrap())
             .unwrap()
     };
@@ -1121,19 +1132,26 @@ fn matrix_completion_runs_through_the_pipeline_and_records_its_instance() {
         run_experiment(&config, &l, &Silent).unwrap();
         let runs = experiments::output::read_results(&l.results.join(name)).unwrap();
         let r = &runs[0];
-        assert_eq!(r.text("sampling"), name);
-        let observations: usize = r.text("observations").parse().unwrap();
+        assert_eq!(r.text(experiments::output::col::SAMPLING), name);
+        let observations: usize = r
+            .text(experiments::output::col::OBSERVATIONS)
+            .parse()
+            .unwrap();
         let pairs = 12 * 13 / 2;
         assert!(observations > 0 && observations <= pairs, "{observations}");
-        let mu = r.num("incoherence");
+        let mu = r.num(experiments::output::col::INCOHERENCE);
         assert!((1.0..=12.0 / 2.0).contains(&mu), "μ(X) = {mu}");
-        assert_eq!(r.text("m"), "0");
+        assert_eq!(r.text(experiments::output::col::M), "0");
         if name == "uniform" {
             // 60% of 78 pairs: the binomial's mean ± 4 standard deviations.
             assert!((30..=64).contains(&observations), "{observations}");
             // GD made progress (n = 12 is too small and coherent, μ(X) ≈ 4 of at most 6, for
             // completion to be accurate after 400 iterations; recovery is tested in the core).
-            assert!(r.num("final_test_error") < 0.1, "{:?}", r.fields);
+            assert!(
+                r.num(experiments::output::col::FINAL_TEST_ERROR) < 0.1,
+                "{:?}",
+                r.fields
+            );
         }
         // Cached on a second run, same bytes.
         let before = std::fs::read(l.results.join(name).join("runs.csv")).unwrap();
@@ -1172,14 +1190,14 @@ fn noise_is_recorded_swept_and_zero_noise_changes_no_number() {
         texts[1].1[0].get("test_error")
     );
     assert!(texts[1].0.lines().next().unwrap().ends_with(",sigma"));
-    assert_eq!(texts[1].1[0].text("sigma"), "0e0");
+    assert_eq!(texts[1].1[0].text(experiments::output::col::SIGMA), "0e0");
     // Swept: the noiseless run equals the plain one; with σ = 0.1 the train error stays near the
     // noise level ‖ε‖/‖y‖ ≈ 0.1/‖XXᵀ‖_F ≈ 0.09, well above the noiseless run's after 120 steps.
     let runs = &texts[2].1;
     assert_eq!(runs[0].get("test_error"), texts[0].1[0].get("test_error"));
     let (clean, noisy) = (
-        runs[0].num("final_train_error"),
-        runs[1].num("final_train_error"),
+        runs[0].num(experiments::output::col::FINAL_TRAIN_ERROR),
+        runs[1].num(experiments::output::col::FINAL_TRAIN_ERROR),
     );
     assert!(
         noisy > 0.05 && clean < noisy / 3.0,

@@ -6,7 +6,7 @@ use plotters::style::RGBColor;
 
 use super::panel::{Axis, Band, Panel, Series, Shade, Style};
 use super::{quantity_label, PlotError, PALETTE};
-use crate::output::RunData;
+use crate::output::{col, Column, RunData};
 use crate::quantity::{Named, TEST_ERROR, TRAIN_ERROR};
 use crate::spec::{Config, Parameter, PlotKind};
 
@@ -41,7 +41,7 @@ fn facets<'a>(
     for &r in runs {
         let label = others
             .iter()
-            .map(|&p| group_label(p, r.text(p.column())))
+            .map(|&p| group_label(p, r.text(p.col())))
             .collect::<Vec<_>>()
             .join(", ");
         match out.iter_mut().find(|f| f.0 == label) {
@@ -58,7 +58,7 @@ fn labelled_groups<'a>(
     group: Option<Parameter>,
 ) -> Vec<(String, Vec<&'a RunData>)> {
     match group {
-        Some(g) => group_by(runs, g.column())
+        Some(g) => group_by(runs, g.col())
             .into_iter()
             .map(|(k, _, rs)| (group_label(g, &k), rs))
             .collect(),
@@ -94,13 +94,13 @@ fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
             for (i, (label, gr)) in labelled_groups(&rs, plot.group).iter().enumerate() {
                 let mut med = Vec::new();
                 let mut band = Vec::new();
-                for (_, xv, at) in group_by(gr, x.column()) {
+                for (_, xv, at) in group_by(gr, x.col()) {
                     // Unreached (or diverged) runs count as +∞ in the median, so a median is
                     // drawn only where most replicates reached ε.
                     let mut reached: Vec<f64> = Vec::new();
                     let mut values: Vec<f64> = Vec::new();
                     for r in &at {
-                        match first_below(r, eps).filter(|_| r.text("status") != "diverged") {
+                        match first_below(r, eps).filter(|_| r.text(col::STATUS) != "diverged") {
                             Some(t) => {
                                 reached.push(t as f64);
                                 values.push(t as f64);
@@ -186,7 +186,7 @@ fn trajectory_comparison(config: &Config, runs: &[RunData]) -> Vec<Panel> {
         .map(|(facet, rs)| {
             let not_completed = rs
                 .iter()
-                .filter(|r| r.text("status") != "completed")
+                .filter(|r| r.text(col::STATUS) != "completed")
                 .count();
             let mut title = facet.clone();
             if not_completed > 0 {
@@ -242,12 +242,12 @@ fn trajectory_comparison(config: &Config, runs: &[RunData]) -> Vec<Panel> {
 
 fn completed(runs: &[RunData]) -> Vec<&RunData> {
     runs.iter()
-        .filter(|r| r.text("status") == "completed")
+        .filter(|r| r.text(col::STATUS) == "completed")
         .collect()
 }
 
 /// Runs grouped by the value of `column`, sorted by its numeric value (text order otherwise).
-fn group_by<'a>(runs: &[&'a RunData], column: &str) -> Vec<(String, f64, Vec<&'a RunData>)> {
+fn group_by<'a>(runs: &[&'a RunData], column: Column) -> Vec<(String, f64, Vec<&'a RunData>)> {
     let mut groups: Vec<(String, f64, Vec<&RunData>)> = Vec::new();
     for &r in runs {
         let key = r.text(column).to_string();
@@ -337,7 +337,7 @@ fn t_axis(config: &Config, runs: &[RunData]) -> Axis {
     }
 }
 
-fn median_column(runs: &[&RunData], column: &str) -> f64 {
+fn median_column(runs: &[&RunData], column: Column) -> f64 {
     median(&runs.iter().map(|r| r.num(column)).collect::<Vec<_>>())
 }
 
@@ -356,8 +356,8 @@ fn trajectories(config: &Config, runs: &[RunData]) -> Panel {
         ..Panel::default()
     };
     if config.spec.plot.phases {
-        let t_star = median_column(&all, "t_star");
-        let t_1 = median_column(&all, "t_1");
+        let t_star = median_column(&all, col::T_STAR);
+        let t_1 = median_column(&all, col::T_1);
         let shade = |from: f64, to: f64, c: RGBColor, label: String| Shade {
             from,
             to,
@@ -421,8 +421,8 @@ fn parameter_axis(p: Parameter) -> Axis {
 }
 
 /// Per x value: (x, median, min, max) of `column` over the runs.
-fn summarize(runs: &[&RunData], x: Parameter, column: &str) -> Vec<(f64, f64, f64, f64)> {
-    group_by(runs, x.column())
+fn summarize(runs: &[&RunData], x: Parameter, column: Column) -> Vec<(f64, f64, f64, f64)> {
+    group_by(runs, x.col())
         .into_iter()
         .map(|(_, xv, rs)| {
             let v: Vec<f64> = rs
@@ -442,7 +442,7 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
     let x = plot.x.unwrap_or(Parameter::Alpha);
     let ok = completed(runs);
     let groups: Vec<(String, f64, Vec<&RunData>)> = match plot.group {
-        Some(g) => group_by(&ok, g.column())
+        Some(g) => group_by(&ok, g.col())
             .into_iter()
             .map(|(k, v, rs)| (group_label(g, &k), v, rs))
             .collect(),
@@ -450,7 +450,7 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
     };
     let replicates = ok
         .iter()
-        .map(|r| r.text("replicate"))
+        .map(|r| r.text(col::REPLICATE))
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     let fit_note = plot.fit_max_x.map_or(String::new(), |x| {
@@ -473,8 +473,8 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
     };
     let mut anchors = Vec::new();
     for (i, (label, _, rs)) in groups.iter().enumerate() {
-        let fin = summarize(rs, x, "final_test_error");
-        let min = summarize(rs, x, "min_test_error");
+        let fin = summarize(rs, x, col::FINAL_TEST_ERROR);
+        let min = summarize(rs, x, col::MIN_TEST_ERROR);
         let fit_max = plot.fit_max_x.unwrap_or(f64::INFINITY);
         let xs: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.0).collect();
         let med: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.1).collect();
@@ -547,7 +547,7 @@ fn x_symbol(x: Option<Parameter>) -> &'static str {
 
 fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
     let ok = completed(runs);
-    let groups = group_by(&ok, "r_prime");
+    let groups = group_by(&ok, col::R_PRIME);
     let mut traj = Panel {
         title: "test error (median over replicates)".into(),
         x: Axis::linear("iteration t"),
@@ -568,14 +568,14 @@ fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
         y: Axis::linear("iteration"),
         ..Panel::default()
     };
-    for (j, (col, name)) in [
-        ("t_star", "t_*: end of phase I"),
-        ("t_1", "t_1: end of phase II"),
+    for (j, (column, name)) in [
+        (col::T_STAR, "t_*: end of phase I"),
+        (col::T_1, "t_1: end of phase II"),
     ]
     .iter()
     .enumerate()
     {
-        let s = summarize(&ok, Parameter::RPrime, col);
+        let s = summarize(&ok, Parameter::RPrime, *column);
         let c = PALETTE[7 + j.min(2)];
         let c = if j == 0 { RGBColor(70, 90, 230) } else { c };
         lengths.bands.push(Band {
@@ -595,7 +595,7 @@ fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
         y: Axis::log("test error (log)"),
         ..Panel::default()
     };
-    let s = summarize(&ok, Parameter::RPrime, "final_test_error");
+    let s = summarize(&ok, Parameter::RPrime, col::FINAL_TEST_ERROR);
     let black = RGBColor(0, 0, 0);
     err.bands.push(Band {
         color: black,
@@ -627,18 +627,18 @@ fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
     let random: Vec<&RunData> = all
         .iter()
         .copied()
-        .filter(|r| r.text("init") == "small_random")
+        .filter(|r| r.text(col::INIT) == "small_random")
         .collect();
     let spectral: Vec<&RunData> = all
         .iter()
         .copied()
-        .filter(|r| r.text("init") == "spectral")
+        .filter(|r| r.text(col::INIT) == "spectral")
         .collect();
-    let mut curves: Vec<(String, RGBColor, Style, Vec<&RunData>)> = group_by(&random, "alpha")
+    let mut curves: Vec<(String, RGBColor, Style, Vec<&RunData>)> = group_by(&random, col::ALPHA)
         .into_iter()
         .enumerate()
         .map(|(i, (k, _, rs))| {
-            let diverged = rs.iter().any(|r| r.text("status") == "diverged");
+            let diverged = rs.iter().any(|r| r.text(col::STATUS) == "diverged");
             let label = format!(
                 "small random init, {}{}",
                 group_label(Parameter::Alpha, &k),
@@ -648,7 +648,7 @@ fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
         })
         .collect();
     // Spectral initialization is drawn once, at the smallest α (the scale of its extra columns).
-    if let Some((k, _, rs)) = group_by(&spectral, "alpha").into_iter().next() {
+    if let Some((k, _, rs)) = group_by(&spectral, col::ALPHA).into_iter().next() {
         curves.push((
             format!(
                 "spectral init (top-r eigenpairs of A*(y), other columns {})",
@@ -680,19 +680,19 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
         y: Axis::linear("iteration"),
         ..Panel::default()
     };
-    let ln_inv = |r: &RunData| (1.0 / r.num("alpha")).ln();
+    let ln_inv = |r: &RunData| (1.0 / r.num(col::ALPHA)).ln();
     let mut t1_fit = None;
-    for (i, (col, name)) in [
-        ("t_star", "t_* (end of phase I)"),
-        ("t_1", "t_1 (end of phase II)"),
-        ("t_hat", "t_hat (first t within 2× of the final error)"),
+    for (i, (column, name)) in [
+        (col::T_STAR, "t_* (end of phase I)"),
+        (col::T_1, "t_1 (end of phase II)"),
+        (col::T_HAT, "t_hat (first t within 2× of the final error)"),
     ]
     .iter()
     .enumerate()
     {
         let pts: Vec<(f64, f64)> = ok
             .iter()
-            .map(|r| (ln_inv(r), r.num(col)))
+            .map(|r| (ln_inv(r), r.num(*column)))
             .filter(|p| p.1.is_finite())
             .collect();
         let (xs, ys): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
@@ -718,7 +718,7 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
                     (hi, f.intercept + f.slope * hi),
                 ],
             ));
-            if *col == "t_1" {
+            if *column == col::T_1 {
                 t1_fit = Some((lo, hi, f, median(&xs)));
             }
         }
@@ -726,7 +726,7 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
     // The theory's time scale 1/(μ σ_min(X)²), drawn through the middle of the t_1 fit.
     let scale = median(
         &ok.iter()
-            .map(|r| 1.0 / (r.num("step_size") * r.num("sigma_min_x").powi(2)))
+            .map(|r| 1.0 / (r.num(col::STEP_SIZE) * r.num(col::SIGMA_MIN_X).powi(2)))
             .collect::<Vec<_>>(),
     );
     if let (Some((lo, hi, f, mx)), true) = (t1_fit, scale.is_finite()) {
