@@ -167,3 +167,78 @@ fn small_init_gd_completes_a_low_rank_matrix_and_batches_match_single_runs() {
         assert!(rel <= 1e-10, "batched vs alone: {rel:e}");
     }
 }
+
+#[test]
+fn completion_equals_its_dense_definition_and_the_gradient_its_finite_differences() {
+    // Dense definition: measurement k is ⟨A_k, Z⟩ with A_k = (w_k/√p)·E_k, E_k = e_ie_iᵀ or
+    // (e_ie_jᵀ + e_je_iᵀ)/2: a packed operator with one non-zero per row.
+    let n = 9;
+    let op = CompletionOperator::sample_uniform(n, 0.45, &mut rng(21, Stream::Operator));
+    let m = op.m();
+    let mats: Vec<Array2<f64>> = op
+        .entries()
+        .iter()
+        .map(|&(i, j)| {
+            let w = if i == j {
+                1.0
+            } else {
+                std::f64::consts::SQRT_2
+            };
+            let mut a = Array2::zeros((n, n));
+            let v = (m as f64).sqrt() * w / op.p().sqrt(); // from_symmetric_matrices divides by √m
+            if i == j {
+                a[[i, i]] = v;
+            } else {
+                a[[i, j]] = v / 2.0;
+                a[[j, i]] = v / 2.0;
+            }
+            a
+        })
+        .collect();
+    let dense = lowrank_core::PackedOperator::from_symmetric_matrices(&mats);
+    let z = random_symmetric(n, 22);
+    let (a, b) = (op.apply(z.view()), dense.apply(z.view()));
+    assert!((&a - &b)
+        .iter()
+        .all(|d| d.abs() <= 1e-12 * a.iter().fold(1.0f64, |s, v| s.max(v.abs()))));
+    let v = Array1::from_shape_fn(m, |k| (k as f64 * 0.37).cos());
+    let (ga, gb) = (op.adjoint(v.view()), dense.adjoint(v.view()));
+    assert!(frob(&(&ga - &gb)) <= 1e-12 * frob(&gb));
+    // ∇f(U) = 𝒜*(𝒜(UUᵀ) − y)·U against central differences of f(U) = ¼‖𝒜(UUᵀ) − y‖².
+    let truth = GroundTruth::sample(n, 2, &SingularValues::Condition(2.0), 23);
+    let problem = Problem::new(truth, op);
+    let u = small_random_init(n, 3, 0.8, 24);
+    let g = lowrank_core::descent::gradient(&problem, u.view());
+    let h = 1e-6;
+    let mut max_err: f64 = 0.0;
+    for i in 0..n {
+        for j in 0..3 {
+            let mut up = u.clone();
+            up[[i, j]] += h;
+            let mut dn = u.clone();
+            dn[[i, j]] -= h;
+            let fd = (lowrank_core::descent::loss(&problem, up.view())
+                - lowrank_core::descent::loss(&problem, dn.view()))
+                / (2.0 * h);
+            max_err = max_err.max((fd - g[[i, j]]).abs());
+        }
+    }
+    assert!(
+        max_err <= 1e-6 * frob(&g).max(1.0),
+        "max |fd − ∇f| = {max_err:e}"
+    );
+}
+
+#[test]
+fn relu_sampling_observes_exactly_the_entries_above_the_threshold() {
+    let truth = GroundTruth::sample(14, 2, &SingularValues::Condition(2.0), 31);
+    for threshold in [0.0, 0.05] {
+        let op = CompletionOperator::above_threshold(truth.xxt.view(), threshold);
+        let want: Vec<(usize, usize)> = (0..14)
+            .flat_map(|i| (i..14).map(move |j| (i, j)))
+            .filter(|&(i, j)| truth.xxt[[i, j]] > threshold)
+            .collect();
+        assert_eq!(op.entries(), &want[..]);
+        assert!((op.p() - want.len() as f64 / 105.0).abs() < 1e-15);
+    }
+}
