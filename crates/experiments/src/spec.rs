@@ -96,6 +96,9 @@ pub struct OperatorSpec {
     pub sampling: Option<Sampling>,
     /// Uniform completion: the sampling probability p ∈ (0, 1].
     pub p: Option<f64>,
+    /// Uniform completion, instead of p: the expected number of observed pairs,
+    /// 1 ≤ observations ≤ n(n+1)/2 (p = observations / (n(n+1)/2)).
+    pub observations: Option<usize>,
     /// ReLU completion: observe the entries above this (default 0).
     pub threshold: Option<f64>,
 }
@@ -513,7 +516,10 @@ impl Spec {
                 threshold: o.threshold.unwrap_or(0.0),
             },
             (OperatorKind::Completion, _) => OperatorModel::UniformCompletion {
-                p: o.p.unwrap_or(f64::NAN),
+                p: o.p.unwrap_or_else(|| {
+                    let pairs = self.problem.n * (self.problem.n + 1) / 2;
+                    o.observations.map_or(f64::NAN, |k| k as f64 / pairs as f64)
+                }),
             },
         }
     }
@@ -1085,6 +1091,7 @@ fn check_operator(spec: &Spec) -> Result<(), String> {
     let completion_keys = [
         ("sampling", o.sampling.is_some()),
         ("p", o.p.is_some()),
+        ("observations", o.observations.is_some()),
         ("threshold", o.threshold.is_some()),
     ];
     match o.kind {
@@ -1111,14 +1118,23 @@ fn check_operator(spec: &Spec) -> Result<(), String> {
                     if o.threshold.is_some() {
                         return Err("operator.threshold is a parameter of sampling = \"relu\"; allowed with uniform sampling: p".into());
                     }
-                    match o.p {
-                        None => return Err("operator.p is missing; uniform sampling needs p with 0 < p ≤ 1".into()),
-                        Some(p) => check_f64("operator.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?,
+                    let pairs = spec.problem.n * (spec.problem.n + 1) / 2;
+                    match (o.p, o.observations) {
+                        (None, None) => return Err("operator.p is missing; uniform sampling needs p with 0 < p ≤ 1 (or observations, the expected number of observed pairs)".into()),
+                        (Some(_), Some(_)) => return Err("operator.p and operator.observations are both set; give one of them".into()),
+                        (Some(p), None) => check_f64("operator.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?,
+                        (None, Some(k)) if k == 0 || k > pairs => {
+                            return Err(format!(
+                                "operator.observations = {k} is out of range; allowed: 1 ≤ observations ≤ n(n+1)/2 = {pairs}"
+                            ))
+                        }
+                        (None, Some(_)) => {}
                     }
                 }
                 Some(Sampling::Relu) => {
-                    if o.p.is_some() {
-                        return Err("operator.p is a parameter of sampling = \"uniform\"; ReLU sampling observes the entries of XXᵀ above operator.threshold".into());
+                    if o.p.is_some() || o.observations.is_some() {
+                        let key = if o.p.is_some() { "p" } else { "observations" };
+                        return Err(format!("operator.{key} is a parameter of sampling = \"uniform\"; ReLU sampling observes the entries of XXᵀ above operator.threshold"));
                     }
                     if let Some(t) = o.threshold {
                         check_f64("operator.threshold", t, true, "a finite number")?;

@@ -491,6 +491,22 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["operator.p is a parameter of sampling = \"uniform\""],
         ),
         (
+            "completion_observations_too_many",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\nobservations = 79\n[init]",
+            ),
+            &["operator.observations = 79", "n(n+1)/2 = 78"],
+        ),
+        (
+            "completion_p_and_observations",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.5\nobservations = 30\n[init]",
+            ),
+            &["operator.p and operator.observations are both set"],
+        ),
+        (
             "gaussian_with_p",
             &SMALL.replace("[init]", "[operator]\np = 0.5\n[init]"),
             &["operator.p is a parameter of matrix completion"],
@@ -1214,4 +1230,21 @@ fn noise_is_recorded_swept_and_zero_noise_changes_no_number() {
         err.contains("noise.sigma = -0.1") && err.contains("σ ≥ 0"),
         "{err}"
     );
+}
+
+#[test]
+fn completion_by_expected_observations_is_uniform_sampling_at_that_rate() {
+    let base = SMALL.replace("m = 150\n", "");
+    let by_p = base.replace(
+        "[init]",
+        "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.5\n[init]",
+    );
+    let by_count = base.replace(
+        "[init]",
+        "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\nobservations = 39\n[init]",
+    );
+    let a = experiments::sweep::expand(&parse(Path::new("a.toml"), &by_p, false).unwrap());
+    let b = experiments::sweep::expand(&parse(Path::new("b.toml"), &by_count, false).unwrap());
+    // 39 of 78 pairs is p = 0.5: the same runs, the same cache keys.
+    assert_eq!(a, b);
 }
