@@ -180,12 +180,27 @@ pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Bytes of the operator of `point`, from the operator's own formula (completion: at most every
-/// pair observed, |Ω| ≤ n(n+1)/2).
+/// An upper bound on |Ω| for a completion point: uniform sampling of the N = n(n+1)/2 pairs at
+/// rate p observes at most p·N + 6·√(p(1−p)N) + 1 of them except with probability below 1e-9
+/// (a binomial's tail), and never more than N; ReLU sampling is bounded by N.
+pub fn most_observations(point: &RunPoint) -> usize {
+    let pairs = point.n * (point.n + 1) / 2;
+    match point.operator {
+        OperatorModel::UniformCompletion { p } => {
+            let n = pairs as f64;
+            let bound = p * n + 6.0 * (p * (1.0 - p) * n).sqrt() + 1.0;
+            (bound.ceil() as usize).min(pairs)
+        }
+        _ => pairs,
+    }
+}
+
+/// Bytes of the operator of `point`, from the operator's own formula (completion: for
+/// [`most_observations`] pairs).
 pub fn operator_storage_bytes(point: &RunPoint) -> u128 {
     match point.operator {
         OperatorModel::Gaussian => operator_bytes(point.n, point.m),
-        _ => CompletionOperator::storage_bytes(point.n, point.n * (point.n + 1) / 2),
+        _ => CompletionOperator::storage_bytes(point.n, most_observations(point)),
     }
 }
 
@@ -193,7 +208,7 @@ pub fn operator_storage_bytes(point: &RunPoint) -> u128 {
 pub fn operator_pass_bytes(point: &RunPoint, k: usize) -> u128 {
     match point.operator {
         OperatorModel::Gaussian => DensePass::bytes(point.n, point.m, k),
-        _ => CompletionOperator::pass_bytes_for(point.n * (point.n + 1) / 2, k),
+        _ => CompletionOperator::pass_bytes_for(most_observations(point), k),
     }
 }
 
@@ -227,7 +242,7 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
         let what = if points[0].operator.is_gaussian() {
             "packed operator m·n(n+1)/2·8"
         } else {
-            "completion operator for up to n(n+1)/2 observed pairs"
+            "completion operator for at most its bound on the observed pairs |Ω|"
         };
         return Err(format!(
             "problem.n = {n}, m = {m}: a batch needs {} ({what} = {}, plus {} of \

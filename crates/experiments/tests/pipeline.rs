@@ -1248,3 +1248,31 @@ fn completion_by_expected_observations_is_uniform_sampling_at_that_rate() {
     // 39 of 78 pairs is p = 0.5: the same runs, the same cache keys.
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_memory_bound_on_observed_pairs_holds_for_sampled_instances() {
+    // |Ω| of uniform sampling stays under the bound the memory check uses, for many draws.
+    for (n, p) in [(12usize, 0.6), (40, 0.05), (100, 0.3)] {
+        let text = SMALL
+            .replace("n = 12", &format!("n = {n}"))
+            .replace("m = 150\n", "")
+            .replace("replicates = 1", "")
+            .replace("seed = 7", "seed = 7\nreplicates = 30")
+            .replace(
+                "[init]",
+                &format!(
+                    "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = {p}\n[init]"
+                ),
+            );
+        let config = parse(Path::new("b.toml"), &text, false).unwrap();
+        for point in experiments::sweep::expand(&config) {
+            let observed = experiments::run::build_problem(&point).operator.m();
+            let bound = experiments::run::most_observations(&point);
+            assert!(
+                observed <= bound,
+                "n = {n}, p = {p}: |Ω| = {observed} > {bound}"
+            );
+            assert!(bound <= n * (n + 1) / 2);
+        }
+    }
+}
