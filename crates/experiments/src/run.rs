@@ -115,7 +115,8 @@ impl RunResult {
 
 /// Number of singular values of U recorded (σ_1(U)..σ_k(U)): the r signal ones and two more.
 pub fn n_top_singular_values(point: &RunPoint) -> usize {
-    point.r_prime.min(point.r + 2)
+    // U (n×r') has min(n, r') singular values.
+    point.r_prime.min(point.r + 2).min(point.n)
 }
 
 /// FNV-1a 64-bit hash (stable across platforms and Rust versions, unlike `DefaultHasher`).
@@ -224,22 +225,26 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
             batch.len(),
             batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
         );
+        let operator = operator_storage_bytes(p);
         (
-            operator_storage_bytes(p) + operator_pass_bytes(p, k) + run_buffer_bytes(p.n, k, rp),
+            operator + operator_pass_bytes(p, k) + run_buffer_bytes(p.n, k, rp),
+            operator,
             p.n,
             p.m,
             k,
             rp,
+            p.operator.is_gaussian(),
         )
     };
-    let Some((batch, n, m, k, rp)) = plan_batches(&points).iter().map(need).max() else {
+    let Some((batch, operator, n, m, k, rp, gaussian)) =
+        plan_batches(&points).iter().map(need).max()
+    else {
         return Ok(());
     };
     let runs = points.len();
     let (trajectories, rows, quantities) = trajectory_bytes(&config.spec, runs);
     if batch.saturating_add(trajectories) > limit {
-        let operator = operator_storage_bytes(&points[0]);
-        let what = if points[0].operator.is_gaussian() {
+        let what = if gaussian {
             "packed operator m·n(n+1)/2·8"
         } else {
             "completion operator for at most its bound on the observed pairs |Ω|"

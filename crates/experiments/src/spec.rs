@@ -802,6 +802,12 @@ fn validate(spec: &Spec) -> Result<(), String> {
     if p.n == 0 {
         return Err("problem.n = 0 is out of range; allowed: n ≥ 1".into());
     }
+    if p.n > MAX_N {
+        return Err(format!(
+            "problem.n = {} is out of range; allowed: 1 ≤ n ≤ {MAX_N} (sizes such as n(n+1)/2 must not overflow)",
+            p.n
+        ));
+    }
     if p.r == 0 || p.r > p.n {
         return Err(format!(
             "problem.r = {} is out of range; allowed: 1 ≤ r ≤ n = {}",
@@ -1001,7 +1007,7 @@ fn validate(spec: &Spec) -> Result<(), String> {
         .as_deref()
         .and_then(|v| v.iter().min().copied())
         .unwrap_or(spec.init.r_prime);
-    let recorded = (p.r + 2).min(narrowest);
+    let recorded = (p.r + 2).min(narrowest).min(p.n);
     if let Some(q) = spec.plot.quantities.iter().find(|q| {
         q.strip_prefix("sigma_u_")
             .and_then(|k| k.parse::<usize>().ok())
@@ -1206,6 +1212,10 @@ fn check_algorithms(spec: &Spec) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Largest n a spec may ask for: n(n+1)/2 and n² then fit in 64 bits with room to spare (the
+/// memory check refuses far smaller n on any real machine).
+pub const MAX_N: usize = 1 << 30;
 
 /// Most runs a spec may describe (replicates × the product of the sweep lists' lengths).
 pub const MAX_RUNS: usize = 100_000;

@@ -507,6 +507,11 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["operator.p and operator.observations are both set"],
         ),
         (
+            "n_too_large",
+            &SMALL.replace("n = 12", "n = 4611686018427387904"),
+            &["problem.n = 4611686018427387904 is out of range", "overflow"],
+        ),
+        (
             "gaussian_with_p",
             &SMALL.replace("[init]", "[operator]\np = 0.5\n[init]"),
             &["operator.p is a parameter of matrix completion"],
@@ -1275,4 +1280,25 @@ fn the_memory_bound_on_observed_pairs_holds_for_sampled_instances() {
             assert!(bound <= n * (n + 1) / 2);
         }
     }
+}
+
+#[test]
+fn a_narrow_instance_records_as_many_singular_values_as_u_has() {
+    // n = 3 < r + 2 = 4 ≤ r' = 5: U has 3 singular values; every row has the columns its names
+    // say (also the spectral ones after them), so the second run reads every run from the cache.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("n = 12", "n = 3")
+        .replace("m = 150", "m = 40")
+        .replace("[plot]", "[diagnostics]\nspectral = true\n[plot]");
+    let spec = write_spec(tmp.path(), "narrow", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let again = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!(again.cache.computed, 0);
+    let runs = experiments::output::read_results(&l.results.join("narrow")).unwrap();
+    assert!(runs[0].get("sigma_u_3").iter().all(|v| v.is_finite()));
+    assert!(runs[0].get("sigma_u_4").is_empty());
+    assert!(!runs[0].get("power_deviation").is_empty());
 }

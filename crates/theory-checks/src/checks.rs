@@ -975,7 +975,14 @@ pub fn preconditioned(scale: &Scale) -> Check {
                 .map(|(_, r)| linear_rate(r, 1e-3, 1e-12))
                 .collect();
             let rate = median(&fits.iter().map(|f| f.0).collect::<Vec<_>>());
-            let r2 = fits.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
+            // The smallest R², NaN if any fit is undefined (so it cannot pass).
+            let r2 = fits.iter().map(|f| f.1).fold(f64::INFINITY, |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            });
             let reached = fits.iter().all(|f| f.2);
             rows.push(row(
                 case,

@@ -107,6 +107,11 @@ impl CompletionOperator {
         }
         let (pattern, argsort) = SymbolicSparseColMat::try_new_from_indices(n, n, &pairs)
             .expect("distinct pairs inside an n×n matrix");
+        assert_eq!(
+            pattern.compute_nnz(),
+            pairs.len(),
+            "the observed pairs must be distinct"
+        );
         // Where each given pair lands in the pattern's value order: build the matrix with each
         // pair's own index as its value (exact in f64 for any feasible |Ω|).
         let tags: Vec<f64> = (0..pairs.len()).map(|s| s as f64).collect();
