@@ -498,6 +498,7 @@ fn engine_once_with(
         .collect();
     let start = Instant::now();
     black_box(run_gradient_descent_batch(problem, runs));
+    // T iterations make T + 1 operator passes (the last computes U_T's residual).
     start.elapsed().as_secs_f64() / ((iterations + 1) * k) as f64
 }
 
@@ -542,23 +543,9 @@ fn algorithm_costs(rounds: usize) -> Vec<AlgorithmRow> {
     rows
 }
 
-/// Seconds per run-iteration of the engine with `k` runs in lockstep over `iterations` iterations.
+/// Seconds per run-iteration of the engine with `k` GD runs in lockstep over `iterations` iterations.
 fn engine_once(problem: &Problem, k: usize, r_prime: usize, iterations: usize) -> f64 {
-    let n = problem.truth.n();
-    let mut obs: Vec<Nothing> = (0..k).map(|_| Nothing).collect();
-    let runs = obs
-        .iter_mut()
-        .enumerate()
-        .map(|(i, o)| BatchRun {
-            params: RunParams::new(0.25, iterations, iterations),
-            u0: small_random_init(n, r_prime, 1e-3, 100 + i as u64),
-            observer: o,
-        })
-        .collect();
-    let start = Instant::now();
-    black_box(run_gradient_descent_batch(problem, runs));
-    // T iterations make T + 1 operator passes (the last computes U_T's residual).
-    start.elapsed().as_secs_f64() / ((iterations + 1) * k) as f64
+    engine_once_with(problem, Algorithm::Gd, k, r_prime, iterations)
 }
 
 /// An instance to measure.
