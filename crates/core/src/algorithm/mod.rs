@@ -24,8 +24,7 @@ mod precgd;
 mod scaled_gd;
 
 pub use gd::GradientStep;
-pub use precgd::PrecGdStep;
-pub use scaled_gd::{preconditioned_step, PreconditionedWorkspace, ScaledGdStep};
+pub use scaled_gd::{preconditioned_step, Damping, PreconditionedStep, PreconditionedWorkspace};
 
 use ndarray::Array2;
 
@@ -112,8 +111,8 @@ impl Algorithm {
     pub fn rule(&self, r_prime: usize) -> Box<dyn StepRule> {
         match *self {
             Self::Gd => Box::new(GradientStep),
-            Self::ScaledGd { lambda } => Box::new(ScaledGdStep::new(lambda, r_prime)),
-            Self::PrecGd { c } => Box::new(PrecGdStep::new(c, r_prime)),
+            Self::ScaledGd { lambda } => Box::new(PreconditionedStep::scaled_gd(lambda, r_prime)),
+            Self::PrecGd { c } => Box::new(PreconditionedStep::precgd(c, r_prime)),
         }
     }
 

@@ -53,36 +53,55 @@ pub fn preconditioned_step(
     Ok(())
 }
 
-/// ScaledGD(λ)'s step rule.
+/// How the damping λ_t of a preconditioned step is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Damping {
+    /// ScaledGD(λ): λ_t = λ.
+    Fixed(f64),
+    /// PrecGD: λ_t = c·‖𝒜(U_tU_tᵀ) − y‖.
+    ResidualTimes(f64),
+}
+
+impl Damping {
+    /// λ_t at the state described by `context`.
+    pub fn at(&self, context: &StepContext) -> f64 {
+        match *self {
+            Self::Fixed(lambda) => lambda,
+            Self::ResidualTimes(c) => c * context.residual_norm,
+        }
+    }
+}
+
+/// The step rule of ScaledGD(λ) and PrecGD: U ← U − μ·∇f(U)·(UᵀU + λ_tI)⁻¹, with its workspace.
 #[derive(Debug, Clone)]
-pub struct ScaledGdStep {
-    lambda: f64,
+pub struct PreconditionedStep {
+    damping: Damping,
     workspace: PreconditionedWorkspace,
 }
 
-impl ScaledGdStep {
-    /// Damping λ ≥ 0 for iterates of width r'.
-    pub fn new(lambda: f64, r_prime: usize) -> Self {
+impl PreconditionedStep {
+    /// ScaledGD(λ) with fixed damping λ ≥ 0, for iterates of width r'.
+    pub fn scaled_gd(lambda: f64, r_prime: usize) -> Self {
+        Self::new(Damping::Fixed(lambda), r_prime)
+    }
+
+    /// The step with `damping` for iterates of width r'.
+    pub fn new(damping: Damping, r_prime: usize) -> Self {
         Self {
-            lambda,
+            damping,
             workspace: PreconditionedWorkspace::new(r_prime),
         }
     }
 }
 
-impl StepRule for ScaledGdStep {
+impl StepRule for PreconditionedStep {
     fn step(
         &mut self,
         context: &StepContext,
         u: &mut Array2<f64>,
         gradient: &mut Array2<f64>,
     ) -> Result<(), StepFailure> {
-        preconditioned_step(
-            &mut self.workspace,
-            self.lambda,
-            context.step_size,
-            u,
-            gradient,
-        )
+        let lambda = self.damping.at(context);
+        preconditioned_step(&mut self.workspace, lambda, context.step_size, u, gradient)
     }
 }
