@@ -15,6 +15,14 @@
 //! so that ‖X‖ = σ_1(X) = 1 and κ = σ_1(X)/σ_r(X). Since the columns of V are orthonormal, V = V_X
 //! is also the basis of col(X) the diagnostics use.
 //!
+//! The alternative ground truth of Liu, Wang, Huang, Qu & Balzano (ICML 2024, ReLU sampling) is a
+//! factor with i.i.d. Gaussian entries ([`GroundTruth::sample_gaussian_factor`]):
+//! ```text
+//!   X = G/σ_1(G),  G_ij i.i.d. N(0, 1)  (from the same stream)
+//! ```
+//! rescaled so that ‖X‖ = 1 as above (the scale does not change the sign pattern of XXᵀ); its κ is
+//! then random, and V_X, s are those of X's thin SVD.
+//!
 //! # Initialization
 //! U_0 = α·B, B ∈ R^{n×r'} with i.i.d. N(0, 1/r') entries from [`Stream::Initialization`], so that
 //! E‖B‖_F² = n for every width r'.
@@ -23,7 +31,7 @@ use ndarray::{Array1, Array2};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
-use crate::linalg::{orthonormal_columns, symmetric_eigen, DecompositionError};
+use crate::linalg::{orthonormal_columns, symmetric_eigen, thin_svd, DecompositionError};
 use std::sync::Arc;
 
 use crate::operator::{MeasurementOperator, PackedOperator};
@@ -74,6 +82,32 @@ impl GroundTruth {
         let mut g = rng(seed, Stream::GroundTruth);
         let gauss = Array2::<f64>::random_using((n, r), StandardNormal, &mut g);
         Self::from_basis(orthonormal_columns(gauss.view()), s.values(r))
+    }
+
+    /// X = G/σ_1(G) with G_ij i.i.d. N(0, 1) drawn from [`Stream::GroundTruth`] of `seed` (see the
+    /// module docs); V_X and s from X's thin SVD.
+    pub fn sample_gaussian_factor(
+        n: usize,
+        r: usize,
+        seed: u64,
+    ) -> Result<Self, DecompositionError> {
+        let mut g = rng(seed, Stream::GroundTruth);
+        let gauss = Array2::<f64>::random_using((n, r), StandardNormal, &mut g);
+        let svd = thin_svd(gauss.view())?;
+        let top = svd.s[0];
+        if top <= 0.0 || !top.is_finite() {
+            return Err(DecompositionError(
+                "SVD of the Gaussian factor (zero matrix)",
+            ));
+        }
+        let x = gauss / top;
+        let xxt = x.dot(&x.t());
+        Ok(Self {
+            x,
+            v_x: svd.u,
+            singular_values: svd.s.iter().map(|s| s / top).collect(),
+            xxt,
+        })
     }
 
     /// X = V·diag(s) for a given orthonormal V (n×r) and s (length r, descending).

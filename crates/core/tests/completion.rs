@@ -242,3 +242,57 @@ fn relu_sampling_observes_exactly_the_entries_above_the_threshold() {
         assert!((op.p() - want.len() as f64 / 105.0).abs() < 1e-15);
     }
 }
+
+#[test]
+fn count_sampling_observes_exactly_that_many_distinct_pairs_uniformly() {
+    let n = 9;
+    let pairs = n * (n + 1) / 2;
+    // Every pair is listed once, in row-major order, with i ≤ j < n, and the weights are scaled
+    // for p = count/N.
+    let all = CompletionOperator::sample_count(n, pairs, &mut rng(1, Stream::Operator));
+    let row_major: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
+    assert_eq!(all.entries(), &row_major[..]);
+    assert_eq!(all.p(), 1.0);
+    let op = CompletionOperator::sample_count(n, 17, &mut rng(2, Stream::Operator));
+    assert_eq!(op.m(), 17);
+    assert!((op.p() - 17.0 / pairs as f64).abs() < 1e-15);
+    assert!(op.entries().windows(2).all(|w| w[0] < w[1]));
+    // Each pair is chosen with probability count/N: over 3000 draws of 9 of 45 pairs, every pair's
+    // frequency is within 0.2 ± 0.04 (six standard errors).
+    let draws = 3000;
+    let mut hits = vec![0usize; pairs];
+    for s in 0..draws {
+        let op = CompletionOperator::sample_count(n, 9, &mut rng(100 + s, Stream::Operator));
+        for &(i, j) in op.entries() {
+            hits[row_major.iter().position(|&q| q == (i, j)).unwrap()] += 1;
+        }
+    }
+    for (k, &h) in hits.iter().enumerate() {
+        let f = h as f64 / draws as f64;
+        assert!(
+            (f - 0.2).abs() < 0.04,
+            "pair {:?}: frequency {f}",
+            row_major[k]
+        );
+    }
+}
+
+#[test]
+fn gaussian_factor_truth_is_a_rescaled_gaussian_matrix_with_its_svd() {
+    let (n, r) = (30, 4);
+    let t = GroundTruth::sample_gaussian_factor(n, r, 5).unwrap();
+    // X = G/σ_1(G) for the Gaussian G of the ground-truth stream.
+    let g = Array2::<f64>::random_using((n, r), StandardNormal, &mut rng(5, Stream::GroundTruth));
+    let ratio = &g / &t.x;
+    let c = ratio[[0, 0]];
+    assert!(ratio.iter().all(|v| (v - c).abs() <= 1e-12 * c.abs()));
+    // ‖X‖ = 1, s descending, V_X orthonormal, XXᵀ = V_X diag(s²) V_Xᵀ.
+    assert!((t.singular_values[0] - 1.0).abs() < 1e-14);
+    assert!(t.singular_values.windows(2).all(|w| w[0] >= w[1]));
+    let vtv = t.v_x.t().dot(&t.v_x);
+    assert!(frob(&(&vtv - &Array2::<f64>::eye(r))) < 1e-12);
+    let s2 = Array1::from(t.singular_values.iter().map(|s| s * s).collect::<Vec<_>>());
+    let rebuilt = (&t.v_x * &s2).dot(&t.v_x.t());
+    assert!(frob(&(&rebuilt - &t.xxt)) < 1e-12 * frob(&t.xxt));
+    assert!(t.kappa() > 1.0);
+}

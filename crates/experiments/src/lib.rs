@@ -257,7 +257,8 @@ pub fn run_experiment(
         config.spec.diagnostics.thresholds(),
         output::RunColumns {
             algorithm: config.spec.names_algorithm(),
-            completion: config.spec.operator_model().is_completion(),
+            completion: config.spec.is_completion(),
+            truth: config.spec.problem.truth != crate::spec::TruthKind::Orthonormal,
             noise: config.spec.names_noise(),
         },
     );

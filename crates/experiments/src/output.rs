@@ -35,7 +35,7 @@ use crate::sweep::RunPoint;
 pub struct Column(pub &'static str);
 
 /// The columns of runs.csv ([`RUN_COLUMNS`], then the optional [`ALGORITHM_COLUMNS`],
-/// [`COMPLETION_COLUMNS`] and `sigma`).
+/// [`COMPLETION_COLUMNS`], `sigma` and `truth`).
 pub mod col {
     use super::Column;
     pub const RUN: Column = Column("run");
@@ -73,6 +73,7 @@ pub mod col {
     pub const OBSERVATIONS: Column = Column("observations");
     pub const INCOHERENCE: Column = Column("incoherence");
     pub const SIGMA: Column = Column("sigma");
+    pub const TRUTH: Column = Column("truth");
 }
 
 /// Column names of runs.csv (always present, in order).
@@ -110,8 +111,8 @@ pub const RUN_COLUMNS: &[&str] = &[
 pub const ALGORITHM_COLUMNS: &[&str] = &[col::ALGORITHM.0, col::LAMBDA.0, col::C.0];
 
 /// Columns of runs.csv that describe matrix completion, appended when the spec's operator is
-/// completion: `sampling` (uniform | relu), `p` (uniform: the sampling probability; relu: the
-/// fraction observed), `threshold` (relu), `observations` (|Ω|, the instance's m) and
+/// completion: `sampling` (uniform | relu | matched_uniform), `p` (uniform: the sampling
+/// probability; relu and matched_uniform: the fraction observed), `threshold` (relu), `observations` (|Ω|, the instance's m) and
 /// `incoherence` (μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖²). Their `m` column is 0 (m is not a parameter).
 pub const COMPLETION_COLUMNS: &[&str] =
     &["sampling", "p", "threshold", "observations", "incoherence"];
@@ -123,8 +124,10 @@ pub struct RunColumns {
     pub algorithm: bool,
     /// [`COMPLETION_COLUMNS`] at the end.
     pub completion: bool,
-    /// `sigma` (the noise level) at the very end.
+    /// `sigma` (the noise level) after those.
     pub noise: bool,
+    /// `truth` (how X was drawn) at the very end.
+    pub truth: bool,
 }
 
 /// The columns of runs.csv, with the optional ones `which` asks for.
@@ -143,6 +146,9 @@ pub fn run_columns(which: RunColumns) -> Vec<&'static str> {
     }
     if which.noise {
         columns.push(col::SIGMA.0);
+    }
+    if which.truth {
+        columns.push(col::TRUTH.0);
     }
     columns
 }
@@ -180,7 +186,7 @@ pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phase
             noise_norm: &noise,
             sigma_min_vx_u: &vxu,
             test_error: &test,
-            sigma_min_x: point.singular_values[point.r - 1],
+            sigma_min_x: r.truth_kappa_and_sigma_min(point).1,
         },
         th,
     )
@@ -202,6 +208,7 @@ pub fn runs_csv(
         let (min_err, min_t) = min_with_t(&r.t, &test);
         let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
         let ph = run_phases(p, r, th);
+        let (kappa, sigma_min_x) = r.truth_kappa_and_sigma_min(p);
         let opt = |t: Option<usize>| t.map_or(String::new(), |t| t.to_string());
         let algorithm = if which.algorithm {
             let (lambda, c) = match p.algorithm {
@@ -221,7 +228,7 @@ pub fn runs_csv(
             p.n,
             p.r,
             p.m,
-            p.kappa,
+            kappa,
             p.r_prime,
             p.alpha,
             p.init.label(),
@@ -238,16 +245,18 @@ pub fn runs_csv(
             min_err,
             opt(min_t),
             last(&train),
-            p.singular_values[p.r - 1],
+            sigma_min_x,
             opt(ph.t_star),
             opt(ph.t_1),
             opt(ph.t_hat),
         );
         if which.completion {
             s.pop(); // the line's newline: the completion columns follow
-            let (sampling, threshold) = match p.operator {
-                OperatorModel::ReluCompletion { threshold } => ("relu", format!("{threshold:e}")),
-                _ => ("uniform", String::new()),
+            let sampling = p.operator.sampling().map_or("", |s| s.label());
+            let threshold = match p.operator {
+                OperatorModel::ReluCompletion { threshold }
+                | OperatorModel::MatchedUniformCompletion { threshold } => format!("{threshold:e}"),
+                _ => String::new(),
             };
             let (observations, incoherence) =
                 r.completion.map_or((String::new(), String::new()), |c| {
@@ -268,6 +277,10 @@ pub fn runs_csv(
         if which.noise {
             s.pop();
             let _ = writeln!(s, ",{:e}", p.sigma);
+        }
+        if which.truth {
+            s.pop();
+            let _ = writeln!(s, ",{}", p.truth.label());
         }
     }
     s
@@ -444,6 +457,7 @@ mod tests {
             algorithm: true,
             completion: true,
             noise: true,
+            truth: true,
         });
         for c in [
             col::RUN,
@@ -459,6 +473,7 @@ mod tests {
             col::LAMBDA,
             col::C,
             col::SAMPLING,
+            col::TRUTH,
             col::P,
             col::THRESHOLD,
             col::OBSERVATIONS,

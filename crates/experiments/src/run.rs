@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::write_atomic;
 use crate::quantity::{self, Named};
 use crate::spec::{
-    human_bytes, trajectory_bytes, Config, InitKind, OperatorModel, TRAJECTORY_VALUE_BYTES,
+    human_bytes, trajectory_bytes, Config, InitKind, OperatorModel, TruthKind,
+    TRAJECTORY_VALUE_BYTES,
 };
 use crate::sweep::{InstanceKey, RunPoint};
 
@@ -73,6 +74,9 @@ pub struct RunResult {
     /// μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖² of its X (absent for Gaussian sensing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<CompletionInstance>,
+    /// A Gaussian-factor X only: its singular values as drawn, descending (the point has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_singular_values: Option<Vec<f64>>,
 }
 
 /// What a completion run records of its instance.
@@ -106,6 +110,24 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>
 }
 
 impl RunResult {
+    /// The singular values of the run's X, descending: the point's, or for a Gaussian-factor X
+    /// those measured when it was drawn (empty if neither is known).
+    pub fn truth_spectrum<'a>(&'a self, point: &'a RunPoint) -> &'a [f64] {
+        if point.singular_values.is_empty() {
+            self.truth_singular_values.as_deref().unwrap_or(&[])
+        } else {
+            &point.singular_values
+        }
+    }
+
+    /// (κ(X), σ_min(X)) of the run's X (NaN if unknown).
+    pub fn truth_kappa_and_sigma_min(&self, point: &RunPoint) -> (f64, f64) {
+        match self.truth_spectrum(point) {
+            [] => (f64::NAN, f64::NAN),
+            s => (s[0] / s[s.len() - 1], s[s.len() - 1]),
+        }
+    }
+
     /// The column of quantity `name`, if recorded.
     pub fn series(&self, quantity: &(impl Named + ?Sized)) -> Option<Vec<f64>> {
         let j = self.quantities.iter().position(|q| q == quantity.name())?;
@@ -268,12 +290,19 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
 /// Builds the instance of a point: X from `truth_seed`, 𝒜 (of the point's measurement model) from
 /// `operator_seed`, and with σ > 0 the noise ε from the Noise stream of `operator_seed`.
 pub fn build_problem(point: &RunPoint) -> Problem {
-    let truth = GroundTruth::sample(
-        point.n,
-        point.r,
-        &SingularValues::Explicit(point.singular_values.clone()),
-        point.truth_seed,
-    );
+    let truth = match point.truth {
+        TruthKind::Orthonormal => GroundTruth::sample(
+            point.n,
+            point.r,
+            &SingularValues::Explicit(point.singular_values.clone()),
+            point.truth_seed,
+        ),
+        // The thin SVD of a finite n×r Gaussian matrix converges; a failure would be a faer bug.
+        TruthKind::GaussianFactor => {
+            GroundTruth::sample_gaussian_factor(point.n, point.r, point.truth_seed)
+                .expect("the SVD of a finite Gaussian matrix")
+        }
+    };
     let mut g = rng(point.operator_seed, Stream::Operator);
     let problem = match point.operator {
         OperatorModel::Gaussian => {
@@ -286,6 +315,13 @@ pub fn build_problem(point: &RunPoint) -> Problem {
         }
         OperatorModel::ReluCompletion { threshold } => {
             let operator = CompletionOperator::above_threshold(truth.xxt.view(), threshold);
+            Problem::new(truth, operator)
+        }
+        OperatorModel::MatchedUniformCompletion { threshold } => {
+            let count = CompletionOperator::above_threshold(truth.xxt.view(), threshold)
+                .entries()
+                .len();
+            let operator = CompletionOperator::sample_count(point.n, count.max(1), &mut g);
             Problem::new(truth, operator)
         }
     };
@@ -405,6 +441,8 @@ pub fn run_batch(
                     observations: problem.operator.m(),
                     incoherence: incoherence(&problem.truth),
                 }),
+                truth_singular_values: (!p.truth.is_orthonormal())
+                    .then(|| problem.truth.singular_values.clone()),
             }
         })
         .collect()

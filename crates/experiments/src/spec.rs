@@ -6,15 +6,18 @@
 //! ```toml
 //! title = "…"            # figure title
 //! caption = "…"          # what the figure shows (gallery, README)
-//! [problem]  n, r, m, and kappa = κ ≥ 1 or singular_values = [...]
-//! [operator] kind = "gaussian" (the default, and today the only measurement model)
+//! [problem]  n, r, m, and kappa = κ ≥ 1 or singular_values = [...];
+//!            truth = "orthonormal" (default: X = V·diag(s)) | "gaussian_factor" (X = G/σ_1(G), no κ)
+//! [operator] kind = "gaussian" (default) | "completion" with sampling = "uniform" (p or
+//!            observations) | "relu" (threshold) | "matched_uniform" (threshold)
+//! [noise]    sigma = σ ≥ 0
 //! [init]     alpha = α > 0, r_prime = r' ≥ 1, kind = "small_random" | "spectral"
 //! [gd]       step_size = μ > 0, iterations = T ≥ 1, log_every ≥ 1 (for every algorithm),
 //!            stop_below_test_error = ε (optional: a run ends at the first logged t with test error ≤ ε)
 //! [algorithm] kind = "gd" (default) | "scaled_gd" (lambda = λ ≥ 0) | "precgd" (c > 0)
 //! [seeds]    seed, replicates ≥ 1, share_instance = false
-//! [sweep]    lists over alpha, r_prime, m, kappa, step_size, init, algorithm (grid = Cartesian
-//!            product; a swept algorithm takes its parameter from [algorithm])
+//! [sweep]    lists over alpha, r_prime, m, kappa, step_size, init, algorithm, sigma, p, sampling
+//!            (grid = Cartesian product; a swept algorithm takes its parameter from [algorithm])
 //! [diagnostics] spectral = false, phase_sin_theta = 0.3, phase_signal_to_noise = 2
 //! [plot]     kind = trajectories | error_vs_parameter | overparameterization | init_comparison
 //!            | phase_lengths, and its options (quantities, phases, x, group, …)
@@ -61,6 +64,35 @@ pub struct ProblemSpec {
     pub kappa: Option<f64>,
     /// Explicit singular values of X (instead of κ).
     pub singular_values: Option<Vec<f64>>,
+    /// How X is drawn (default: orthonormal factor with the given singular values).
+    #[serde(default, skip_serializing_if = "TruthKind::is_orthonormal")]
+    pub truth: TruthKind,
+}
+
+/// How the ground truth X is drawn (see `lowrank_core::problem`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TruthKind {
+    /// X = V·diag(s), V Haar-orthonormal, s from κ or given.
+    #[default]
+    Orthonormal,
+    /// X = G/σ_1(G) with G_ij i.i.d. N(0, 1) (Liu et al., ReLU sampling); κ is random.
+    GaussianFactor,
+}
+
+impl TruthKind {
+    /// Whether this is the default orthonormal factor.
+    pub fn is_orthonormal(&self) -> bool {
+        *self == Self::Orthonormal
+    }
+
+    /// The name used in specs and runs.csv.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Orthonormal => "orthonormal",
+            Self::GaussianFactor => "gaussian_factor",
+        }
+    }
 }
 
 /// The measurement models a spec can name (see `lowrank_core::operator`).
@@ -83,6 +115,20 @@ pub enum Sampling {
     /// The pairs with (XXᵀ)_ij > `threshold` (default 0: the positive entries; Liu, Wang, Huang,
     /// Qu & Balzano, ICML 2024).
     Relu,
+    /// A uniformly random set of exactly as many pairs as ReLU sampling at `threshold` observes on
+    /// the same X (uniform sampling matched in size to the ReLU sample).
+    MatchedUniform,
+}
+
+impl Sampling {
+    /// The name used in specs and runs.csv.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Uniform => "uniform",
+            Self::Relu => "relu",
+            Self::MatchedUniform => "matched_uniform",
+        }
+    }
 }
 
 /// `[operator]` as written. Absent: Gaussian sensing.
@@ -120,6 +166,11 @@ pub enum OperatorModel {
         /// The threshold τ.
         threshold: f64,
     },
+    /// As many pairs as [`OperatorModel::ReluCompletion`] at `threshold` observes, drawn uniformly.
+    MatchedUniformCompletion {
+        /// The threshold τ of the ReLU sample it is matched to.
+        threshold: f64,
+    },
 }
 
 impl OperatorModel {
@@ -139,6 +190,17 @@ impl OperatorModel {
             Self::Gaussian => (0, 0),
             Self::UniformCompletion { p } => (1, p.to_bits()),
             Self::ReluCompletion { threshold } => (2, threshold.to_bits()),
+            Self::MatchedUniformCompletion { threshold } => (3, threshold.to_bits()),
+        }
+    }
+
+    /// The sampling of a completion model (None for Gaussian sensing).
+    pub fn sampling(&self) -> Option<Sampling> {
+        match self {
+            Self::Gaussian => None,
+            Self::UniformCompletion { .. } => Some(Sampling::Uniform),
+            Self::ReluCompletion { .. } => Some(Sampling::Relu),
+            Self::MatchedUniformCompletion { .. } => Some(Sampling::MatchedUniform),
         }
     }
 }
@@ -284,6 +346,11 @@ pub struct SweepSpec {
     pub sigma: Option<Vec<f64>>,
     /// Algorithms (their parameters come from `[algorithm]`).
     pub algorithm: Option<Vec<AlgorithmKind>>,
+    /// Values of uniform completion's sampling probability p.
+    pub p: Option<Vec<f64>>,
+    /// Completion samplings (uniform takes p, relu and matched_uniform the threshold, from
+    /// `[operator]` or `sweep.p`).
+    pub sampling: Option<Vec<Sampling>>,
 }
 
 /// `[noise]` as written: y = 𝒜(XXᵀ) + ε with ε_i ~ N(0, σ²/m) (see `lowrank_core::problem`).
@@ -385,11 +452,15 @@ pub enum Parameter {
     Algorithm,
     /// Noise level σ.
     Sigma,
+    /// Uniform completion's sampling probability p.
+    P,
+    /// Completion sampling.
+    Sampling,
 }
 
 impl Parameter {
     /// Every parameter.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::Alpha,
         Self::RPrime,
         Self::M,
@@ -398,6 +469,8 @@ impl Parameter {
         Self::Init,
         Self::Algorithm,
         Self::Sigma,
+        Self::P,
+        Self::Sampling,
     ];
 
     /// Column name in runs.csv.
@@ -411,6 +484,8 @@ impl Parameter {
             Self::Init => "init",
             Self::Algorithm => "algorithm",
             Self::Sigma => "sigma",
+            Self::P => "p",
+            Self::Sampling => "sampling",
         }
     }
 
@@ -421,7 +496,7 @@ impl Parameter {
 
     /// Whether the parameter is a number (it can be an axis).
     pub fn is_numeric(&self) -> bool {
-        !matches!(self, Self::Init | Self::Algorithm)
+        !matches!(self, Self::Init | Self::Algorithm | Self::Sampling)
     }
 
     /// Symbol for labels.
@@ -435,6 +510,8 @@ impl Parameter {
             Self::Init => "init",
             Self::Algorithm => "algorithm",
             Self::Sigma => "σ",
+            Self::P => "p",
+            Self::Sampling => "sampling",
         }
     }
 }
@@ -507,21 +584,56 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The measurement model of every run (the spec must be validated).
-    pub fn operator_model(&self) -> OperatorModel {
+    /// The measurement models of the runs, in grid order: Gaussian sensing, or for completion each
+    /// sampling (`sweep.sampling` or `operator.sampling`) with, for uniform sampling, each p
+    /// (`sweep.p`, `operator.p`, or `operator.observations` / (n(n+1)/2)). The spec must be
+    /// validated.
+    pub fn operator_models(&self) -> Vec<OperatorModel> {
         let o = self.operator.clone().unwrap_or_default();
-        match (o.kind, o.sampling) {
-            (OperatorKind::Gaussian, _) => OperatorModel::Gaussian,
-            (OperatorKind::Completion, Some(Sampling::Relu)) => OperatorModel::ReluCompletion {
-                threshold: o.threshold.unwrap_or(0.0),
-            },
-            (OperatorKind::Completion, _) => OperatorModel::UniformCompletion {
-                p: o.p.unwrap_or_else(|| {
-                    let pairs = self.problem.n * (self.problem.n + 1) / 2;
-                    o.observations.map_or(f64::NAN, |k| k as f64 / pairs as f64)
-                }),
-            },
+        if o.kind == OperatorKind::Gaussian {
+            return vec![OperatorModel::Gaussian];
         }
+        let threshold = o.threshold.unwrap_or(0.0);
+        let ps = self.sweep.p.clone().unwrap_or_else(|| {
+            vec![o.p.unwrap_or_else(|| {
+                let pairs = self.problem.n * (self.problem.n + 1) / 2;
+                o.observations.map_or(f64::NAN, |k| k as f64 / pairs as f64)
+            })]
+        });
+        self.samplings()
+            .into_iter()
+            .flat_map(|s| match s {
+                Sampling::Uniform => ps
+                    .iter()
+                    .map(|&p| OperatorModel::UniformCompletion { p })
+                    .collect(),
+                Sampling::Relu => vec![OperatorModel::ReluCompletion { threshold }],
+                Sampling::MatchedUniform => {
+                    vec![OperatorModel::MatchedUniformCompletion { threshold }]
+                }
+            })
+            .collect()
+    }
+
+    /// The completion samplings the spec runs (`sweep.sampling`, else `operator.sampling`; empty
+    /// for Gaussian sensing or if neither is set).
+    pub fn samplings(&self) -> Vec<Sampling> {
+        let o = self.operator.clone().unwrap_or_default();
+        match o.kind {
+            OperatorKind::Gaussian => Vec::new(),
+            OperatorKind::Completion => self
+                .sweep
+                .sampling
+                .clone()
+                .unwrap_or_else(|| o.sampling.into_iter().collect()),
+        }
+    }
+
+    /// Whether the runs are matrix completion.
+    pub fn is_completion(&self) -> bool {
+        self.operator
+            .as_ref()
+            .is_some_and(|o| o.kind == OperatorKind::Completion)
     }
 
     /// Whether the spec names its noise (`[noise]` or `sweep.sigma`); then runs.csv records σ.
@@ -562,9 +674,12 @@ pub struct Grid {
     pub n: usize,
     /// r.
     pub r: usize,
-    /// The measurement model.
-    pub operator: OperatorModel,
-    /// The singular values of X, descending, one list per κ (or the explicit values).
+    /// The measurement models (one, or several with `sweep.p` / `sweep.sampling`).
+    pub operator: Vec<OperatorModel>,
+    /// How X is drawn.
+    pub truth: TruthKind,
+    /// The singular values of X, descending, one list per κ (or the explicit values); one empty
+    /// list for a Gaussian-factor X (its singular values are drawn with it).
     pub singular_values: Vec<Vec<f64>>,
     /// Values of m.
     pub m: Vec<usize>,
@@ -603,6 +718,7 @@ impl Grid {
         let sw = &spec.sweep;
         let list = |swept: &Option<Vec<f64>>, single: f64| swept.clone().unwrap_or(vec![single]);
         let singular_values = match (&p.singular_values, &sw.kappa, p.kappa) {
+            _ if p.truth == TruthKind::GaussianFactor => vec![Vec::new()],
             (Some(v), _, _) => vec![SingularValues::Explicit(v.clone()).values(p.r)],
             (None, Some(kappas), _) => kappas
                 .iter()
@@ -617,7 +733,8 @@ impl Grid {
         Self {
             n: p.n,
             r: p.r,
-            operator: spec.operator_model(),
+            operator: spec.operator_models(),
+            truth: p.truth,
             singular_values,
             // Completion has no m: one grid value, 0, that its runs record (|Ω| is measured).
             m: sw.m.clone().unwrap_or(vec![p.m.unwrap_or(0)]),
@@ -816,7 +933,7 @@ fn validate(spec: &Spec) -> Result<(), String> {
     }
     check_operator(spec)?;
     nonempty("sweep.m", &sw.m)?;
-    if spec.operator_model().is_gaussian() {
+    if !spec.is_completion() {
         if p.m.is_none() && sw.m.is_none() {
             return Err(
                 "problem.m is missing; Gaussian sensing needs m ≥ 1 measurements (or sweep.m)"
@@ -834,7 +951,24 @@ fn validate(spec: &Spec) -> Result<(), String> {
             }
         }
     }
+    if p.truth == TruthKind::GaussianFactor {
+        if let Some(key) = [
+            ("problem.kappa", p.kappa.is_some()),
+            ("problem.singular_values", p.singular_values.is_some()),
+            ("sweep.kappa", sw.kappa.is_some()),
+        ]
+        .iter()
+        .find(|k| k.1)
+        .map(|k| k.0)
+        {
+            return Err(format!(
+                "{key} is set, but problem.truth = \"gaussian_factor\" draws X = G/σ_1(G) with a random \
+                 spectrum; allowed: remove it (or use truth = \"orthonormal\")"
+            ));
+        }
+    }
     match (&p.kappa, &p.singular_values) {
+        _ if p.truth == TruthKind::GaussianFactor => {}
         (Some(_), Some(_)) => {
             return Err(
                 "problem.kappa and problem.singular_values are both set; give one of them".into(),
@@ -1090,64 +1224,116 @@ fn validate(spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
-/// `[operator]`: completion needs its sampling and that sampling's parameter, takes no m; Gaussian
-/// sensing takes none of the completion keys.
+/// `[operator]` and `sweep.p` / `sweep.sampling`: completion needs its samplings and each
+/// sampling's parameter, takes no m; a key no sampling of the spec uses is refused; Gaussian sensing
+/// takes none of the completion keys.
 fn check_operator(spec: &Spec) -> Result<(), String> {
     let o = spec.operator.clone().unwrap_or_default();
+    let sw = &spec.sweep;
     let completion_keys = [
-        ("sampling", o.sampling.is_some()),
-        ("p", o.p.is_some()),
-        ("observations", o.observations.is_some()),
-        ("threshold", o.threshold.is_some()),
+        ("operator.sampling", o.sampling.is_some()),
+        ("operator.p", o.p.is_some()),
+        ("operator.observations", o.observations.is_some()),
+        ("operator.threshold", o.threshold.is_some()),
+        ("sweep.p", sw.p.is_some()),
+        ("sweep.sampling", sw.sampling.is_some()),
     ];
-    match o.kind {
-        OperatorKind::Gaussian => {
-            if let Some((key, _)) = completion_keys.iter().find(|(_, set)| *set) {
-                return Err(format!(
-                    "operator.{key} is a parameter of matrix completion; allowed with operator.kind = \"completion\" only"
-                ));
+    if o.kind == OperatorKind::Gaussian {
+        if let Some((key, _)) = completion_keys.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "{key} is a parameter of matrix completion; allowed with operator.kind = \"completion\" only"
+            ));
+        }
+        return Ok(());
+    }
+    if spec.problem.m.is_some() || sw.m.is_some() {
+        return Err(format!(
+            "{} is set, but matrix completion observes a random number of entries |Ω|; allowed: \
+             remove it (uniform sampling: set operator.p)",
+            if spec.problem.m.is_some() {
+                "problem.m"
+            } else {
+                "sweep.m"
+            }
+        ));
+    }
+    nonempty("sweep.sampling", &sw.sampling)?;
+    distinct("sweep.sampling", &sw.sampling)?;
+    let samplings = spec.samplings();
+    if samplings.is_empty() {
+        return Err("operator.sampling is missing; completion needs sampling = \"uniform\" (with p), \
+                    \"relu\" or \"matched_uniform\" (with an optional threshold), or sweep.sampling"
+            .into());
+    }
+    let which = if sw.sampling.is_some() {
+        format!(
+            "sweep.sampling = [{}]",
+            samplings
+                .iter()
+                .map(|s| format!("\"{}\"", s.label()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!("sampling = \"{}\"", samplings[0].label())
+    };
+    let uniform = samplings.contains(&Sampling::Uniform);
+    let thresholded = samplings
+        .iter()
+        .any(|s| matches!(s, Sampling::Relu | Sampling::MatchedUniform));
+    if !thresholded && o.threshold.is_some() {
+        return Err(format!(
+            "operator.threshold is a parameter of sampling = \"relu\" and \"matched_uniform\", which this \
+             spec does not run ({which}); allowed with uniform sampling: p, observations or sweep.p"
+        ));
+    }
+    if let Some(t) = o.threshold {
+        check_f64("operator.threshold", t, true, "a finite number")?;
+    }
+    let p_keys = [
+        ("operator.p", o.p.is_some()),
+        ("operator.observations", o.observations.is_some()),
+        ("sweep.p", sw.p.is_some()),
+    ];
+    let given: Vec<&str> = p_keys.iter().filter(|k| k.1).map(|k| k.0).collect();
+    if !uniform {
+        if let Some(key) = given.first() {
+            return Err(format!(
+                "{key} is a parameter of sampling = \"uniform\", which this spec does not run ({which}); \
+                 ReLU sampling observes the entries of XXᵀ above operator.threshold"
+            ));
+        }
+        return Ok(());
+    }
+    if sw.p.is_none() && given.len() > 1 {
+        return Err("operator.p and operator.observations are both set; give one of them".into());
+    }
+    if sw.p.is_some() && o.observations.is_some() {
+        return Err(
+            "sweep.p and operator.observations are both set; give the sampling rates as sweep.p only"
+                .into(),
+        );
+    }
+    nonempty("sweep.p", &sw.p)?;
+    distinct("sweep.p", &sw.p)?;
+    let pairs = spec.problem.n * (spec.problem.n + 1) / 2;
+    match (&sw.p, o.p, o.observations) {
+        (Some(ps), _, _) => {
+            for &p in ps {
+                check_f64("sweep.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?;
             }
         }
-        OperatorKind::Completion => {
-            if spec.problem.m.is_some() || spec.sweep.m.is_some() {
-                return Err(format!(
-                    "{} is set, but matrix completion observes a random number of entries |Ω|; allowed: \
-                     remove it (uniform sampling: set operator.p)",
-                    if spec.problem.m.is_some() { "problem.m" } else { "sweep.m" }
-                ));
-            }
-            match o.sampling {
-                None => {
-                    return Err("operator.sampling is missing; completion needs sampling = \"uniform\" (with p) or \"relu\" (with an optional threshold)".into())
-                }
-                Some(Sampling::Uniform) => {
-                    if o.threshold.is_some() {
-                        return Err("operator.threshold is a parameter of sampling = \"relu\"; allowed with uniform sampling: p".into());
-                    }
-                    let pairs = spec.problem.n * (spec.problem.n + 1) / 2;
-                    match (o.p, o.observations) {
-                        (None, None) => return Err("operator.p is missing; uniform sampling needs p with 0 < p ≤ 1 (or observations, the expected number of observed pairs)".into()),
-                        (Some(_), Some(_)) => return Err("operator.p and operator.observations are both set; give one of them".into()),
-                        (Some(p), None) => check_f64("operator.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?,
-                        (None, Some(k)) if k == 0 || k > pairs => {
-                            return Err(format!(
-                                "operator.observations = {k} is out of range; allowed: 1 ≤ observations ≤ n(n+1)/2 = {pairs}"
-                            ))
-                        }
-                        (None, Some(_)) => {}
-                    }
-                }
-                Some(Sampling::Relu) => {
-                    if o.p.is_some() || o.observations.is_some() {
-                        let key = if o.p.is_some() { "p" } else { "observations" };
-                        return Err(format!("operator.{key} is a parameter of sampling = \"uniform\"; ReLU sampling observes the entries of XXᵀ above operator.threshold"));
-                    }
-                    if let Some(t) = o.threshold {
-                        check_f64("operator.threshold", t, true, "a finite number")?;
-                    }
-                }
-            }
+        (None, None, None) => return Err(format!("operator.p is missing; uniform sampling ({which}) needs p with 0 < p ≤ 1 (or observations, the expected number of observed pairs, or sweep.p)")),
+        (None, Some(p), _) => check_f64("operator.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?,
+        (None, None, Some(k)) if k == 0 || k > pairs => {
+            return Err(format!(
+                "operator.observations = {k} is out of range; allowed: 1 ≤ observations ≤ n(n+1)/2 = {pairs}"
+            ))
         }
+        (None, None, Some(_)) => {}
+    }
+    if let Some(p) = o.p {
+        check_f64("operator.p", p, p > 0.0 && p <= 1.0, "0 < p ≤ 1")?;
     }
     Ok(())
 }
@@ -1241,6 +1427,8 @@ fn sweep_lengths(sw: &SweepSpec) -> Vec<(&'static str, usize)> {
         ("init", sw.init.as_ref().map(Vec::len)),
         ("algorithm", sw.algorithm.as_ref().map(Vec::len)),
         ("sigma", sw.sigma.as_ref().map(Vec::len)),
+        ("p", sw.p.as_ref().map(Vec::len)),
+        ("sampling", sw.sampling.as_ref().map(Vec::len)),
     ]
     .into_iter()
     .filter_map(|(k, n)| Some((k, n?)))
@@ -1273,7 +1461,7 @@ fn check_error_vs_parameter(spec: &Spec, x: Parameter) -> Result<(), String> {
         let numeric: Vec<&str> = swept
             .iter()
             .copied()
-            .filter(|&k| k != "init" && k != "algorithm")
+            .filter(|&k| k != "init" && k != "algorithm" && k != "sampling")
             .collect();
         return Err(format!(
             "plot.x = \"{}\" is not a number; allowed: a swept numeric parameter ({})",

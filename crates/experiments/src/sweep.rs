@@ -3,14 +3,17 @@
 //! # Grid
 //! The grid is the Cartesian product of the `[sweep]` lists (a missing list is the single value
 //! from its table), in the nesting order κ, m, σ, μ, algorithm, init kind, r', α (α varies fastest), times
-//! `seeds.replicates` (outermost).
+//! `seeds.replicates` (outermost); completion's samplings and sampling rates (`sweep.sampling`,
+//! `sweep.p`) vary between m and σ.
 //!
 //! # Seeds
 //! Each random object gets a seed derived (SplitMix64, [`derive_seed`]) from the spec seed, a tag
 //! naming the object, the replicate and *only the parameters the object depends on*:
 //! ```text
 //!   truth_seed    = derive(seed, [TRUTH,    q, n, r])      X's orthonormal factor (κ only rescales it)
-//!   operator_seed = derive(seed, [OPERATOR, q, n, m])      A_1..A_m
+//!   operator_seed = derive(seed, [OPERATOR, q, n, m])      A_1..A_m, or Ω (m = 0: the same seed for
+//!                                                          every p, so the Ω of a smaller p is a
+//!                                                          subset of a larger one's)
 //!   init_seed     = derive(seed, [INIT,     q, n, r'])     B (α only rescales it)
 //! ```
 //! where q is the replicate index, or 0 for truth and operator when `share_instance = true`.
@@ -22,15 +25,25 @@ use lowrank_core::seeds::derive_seed;
 use lowrank_core::Algorithm;
 use serde::Serialize;
 
-use crate::spec::{Config, InitKind, OperatorModel};
+use crate::spec::{Config, InitKind, OperatorModel, TruthKind};
 
 const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
 const TAG_INIT: u64 = 0x696e_6974; // "init"
 
-/// What identifies an instance: (measurement model, bits of σ, truth seed, operator seed, n, r, m, bits of the
-/// singular values).
-pub type InstanceKey = ((u8, u64), u64, u64, u64, usize, usize, usize, Vec<u64>);
+/// What identifies an instance: (measurement model, truth kind, bits of σ, truth seed, operator
+/// seed, n, r, m, bits of the singular values).
+pub type InstanceKey = (
+    (u8, u64),
+    TruthKind,
+    u64,
+    u64,
+    u64,
+    usize,
+    usize,
+    usize,
+    Vec<u64>,
+);
 
 /// One run of a sweep: everything that determines its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,9 +62,14 @@ pub struct RunPoint {
     /// are those they had before the model could be named).
     #[serde(skip_serializing_if = "OperatorModel::is_gaussian")]
     pub operator: OperatorModel,
-    /// κ (from the singular values when they are explicit).
+    /// How X is drawn (left out of the JSON when orthonormal, so cache keys are those they had
+    /// before the choice existed).
+    #[serde(skip_serializing_if = "TruthKind::is_orthonormal")]
+    pub truth: TruthKind,
+    /// κ (from the singular values when they are explicit; NaN for a Gaussian-factor X, whose κ
+    /// is measured when it is drawn).
     pub kappa: f64,
-    /// The singular values of X, descending.
+    /// The singular values of X, descending (empty for a Gaussian-factor X).
     pub singular_values: Vec<f64>,
     /// Width r'.
     pub r_prime: usize,
@@ -92,6 +110,7 @@ impl RunPoint {
     pub fn instance_key(&self) -> InstanceKey {
         (
             self.operator.key(),
+            self.truth,
             self.sigma.to_bits(),
             self.truth_seed,
             self.operator_seed,
@@ -115,7 +134,10 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
         let iq = if g.share_instance { 0 } else { q as u64 };
         let truth_seed = derive_seed(g.seed, &[TAG_TRUTH, iq, g.n as u64, g.r as u64]);
         for sv in &g.singular_values {
-            for &m in &g.m {
+            for (&m, &operator) in
+                g.m.iter()
+                    .flat_map(|m| g.operator.iter().map(move |o| (m, o)))
+            {
                 let operator_seed = derive_seed(g.seed, &[TAG_OPERATOR, iq, g.n as u64, m as u64]);
                 for (&sigma, &mu) in g
                     .sigma
@@ -136,8 +158,12 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                         n: g.n,
                                         r: g.r,
                                         m,
-                                        operator: g.operator,
-                                        kappa: sv[0] / sv[g.r - 1],
+                                        operator,
+                                        truth: g.truth,
+                                        kappa: match sv.len() {
+                                            0 => f64::NAN,
+                                            _ => sv[0] / sv[g.r - 1],
+                                        },
                                         singular_values: sv.clone(),
                                         r_prime: rp,
                                         alpha,

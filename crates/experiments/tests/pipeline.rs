@@ -507,6 +507,61 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["operator.p and operator.observations are both set"],
         ),
         (
+            "sweep_p_with_gaussian",
+            &SMALL.replace("[plot]", "[sweep]\np = [0.2, 0.4]\n[plot]"),
+            &["sweep.p is a parameter of matrix completion", "completion"],
+        ),
+        (
+            "sweep_p_out_of_range",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\n[init]",
+            ).replace("[plot]", "[sweep]\np = [0.2, 0.0]\n[plot]"),
+            &["sweep.p = 0", "0 < p ≤ 1"],
+        ),
+        (
+            "sweep_p_and_observations",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\nobservations = 30\n[init]",
+            ).replace("[plot]", "[sweep]\np = [0.2, 0.4]\n[plot]"),
+            &["sweep.p and operator.observations are both set"],
+        ),
+        (
+            "threshold_with_uniform",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.5\nthreshold = 0.1\n[init]",
+            ),
+            &["operator.threshold is a parameter of sampling = \"relu\"", "p, observations or sweep.p"],
+        ),
+        (
+            "sweep_sampling_uniform_without_p",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\n[init]",
+            ).replace("[plot]", "[sweep]\nsampling = [\"relu\", \"uniform\"]\n[plot]"),
+            &["operator.p is missing", "sweep.sampling = [\"relu\", \"uniform\"]"],
+        ),
+        (
+            "sweep_sampling_unknown",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\n[init]",
+            ).replace("[plot]", "[sweep]\nsampling = [\"relu\", \"bernoulli\"]\n[plot]"),
+            &["unknown variant `bernoulli`", "matched_uniform"],
+        ),
+        (
+            "gaussian_factor_with_kappa",
+            &SMALL.replace("kappa = 2.0", "kappa = 2.0\ntruth = \"gaussian_factor\""),
+            &["problem.kappa is set", "gaussian_factor", "random"],
+        ),
+        (
+            "truth_unknown",
+            &SMALL.replace("kappa = 2.0", "kappa = 2.0\ntruth = \"haar\""),
+            &["unknown variant `haar`", "orthonormal", "gaussian_factor"],
+        ),
+        (
             "n_too_large",
             &SMALL.replace("n = 12", "n = 4611686018427387904"),
             &["problem.n = 4611686018427387904 is out of range", "overflow"],
@@ -1301,4 +1356,105 @@ fn a_narrow_instance_records_as_many_singular_values_as_u_has() {
     assert!(runs[0].get("sigma_u_3").iter().all(|v| v.is_finite()));
     assert!(runs[0].get("sigma_u_4").is_empty());
     assert!(!runs[0].get("power_deviation").is_empty());
+}
+
+#[test]
+fn relu_and_matched_uniform_sampling_share_x_and_observe_equally_many_pairs() {
+    use experiments::output::col;
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("m = 150\n", "")
+        .replace("kappa = 2.0", "truth = \"gaussian_factor\"")
+        .replace(
+            "[init]",
+            "[operator]\nkind = \"completion\"\nthreshold = 0.05\n[init]",
+        )
+        .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 2")
+        .replace(
+            "[plot]",
+            "[sweep]\nsampling = [\"relu\", \"matched_uniform\"]\n[plot]",
+        );
+    let spec = write_spec(tmp.path(), "relu", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let runs = experiments::output::read_results(&l.results.join("relu")).unwrap();
+    assert_eq!(runs.len(), 4);
+    for pair in runs.chunks(2) {
+        let (relu, matched) = (&pair[0], &pair[1]);
+        assert_eq!(relu.text(col::SAMPLING), "relu");
+        assert_eq!(matched.text(col::SAMPLING), "matched_uniform");
+        // The same X (same truth seed, so the same κ and μ(X), measured from the drawn X) ...
+        for c in [
+            col::TRUTH_SEED,
+            col::KAPPA,
+            col::INCOHERENCE,
+            col::SIGMA_MIN_X,
+        ] {
+            assert_eq!(relu.text(c), matched.text(c), "{}", c.0);
+        }
+        assert_eq!(relu.text(col::TRUTH), "gaussian_factor");
+        let kappa = relu.num(col::KAPPA);
+        assert!(kappa.is_finite() && kappa > 1.0, "κ = {kappa}");
+        // ... and the same number of observed pairs, chosen differently.
+        assert_eq!(
+            relu.text(col::OBSERVATIONS),
+            matched.text(col::OBSERVATIONS)
+        );
+        assert_eq!(relu.text(col::P), matched.text(col::P));
+        assert_ne!(relu.get("train_error"), matched.get("train_error"));
+    }
+    // The replicates draw different X.
+    assert_ne!(runs[0].text(col::KAPPA), runs[2].text(col::KAPPA));
+}
+
+#[test]
+fn a_sweep_over_p_observes_nested_sets_from_one_seed() {
+    use experiments::output::col;
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("m = 150\n", "")
+        .replace(
+            "[init]",
+            "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\n[init]",
+        )
+        .replace(
+            "[plot]",
+            "[sweep]\np = [0.2, 0.5, 0.9]\nalpha = [1e-3, 1e-2]\n[plot]",
+        )
+        .replace("iterations = 120", "iterations = 20");
+    let spec = write_spec(tmp.path(), "p", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    // Three instances (one per p) of two runs each, sharing X and the operator seed.
+    let points = experiments::sweep::expand(&config);
+    assert_eq!(points.len(), 6);
+    assert_eq!(experiments::run::plan_batches(&points).len(), 3);
+    assert!(points
+        .windows(2)
+        .all(|w| w[0].operator_seed == w[1].operator_seed));
+    let problems: Vec<_> = [0, 2, 4]
+        .iter()
+        .map(|&i| experiments::run::build_problem(&points[i]))
+        .collect();
+    let pairs = |k: usize| -> Vec<(usize, usize)> {
+        let m = problems[k].operator.m();
+        // The observed pairs, from the adjoint of the k-th unit vectors.
+        (0..m)
+            .map(|j| {
+                let mut e = ndarray::Array1::zeros(m);
+                e[j] = 1.0;
+                let a = problems[k].operator.adjoint(e.view());
+                let at = a.indexed_iter().find(|(_, v)| **v != 0.0).unwrap().0;
+                (at.0.min(at.1), at.0.max(at.1))
+            })
+            .collect()
+    };
+    let (small, mid, large) = (pairs(0), pairs(1), pairs(2));
+    assert!(small.len() < mid.len() && mid.len() < large.len());
+    assert!(small.iter().all(|q| mid.contains(q)) && mid.iter().all(|q| large.contains(q)));
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let runs = experiments::output::read_results(&l.results.join("p")).unwrap();
+    let ps: Vec<&str> = runs.iter().map(|r| r.text(col::P)).collect();
+    assert_eq!(ps, ["2e-1", "2e-1", "5e-1", "5e-1", "9e-1", "9e-1"]);
 }

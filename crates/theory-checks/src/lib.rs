@@ -227,6 +227,7 @@ impl Experiment {
                 m: Some(self.m),
                 kappa: Some(self.kappa),
                 singular_values: None,
+                truth: Default::default(),
             },
             operator: None,
             noise: None,

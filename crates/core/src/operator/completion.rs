@@ -60,6 +60,31 @@ impl CompletionOperator {
         Self::from_entries(n, entries, p)
     }
 
+    /// Ω a uniformly random set of exactly `count` of the N = n(n+1)/2 pairs i ≤ j (1 ≤ count ≤ N;
+    /// all subsets of that size equally likely), scaled with p = count/N; listed in row-major
+    /// order. Uniform sampling matched in size to another Ω (e.g. a ReLU sample of the same X).
+    pub fn sample_count<R: Rng + ?Sized>(n: usize, count: usize, rng: &mut R) -> Self {
+        let pairs = n * (n + 1) / 2;
+        assert!(
+            count >= 1 && count <= pairs,
+            "count must be in 1..=n(n+1)/2"
+        );
+        let mut chosen = ndarray_rand::rand::seq::index::sample(rng, pairs, count).into_vec();
+        chosen.sort_unstable();
+        // Pair index l in row-major order of i ≤ j: row i starts at i·n − i(i−1)/2.
+        let mut entries = Vec::with_capacity(count);
+        let mut i = 0;
+        let mut row_start = 0;
+        for l in chosen {
+            while l >= row_start + (n - i) {
+                row_start += n - i;
+                i += 1;
+            }
+            entries.push((i, i + (l - row_start)));
+        }
+        Self::from_entries(n, entries, count as f64 / pairs as f64)
+    }
+
     /// ReLU sampling: Ω = the pairs i ≤ j with z_ij > threshold (for z = XXᵀ: its positive
     /// entries at threshold 0), scaled with p = |Ω| / (n(n+1)/2), the fraction observed, so that
     /// the normalisation matches uniform sampling with the same number of observations.

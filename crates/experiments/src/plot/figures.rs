@@ -416,6 +416,8 @@ fn parameter_axis(p: Parameter) -> Axis {
         Parameter::Init => "initialization",
         Parameter::Algorithm => "algorithm",
         Parameter::Sigma => "σ, noise level (log)",
+        Parameter::P => "p, sampling probability (log)",
+        Parameter::Sampling => "sampling",
     };
     Axis::log(label)
 }
