@@ -7,6 +7,9 @@
 //! - packed fused: one pass over the packed operator (blocked forward + adjoint), the engine's single-run path;
 //! - batched k: k runs in lockstep (the engine's batch path), reported per run-iteration;
 //!
+//! - matrix completion (uniform sampling): ms per run-iteration of the sparse operator's pass, next
+//!   to the dense Gaussian pass at the same m where that fits in memory;
+//!
 //! and the time of a full `make figures` (every spec, nothing cached) against the time its
 //! operator products would take at the measured GEMM rate.
 //!
@@ -173,6 +176,8 @@ struct Results {
     rows: Vec<Row>,
     /// GD vs ScaledGD(λ) vs PrecGD per run-iteration (target: ≤ 1.1× GD).
     algorithms: Vec<AlgorithmRow>,
+    /// Matrix completion against dense Gaussian sensing at the same m.
+    completion: Vec<CompletionRow>,
     figures: Option<Figures>,
     targets: Vec<Target>,
     memory: Vec<Memory>,
@@ -537,6 +542,65 @@ fn algorithm_costs(rounds: usize) -> Vec<AlgorithmRow> {
                 engine_runs: k,
                 ms_per_run_iteration: 1e3 * min_of(&times[j]),
                 ratio_to_gd: median(ratios),
+            });
+        }
+    }
+    rows
+}
+
+/// GD on matrix completion (uniform sampling at rate p, r = 5, κ = 2) against dense Gaussian
+/// sensing with the same number of measurements m = |Ω|.
+#[derive(Serialize)]
+struct CompletionRow {
+    n: usize,
+    r_prime: usize,
+    p: f64,
+    /// |Ω| of the instance (also the m of the dense comparison).
+    observations: usize,
+    engine_runs: usize,
+    /// Fastest of the rounds (ms per run-iteration).
+    completion_ms_per_run_iteration: f64,
+    /// Bytes of the packed Gaussian operator at that m (m·n(n+1)/2·8).
+    dense_operator_bytes: u128,
+    /// The dense pass, if its operator fits in the memory budget (else None).
+    dense_ms_per_run_iteration: Option<f64>,
+}
+
+fn completion_costs(rounds: usize) -> Vec<CompletionRow> {
+    use lowrank_core::operator::CompletionOperator;
+    use lowrank_core::seeds::{rng, Stream};
+    use lowrank_core::GroundTruth;
+    let budget = experiments::memory_budget().unwrap_or(0);
+    let mut rows = Vec::new();
+    for (n, r_prime, p) in [(1000usize, 20usize, 0.05), (200, 20, 0.05)] {
+        eprintln!(
+            "completion: n={n} r'={r_prime} p={p} against dense Gaussian sensing at m = |Ω| …"
+        );
+        let truth = GroundTruth::sample(n, 5, &SingularValues::Condition(2.0), 1);
+        let op = CompletionOperator::sample_uniform(n, p, &mut rng(1, Stream::Operator));
+        let problem = Problem::new(truth, op);
+        let m = problem.operator.m();
+        let dense_bytes = lowrank_core::operator_bytes(n, m);
+        let dense = (dense_bytes < budget)
+            .then(|| Problem::sample_gaussian(n, 5, m, &SingularValues::Condition(2.0), 1));
+        for (k, iterations) in [(1usize, 50usize), (8, 20)] {
+            let mut sparse_times = Vec::new();
+            let mut dense_times = Vec::new();
+            for _ in 0..rounds {
+                sparse_times.push(engine_once(&problem, k, r_prime, iterations));
+                if let Some(d) = &dense {
+                    dense_times.push(engine_once(d, k, r_prime, iterations));
+                }
+            }
+            rows.push(CompletionRow {
+                n,
+                r_prime,
+                p,
+                observations: m,
+                engine_runs: k,
+                completion_ms_per_run_iteration: 1e3 * min_of(&sparse_times),
+                dense_operator_bytes: dense_bytes,
+                dense_ms_per_run_iteration: dense.as_ref().map(|_| 1e3 * min_of(&dense_times)),
             });
         }
     }
@@ -928,6 +992,7 @@ fn main() {
         rows.extend(r);
     }
     let algorithms = algorithm_costs(5);
+    let completion = completion_costs(3);
     let figures = figures(!cli.skip_figures, &mut probes);
     drop(probes);
     let targets = targets(&instances, &rows, figures.as_ref());
@@ -938,6 +1003,7 @@ fn main() {
         limits,
         rows,
         algorithms,
+        completion,
         figures,
         targets,
         memory: memory_cases(cli.small_only)
@@ -1019,6 +1085,26 @@ fn print_results(results: &Results, cli: &Cli) {
         println!(
             "  {:<18} k = {:>2}: {:.4} ms, {:.3}× GD",
             a.algorithm, a.engine_runs, a.ms_per_run_iteration, a.ratio_to_gd
+        );
+    }
+    println!(
+        "matrix completion, uniform sampling, GD (ms per run-iteration, fastest of 3 rounds), next \
+         to dense Gaussian sensing with m = |Ω| where its packed operator fits in memory:"
+    );
+    for c in &results.completion {
+        let dense = match c.dense_ms_per_run_iteration {
+            Some(ms) => format!(
+                "dense Gaussian {ms:.3} ms ({:.0}× the completion pass)",
+                ms / c.completion_ms_per_run_iteration
+            ),
+            None => format!(
+                "dense Gaussian does not fit (its operator needs {})",
+                experiments::spec::human_bytes(c.dense_operator_bytes)
+            ),
+        };
+        println!(
+            "  n = {:>4}, r' = {}, p = {}, |Ω| = {:>6}, k = {}: completion {:.3} ms; {dense}",
+            c.n, c.r_prime, c.p, c.observations, c.engine_runs, c.completion_ms_per_run_iteration
         );
     }
     for l in &results.limits {

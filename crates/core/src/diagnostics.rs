@@ -167,6 +167,34 @@ pub struct SpectralDiagnostics {
     pub power_deviation: f64,
 }
 
+/// Where an instance stands against the spectral claim's regime: with M = 𝒜*(y) and L the span of
+/// its top-r eigenvectors,
+/// ```text
+///   deviation = ‖M − XXᵀ‖ / σ_r(X)²      (spectral norm; small: M ≈ XXᵀ, the regime of the theory)
+///   sin_l_x   = sin∠(L, col(X))           (Davis–Kahan: ≤ deviation/(1 − deviation) while deviation < 1)
+/// ```
+/// Spectral initialization, and phase I of small-init GD, land in L; they meet the truth only where
+/// sin_l_x is small.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectralRegime {
+    /// ‖𝒜*(y) − XXᵀ‖/σ_r(X)².
+    pub deviation: f64,
+    /// sin∠(L, col(X)).
+    pub sin_l_x: f64,
+}
+
+/// The [`SpectralRegime`] of a problem (one n×n eigendecomposition and one spectral norm).
+pub fn spectral_regime(problem: &Problem) -> Result<SpectralRegime, DecompositionError> {
+    let m_mat = problem.spectral_matrix();
+    let r = problem.truth.r();
+    let (_, vectors) = symmetric_eigen(m_mat.view())?;
+    let lambda_r = problem.truth.sigma_min().powi(2);
+    Ok(SpectralRegime {
+        deviation: spectral_norm((&m_mat - &problem.truth.xxt).view())? / lambda_r,
+        sin_l_x: sin_largest_principal_angle(vectors.slice(s![.., ..r]), problem.truth.v_x.view())?,
+    })
+}
+
 /// Relative size σ_r(Ũ_t)/σ_1(Ũ_t) below which the power iterate's top-r subspace is not resolved
 /// in double precision (its angles are then reported as NaN).
 pub const RANK_LOSS: f64 = 1e-10;

@@ -296,3 +296,30 @@ fn gaussian_factor_truth_is_a_rescaled_gaussian_matrix_with_its_svd() {
     assert!(frob(&(&rebuilt - &t.xxt)) < 1e-12 * frob(&t.xxt));
     assert!(t.kappa() > 1.0);
 }
+
+#[test]
+fn spectral_regime_is_exact_when_every_entry_is_observed_and_measures_the_gap_otherwise() {
+    use lowrank_core::spectral_regime;
+    // p = 1: 𝒜 = svec is an isometry, 𝒜*𝒜 = I, so M = XXᵀ and L = col(X).
+    let (n, r) = (15, 3);
+    let truth = GroundTruth::sample(n, r, &SingularValues::Condition(2.0), 8);
+    let full = CompletionOperator::sample_uniform(n, 1.0, &mut rng(8, Stream::Operator));
+    let exact = spectral_regime(&Problem::new(truth.clone(), full)).unwrap();
+    assert!(exact.deviation < 1e-13 && exact.sin_l_x < 1e-7, "{exact:?}");
+    // p = 0.3: the deviation is ‖P_Ω(XXᵀ)/p − XXᵀ‖/σ_r², computed here densely, and Davis–Kahan
+    // bounds the angle while it is below 1.
+    let op = CompletionOperator::sample_uniform(n, 0.3, &mut rng(9, Stream::Operator));
+    let problem = Problem::new(truth.clone(), op);
+    let g = spectral_regime(&problem).unwrap();
+    let m = problem.spectral_matrix();
+    let dense_dev = lowrank_core::linalg::spectral_norm((&m - &truth.xxt).view()).unwrap()
+        / truth.sigma_min().powi(2);
+    assert!((g.deviation - dense_dev).abs() <= 1e-12 * dense_dev);
+    if g.deviation < 1.0 {
+        assert!(
+            g.sin_l_x <= g.deviation / (1.0 - g.deviation) + 1e-12,
+            "{g:?}"
+        );
+    }
+    assert!((0.0..=1.0 + 1e-12).contains(&g.sin_l_x));
+}

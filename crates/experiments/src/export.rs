@@ -2,9 +2,14 @@
 //!
 //! Files (all float64 unless noted), for the chosen run of a spec:
 //! - `X.npy` (n×r), `V_X.npy` (n×r), `singular_values.npy` (r)
-//! - `A_packed.npy` (m×p, p = n(n+1)/2): row i = svec(A_i)/√m with svec the upper triangle row by
-//!   row (i ≤ j), off-diagonal entries times √2. So 𝒜(Z) = A_packed @ svec(Z) and
-//!   𝒜*(v) = smat(A_packed.T @ v). See `README.txt` written next to the files for numpy code.
+//! - Gaussian sensing: `A_packed.npy` (m×p, p = n(n+1)/2): row i = svec(A_i)/√m with svec the
+//!   upper triangle row by row (i ≤ j), off-diagonal entries times √2. So 𝒜(Z) = A_packed @ svec(Z)
+//!   and 𝒜*(v) = smat(A_packed.T @ v).
+//! - Matrix completion: `Omega.npy` (int64, m×2: the observed pairs (i_k, j_k), i_k ≤ j_k, in the
+//!   order of y) and `weights.npy` (m: w_k/√p), so 𝒜(Z)_k = weights_k·Z[i_k, j_k] and
+//!   𝒜*(v) = Σ_k v_k·weights_k·(e_ie_jᵀ + e_je_iᵀ)/2.
+//!
+//! See `README.txt` written next to the files for numpy code.
 //! - `y.npy` (m), `U0.npy` (n×r'), `t.npy` (int64, logged iterations),
 //!   `U_trajectory.npy` (len(t)×n×r', U_t at the logged iterations), `test_error.npy` (len(t)).
 //! - `run.json`: the run's parameters and seeds, with its algorithm as `"algorithm": {"kind": "gd"}`,
@@ -33,8 +38,8 @@ pub struct ExportData {
     pub v_x: Array2<f64>,
     /// Singular values of X.
     pub singular_values: Array1<f64>,
-    /// The packed operator (m×p).
-    pub a_packed: Array2<f64>,
+    /// The operator's arrays.
+    pub operator: ExportedOperator,
     /// y.
     pub y: Array1<f64>,
     /// U_0.
@@ -47,12 +52,26 @@ pub struct ExportData {
     pub test_error: Array1<f64>,
 }
 
-/// Peak bytes of [`export`] for `point`: the operator twice (the instance's and the copy written
-/// to `A_packed.npy`) and U_t at every logged step twice (as recorded and stacked).
+/// The operator as exported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportedOperator {
+    /// Gaussian sensing: the packed operator (m×p).
+    Packed(Array2<f64>),
+    /// Matrix completion: Ω and the weights.
+    Completion {
+        /// (i_k, j_k), m×2.
+        omega: Array2<i64>,
+        /// w_k/√p, length m.
+        weights: Array1<f64>,
+    },
+}
+
+/// Peak bytes of [`export`] for `point`: the operator twice (the instance's and the exported copy)
+/// and U_t at every logged step twice (as recorded and stacked).
 pub fn export_bytes(point: &RunPoint) -> u128 {
     let logged = (point.iterations / point.log_every + 2) as u128;
     let trajectory = logged * (point.n * point.r_prime) as u128 * 8;
-    2 * lowrank_core::operator_bytes(point.n, point.m) + 2 * trajectory
+    2 * crate::run::operator_storage_bytes(point) + 2 * trajectory
 }
 
 /// Runs `point` and collects the instance and its trajectory.
@@ -79,19 +98,34 @@ pub fn collect(point: &RunPoint) -> ExportData {
         x: problem.truth.x.clone(),
         v_x: problem.truth.v_x.clone(),
         singular_values: Array1::from(problem.truth.singular_values.clone()),
-        // Every operator a spec can name today is the dense packed one.
-        a_packed: problem
-            .operator
-            .as_packed()
-            .expect("specs build dense packed operators")
-            .packed()
-            .to_owned(),
+        operator: exported_operator(problem.operator.as_ref()),
         y: problem.y.clone(),
         u0,
         t: Array1::from(ts),
         u_trajectory,
         test_error: Array1::from(errs),
     }
+}
+
+/// The arrays of an operator a spec can build (dense packed or completion).
+fn exported_operator(op: &dyn lowrank_core::MeasurementOperator) -> ExportedOperator {
+    if let Some(c) = op.as_completion() {
+        let omega = Array2::from_shape_fn((c.entries().len(), 2), |(k, side)| {
+            let (i, j) = c.entries()[k];
+            (if side == 0 { i } else { j }) as i64
+        });
+        return ExportedOperator::Completion {
+            omega,
+            weights: Array1::from(c.weights().to_vec()),
+        };
+    }
+    // Every other operator a spec can name is the dense packed one.
+    ExportedOperator::Packed(
+        op.as_packed()
+            .expect("specs build dense packed or completion operators")
+            .packed()
+            .to_owned(),
+    )
 }
 
 fn npy<A, D>(dir: &Path, name: &str, a: &ndarray::ArrayBase<A, D>) -> std::io::Result<PathBuf>
@@ -106,6 +140,36 @@ where
     })?;
     Ok(path)
 }
+
+const COMPLETION_README: &str = r#"Exported by `experiments export`, a matrix-completion run. Conventions
+(see crates/core/src/operator/completion.rs):
+
+  Omega (m x 2, int64): the observed pairs (i_k, j_k), i_k <= j_k, in the order of y
+  weights (m): w_k / sqrt(p), w_k = 1 (i_k = j_k) or sqrt(2) (i_k < j_k)
+  A(Z)_k = weights_k * Z[i_k, j_k]
+  A*(v)  = sum_k v_k * weights_k * (e_i e_j^T + e_j e_i^T) / 2
+  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
+  gd:        U_{t+1} = U_t - mu * grad f(U_t)
+  scaled_gd: U_{t+1} = U_t - mu * grad f(U_t) (U_t^T U_t + lambda I)^-1
+  precgd:    the same with lambda_t = c * ||A(U_t U_t^T) - y||
+
+numpy:
+  import numpy as np, json
+  d = {k: np.load(k + ".npy") for k in ["X", "Omega", "weights", "y", "U0", "U_trajectory", "t"]}
+  n = d["X"].shape[0]; i, j = d["Omega"][:, 0], d["Omega"][:, 1]; w = d["weights"]
+  def adjoint(v):
+      Z = np.zeros((n, n)); np.add.at(Z, (i, j), v * w / 2); np.add.at(Z, (j, i), v * w / 2); return Z
+  run = json.load(open("run.json")); mu, alg = run["step_size"], run["algorithm"]
+  U = d["U0"].copy()
+  for _ in range(d["t"][1] - d["t"][0]):
+      res = w * np.einsum("kr,kr->k", U[i], U[j]) - d["y"]
+      G = adjoint(res) @ U
+      if alg["kind"] != "gd":
+          lam = alg["lambda"] if alg["kind"] == "scaled_gd" else alg["c"] * np.linalg.norm(res)
+          G = np.linalg.solve(U.T @ U + lam * np.eye(U.shape[1]), G.T).T
+      U = U - mu * G
+  print(np.abs(U - d["U_trajectory"][1]).max())   # ~1e-15
+"#;
 
 const README: &str = r#"Exported by `experiments export`. Conventions (see crates/core/src/operator/dense.rs):
 
@@ -149,27 +213,34 @@ pub fn run_json(point: &RunPoint) -> serde_json::Value {
 
 /// Writes the export of `point` into `dir` (each file atomically); returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if point.operator.is_completion() {
-        return Err(std::io::Error::other(
-            "export writes the dense packed operator (A_packed.npy); runs of matrix completion cannot be exported yet",
-        ));
-    }
     crate::fsutil::ensure_writable_dir(dir)?;
     let d = collect(point);
     let mut files = vec![
         npy(dir, "X.npy", &d.x)?,
         npy(dir, "V_X.npy", &d.v_x)?,
         npy(dir, "singular_values.npy", &d.singular_values)?,
-        npy(dir, "A_packed.npy", &d.a_packed)?,
+    ];
+    let readme = match &d.operator {
+        ExportedOperator::Packed(a) => {
+            files.push(npy(dir, "A_packed.npy", a)?);
+            README
+        }
+        ExportedOperator::Completion { omega, weights } => {
+            files.push(npy(dir, "Omega.npy", omega)?);
+            files.push(npy(dir, "weights.npy", weights)?);
+            COMPLETION_README
+        }
+    };
+    files.extend([
         npy(dir, "y.npy", &d.y)?,
         npy(dir, "U0.npy", &d.u0)?,
         npy(dir, "t.npy", &d.t)?,
         npy(dir, "U_trajectory.npy", &d.u_trajectory)?,
         npy(dir, "test_error.npy", &d.test_error)?,
-    ];
+    ]);
     let run_json = serde_json::to_vec_pretty(&run_json(point)).expect("JSON serializes");
     write_atomic(&dir.join("run.json"), &run_json)?;
-    write_atomic(&dir.join("README.txt"), README.as_bytes())?;
+    write_atomic(&dir.join("README.txt"), readme.as_bytes())?;
     files.push(dir.join("run.json"));
     files.push(dir.join("README.txt"));
     Ok(files)

@@ -259,6 +259,7 @@ pub fn run_experiment(
             algorithm: config.spec.names_algorithm(),
             completion: config.spec.is_completion(),
             truth: config.spec.problem.truth != crate::spec::TruthKind::Orthonormal,
+            spectral: config.spec.diagnostics.spectral,
             noise: config.spec.names_noise(),
         },
     );

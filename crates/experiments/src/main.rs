@@ -372,8 +372,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 return Err(experiments::Error::Spec(spec::SpecError {
                     file: spec.clone(),
                     message: format!(
-                        "exporting run {run} needs {} (the packed operator twice: the instance and \
-                         its copy for A_packed.npy, and U_t at every logged step twice) but only {} \
+                        "exporting run {run} needs {} (the operator twice: the instance and its \
+                         exported copy, and U_t at every logged step twice) but only {} \
                          may be used; raise gd.log_every or export a smaller instance (or raise \
                          LOWRANK_MAX_OPERATOR_BYTES)",
                         spec::human_bytes(need),

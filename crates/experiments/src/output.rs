@@ -35,7 +35,7 @@ use crate::sweep::RunPoint;
 pub struct Column(pub &'static str);
 
 /// The columns of runs.csv ([`RUN_COLUMNS`], then the optional [`ALGORITHM_COLUMNS`],
-/// [`COMPLETION_COLUMNS`], `sigma` and `truth`).
+/// [`COMPLETION_COLUMNS`], `sigma`, `truth`, `spectral_deviation` and `sin_l_x`).
 pub mod col {
     use super::Column;
     pub const RUN: Column = Column("run");
@@ -74,6 +74,8 @@ pub mod col {
     pub const INCOHERENCE: Column = Column("incoherence");
     pub const SIGMA: Column = Column("sigma");
     pub const TRUTH: Column = Column("truth");
+    pub const SPECTRAL_DEVIATION: Column = Column("spectral_deviation");
+    pub const SIN_L_X: Column = Column("sin_l_x");
 }
 
 /// Column names of runs.csv (always present, in order).
@@ -126,8 +128,11 @@ pub struct RunColumns {
     pub completion: bool,
     /// `sigma` (the noise level) after those.
     pub noise: bool,
-    /// `truth` (how X was drawn) at the very end.
+    /// `truth` (how X was drawn) after those.
     pub truth: bool,
+    /// `spectral_deviation` (‖𝒜*(y) − XXᵀ‖/σ_r(X)²) and `sin_l_x` (sin∠(L, col X)) of the
+    /// instance, at the very end (runs with spectral diagnostics).
+    pub spectral: bool,
 }
 
 /// The columns of runs.csv, with the optional ones `which` asks for.
@@ -149,6 +154,9 @@ pub fn run_columns(which: RunColumns) -> Vec<&'static str> {
     }
     if which.truth {
         columns.push(col::TRUTH.0);
+    }
+    if which.spectral {
+        columns.extend([col::SPECTRAL_DEVIATION.0, col::SIN_L_X.0]);
     }
     columns
 }
@@ -281,6 +289,13 @@ pub fn runs_csv(
         if which.truth {
             s.pop();
             let _ = writeln!(s, ",{}", p.truth.label());
+        }
+        if which.spectral {
+            s.pop();
+            let (d, sin) = r
+                .spectral_regime
+                .map_or((f64::NAN, f64::NAN), |g| (g.deviation, g.sin_l_x));
+            let _ = writeln!(s, ",{d:e},{sin:e}");
         }
     }
     s
@@ -458,6 +473,7 @@ mod tests {
             completion: true,
             noise: true,
             truth: true,
+            spectral: true,
         });
         for c in [
             col::RUN,
@@ -474,6 +490,8 @@ mod tests {
             col::C,
             col::SAMPLING,
             col::TRUTH,
+            col::SPECTRAL_DEVIATION,
+            col::SIN_L_X,
             col::P,
             col::THRESHOLD,
             col::OBSERVATIONS,

@@ -45,7 +45,7 @@ use crate::sweep::{InstanceKey, RunPoint};
 pub const CACHE_VERSION: u32 = 6;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
-pub const SPECTRAL_VERSION: u32 = 2;
+pub const SPECTRAL_VERSION: u32 = 3;
 
 /// Status of a run that ended at its first logged t with test error ≤ `gd.stop_below_test_error`.
 pub const REACHED_TARGET: &str = "reached_target";
@@ -74,9 +74,28 @@ pub struct RunResult {
     /// μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖² of its X (absent for Gaussian sensing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<CompletionInstance>,
+    /// With spectral diagnostics: the instance's ‖𝒜*(y) − XXᵀ‖/σ_r(X)² and sin∠(L, col X) (see
+    /// `lowrank_core::diagnostics::SpectralRegime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectral_regime: Option<SpectralRegimeRecord>,
     /// A Gaussian-factor X only: its singular values as drawn, descending (the point has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_singular_values: Option<Vec<f64>>,
+}
+
+/// What a run with spectral diagnostics records of its instance (NaN if the decomposition failed).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SpectralRegimeRecord {
+    /// ‖𝒜*(y) − XXᵀ‖/σ_r(X)².
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub deviation: f64,
+    /// sin∠(L, col X), L the top-r eigenspace of 𝒜*(y).
+    #[serde(deserialize_with = "nan_or_f64")]
+    pub sin_l_x: f64,
+}
+
+fn nan_or_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What a completion run records of its instance.
@@ -416,6 +435,18 @@ pub fn run_batch(
             observer: rec,
         })
         .collect();
+    let regime = points.iter().any(|p| p.spectral).then(|| {
+        lowrank_core::spectral_regime(problem).map_or(
+            SpectralRegimeRecord {
+                deviation: f64::NAN,
+                sin_l_x: f64::NAN,
+            },
+            |s| SpectralRegimeRecord {
+                deviation: s.deviation,
+                sin_l_x: s.sin_l_x,
+            },
+        )
+    });
     let outcomes = run_gradient_descent_batch(problem, runs);
     let keys = batch_cache_keys(points);
     points
@@ -441,6 +472,7 @@ pub fn run_batch(
                     observations: problem.operator.m(),
                     incoherence: incoherence(&problem.truth),
                 }),
+                spectral_regime: regime.filter(|_| p.spectral),
                 truth_singular_values: (!p.truth.is_orthonormal())
                     .then(|| problem.truth.singular_values.clone()),
             }
@@ -640,7 +672,8 @@ pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunR
         && r.values.iter().all(|row| row.len() == names.len())
         && r.t.windows(2).all(|w| w[0] < w[1])
         && r.t.last().is_none_or(|&t| t <= point.iterations)
-        && (RunStatus::LABELS.contains(&r.status.as_str()) || r.status == REACHED_TARGET);
+        && (RunStatus::LABELS.contains(&r.status.as_str()) || r.status == REACHED_TARGET)
+        && r.spectral_regime.is_some() == point.spectral;
     well_formed.then_some(r)
 }
 

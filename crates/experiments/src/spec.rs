@@ -428,8 +428,12 @@ pub enum PlotKind {
     /// over replicates, fitted slopes; runs that do not reach it within their budget are drawn at T.
     IterationsToError,
     /// One quantity against t (`log_t`: log-log), one curve per `group` (median over replicates,
-    /// thin: each run), one panel per combination of the other swept parameters.
+    /// thin: each run), one panel per combination of the other swept parameters; with
+    /// `target_error` ε, each panel's title counts the runs per group that end with test error ≤ ε.
     TrajectoryComparison,
+    /// Fraction of runs (replicates) whose final test error is ≤ `target_error` against `x`, one
+    /// curve per `group`, one panel per combination of the other swept parameters.
+    SuccessRate,
 }
 
 /// A run parameter a figure can put on an axis or group by.
@@ -525,8 +529,12 @@ pub struct PlotSpec {
     /// Quantities to draw (names as in trajectories.csv).
     #[serde(default)]
     pub quantities: Vec<String>,
-    /// Width and height in pixels (default (560·panels + 300)×640: 860×640 for one panel).
+    /// Width and height in pixels (default (560·columns + 300)×(640 + 460·(rows − 1)): 860×640
+    /// for one panel).
     pub size: Option<(u32, u32)>,
+    /// Panels per row (default: every panel in one row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<u32>,
     /// Shade the detected phases (trajectories).
     #[serde(default)]
     pub phases: bool,
@@ -1183,13 +1191,19 @@ fn validate(spec: &Spec) -> Result<(), String> {
             return Err("plot.quantities is empty; the trajectories figure needs at least one quantity".into())
         }
         PlotKind::ErrorVsParameter => match spec.plot.x {
-            None => return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\"".into()),
+            None => return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\" | \"sigma\" | \"p\"".into()),
             Some(x) => check_error_vs_parameter(spec, x)?,
         },
-        PlotKind::IterationsToError => {
-            match spec.plot.target_error {
-                None => return Err("plot.target_error is missing; iterations_to_error needs target_error = ε with 0 < ε < 1".into()),
-                Some(e) => check_f64("plot.target_error", e, e > 0.0 && e < 1.0, "0 < ε < 1")?,
+        PlotKind::IterationsToError | PlotKind::SuccessRate => {
+            if spec.plot.target_error.is_none() {
+                return Err(format!(
+                    "plot.target_error is missing; {} needs target_error = ε with 0 < ε < 1",
+                    if spec.plot.kind == PlotKind::SuccessRate {
+                        "success_rate"
+                    } else {
+                        "iterations_to_error"
+                    }
+                ));
             }
             check_x_and_group(spec, false)?;
         }
@@ -1206,6 +1220,14 @@ fn validate(spec: &Spec) -> Result<(), String> {
             check_x_and_group(spec, true)?;
         }
         _ => {}
+    }
+    if spec.plot.columns == Some(0) {
+        return Err(
+            "plot.columns = 0 is out of range; allowed: columns ≥ 1 (panels per row)".into(),
+        );
+    }
+    if let Some(e) = spec.plot.target_error {
+        check_f64("plot.target_error", e, e > 0.0 && e < 1.0, "0 < ε < 1")?;
     }
     if let Some(x) = spec.plot.fit_max_x {
         check_f64("plot.fit_max_x", x, x > 0.0, "a positive number")?;
@@ -1528,10 +1550,10 @@ fn check_x_and_group(spec: &Spec, no_x: bool) -> Result<(), String> {
             ps.iter().map(|p| p.column()).collect::<Vec<_>>().join(", ")
         }
     };
-    let kind = if no_x {
-        "trajectory_comparison"
-    } else {
-        "iterations_to_error"
+    let kind = match plot.kind {
+        PlotKind::SuccessRate => "success_rate",
+        _ if no_x => "trajectory_comparison",
+        _ => "iterations_to_error",
     };
     if !no_x {
         let numeric: Vec<Parameter> = swept.iter().copied().filter(|p| p.is_numeric()).collect();

@@ -695,7 +695,10 @@ fn export_round_trips_through_npy() {
         (x, a.clone(), y.clone(), u0.clone(), t.clone(), traj.clone()),
         (
             want.x,
-            want.a_packed,
+            match want.operator {
+                experiments::export::ExportedOperator::Packed(a) => a,
+                other => panic!("a Gaussian run exports its packed operator, not {other:?}"),
+            },
             want.y,
             want.u0,
             want.t,
@@ -1457,4 +1460,129 @@ fn a_sweep_over_p_observes_nested_sets_from_one_seed() {
     let runs = experiments::output::read_results(&l.results.join("p")).unwrap();
     let ps: Vec<&str> = runs.iter().map(|r| r.text(col::P)).collect();
     assert_eq!(ps, ["2e-1", "2e-1", "5e-1", "5e-1", "9e-1", "9e-1"]);
+}
+
+#[test]
+fn success_rate_counts_replicates_below_the_target_and_needs_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("m = 150\n", "")
+        .replace(
+            "[init]",
+            "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\n[init]",
+        )
+        .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 3")
+        .replace(
+            "[plot]",
+            "[sweep]\np = [0.3, 1.0]\nalpha = [1e-4, 1e-1]\n[plot]",
+        )
+        .replace("iterations = 120", "iterations = 600")
+        .replace(
+            "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+            "kind = \"success_rate\"\nx = \"p\"\ngroup = \"alpha\"\ntarget_error = 1e-2",
+        );
+    let missing = text.replace("target_error = 1e-2", "");
+    let err = parse(Path::new("s.toml"), &missing, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plot.target_error is missing") && err.contains("success_rate"),
+        "{err}"
+    );
+    let bad_x = text.replace("x = \"p\"", "x = \"sampling\"");
+    let err = parse(Path::new("s.toml"), &bad_x, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plot.x = \"sampling\"") && err.contains("alpha, p"),
+        "{err}"
+    );
+    let spec = write_spec(tmp.path(), "rate", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(tmp.path());
+    let out = run_experiment(&config, &l, &Silent).unwrap();
+    let png = out
+        .files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    assert!(std::fs::metadata(png).unwrap().len() > 0);
+    // With every entry observed (p = 1) and a small start, every replicate recovers; the figure's
+    // fractions are those of runs.csv.
+    let runs = experiments::output::read_results(&l.results.join("rate")).unwrap();
+    let full_small: Vec<_> = runs
+        .iter()
+        .filter(|r| {
+            r.text(experiments::output::col::P) == "1e0"
+                && r.text(experiments::output::col::ALPHA) == "1e-4"
+        })
+        .collect();
+    assert_eq!(full_small.len(), 3);
+    for r in &full_small {
+        let e = r.num(experiments::output::col::FINAL_TEST_ERROR);
+        assert!(e <= 1e-2, "{e} {:?}", r.fields);
+    }
+}
+
+#[test]
+fn a_completion_run_exports_omega_weights_and_y_that_reproduce_its_steps() {
+    use ndarray::{Array1, Array2, Array3};
+    use ndarray_npy::read_npy;
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("m = 150\n", "")
+        .replace(
+            "[init]",
+            "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.5\n[init]",
+        )
+        .replace("[seeds]", "[noise]\nsigma = 0.01\n[seeds]")
+        .replace("iterations = 120", "iterations = 3")
+        .replace("log_every = 10", "log_every = 1");
+    let spec = write_spec(tmp.path(), "mc", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let point = &experiments::sweep::expand(&config)[0];
+    let dir = tmp.path().join("export");
+    let files = experiments::export::export(point, &dir).unwrap();
+    assert!(files.iter().all(|f| f.exists()));
+    assert!(!dir.join("A_packed.npy").exists());
+    let omega: Array2<i64> = read_npy(dir.join("Omega.npy")).unwrap();
+    let w: Array1<f64> = read_npy(dir.join("weights.npy")).unwrap();
+    let y: Array1<f64> = read_npy(dir.join("y.npy")).unwrap();
+    let u0: Array2<f64> = read_npy(dir.join("U0.npy")).unwrap();
+    let traj: Array3<f64> = read_npy(dir.join("U_trajectory.npy")).unwrap();
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("Omega") && readme.contains("np.add.at"));
+    // The same instance as the run's: Ω, the weights w_k/√p and y.
+    let problem = experiments::run::build_problem(point);
+    let m = problem.operator.m();
+    assert_eq!((omega.nrows(), w.len(), y.len()), (m, m, m));
+    assert_eq!(y, problem.y);
+    let p = 0.5f64;
+    for k in 0..m {
+        let (i, j) = (omega[[k, 0]] as usize, omega[[k, 1]] as usize);
+        assert!(i <= j && j < 12);
+        let want = if i == j {
+            1.0
+        } else {
+            std::f64::consts::SQRT_2
+        } / p.sqrt();
+        assert!((w[k] - want).abs() < 1e-15);
+    }
+    // The README's formulas, written out here, reproduce the solver's steps:
+    // res_k = w_k⟨U_i, U_j⟩ − y_k, G = 𝒜*(res)·U, U ← U − μG.
+    let mut u = u0.clone();
+    for step in 1..=3 {
+        let n = u.nrows();
+        let mut adj = Array2::<f64>::zeros((n, n));
+        for k in 0..m {
+            let (i, j) = (omega[[k, 0]] as usize, omega[[k, 1]] as usize);
+            let res = w[k] * u.row(i).dot(&u.row(j)) - y[k];
+            adj[[i, j]] += res * w[k] / 2.0;
+            adj[[j, i]] += res * w[k] / 2.0;
+        }
+        u = &u - &(adj.dot(&u) * 0.25);
+        let exported = traj.index_axis(ndarray::Axis(0), step);
+        let diff = (&exported - &u).iter().fold(0f64, |a, v| a.max(v.abs()));
+        assert!(diff < 1e-13, "step {step}: max difference {diff}");
+    }
 }

@@ -60,6 +60,23 @@ pub struct Scale {
     pub seed: u64,
     /// The instance and budgets of check 6 (GD vs ScaledGD(λ) vs PrecGD).
     pub preconditioned: Preconditioned,
+    /// The instance, noise levels and budget of check 7 (noisy sensing).
+    pub noise: Noise,
+}
+
+/// Sizes of check 7: Gaussian sensing with noise ε_i ~ N(0, σ²/m), r' ∈ {r, n}.
+#[derive(Debug, Clone, Serialize)]
+pub struct Noise {
+    /// n.
+    pub n: usize,
+    /// r.
+    pub r: usize,
+    /// m.
+    pub m: usize,
+    /// Noise levels σ.
+    pub sigmas: Vec<f64>,
+    /// Iteration budget T (the budgets compared are T/4, T/2 and T).
+    pub iterations: usize,
 }
 
 /// Sizes of check 6: the κ sweep and the tails at r' = r and r' = 2r.
@@ -120,6 +137,13 @@ impl Scale {
                 kappa_iterations: 40_000,
                 tail_iterations: 20_000,
             },
+            noise: Noise {
+                n: 50,
+                r: 2,
+                m: 500,
+                sigmas: vec![1e-4, 1e-3, 1e-2, 1e-1],
+                iterations: 20_000,
+            },
         }
     }
 
@@ -151,6 +175,13 @@ impl Scale {
                 kappas: vec![1.0, 3.0, 9.0],
                 kappa_iterations: 12_000,
                 tail_iterations: 6_000,
+            },
+            noise: Noise {
+                n: 20,
+                r: 2,
+                m: 200,
+                sigmas: vec![1e-3, 1e-2, 1e-1],
+                iterations: 4_000,
             },
         }
     }
@@ -257,6 +288,7 @@ impl Experiment {
                 kind: PlotKind::Trajectories,
                 quantities: vec![TEST_ERROR.name.into()],
                 size: None,
+                columns: None,
                 phases: false,
                 x: None,
                 group: None,
@@ -289,13 +321,14 @@ impl Experiment {
 /// Runs every check at `scale`, calling `done` after each one (e.g. to report progress).
 pub fn run_all(scale: &Scale, done: &dyn Fn(&Check)) -> Report {
     let start = std::time::Instant::now();
-    let all: [fn(&Scale) -> Check; 6] = [
+    let all: [fn(&Scale) -> Check; 7] = [
         checks::alignment,
         checks::error_exponent,
         checks::iteration_counts,
         checks::overparameterization,
         checks::operator,
         checks::preconditioned,
+        checks::noise,
     ];
     let checks = all
         .iter()

@@ -138,3 +138,29 @@ fn preconditioned_methods_are_kappa_free_and_linear_where_gd_is_not() {
     // GD's sublinear tail from the moderate α (1).
     assert_eq!(judged, 6 + 6 + 2 + 1, "{c:#?}");
 }
+
+#[test]
+fn noise_sets_the_best_error_and_overparameterized_gd_then_fits_it() {
+    let c = checks::noise(&Scale::reduced());
+    let slopes = rows_of(&c, "fitted slope of log(best test error");
+    assert_eq!(slopes.len(), 2, "{c:#?}");
+    let ratios = rows_of(&c, "test error at t = T over the best");
+    // One row per σ and width; every r' = r row and the largest σ's r' = n row are judged.
+    assert_eq!(
+        ratios.len(),
+        2 * Scale::reduced().noise.sigmas.len(),
+        "{c:#?}"
+    );
+    let judged: Vec<_> = ratios
+        .iter()
+        .filter(|r| r.verdict != Verdict::Info)
+        .collect();
+    assert_eq!(
+        judged.len(),
+        Scale::reduced().noise.sigmas.len() + 1,
+        "{c:#?}"
+    );
+    for row in slopes.iter().chain(judged) {
+        assert_eq!(row.verdict, Verdict::Pass, "{row:#?}");
+    }
+}

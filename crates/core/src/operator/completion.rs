@@ -158,6 +158,12 @@ impl CompletionOperator {
         &self.entries
     }
 
+    /// The weights w_k/√p of the observations, in the order of [`Self::entries`]:
+    /// 𝒜(Z)_k = weights_k·Z_{i_k j_k}.
+    pub fn weights(&self) -> &[f64] {
+        &self.weight
+    }
+
     /// The sampling probability p.
     pub fn p(&self) -> f64 {
         self.p
@@ -188,6 +194,10 @@ impl CompletionOperator {
 impl MeasurementOperator for CompletionOperator {
     fn n(&self) -> usize {
         self.n
+    }
+
+    fn as_completion(&self) -> Option<&CompletionOperator> {
+        Some(self)
     }
 
     fn m(&self) -> usize {

@@ -60,6 +60,11 @@ pub trait MeasurementOperator: Send + Sync + std::fmt::Debug {
     fn as_packed(&self) -> Option<&PackedOperator> {
         None
     }
+
+    /// The completion operator, if this is one (for the `.npy` export).
+    fn as_completion(&self) -> Option<&CompletionOperator> {
+        None
+    }
 }
 
 /// One run's part of a [`BatchPass`]: its iterate U, its UUᵀ, and where its gradient goes.

@@ -23,6 +23,7 @@ pub fn build(config: &Config, runs: &[RunData]) -> Result<Vec<Panel>, PlotError>
         PlotKind::PhaseLengths => vec![phase_lengths(runs)],
         PlotKind::IterationsToError => iterations_to_error(config, runs),
         PlotKind::TrajectoryComparison => trajectory_comparison(config, runs),
+        PlotKind::SuccessRate => success_rate(config, runs),
     })
 }
 
@@ -189,6 +190,22 @@ fn trajectory_comparison(config: &Config, runs: &[RunData]) -> Vec<Panel> {
                 .filter(|r| r.text(col::STATUS) != "completed")
                 .count();
             let mut title = facet.clone();
+            if let Some(eps) = plot.target_error {
+                // The legend is shared by the panels, so each panel's counts go in its title.
+                let counts: Vec<String> = labelled_groups(&rs, plot.group)
+                    .iter()
+                    .map(|(label, gr)| {
+                        let reached = gr.iter().filter(|r| reaches(r, eps)).count();
+                        let name = if label.is_empty() { "runs" } else { label };
+                        format!("{name} {reached}/{}", gr.len())
+                    })
+                    .collect();
+                title += &format!(
+                    "{}ended ≤ {eps:e}: {}",
+                    if title.is_empty() { "" } else { "; " },
+                    counts.join(", ")
+                );
+            }
             if not_completed > 0 {
                 title += &format!(
                     "{}{not_completed} of {} runs did not complete (their lines end there)",
@@ -240,6 +257,71 @@ fn trajectory_comparison(config: &Config, runs: &[RunData]) -> Vec<Panel> {
         .collect()
 }
 
+/// Whether a run ended with test error ≤ ε and did not diverge.
+fn reaches(run: &RunData, eps: f64) -> bool {
+    run.text(col::STATUS) != "diverged" && run.num(col::FINAL_TEST_ERROR) <= eps
+}
+
+/// Fraction of runs whose final test error is ≤ ε against `x`, one curve per `group`, one panel
+/// per combination of the other swept parameters.
+fn success_rate(config: &Config, runs: &[RunData]) -> Vec<Panel> {
+    let plot = &config.spec.plot;
+    let x = plot.x.unwrap_or(Parameter::P);
+    let eps = plot.target_error.unwrap_or(1e-3);
+    let all: Vec<&RunData> = runs.iter().collect();
+    facets(config, &all, &[Some(x), plot.group])
+        .into_iter()
+        .map(|(facet, rs)| {
+            let per_point = labelled_groups(&rs, plot.group)
+                .iter()
+                .flat_map(|(_, gr)| group_by(gr, x.col()).into_iter().map(|(_, _, at)| at.len()))
+                .collect::<std::collections::BTreeSet<_>>();
+            let counts = per_point
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("–");
+            let mut panel = Panel {
+                title: format!(
+                    "{facet}{}fraction of {counts} runs per point with final test error ≤ {eps:e}",
+                    if facet.is_empty() { "" } else { ": " }
+                ),
+                x: parameter_axis(x),
+                y: Axis {
+                    label: format!(
+                        "fraction with test error ≤ {eps:e} after T = {}",
+                        config.spec.gd.iterations
+                    ),
+                    log: false,
+                    range: Some((0.0, 1.05)),
+                },
+                ..Panel::default()
+            };
+            for (i, (label, gr)) in labelled_groups(&rs, plot.group).iter().enumerate() {
+                let points = group_by(gr, x.col())
+                    .into_iter()
+                    .map(|(_, xv, at)| {
+                        let ok = at.iter().filter(|r| reaches(r, eps)).count();
+                        (xv, ok as f64 / at.len() as f64)
+                    })
+                    .collect();
+                let name = if label.is_empty() {
+                    "fraction".to_string()
+                } else {
+                    label.clone()
+                };
+                panel.series.push(Series::new(
+                    Some(name),
+                    color(i),
+                    Style::LineMarkers(2),
+                    points,
+                ));
+            }
+            panel
+        })
+        .collect()
+}
+
 fn completed(runs: &[RunData]) -> Vec<&RunData> {
     runs.iter()
         .filter(|r| r.text(col::STATUS) == "completed")
@@ -265,6 +347,7 @@ fn group_label(param: Parameter, value: &str) -> String {
     match param {
         Parameter::Init => value.replace('_', " ") + " init",
         Parameter::Algorithm => algorithm_name(value).to_string(),
+        Parameter::Sampling => format!("{} sampling", value.replace('_', " ")),
         _ => {
             let v: f64 = value.parse().unwrap_or(f64::NAN);
             let shown = if v.fract() == 0.0 && v.abs() < 1e6 {
@@ -481,6 +564,14 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
         let xs: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.0).collect();
         let med: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.1).collect();
         let slope = power_law_fit(&xs, &med).map_or("n/a".into(), |f| format!("{:.2}", f.slope));
+        let min_fit: Vec<(f64, f64)> = min
+            .iter()
+            .filter(|p| p.0 <= fit_max)
+            .map(|p| (p.0, p.1))
+            .collect();
+        let (mxs, mys): (Vec<f64>, Vec<f64>) = min_fit.into_iter().unzip();
+        let min_slope =
+            power_law_fit(&mxs, &mys).map_or("n/a".into(), |f| format!("{:.2}", f.slope));
         let prefix = if label.is_empty() {
             String::new()
         } else {
@@ -497,7 +588,9 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
             fin.iter().map(|p| (p.0, p.1)).collect(),
         ));
         panel.series.push(Series::new(
-            Some(format!("{prefix}minimum over the trajectory")),
+            Some(format!(
+                "{prefix}minimum over the trajectory, fitted slope {min_slope}"
+            )),
             color(i),
             Style::Dashed(1),
             min.iter().map(|p| (p.0, p.1)).collect(),

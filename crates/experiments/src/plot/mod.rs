@@ -84,11 +84,12 @@ pub fn figure_paths(dir: &Path, name: &str) -> [PathBuf; 2] {
 pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf; 2], PlotError> {
     register_font();
     let panels = figures::build(config, runs)?;
+    let (columns, rows) = grid_shape(config, panels.len());
     let (w, h) = config
         .spec
         .plot
         .size
-        .unwrap_or((560 * panels.len() as u32 + 300, 640));
+        .unwrap_or((560 * columns + 300, 640 + 460 * (rows - 1)));
     let [png, svg] = figure_paths(dir, &config.name);
     with_atomic_path(&png, |tmp| -> Result<(), PlotError> {
         let root = BitMapBackend::new(tmp, (w, h)).into_drawing_area();
@@ -101,6 +102,17 @@ pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf;
         root.present().map_err(err)
     })?;
     Ok([png, svg])
+}
+
+/// (columns, rows) of the panel grid: `plot.columns` panels a row (default: all in one row).
+fn grid_shape(config: &Config, panels: usize) -> (u32, u32) {
+    let panels = panels.max(1) as u32;
+    let columns = config
+        .spec
+        .plot
+        .columns
+        .map_or(panels, |c| c.clamp(1, panels));
+    (columns, panels.div_ceil(columns))
 }
 
 /// Greedy word wrap to about `width` characters a line.
@@ -158,7 +170,8 @@ fn draw<DB: DrawingBackend>(
     }
     let legend_w = (w / 4).clamp(200, 320);
     let (charts, legend_area) = chart_area.split_horizontally(w.saturating_sub(legend_w));
-    let cells = charts.split_evenly((1, panels.len().max(1)));
+    let (columns, rows) = grid_shape(config, panels.len());
+    let cells = charts.split_evenly((rows as usize, columns as usize));
     for (cell, panel) in cells.iter().zip(panels) {
         draw_panel(cell, panel)?;
     }
