@@ -237,12 +237,15 @@ pub fn most_observations(point: &RunPoint) -> usize {
     }
 }
 
-/// Bytes of the operator of `point`, from the operator's own formula (completion: for
-/// [`most_observations`] pairs).
+/// Bytes of the operator of `point`, from the operator's own formula (completion: its peak while
+/// it is built, for [`most_observations`] pairs, plus the n×n XXᵀ that sampling reads).
 pub fn operator_storage_bytes(point: &RunPoint) -> u128 {
     match point.operator {
         OperatorModel::Gaussian => operator_bytes(point.n, point.m),
-        _ => CompletionOperator::storage_bytes(point.n, most_observations(point)),
+        _ => {
+            let n = point.n as u128;
+            CompletionOperator::build_bytes(point.n, most_observations(point)) + 8 * n * n
+        }
     }
 }
 
@@ -288,7 +291,7 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
         let what = if gaussian {
             "packed operator m·n(n+1)/2·8"
         } else {
-            "completion operator for at most its bound on the observed pairs |Ω|"
+            "completion operator at its peak while built (≈ 184 bytes per observed pair, for at most its bound on |Ω|) plus the n×n XXᵀ"
         };
         return Err(format!(
             "problem.n = {n}, m = {m}: a batch needs {} ({what} = {}, plus {} of \
@@ -337,9 +340,7 @@ pub fn build_problem(point: &RunPoint) -> Problem {
             Problem::new(truth, operator)
         }
         OperatorModel::MatchedUniformCompletion { threshold } => {
-            let count = CompletionOperator::above_threshold(truth.xxt.view(), threshold)
-                .entries()
-                .len();
+            let count = CompletionOperator::count_above_threshold(truth.xxt.view(), threshold);
             let operator = CompletionOperator::sample_count(point.n, count.max(1), &mut g);
             Problem::new(truth, operator)
         }

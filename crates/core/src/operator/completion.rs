@@ -90,12 +90,24 @@ impl CompletionOperator {
     /// the normalisation matches uniform sampling with the same number of observations.
     pub fn above_threshold(z: ArrayView2<'_, f64>, threshold: f64) -> Self {
         let n = z.nrows();
-        let entries: Vec<(usize, usize)> = (0..n)
-            .flat_map(|i| (i..n).map(move |j| (i, j)))
-            .filter(|&(i, j)| z[[i, j]] > threshold)
-            .collect();
+        let entries: Vec<(usize, usize)> = Self::pairs_above(z, threshold).collect();
         let p = entries.len().max(1) as f64 / (n * (n + 1) / 2).max(1) as f64;
         Self::from_entries(n, entries, p)
+    }
+
+    /// The number of pairs i ≤ j with z_ij > threshold (the |Ω| of [`Self::above_threshold`]).
+    pub fn count_above_threshold(z: ArrayView2<'_, f64>, threshold: f64) -> usize {
+        Self::pairs_above(z, threshold).count()
+    }
+
+    fn pairs_above(
+        z: ArrayView2<'_, f64>,
+        threshold: f64,
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let n = z.nrows();
+        (0..n)
+            .flat_map(move |i| (i..n).map(move |j| (i, j)))
+            .filter(move |&(i, j)| z[[i, j]] > threshold)
     }
 
     /// The operator observing the given distinct pairs (i ≤ j < n), scaled for sampling rate p.
@@ -181,6 +193,15 @@ impl CompletionOperator {
     pub fn storage_bytes(n: usize, m: usize) -> u128 {
         let (n, m) = (n as u128, m as u128);
         24 * m + 8 * (n + 1) + 16 * m + 32 * m
+    }
+
+    /// Peak bytes while [`Self::from_entries`] builds the operator for n and m = |Ω|: its
+    /// [storage](Self::storage_bytes) plus the temporaries freed once it is built (the 2m pattern
+    /// pairs and their sources, 64·m; faer's argsort, 16·m; the tagged copy of the pattern with its
+    /// values, (n + 1)·8 + 32·m).
+    pub fn build_bytes(n: usize, m: usize) -> u128 {
+        let (n128, m128) = (n as u128, m as u128);
+        Self::storage_bytes(n, m) + 64 * m128 + 16 * m128 + 8 * (n128 + 1) + 32 * m128
     }
 
     /// Bytes of the batched pass for k runs: the residuals (8·m·k) and one value array of the
