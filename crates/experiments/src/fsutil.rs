@@ -1,13 +1,48 @@
-//! File writing that never leaves a half-written result: write to a temporary file in the same
-//! directory, flush it to disk, then rename it over the target (rename is atomic on POSIX).
+//! File writing that never leaves a half-written result and cannot be redirected: each file is
+//! written inside a fresh private directory (`tempfile::Builder::tempdir_in`: created exclusively,
+//! mode 0700, an unpredictable name `.tmp-<pid>-<random>`) next to its target, flushed to disk,
+//! then renamed over the target (rename is atomic on POSIX and replaces a name, never writes
+//! through it). Nobody else can create or replace a file inside that directory, so a symbolic link
+//! planted by another user cannot make a run write elsewhere; an output path that is itself a
+//! symbolic link is refused.
+//!
+//! The `tempfile` crate provides the exclusive, unpredictable creation (a hand-written
+//! `.tmp-<pid>-<name>` was predictable and followed links).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A temporary path next to `path` that keeps its extension (plotters picks the image format from it).
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
-    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+/// Refuses an output path that is a symbolic link (writing would replace the link, and a reader
+/// following it would see the old target).
+pub fn refuse_symlink(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is a symbolic link; outputs are never written through links (remove it, or \
+                 choose another results or figures directory)",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The directory a file at `path` goes in ("." for a bare file name), created if needed.
+fn parent_dir(path: &Path) -> std::io::Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A fresh private directory (mode 0700, name `.tmp-<pid>-<random>`) in `dir`, removed on drop.
+fn private_dir(dir: &Path) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!(".tmp-{}-", std::process::id()))
+        .tempdir_in(dir)
 }
 
 /// Writes `bytes` to `path` atomically (a set of one, see [`write_set_atomic`]).
@@ -15,66 +50,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_set_atomic(&[(path, bytes)])
 }
 
-/// Calls `write(tmp)` to produce the file at a temporary path, then renames it to `path`; on error
-/// the temporary file is removed and `path` is untouched.
+/// Calls `write(tmp)` to produce the file at a path inside a private temporary directory (the
+/// file name is `path`'s, so its extension is kept: plotters picks the image format from it),
+/// then renames it to `path`; on error the temporary directory is removed and `path` is untouched.
 pub fn with_atomic_path<E: From<std::io::Error>>(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)?;
-        }
-    }
-    let tmp = temp_path(path);
-    match write(&tmp) {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            E::from(e)
-        }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    refuse_symlink(path)?;
+    let private = private_dir(&parent_dir(path)?)?;
+    let tmp = private
+        .path()
+        .join(path.file_name().unwrap_or_else(|| "out".as_ref()));
+    write(&tmp)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 /// Writes several files so that they change together as far as the file system allows: every
-/// temporary file is written and flushed first, then all are renamed in order (microseconds
-/// apart). On error nothing is renamed and the temporary files are removed. Readers that must
-/// not mix old and new files check a stamp written last (see `manifest::Stamp`).
+/// file is written and flushed in a private temporary directory next to its target first, then
+/// all are renamed in order (microseconds apart). On error nothing is renamed and the temporary
+/// directories are removed. Readers that must not mix old and new files check a stamp written
+/// last (see `manifest::Stamp`).
 pub fn write_set_atomic(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
-    let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
-    let written = files.iter().try_for_each(|(path, bytes)| {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
-        let tmp = temp_path(path);
-        temps.push(tmp.clone());
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
-        for t in &temps {
-            let _ = std::fs::remove_file(t);
-        }
-        return Err(e);
+    for (path, _) in files {
+        refuse_symlink(path)?;
     }
-    for (i, ((path, _), tmp)) in files.iter().zip(&temps).enumerate() {
-        if let Err(e) = std::fs::rename(tmp, path) {
-            for t in &temps[i..] {
-                let _ = std::fs::remove_file(t);
+    let mut privates: Vec<(PathBuf, tempfile::TempDir)> = Vec::new();
+    let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        let dir = parent_dir(path)?;
+        let k = match privates.iter().position(|(d, _)| *d == dir) {
+            Some(k) => k,
+            None => {
+                privates.push((dir.clone(), private_dir(&dir)?));
+                privates.len() - 1
             }
-            return Err(e);
-        }
+        };
+        let tmp = privates[k].1.path().join(format!(
+            "{}-{}",
+            temps.len(),
+            path.file_name().and_then(|s| s.to_str()).unwrap_or("out")
+        ));
+        let mut f = std::fs::File::create_new(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        temps.push(tmp);
+    }
+    for ((path, _), tmp) in files.iter().zip(&temps) {
+        std::fs::rename(tmp, path)?;
     }
     Ok(())
 }
 
-/// Removes the temporary files (`.tmp-<pid>-…`, see [`temp_path`]) that a killed process left in
+/// Removes the temporary directories and files (`.tmp-<pid>-…`) that a killed process left in
 /// `dir`: those whose process is gone (no `/proc/<pid>`) and that were last written over an hour
 /// ago (so that a live process in another PID namespace, or under a `/proc` that hides it, keeps
 /// its files). Does nothing without `/proc/self` or if `dir` is missing.
@@ -101,7 +130,15 @@ pub fn remove_stale_temps(dir: &Path) {
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > STALE_AFTER);
         if old && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_file(entry.path());
+            // Never follow a link: a link is removed as a name, a real directory with its content.
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+                _ => {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
         }
     }
 }
@@ -116,7 +153,8 @@ pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
         ));
     }
     std::fs::create_dir_all(dir)?;
-    let probe = temp_path(&dir.join("probe"));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
+    // A private directory and a file in it, both removed again.
+    let private = private_dir(dir)?;
+    std::fs::File::create_new(private.path().join("probe"))?;
+    private.close()
 }

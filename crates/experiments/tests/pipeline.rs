@@ -1586,3 +1586,65 @@ fn a_completion_run_exports_omega_weights_and_y_that_reproduce_its_steps() {
         assert!(diff < 1e-13, "step {step}: max difference {diff}");
     }
 }
+
+#[test]
+fn outputs_are_never_written_through_symbolic_links() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "tp", SMALL);
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"KEEP").unwrap();
+    std::fs::create_dir_all(tmp.path().join("results/tp")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("figures")).unwrap();
+    // Links planted under the names the temporary files of the run's process used to have
+    // (`.tmp-<pid>-<name>`): the shell's pid is the run's after `exec`.
+    let v = victim.display();
+    let script = format!(
+        "ln -s {v} results/tp/.tmp-$$-runs.csv && ln -s {v} results/tp/.tmp-$$-probe && \
+         ln -s {v} figures/.tmp-$$-tp.svg && ln -s {v} results/tp/.tmp-$$-manifest.json && \
+         exec {} run tp.toml --results results --figures figures",
+        env!("CARGO_BIN_EXE_experiments")
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"KEEP");
+    for f in [
+        "results/tp/runs.csv",
+        "results/tp/manifest.json",
+        "figures/tp.svg",
+    ] {
+        let m = std::fs::symlink_metadata(tmp.path().join(f)).unwrap();
+        assert!(m.file_type().is_file(), "{f} is not a regular file");
+    }
+    // An output path that is itself a link is refused, and its target untouched.
+    let runs = tmp.path().join("results/tp/runs.csv");
+    std::fs::remove_file(&runs).unwrap();
+    symlink(&victim, &runs).unwrap();
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            "tp.toml",
+            "--results",
+            "results",
+            "--figures",
+            "figures",
+        ],
+        tmp.path(),
+    );
+    assert!(!ok, "wrote through a link");
+    assert!(
+        stderr.contains("symbolic link") && stderr.contains("runs.csv"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"KEEP");
+}
