@@ -7,9 +7,8 @@
 //!   and 𝒜*(v) = smat(A_packed.T @ v).
 //! - Matrix completion: `Omega.npy` (int64, m×2: the observed pairs (i_k, j_k), i_k ≤ j_k, in the
 //!   order of y) and `weights.npy` (m: w_k/√p), so 𝒜(Z)_k = weights_k·Z[i_k, j_k] and
-//!   𝒜*(v) = Σ_k v_k·weights_k·(e_ie_jᵀ + e_je_iᵀ)/2.
-//!
-//! See `README.txt` written next to the files for numpy code.
+//!   𝒜*(v) = Σ_k v_k·weights_k·(e_ie_jᵀ + e_je_iᵀ)/2 (`README.txt`, written next to the files, has
+//!   numpy code for either operator).
 //! - `y.npy` (m), `U0.npy` (n×r'), `t.npy` (int64, logged iterations),
 //!   `U_trajectory.npy` (len(t)×n×r', U_t at the logged iterations), `test_error.npy` (len(t)).
 //! - `run.json`: the run's parameters and seeds, with its algorithm as `"algorithm": {"kind": "gd"}`,

@@ -195,6 +195,17 @@ pub fn parse_spec(
     budget: spec::MemoryBudget,
 ) -> Result<Config, SpecError> {
     let config = spec::parse(path, text, quick)?;
+    if let (Some(limit), false) = (budget, quick) {
+        // The sizes of [quick] are checked without --quick too (spec::parse validated them).
+        let has_quick = toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("quick"));
+        if has_quick {
+            let quick_config = spec::parse(path, text, true)?;
+            run::check_memory(&quick_config, limit).map_err(|message| SpecError {
+                file: path.to_path_buf(),
+                message: format!("with its [quick] overrides merged: {message}"),
+            })?;
+        }
+    }
     if let Some(limit) = budget {
         run::check_memory(&config, limit).map_err(|message| {
             // As every refusal of a spec run with its [quick] overrides, say so.

@@ -114,7 +114,8 @@ pub const ALGORITHM_COLUMNS: &[&str] = &[col::ALGORITHM.0, col::LAMBDA.0, col::C
 
 /// Columns of runs.csv that describe matrix completion, appended when the spec's operator is
 /// completion: `sampling` (uniform | relu | matched_uniform), `p` (uniform: the sampling
-/// probability; relu and matched_uniform: the fraction observed), `threshold` (relu), `observations` (|Ω|, the instance's m) and
+/// probability; relu and matched_uniform: the fraction observed), `threshold` (relu and
+/// matched_uniform), `observations` (|Ω|, the instance's m) and
 /// `incoherence` (μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖²). Their `m` column is 0 (m is not a parameter).
 pub const COMPLETION_COLUMNS: &[&str] =
     &["sampling", "p", "threshold", "observations", "incoherence"];
@@ -124,7 +125,7 @@ pub const COMPLETION_COLUMNS: &[&str] =
 pub struct RunColumns {
     /// [`ALGORITHM_COLUMNS`] after `step_size`.
     pub algorithm: bool,
-    /// [`COMPLETION_COLUMNS`] at the end.
+    /// [`COMPLETION_COLUMNS`] after the base columns.
     pub completion: bool,
     /// `sigma` (the noise level) after those.
     pub noise: bool,

@@ -341,11 +341,20 @@ pub fn build_problem(point: &RunPoint) -> Problem {
         }
         OperatorModel::MatchedUniformCompletion { threshold } => {
             let count = CompletionOperator::count_above_threshold(truth.xxt.view(), threshold);
-            let operator = CompletionOperator::sample_count(point.n, count.max(1), &mut g);
+            // An empty ReLU sample is matched by an empty one (scaled as above_threshold scales it).
+            let operator = match count {
+                0 => CompletionOperator::from_entries(point.n, Vec::new(), 1.0 / pairs(point.n)),
+                _ => CompletionOperator::sample_count(point.n, count, &mut g),
+            };
             Problem::new(truth, operator)
         }
     };
     problem.with_noise(point.sigma, point.operator_seed)
+}
+
+/// N = n(n+1)/2, the number of pairs i ≤ j, as a float.
+fn pairs(n: usize) -> f64 {
+    (n * (n + 1) / 2) as f64
 }
 
 /// U_0 of a point.
@@ -674,7 +683,11 @@ pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunR
         && r.t.windows(2).all(|w| w[0] < w[1])
         && r.t.last().is_none_or(|&t| t <= point.iterations)
         && (RunStatus::LABELS.contains(&r.status.as_str()) || r.status == REACHED_TARGET)
-        && r.spectral_regime.is_some() == point.spectral;
+        && r.spectral_regime.is_some() == point.spectral
+        && (point.truth.is_orthonormal()
+            || r.truth_singular_values.as_ref().is_some_and(|s| {
+                s.len() == point.r && s.iter().all(|v| v.is_finite() && *v > 0.0)
+            }));
     well_formed.then_some(r)
 }
 

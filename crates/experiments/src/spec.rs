@@ -20,7 +20,8 @@
 //!            (grid = Cartesian product; a swept algorithm takes its parameter from [algorithm])
 //! [diagnostics] spectral = false, phase_sin_theta = 0.3, phase_signal_to_noise = 2
 //! [plot]     kind = trajectories | error_vs_parameter | overparameterization | init_comparison
-//!            | phase_lengths, and its options (quantities, phases, x, group, …)
+//!            | phase_lengths | iterations_to_error | trajectory_comparison | success_rate, and its
+//!            options (quantities, phases, x, group, target_error, columns, …)
 //! [quick]    any of the keys above, merged over the spec by `--quick`
 //! ```
 
@@ -795,8 +796,9 @@ pub fn load(path: &Path, quick: bool) -> Result<Config, SpecError> {
 }
 
 /// Parses and validates spec text (see [`load`]); `path` names it in errors and gives the name.
-/// The `[quick]` overrides are validated too when `quick` is false, so that a mistake there is
-/// reported without `--quick`; errors found with them merged say so.
+/// Both the spec as written and the spec with its `[quick]` overrides merged are validated, whichever
+/// is asked for, so that a mistake in either is reported in both modes; errors found with the
+/// overrides merged say so.
 pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| SpecError {
         file: path.to_path_buf(),
@@ -808,12 +810,12 @@ pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> 
     };
     let has_quick = table.contains_key("quick");
     if quick {
-        let config = parse_one(path, table, true);
-        return if has_quick {
-            config.map_err(in_quick)
-        } else {
-            config
-        };
+        if has_quick {
+            // The spec as written must be valid too (a [quick] override must not hide its errors).
+            parse_one(path, table.clone(), false)?;
+            return parse_one(path, table, true).map_err(in_quick);
+        }
+        return parse_one(path, table, true);
     }
     let config = parse_one(path, table.clone(), false)?;
     if has_quick {
@@ -1226,6 +1228,18 @@ fn validate(spec: &Spec) -> Result<(), String> {
             "plot.columns = 0 is out of range; allowed: columns ≥ 1 (panels per row)".into(),
         );
     }
+    if spec.plot.target_error.is_some()
+        && !matches!(
+            spec.plot.kind,
+            PlotKind::IterationsToError | PlotKind::SuccessRate | PlotKind::TrajectoryComparison
+        )
+    {
+        return Err(
+            "plot.target_error is set, but this plot kind does not use it; allowed with \
+                    kind = \"iterations_to_error\", \"success_rate\" or \"trajectory_comparison\""
+                .into(),
+        );
+    }
     if let Some(e) = spec.plot.target_error {
         check_f64("plot.target_error", e, e > 0.0 && e < 1.0, "0 < ε < 1")?;
     }
@@ -1281,6 +1295,20 @@ fn check_operator(spec: &Spec) -> Result<(), String> {
     }
     nonempty("sweep.sampling", &sw.sampling)?;
     distinct("sweep.sampling", &sw.sampling)?;
+    for (list, single) in [
+        (
+            "sweep.sampling",
+            sw.sampling.is_some() && o.sampling.is_some(),
+        ),
+        ("sweep.p", sw.p.is_some() && o.p.is_some()),
+    ] {
+        if single {
+            let key = list.replace("sweep.", "operator.");
+            return Err(format!(
+                "{list} and {key} are both set, and {list} replaces {key}; give one of them"
+            ));
+        }
+    }
     let samplings = spec.samplings();
     if samplings.is_empty() {
         return Err("operator.sampling is missing; completion needs sampling = \"uniform\" (with p), \
@@ -1326,6 +1354,13 @@ fn check_operator(spec: &Spec) -> Result<(), String> {
             ));
         }
         return Ok(());
+    }
+    if sw.p.is_some() && thresholded {
+        return Err(format!(
+            "sweep.p varies uniform sampling's p, but {which} also runs ReLU-type sampling, whose p is the \
+             fraction it observes (its runs would be split by a p they do not have); allowed: sweep.p with \
+             uniform sampling only (compare samplings in a spec of their own, with operator.p)"
+        ));
     }
     if sw.p.is_none() && given.len() > 1 {
         return Err("operator.p and operator.observations are both set; give one of them".into());

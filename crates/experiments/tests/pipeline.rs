@@ -552,6 +552,35 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["unknown variant `bernoulli`", "matched_uniform"],
         ),
         (
+            "sweep_p_with_relu",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\n[init]",
+            ).replace("[plot]", "[sweep]\nsampling = [\"uniform\", \"relu\"]\np = [0.2, 0.4]\n[plot]"),
+            &["sweep.p varies uniform sampling's p", "fraction it observes"],
+        ),
+        (
+            "sweep_p_and_operator_p",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.3\n[init]",
+            ).replace("[plot]", "[sweep]\np = [0.2, 0.4]\n[plot]"),
+            &["sweep.p and operator.p are both set", "replaces"],
+        ),
+        (
+            "sweep_sampling_and_operator_sampling",
+            &SMALL.replace("m = 150\n", "").replace(
+                "[init]",
+                "[operator]\nkind = \"completion\"\nsampling = \"relu\"\n[init]",
+            ).replace("[plot]", "[sweep]\nsampling = [\"relu\", \"matched_uniform\"]\n[plot]"),
+            &["sweep.sampling and operator.sampling are both set"],
+        ),
+        (
+            "target_error_unused",
+            &SMALL.replace("quantities = [\"test_error\", \"sin_theta\"]", "quantities = [\"test_error\"]\ntarget_error = 1e-3"),
+            &["plot.target_error is set, but this plot kind does not use it", "success_rate"],
+        ),
+        (
             "gaussian_factor_with_kappa",
             &SMALL.replace("kappa = 2.0", "kappa = 2.0\ntruth = \"gaussian_factor\""),
             &["problem.kappa is set", "gaussian_factor", "random"],
@@ -1647,4 +1676,72 @@ fn outputs_are_never_written_through_symbolic_links() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"KEEP");
+}
+
+#[test]
+fn both_the_spec_and_its_quick_overrides_are_checked_in_either_mode() {
+    let limit = Some(1u128 << 33);
+    // A bad full spec hidden by a [quick] override is refused with --quick too.
+    for (bad, needle) in [
+        ("n = \"abc\"", "invalid type"),
+        ("n = -1", "invalid value"),
+        ("n = 0", "problem.n = 0"),
+    ] {
+        let text = format!(
+            "{}[quick]\nproblem = {{ n = 10 }}\n",
+            SMALL.replace("n = 12", bad)
+        );
+        for quick in [false, true] {
+            let err = experiments::parse_spec(Path::new("q.toml"), &text, quick, limit)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(needle) && !err.contains("[quick] overrides"),
+                "{quick}: {err}"
+            );
+        }
+    }
+    let missing = format!(
+        "{}[quick]\ngd = {{ iterations = 0 }}\n",
+        SMALL.replace("iterations = 120\n", "")
+    );
+    let err = experiments::parse_spec(Path::new("q.toml"), &missing, true, limit)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("iterations"), "{err}");
+    // [quick] sizes are checked without --quick too, memory included.
+    let huge = format!("{SMALL}[quick]\ngd = {{ iterations = 9223372036854775807 }}\n");
+    for quick in [false, true] {
+        let err = experiments::parse_spec(Path::new("q.toml"), &huge, quick, limit)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("with its [quick] overrides merged"),
+            "{quick}: {err}"
+        );
+    }
+    // The CLI agrees, and writes nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}[quick]\nproblem = {{ n = 10 }}\n",
+        SMALL.replace("n = 12", "n = -1")
+    );
+    let spec = write_spec(tmp.path(), "q", &text);
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            "--quick",
+            spec.to_str().unwrap(),
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        !ok && stderr.contains("q.toml") && stderr.contains("n"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("res").exists() && !tmp.path().join("fig").exists());
 }

@@ -1173,7 +1173,8 @@ pub fn noise(scale: &Scale) -> Check {
         title: "Noisy sensing: the best iterate's error scales like σ; overparameterized GD then fits the noise".into(),
         setup: format!(
             "n = {}, r = {}, κ = 2, m = {}, y = A(XXᵀ) + ε with ε_i ~ N(0, σ²/m), σ ∈ {{{}}}, r' ∈ {{{}, {}}}, α = 1e-6, μ = 0.25, \
-             {} iterations logged every 50, {} replicates (the runs of one σ and replicate share X, A, ε and the seed of B). \
+             {} iterations logged every 50, {} replicates (within a replicate every run shares X and A, the runs of one σ share ε, \
+             and the runs of one width share B). \
              Seed: base {}.",
             nz.n, nz.r, nz.m, list_e(&nz.sigmas), nz.r, nz.n, nz.iterations, scale.replicates, scale.seed
         ),
