@@ -28,6 +28,47 @@ pub fn refuse_symlink(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Longest file name (bytes) on the file systems this runs on (Linux's NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+/// Longest path (bytes) passed to the system (Linux's PATH_MAX, 4096 with the terminating NUL).
+pub const PATH_MAX: usize = 4095;
+
+/// Bytes a private temporary directory and the index prefix add to a path (`/.tmp-<pid>-<6
+/// random>/<k>-`, with pids below 2^22 and k below 100).
+const TEMP_OVERHEAD: usize = 32;
+
+/// Refuses a path the file system would refuse when it is written (a component longer than
+/// [`NAME_MAX`] bytes, or the path with its temporary directory longer than [`PATH_MAX`]), so that
+/// the refusal comes before the work.
+pub fn check_path_length(path: &Path) -> std::io::Result<()> {
+    let too_long = |what: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what}; shorten the spec's file name or the results/figures directory"),
+        ))
+    };
+    if let Some(c) = path
+        .components()
+        .map(|c| c.as_os_str().len())
+        .find(|&len| len + 2 > NAME_MAX)
+    {
+        return too_long(format!(
+            "a file name of {c} bytes is too long (at most {} here: the system allows {NAME_MAX})",
+            NAME_MAX - 2
+        ));
+    }
+    let len = path.as_os_str().len();
+    if len + TEMP_OVERHEAD > PATH_MAX {
+        return too_long(format!(
+            "the path is {len} bytes long; at most {} are allowed (the system allows {PATH_MAX}, \
+             and the temporary directory needs {TEMP_OVERHEAD})",
+            PATH_MAX - TEMP_OVERHEAD
+        ));
+    }
+    Ok(())
+}
+
 /// The directory a file at `path` goes in ("." for a bare file name), created if needed.
 fn parent_dir(path: &Path) -> std::io::Result<PathBuf> {
     let dir = match path.parent() {

@@ -250,8 +250,19 @@ pub fn run_experiment(
     let dir = layout.results_dir(config);
     let cache = layout.cache_dir(config);
     let figures_dir = layout.figures_dir(config);
-    // Output directories that cannot be written fail now, not after the computation; temporary
-    // files left by killed runs are removed.
+    // Output paths the file system would refuse (too long) and output directories that cannot be
+    // written fail now, not after the computation; temporary files left by killed runs are removed.
+    let [png, svg] = plot::figure_paths(&figures_dir, &config.name);
+    let entry = cache.join(format!("{}.json", "0".repeat(16)));
+    for p in [
+        &dir.join("trajectories.csv"),
+        &dir.join("manifest.json"),
+        &png,
+        &svg,
+        &entry,
+    ] {
+        fsutil::check_path_length(p).map_err(io_at(p))?;
+    }
     for d in [&dir, &cache, &figures_dir] {
         fsutil::ensure_writable_dir(d).map_err(io_at(d))?;
         fsutil::remove_stale_temps(d);

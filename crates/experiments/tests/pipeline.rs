@@ -1745,3 +1745,47 @@ fn both_the_spec_and_its_quick_overrides_are_checked_in_either_mode() {
     );
     assert!(!tmp.path().join("res").exists() && !tmp.path().join("fig").exists());
 }
+
+#[test]
+fn long_spec_names_run_through_or_are_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("iterations = 120", "iterations = 10");
+    // 245 characters: every output (figures/<name>.svg, its temporary) fits in a file name.
+    let name = "a".repeat(245);
+    let spec = write_spec(tmp.path(), &name, &text);
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+        ],
+        tmp.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(tmp.path().join(format!("fig/{name}.svg")).exists());
+    // 250 characters (the longest a `.toml` file can have): `<name>.png` would not fit beside its
+    // temporary; refused before any work, naming the path.
+    let name = "b".repeat(250);
+    let spec = write_spec(tmp.path(), &name, &text);
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--results",
+            "res2",
+            "--figures",
+            "fig2",
+        ],
+        tmp.path(),
+    );
+    assert!(!ok, "accepted");
+    assert!(
+        stderr.contains("too long") && stderr.contains(&name),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!tmp.path().join("res2").exists() && !tmp.path().join("fig2").exists());
+}
