@@ -262,6 +262,25 @@ pub fn operator_pass_bytes(point: &RunPoint, k: usize) -> u128 {
 /// ([`operator_storage_bytes`]), its operator's pass ([`operator_pass_bytes`]) and the loop's
 /// per-run buffers ([`run_buffer_bytes`]) for its runs at the widest r' among them.
 pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
+    // Before anything is allocated: the instance of one run and the list of run points, from the
+    // grid's numbers alone (a spec may ask for sizes whose expansion would not fit).
+    let g = &config.grid;
+    let (n, r) = (g.n as u128, g.r as u128);
+    let instance = 8 * (n * n + 3 * n * r);
+    let runs = crate::sweep::run_count(g) as u128;
+    let point_list = runs * (std::mem::size_of::<RunPoint>() as u128 + 8 * r);
+    if instance.saturating_add(point_list) > limit {
+        return Err(format!(
+            "problem.n = {}, r = {}: the instance needs {} (X, V_X and a Gaussian draw: 3·n·r·8, XXᵀ: n²·8) and \
+             the list of {runs} runs {} (each with r singular values), but only {} may be used; reduce n, r or \
+             the number of runs (or raise LOWRANK_MAX_OPERATOR_BYTES)",
+            g.n,
+            g.r,
+            human_bytes(instance),
+            human_bytes(point_list),
+            human_bytes(limit)
+        ));
+    }
     let points = crate::sweep::expand(config);
     let need = |batch: &Vec<usize>| {
         let p = &points[batch[0]];

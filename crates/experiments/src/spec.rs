@@ -1056,10 +1056,18 @@ fn validate(spec: &Spec) -> Result<(), String> {
         if rp == 0 {
             return Err(format!("{rkey} = 0 is out of range; allowed: r' ≥ 1 (r' < r, = r, > r and ≥ n are all allowed)"));
         }
+        if rp > MAX_N {
+            return Err(format!(
+                "{rkey} = {rp} is out of range; allowed: 1 ≤ r' ≤ {MAX_N} (sizes such as n·r' and r'² must not overflow)"
+            ));
+        }
     }
-    if spec.init.r_prime == 0 {
+    if spec.init.r_prime == 0 || spec.init.r_prime > MAX_N {
         // Checked even when r' is swept, as init.alpha is.
-        return Err("init.r_prime = 0 is out of range; allowed: r' ≥ 1".into());
+        return Err(format!(
+            "init.r_prime = {} is out of range; allowed: 1 ≤ r' ≤ {MAX_N}",
+            spec.init.r_prime
+        ));
     }
     nonempty("sweep.init", &sw.init)?;
 

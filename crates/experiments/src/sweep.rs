@@ -25,7 +25,7 @@ use lowrank_core::seeds::derive_seed;
 use lowrank_core::Algorithm;
 use serde::Serialize;
 
-use crate::spec::{Config, InitKind, OperatorModel, TruthKind};
+use crate::spec::{Config, Grid, InitKind, OperatorModel, TruthKind};
 
 const TAG_TRUTH: u64 = 0x0074_7275_7468; // "truth"
 const TAG_OPERATOR: u64 = 0x6f70_6572_6174_6f72; // "operator"
@@ -124,6 +124,24 @@ impl RunPoint {
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
+}
+
+/// The number of runs [`expand`] makes of `grid` (computed without expanding; at most
+/// `spec::MAX_RUNS` for a validated spec).
+pub fn run_count(g: &Grid) -> usize {
+    [
+        g.singular_values.len(),
+        g.m.len(),
+        g.operator.len(),
+        g.sigma.len(),
+        g.step_size.len(),
+        g.algorithm.len(),
+        g.init.len(),
+        g.r_prime.len(),
+        g.alpha.len(),
+    ]
+    .iter()
+    .fold(g.replicates, |acc, &k| acc.saturating_mul(k))
 }
 
 /// Every run of `config`, in grid order.
@@ -231,6 +249,8 @@ quantities = ["test_error"]
     fn grid_is_the_cartesian_product_in_documented_order() {
         let p = points(BASE);
         assert_eq!(p.len(), 2 * 3 * 2 * 2);
+        let config = parse(Path::new("s.toml"), BASE, false).unwrap();
+        assert_eq!(run_count(&config.grid), p.len());
         assert!(p.iter().enumerate().all(|(i, q)| q.index == i));
         // α varies fastest, then r', then m; replicates outermost.
         assert_eq!((p[0].alpha, p[1].alpha, p[2].alpha), (1e-2, 1e-3, 1e-4));

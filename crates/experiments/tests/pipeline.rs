@@ -1789,3 +1789,49 @@ fn long_spec_names_run_through_or_are_refused_before_any_work() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!tmp.path().join("res2").exists() && !tmp.path().join("fig2").exists());
 }
+
+#[test]
+fn sizes_that_would_wrap_or_not_fit_are_refused_before_anything_is_allocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    // r' near 2^63 with n = 2^30: sizes such as r'² would wrap a u128 sum; refused by range.
+    let wrap = SMALL
+        .replace("n = 12", "n = 1073741824")
+        .replace("m = 150", "m = 2")
+        .replace("r_prime = 5", "r_prime = 9223372036854775806");
+    // n = r = 10^7 with 100 replicates: the run list alone would hold 8 GB of singular values.
+    let big = SMALL
+        .replace("n = 12", "n = 10000000")
+        .replace("r = 2", "r = 10000000")
+        .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 100");
+    for (name, text, needle) in [
+        (
+            "wrap",
+            wrap,
+            "init.r_prime = 9223372036854775806 is out of range",
+        ),
+        ("big", big, "the instance needs"),
+    ] {
+        let spec = write_spec(tmp.path(), name, &text);
+        // Under a 1 GiB address-space limit: an attempt to allocate the expansion would abort.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 1048576 && exec {} validate {}",
+                env!("CARGO_BIN_EXE_experiments"),
+                spec.display()
+            ))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains(&format!("{name}.toml")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("memory allocation"),
+            "{name}: {stderr}"
+        );
+    }
+}
