@@ -270,6 +270,17 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     out.diverged,
                     out.seconds
                 );
+                if out.cache.rejected > 0 {
+                    eprintln!(
+                        "{}: {} cache entr{} failed {} checksum or did not match {} run and {} recomputed",
+                        config.name,
+                        out.cache.rejected,
+                        if out.cache.rejected == 1 { "y" } else { "ies" },
+                        if out.cache.rejected == 1 { "its" } else { "their" },
+                        if out.cache.rejected == 1 { "its" } else { "their" },
+                        if out.cache.rejected == 1 { "was" } else { "were" },
+                    );
+                }
                 for f in &out.files {
                     say!("{}", f.display());
                 }

@@ -81,6 +81,29 @@ pub struct RunResult {
     /// A Gaussian-factor X only: its singular values as drawn, descending (the point has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_singular_values: Option<Vec<f64>>,
+    /// In a cache entry: SHA-256 (hex) of the entry's JSON with this field empty ([`seal`]);
+    /// empty in memory.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// SHA-256 (hex) of `r`'s JSON with its checksum field empty. serde_json writes every f64 in its
+/// shortest round-trip form, so an entry read back and written again has the same JSON.
+fn content_checksum(r: &RunResult) -> String {
+    use sha2::{Digest, Sha256};
+    let mut unsealed = r.clone();
+    unsealed.checksum.clear();
+    let json = serde_json::to_vec(&unsealed).expect("RunResult serializes");
+    Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `r` with its checksum set, as written to the cache.
+pub fn seal(mut r: RunResult) -> RunResult {
+    r.checksum = content_checksum(&r);
+    r
 }
 
 /// What a run with spectral diagnostics records of its instance (NaN if the decomposition failed).
@@ -504,6 +527,7 @@ pub fn run_batch(
                 spectral_regime: regime.filter(|_| p.spectral),
                 truth_singular_values: (!p.truth.is_orthonormal())
                     .then(|| problem.truth.singular_values.clone()),
+                checksum: String::new(),
             }
         })
         .collect()
@@ -530,6 +554,10 @@ pub struct CacheStats {
     pub hits: usize,
     /// Runs computed.
     pub computed: usize,
+    /// Cache entries found but rejected (checksum or consistency, see [`lookup_cached`]) and
+    /// recomputed.
+    #[serde(default)]
+    pub rejected: usize,
 }
 
 /// Largest number of runs advanced in lockstep on one operator.
@@ -586,6 +614,7 @@ pub fn execute(
     }
     let mut results: Vec<Option<RunResult>> = vec![None; points.len()];
     let mut hits = 0;
+    let mut rejected = 0;
     // The batches to compute, grouped by instance so that each instance is built once
     // (plan_batches lists the batches of an instance one after another, so comparing with the
     // last group suffices).
@@ -594,9 +623,21 @@ pub fn execute(
         let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
         let keys = batch_cache_keys(&members);
         let cached: Option<Vec<RunResult>> = cache_dir.and_then(|d| {
-            keys.iter()
+            let found: Vec<CacheLookup> = keys
+                .iter()
                 .zip(&members)
-                .map(|(k, p)| read_cached(d, k, p))
+                .map(|(k, p)| lookup_cached(d, k, p))
+                .collect();
+            rejected += found
+                .iter()
+                .filter(|f| **f == CacheLookup::Rejected)
+                .count();
+            found
+                .into_iter()
+                .map(|f| match f {
+                    CacheLookup::Valid(r) => Some(*r),
+                    _ => None,
+                })
                 .collect()
         });
         if let Some(cached) = cached {
@@ -616,6 +657,7 @@ pub fn execute(
     let stats = CacheStats {
         hits,
         computed: groups.iter().flat_map(|g| &g.1).map(Vec::len).sum(),
+        rejected,
     };
     if groups.is_empty() {
         return Ok((results.into_iter().flatten().collect(), stats));
@@ -674,7 +716,7 @@ fn run_group(
         for (&i, mut r) in chunk.iter().zip(computed.drain(..)) {
             r.seconds = share;
             if let Some(dir) = cache_dir {
-                let json = serde_json::to_vec(&r).expect("RunResult serializes");
+                let json = serde_json::to_vec(&seal(r.clone())).expect("RunResult serializes");
                 write_atomic(&cache_entry(dir, &r.key), &json)?;
             }
             progress.run_finished(&points[i], &r, false);
@@ -689,25 +731,90 @@ fn cache_entry(cache_dir: &Path, key: &str) -> PathBuf {
     cache_dir.join(format!("{key}.json"))
 }
 
-/// The cached run with key `key`, if its entry exists, parses, carries that key and has the
-/// shape `point` produces (one row of [`quantity::names`] per logged iteration, a known status);
-/// anything else is recomputed by [`execute`].
+/// What the cache holds for a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheLookup {
+    /// No entry.
+    Missing,
+    /// An entry that fails its checksum or is inconsistent with the run (recomputed).
+    Rejected,
+    /// A valid entry (its checksum cleared: it is the in-memory result).
+    Valid(Box<RunResult>),
+}
+
+/// The cached run with key `key`, if its entry exists, parses, carries that key and its checksum
+/// ([`seal`]), and is consistent with `point`; anything else is recomputed by [`execute`].
 pub fn read_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> Option<RunResult> {
-    let r = read_entry(cache_dir, key)?;
+    match lookup_cached(cache_dir, key, point) {
+        CacheLookup::Valid(r) => Some(*r),
+        _ => None,
+    }
+}
+
+/// [`read_cached`], telling a missing entry from a rejected one. An entry is consistent with its
+/// point when it has the point's quantities, one row of them per logged iteration, a known status,
+/// and the logging schedule of the loop: t = 0, log_every, 2·log_every, …, the last logged t being
+/// T for a completed run, at most the recorded divergence for a diverged one (and only a diverged
+/// run records one), and a logged test error ≤ ε for a run that stopped at its target ε.
+pub fn lookup_cached(cache_dir: &Path, key: &str, point: &RunPoint) -> CacheLookup {
+    if !cache_entry(cache_dir, key).exists() {
+        return CacheLookup::Missing;
+    }
+    match read_entry(cache_dir, key) {
+        Some(mut r) if r.checksum == content_checksum(&r) && consistent(&r, key, point) => {
+            r.checksum.clear();
+            CacheLookup::Valid(Box::new(r))
+        }
+        _ => CacheLookup::Rejected,
+    }
+}
+
+fn consistent(r: &RunResult, key: &str, point: &RunPoint) -> bool {
     let names = quantity::names(n_top_singular_values(point), point.spectral);
-    let well_formed = r.key == key
+    r.key == key
         && r.quantities == names
         && r.t.len() == r.values.len()
         && r.values.iter().all(|row| row.len() == names.len())
         && r.t.windows(2).all(|w| w[0] < w[1])
         && r.t.last().is_none_or(|&t| t <= point.iterations)
+        && on_schedule(&r.t, point)
+        && ends_as_its_status_says(r, point)
         && (RunStatus::LABELS.contains(&r.status.as_str()) || r.status == REACHED_TARGET)
         && r.spectral_regime.is_some() == point.spectral
         && (point.truth.is_orthonormal()
-            || r.truth_singular_values.as_ref().is_some_and(|s| {
-                s.len() == point.r && s.iter().all(|v| v.is_finite() && *v > 0.0)
-            }));
-    well_formed.then_some(r)
+            || r.truth_singular_values
+                .as_ref()
+                .is_some_and(|s| s.len() == point.r && s.iter().all(|v| v.is_finite() && *v > 0.0)))
+}
+
+/// Whether logged iterations follow the loop's schedule: t_k = k·log_every, except that the last
+/// may be T (a completed run whose T is not a multiple of log_every).
+fn on_schedule(t: &[usize], point: &RunPoint) -> bool {
+    let last = t.len().saturating_sub(1);
+    t.iter()
+        .enumerate()
+        .all(|(k, &tk)| tk == k * point.log_every || (k == last && k > 0 && tk == point.iterations))
+}
+
+/// Whether the last logged iteration agrees with the recorded status.
+fn ends_as_its_status_says(r: &RunResult, point: &RunPoint) -> bool {
+    let last = r.t.last().copied();
+    let last_test = r
+        .series(&quantity::TEST_ERROR)
+        .and_then(|s| s.last().copied());
+    match r.status.as_str() {
+        "completed" => r.diverged_at.is_none() && last == Some(point.iterations),
+        "diverged" => r
+            .diverged_at
+            .is_some_and(|d| d <= point.iterations && last.is_none_or(|t| t <= d)),
+        s if s == REACHED_TARGET => {
+            r.diverged_at.is_none()
+                && point
+                    .stop_below_test_error
+                    .is_some_and(|eps| last_test.is_some_and(|e| e <= eps))
+        }
+        _ => r.diverged_at.is_none(),
+    }
 }
 
 /// The cache entry with key `key`, if it exists, parses and carries that key (its shape is not

@@ -621,7 +621,14 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &SMALL
                 .replace("n = 12", "n = 100000")
                 .replace("r = 2", "r = 3"),
-            &["a batch needs", "packed operator", "GiB"],
+            &["the instance needs", "XXᵀ: n²·8", "GiB"],
+        ),
+        (
+            "operator_too_big",
+            &SMALL
+                .replace("n = 12", "n = 3000")
+                .replace("m = 150", "m = 2000000"),
+            &["a batch needs", "packed operator", "TiB"],
         ),
         (
             "too_many_runs",
@@ -1834,4 +1841,109 @@ fn sizes_that_would_wrap_or_not_fit_are_refused_before_anything_is_allocated() {
             "{name}: {stderr}"
         );
     }
+}
+
+#[test]
+fn corrupted_cache_entries_are_rejected_counted_and_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let spec = write_spec(tmp.path(), "small", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let csvs = |l: &Layout| {
+        ["runs.csv", "trajectories.csv"]
+            .map(|f| std::fs::read(l.results_dir(&config).join(f)).unwrap())
+    };
+    let before = csvs(&l);
+    let cache = l.cache_dir(&config);
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    entries.sort();
+    assert_eq!(entries.len(), 2);
+    let original: Vec<Vec<u8>> = entries.iter().map(|e| std::fs::read(e).unwrap()).collect();
+    let edit = |bytes: &[u8], f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    // The same edit with the checksum recomputed: only the consistency check can catch it.
+    let reseal = |bytes: Vec<u8>| {
+        let r: experiments::run::RunResult = serde_json::from_slice(&bytes).unwrap();
+        serde_json::to_vec(&experiments::run::seal(r)).unwrap()
+    };
+    let status = |v: &mut serde_json::Value| v["status"] = "diverged".into();
+    let digit = |v: &mut serde_json::Value| {
+        let x = v["values"][3][0].as_f64().unwrap();
+        v["values"][3][0] = (x * 1.000001).into();
+    };
+    let double = |v: &mut serde_json::Value| {
+        for row in v["values"].as_array_mut().unwrap() {
+            for x in row.as_array_mut().unwrap() {
+                if let Some(f) = x.as_f64() {
+                    *x = (2.0 * f).into();
+                }
+            }
+        }
+    };
+    let cut = |v: &mut serde_json::Value| {
+        v["values"].as_array_mut().unwrap().truncate(10);
+        v["t"].as_array_mut().unwrap().truncate(10);
+    };
+    let nan = |v: &mut serde_json::Value| {
+        for row in v["values"].as_array_mut().unwrap() {
+            for x in row.as_array_mut().unwrap() {
+                *x = serde_json::Value::Null;
+            }
+        }
+    };
+    let other_key = {
+        let k = entries[1]
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        move |v: &mut serde_json::Value| v["key"] = k.clone().into()
+    };
+    let cases: Vec<(&str, Vec<u8>, usize)> = vec![
+        ("status", edit(&original[0], &status), 0),
+        ("one digit", edit(&original[0], &digit), 0),
+        ("doubled", edit(&original[0], &double), 0),
+        ("cut to 10 rows", edit(&original[0], &cut), 0),
+        ("NaN everywhere", edit(&original[0], &nan), 0),
+        ("another run's entry", original[0].clone(), 1),
+        (
+            "another run's entry, key edited",
+            edit(&original[0], &other_key),
+            1,
+        ),
+        ("status, resealed", reseal(edit(&original[0], &status)), 0),
+        ("cut, resealed", reseal(edit(&original[0], &cut)), 0),
+        (
+            "no checksum",
+            edit(&original[0], &|v| v["checksum"] = "".into()),
+            0,
+        ),
+    ];
+    for (what, bytes, target) in cases {
+        std::fs::write(&entries[target], &bytes).unwrap();
+        let again = run_experiment(&config, &l, &Silent).unwrap();
+        assert_eq!(again.cache.rejected, 1, "{what}");
+        assert_eq!(again.cache.hits + again.cache.computed, 2, "{what}");
+        assert_eq!(csvs(&l), before, "{what}: the CSVs changed");
+        // Recomputed and rewritten: the entry is the original again (but for its wall time).
+        let content = |bytes: &[u8]| {
+            let mut r: experiments::run::RunResult = serde_json::from_slice(bytes).unwrap();
+            (r.seconds, r.checksum) = (0.0, String::new());
+            serde_json::to_string(&r).unwrap()
+        };
+        let now = std::fs::read(&entries[target]).unwrap();
+        assert_eq!(content(&now), content(&original[target]), "{what}");
+    }
+    let clean = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!((clean.cache.hits, clean.cache.rejected), (2, 0));
 }
