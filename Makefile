@@ -1,7 +1,9 @@
 # Every target that builds, runs or checks installs what it needs first (scripts/setup.sh skips what is
 # already there).
 CARGO ?= cargo
-BIN := target/release/experiments
+# Where cargo puts the binaries: $CARGO_TARGET_DIR if the environment sets it, else target/.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BIN := $(TARGET_DIR)/release/experiments
 SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
@@ -36,12 +38,12 @@ check-figures: build
 
 ## Theory checks at full size: writes theory/REPORT.md and theory/report.json; fails if a check fails.
 theory: build
-	target/release/theory --out theory
+	$(TARGET_DIR)/release/theory --out theory
 
 ## Benchmark (crates/bench): machine limits, ms per iteration of each engine path and algorithm, and
 ## the time of a full `make figures`; writes bench/results.json (method and history: bench/README.md).
 bench: build
-	target/release/bench --out bench/results.json
+	$(TARGET_DIR)/release/bench --out bench/results.json
 
 ## Run the test suite (unit, numerical and pipeline tests, doc examples, the core's example
 ## program), then fmt and clippy checks.

@@ -183,7 +183,7 @@ pub fn load_spec(
         file: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let text = spec::read_text(path).map_err(err)?;
     parse_spec(path, &text, quick, budget)
 }
 

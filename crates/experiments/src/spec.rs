@@ -791,8 +791,37 @@ pub fn load(path: &Path, quick: bool) -> Result<Config, SpecError> {
         file: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let text = read_text(path).map_err(err)?;
     parse(path, &text, quick)
+}
+
+/// Largest spec file read (bytes); the shipped specs are a few KiB.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// The text of a spec file: a regular file (a FIFO or device would block or never end) of at most
+/// [`MAX_SPEC_BYTES`], in UTF-8. The error says which of these failed.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file; a spec is a TOML file (<name>.toml)".into());
+    }
+    if meta.len() > MAX_SPEC_BYTES {
+        return Err(format!(
+            "is {} bytes; a spec is at most {MAX_SPEC_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(format!(
+            "is over {MAX_SPEC_BYTES} bytes; a spec is at most that"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("is not UTF-8 text: {e}"))
 }
 
 /// Parses and validates spec text (see [`load`]); `path` names it in errors and gives the name.
@@ -830,6 +859,14 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
         file: path.to_path_buf(),
         message,
     };
+    for key in ["title", "caption"] {
+        if let Some(v) = value.get(key).filter(|v| !v.is_str()) {
+            return Err(err(format!(
+                "key `{key}` must be a string (in quotes); found a {}",
+                v.type_str()
+            )));
+        }
+    }
     let overrides = value.remove("quick");
     if let Some(o) = &overrides {
         if !o.is_table() {

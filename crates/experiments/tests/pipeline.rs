@@ -1947,3 +1947,48 @@ fn corrupted_cache_entries_are_rejected_counted_and_recomputed() {
     let clean = run_experiment(&config, &l, &Silent).unwrap();
     assert_eq!((clean.cache.hits, clean.cache.rejected), (2, 0));
 }
+
+#[test]
+fn specs_that_are_not_regular_files_or_not_strings_are_refused_without_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A FIFO (opening it would block until a writer comes) and a link to /dev/zero (endless).
+    let fifo = tmp.path().join("fifo.toml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::symlink("/dev/zero", tmp.path().join("zero.toml")).unwrap();
+    let big = tmp.path().join("big.toml");
+    std::fs::write(&big, format!("{SMALL}# {}\n", "x".repeat(2 << 20))).unwrap();
+    for (name, needle) in [
+        ("fifo", "not a regular file"),
+        ("zero", "not a regular file"),
+        ("big", "at most 1048576 bytes"),
+    ] {
+        let out = Command::new("timeout")
+            .args([
+                "20",
+                env!("CARGO_BIN_EXE_experiments"),
+                "validate",
+                &format!("{name}.toml"),
+            ])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}.toml")) && stderr.contains(needle),
+            "{name}: {stderr}"
+        );
+    }
+    let dated = SMALL.replace("title = \"test\"", "title = 1979-05-27T07:32:00Z");
+    let err = parse(Path::new("d.toml"), &dated, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`title` must be a string") && err.contains("datetime"),
+        "{err}"
+    );
+}
