@@ -38,6 +38,23 @@ pub const PATH_MAX: usize = 4095;
 /// random>/<k>-`, with pids below 2^22 and k below 100).
 const TEMP_OVERHEAD: usize = 32;
 
+/// Refuses, before any work, an output file path that could not be written: too long
+/// ([`check_path_length`]), a symbolic link ([`refuse_symlink`]) or an existing directory.
+pub fn check_output_file(path: &Path) -> std::io::Result<()> {
+    check_path_length(path)?;
+    refuse_symlink(path)?;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            format!(
+                "{} exists and is a directory; an output file goes there (remove or rename it)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a path the file system would refuse when it is written (a component longer than
 /// [`NAME_MAX`] bytes, or the path with its temporary directory longer than [`PATH_MAX`]), so that
 /// the refusal comes before the work.

@@ -254,14 +254,10 @@ pub fn run_experiment(
     // written fail now, not after the computation; temporary files left by killed runs are removed.
     let [png, svg] = plot::figure_paths(&figures_dir, &config.name);
     let entry = cache.join(format!("{}.json", "0".repeat(16)));
-    for p in [
-        &dir.join("trajectories.csv"),
-        &dir.join("manifest.json"),
-        &png,
-        &svg,
-        &entry,
-    ] {
-        fsutil::check_path_length(p).map_err(io_at(p))?;
+    fsutil::check_path_length(&entry).map_err(io_at(&entry))?;
+    let outputs = ["runs.csv", "trajectories.csv", "manifest.json"].map(|f| dir.join(f));
+    for p in outputs.iter().chain([&png, &svg]) {
+        fsutil::check_output_file(p).map_err(io_at(p))?;
     }
     for d in [&dir, &cache, &figures_dir] {
         fsutil::ensure_writable_dir(d).map_err(io_at(d))?;

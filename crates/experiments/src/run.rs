@@ -611,6 +611,22 @@ pub fn execute(
 ) -> std::io::Result<(Vec<RunResult>, CacheStats)> {
     if let Some(dir) = cache_dir {
         std::fs::create_dir_all(dir)?;
+        // An entry path taken by a directory would fail only after its batch was computed.
+        for batch in plan_batches(points) {
+            let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
+            for key in batch_cache_keys(&members) {
+                let entry = cache_entry(dir, &key);
+                if entry.is_dir() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::IsADirectory,
+                        format!(
+                            "{} is a directory where a cache entry goes; remove it",
+                            entry.display()
+                        ),
+                    ));
+                }
+            }
+        }
     }
     let mut results: Vec<Option<RunResult>> = vec![None; points.len()];
     let mut hits = 0;

@@ -1992,3 +1992,35 @@ fn specs_that_are_not_regular_files_or_not_strings_are_refused_without_hanging()
         "{err}"
     );
 }
+
+#[test]
+fn an_output_file_or_cache_entry_that_is_a_directory_fails_before_the_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&spec, SMALL, false).unwrap();
+    let l = layout(tmp.path());
+    let runs = l.results_dir(&config).join("runs.csv");
+    std::fs::create_dir_all(&runs).unwrap();
+    let e = run_experiment(&config, &l, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("runs.csv") && e.contains("is a directory"),
+        "{e}"
+    );
+    assert!(!l.cache_dir(&config).exists(), "computed before failing");
+    std::fs::remove_dir(&runs).unwrap();
+    // A directory at the path of the run's cache entry.
+    let points = experiments::sweep::expand(&config);
+    let key = experiments::run::batch_cache_keys(&[&points[0]]).remove(0);
+    let entry = l.cache_dir(&config).join(format!("{key}.json"));
+    std::fs::create_dir_all(&entry).unwrap();
+    let e = run_experiment(&config, &l, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("{key}.json")) && e.contains("is a directory"),
+        "{e}"
+    );
+    assert!(!runs.exists());
+}
