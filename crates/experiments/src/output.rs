@@ -15,7 +15,6 @@
 //! and identical for identical specs.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use lowrank_core::analysis::{detect_phases, PhaseInputs, PhaseThresholds, Phases};
@@ -201,6 +200,108 @@ pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phase
     )
 }
 
+/// The cells of one runs.csv row, in the order of [`run_columns`] with `which`.
+fn run_row(p: &RunPoint, r: &RunResult, th: PhaseThresholds, which: RunColumns) -> Vec<String> {
+    let e = |x: f64| format!("{x:e}");
+    let opt = |t: Option<usize>| t.map_or(String::new(), |t| t.to_string());
+    let test = r.series(&TEST_ERROR).unwrap_or_default();
+    let train = r.series(&TRAIN_ERROR).unwrap_or_default();
+    let (min_err, min_t) = min_with_t(&r.t, &test);
+    let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |&x| e(x));
+    let ph = run_phases(p, r, th);
+    let (kappa, sigma_min_x) = r.truth_kappa_and_sigma_min(p);
+    let mut row = vec![
+        p.index.to_string(),
+        p.replicate.to_string(),
+        p.n.to_string(),
+        p.r.to_string(),
+        p.m.to_string(),
+        e(kappa),
+        p.r_prime.to_string(),
+        e(p.alpha),
+        p.init.label().to_string(),
+        e(p.step_size),
+    ];
+    if which.algorithm {
+        let (lambda, c) = match p.algorithm {
+            Algorithm::Gd => (String::new(), String::new()),
+            Algorithm::ScaledGd { lambda } => (e(lambda), String::new()),
+            Algorithm::PrecGd { c } => (String::new(), e(c)),
+        };
+        row.extend([p.algorithm.label().to_string(), lambda, c]);
+    }
+    row.extend([
+        p.iterations.to_string(),
+        p.log_every.to_string(),
+        p.truth_seed.to_string(),
+        p.operator_seed.to_string(),
+        p.init_seed.to_string(),
+        r.key.clone(),
+        r.status.clone(),
+        opt(r.diverged_at),
+        last(&test),
+        e(min_err),
+        opt(min_t),
+        last(&train),
+        e(sigma_min_x),
+        opt(ph.t_star),
+        opt(ph.t_1),
+        opt(ph.t_hat),
+    ]);
+    if which.completion {
+        let sampling = p.operator.sampling().map_or("", |s| s.label());
+        let threshold = match p.operator {
+            OperatorModel::ReluCompletion { threshold }
+            | OperatorModel::MatchedUniformCompletion { threshold } => e(threshold),
+            _ => String::new(),
+        };
+        let (observations, incoherence) =
+            r.completion.map_or((String::new(), String::new()), |c| {
+                (c.observations.to_string(), e(c.incoherence))
+            });
+        let pairs = (p.n * (p.n + 1) / 2) as f64;
+        let fraction = match p.operator {
+            OperatorModel::UniformCompletion { p } => e(p),
+            _ => r
+                .completion
+                .map_or(String::new(), |c| e(c.observations.max(1) as f64 / pairs)),
+        };
+        row.extend([
+            sampling.to_string(),
+            fraction,
+            threshold,
+            observations,
+            incoherence,
+        ]);
+    }
+    if which.noise {
+        row.push(e(p.sigma));
+    }
+    if which.truth {
+        row.push(p.truth.label().to_string());
+    }
+    if which.spectral {
+        let (d, sin) = r
+            .spectral_regime
+            .map_or((f64::NAN, f64::NAN), |g| (g.deviation, g.sin_l_x));
+        row.extend([e(d), e(sin)]);
+    }
+    row
+}
+
+/// A CSV writer into memory (the `csv` crate: records end in `\n`, a cell is quoted only if it
+/// holds a comma, a quote or a line break, which none of ours do).
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new())
+}
+
+fn into_text(w: csv::Writer<Vec<u8>>) -> String {
+    let bytes = w.into_inner().expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("every cell is UTF-8")
+}
+
 /// The text of runs.csv (phase boundaries detected with thresholds `th`; the optional columns of
 /// `which`).
 pub fn runs_csv(
@@ -209,110 +310,55 @@ pub fn runs_csv(
     th: PhaseThresholds,
     which: RunColumns,
 ) -> String {
-    let mut s = run_columns(which).join(",");
-    s.push('\n');
+    let mut w = csv_writer();
+    w.write_record(run_columns(which))
+        .expect("writing to memory cannot fail");
     for (p, r) in points.iter().zip(results) {
-        let test = r.series(&TEST_ERROR).unwrap_or_default();
-        let train = r.series(&TRAIN_ERROR).unwrap_or_default();
-        let (min_err, min_t) = min_with_t(&r.t, &test);
-        let last = |v: &[f64]| v.last().map_or(String::from("NaN"), |x| format!("{x:e}"));
-        let ph = run_phases(p, r, th);
-        let (kappa, sigma_min_x) = r.truth_kappa_and_sigma_min(p);
-        let opt = |t: Option<usize>| t.map_or(String::new(), |t| t.to_string());
-        let algorithm = if which.algorithm {
-            let (lambda, c) = match p.algorithm {
-                Algorithm::Gd => (String::new(), String::new()),
-                Algorithm::ScaledGd { lambda } => (format!("{lambda:e}"), String::new()),
-                Algorithm::PrecGd { c } => (String::new(), format!("{c:e}")),
-            };
-            format!(",{},{lambda},{c}", p.algorithm.label())
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{:e},{},{:e},{},{:e}{algorithm},{},{},{},{},{},{},{},{},{},{:e},{},{},{:e},{},{},{}",
-            p.index,
-            p.replicate,
-            p.n,
-            p.r,
-            p.m,
-            kappa,
-            p.r_prime,
-            p.alpha,
-            p.init.label(),
-            p.step_size,
-            p.iterations,
-            p.log_every,
-            p.truth_seed,
-            p.operator_seed,
-            p.init_seed,
-            r.key,
-            r.status,
-            r.diverged_at.map_or(String::new(), |t| t.to_string()),
-            last(&test),
-            min_err,
-            opt(min_t),
-            last(&train),
-            sigma_min_x,
-            opt(ph.t_star),
-            opt(ph.t_1),
-            opt(ph.t_hat),
-        );
-        if which.completion {
-            s.pop(); // the line's newline: the completion columns follow
-            let sampling = p.operator.sampling().map_or("", |s| s.label());
-            let threshold = match p.operator {
-                OperatorModel::ReluCompletion { threshold }
-                | OperatorModel::MatchedUniformCompletion { threshold } => format!("{threshold:e}"),
-                _ => String::new(),
-            };
-            let (observations, incoherence) =
-                r.completion.map_or((String::new(), String::new()), |c| {
-                    (c.observations.to_string(), format!("{:e}", c.incoherence))
-                });
-            let pairs = (p.n * (p.n + 1) / 2) as f64;
-            let fraction = match p.operator {
-                OperatorModel::UniformCompletion { p } => format!("{p:e}"),
-                _ => r.completion.map_or(String::new(), |c| {
-                    format!("{:e}", c.observations.max(1) as f64 / pairs)
-                }),
-            };
-            let _ = writeln!(
-                s,
-                ",{sampling},{fraction},{threshold},{observations},{incoherence}"
-            );
-        }
-        if which.noise {
-            s.pop();
-            let _ = writeln!(s, ",{:e}", p.sigma);
-        }
-        if which.truth {
-            s.pop();
-            let _ = writeln!(s, ",{}", p.truth.label());
-        }
-        if which.spectral {
-            s.pop();
-            let (d, sin) = r
-                .spectral_regime
-                .map_or((f64::NAN, f64::NAN), |g| (g.deviation, g.sin_l_x));
-            let _ = writeln!(s, ",{d:e},{sin:e}");
-        }
+        let row = run_row(p, r, th, which);
+        debug_assert_eq!(row.len(), run_columns(which).len());
+        w.write_record(&row).expect("writing to memory cannot fail");
     }
-    s
+    into_text(w)
 }
 
-/// The text of trajectories.csv (long format).
+/// One line of trajectories.csv.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct TrajectoryRecord<Q, V> {
+    run: usize,
+    t: usize,
+    quantity: Q,
+    value: V,
+}
+
+/// The text of trajectories.csv (long format `run,t,quantity,value`).
 pub fn trajectories_csv(points: &[RunPoint], results: &[RunResult]) -> String {
-    let mut s = String::from("run,t,quantity,value\n");
+    let mut w = csv_writer();
     for (p, r) in points.iter().zip(results) {
-        for (t, row) in r.t.iter().zip(&r.values) {
+        for (&t, row) in r.t.iter().zip(&r.values) {
             for (q, v) in r.quantities.iter().zip(row) {
-                let _ = writeln!(s, "{},{t},{q},{v:e}", p.index);
+                let record = TrajectoryRecord {
+                    run: p.index,
+                    t,
+                    quantity: q.as_str(),
+                    value: format!("{v:e}"),
+                };
+                w.serialize(record).expect("writing to memory cannot fail");
             }
         }
     }
-    s
+    if no_logged_values(results) {
+        w.write_record(["run", "t", "quantity", "value"])
+            .expect("writing to memory cannot fail");
+    }
+    into_text(w)
+}
+
+/// Whether no run logged anything (the header is then written by hand: serialize writes it with
+/// the first record).
+fn no_logged_values(results: &[RunResult]) -> bool {
+    results
+        .iter()
+        .all(|r| r.t.is_empty() || r.quantities.is_empty())
 }
 
 /// One run as read back from the CSV files.
@@ -372,26 +418,45 @@ fn bad_line(dir: &Path, name: &str, line: usize, what: String) -> DataError {
     }
 }
 
+/// A CSV reader of `text` with a header row; every record must have the header's number of cells.
+fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes())
+}
+
+/// The line of a csv record (1-based, the header being line 1), for messages.
+fn line_of(e: &csv::Error) -> usize {
+    e.position().map_or(0, |p| p.line() as usize)
+}
+
 /// Reads runs.csv from `dir` (one [`RunData`] per row, without trajectories).
 pub fn read_runs(dir: &Path) -> Result<Vec<RunData>, DataError> {
     let runs_text = read_csv(dir, "runs.csv")?;
-    let mut lines = runs_text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let bad = |line: usize, what: String| bad_line(dir, "runs.csv", line, what);
+    let mut reader = csv_reader(&runs_text);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| bad(1, e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
     let mut runs: Vec<RunData> = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != header.len() {
-            return Err(bad_line(
-                dir,
-                "runs.csv",
-                i + 2,
-                format!("{} cells, header has {}", cells.len(), header.len()),
-            ));
-        }
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = line_of(&e);
+            match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    len, expected_len, ..
+                } => bad(line, format!("{len} cells, header has {expected_len}")),
+                _ => bad(line, e.to_string()),
+            }
+        })?;
         let fields: BTreeMap<String, String> = header
             .iter()
-            .zip(&cells)
-            .map(|(h, c)| (h.to_string(), c.to_string()))
+            .zip(record.iter())
+            .map(|(h, c)| (h.clone(), c.to_string()))
             .collect();
         runs.push(RunData {
             fields,
@@ -403,7 +468,7 @@ pub fn read_runs(dir: &Path) -> Result<Vec<RunData>, DataError> {
 
 /// Reads runs.csv and trajectories.csv from `dir`.
 pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
-    let bad = |name: &str, line: usize, what: String| bad_line(dir, name, line, what);
+    let bad = |line: usize, what: String| bad_line(dir, "trajectories.csv", line, what);
     let mut runs = read_runs(dir)?;
     let index_of: BTreeMap<String, usize> = runs
         .iter()
@@ -411,45 +476,38 @@ pub fn read_results(dir: &Path) -> Result<Vec<RunData>, DataError> {
         .map(|(k, r)| (r.text(col::RUN).to_string(), k))
         .collect();
     let traj = read_csv(dir, "trajectories.csv")?;
-    let mut lines = traj.lines();
-    if lines.next() != Some("run,t,quantity,value") {
-        return Err(bad(
-            "trajectories.csv",
-            1,
-            "header must be run,t,quantity,value".into(),
-        ));
+    let mut reader = csv_reader(&traj);
+    let header = reader.headers().map_err(|e| bad(1, e.to_string()))?;
+    if header.iter().collect::<Vec<_>>() != ["run", "t", "quantity", "value"] {
+        return Err(bad(1, "header must be run,t,quantity,value".into()));
     }
-    for (i, line) in lines.enumerate() {
-        let mut it = line.split(',');
-        let (Some(run), Some(t), Some(q), Some(v), None) =
-            (it.next(), it.next(), it.next(), it.next(), it.next())
-        else {
-            return Err(bad("trajectories.csv", i + 2, "expected 4 cells".into()));
-        };
-        let k = *index_of.get(run).ok_or_else(|| {
-            bad(
-                "trajectories.csv",
-                i + 2,
-                format!("run {run} is not in runs.csv"),
-            )
+    let header = header.clone();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = line_of(&e);
+            match e.kind() {
+                csv::ErrorKind::UnequalLengths { .. } => bad(line, "expected 4 cells".into()),
+                _ => bad(line, e.to_string()),
+            }
         })?;
-        let t: usize = t
-            .parse()
-            .map_err(|_| bad("trajectories.csv", i + 2, format!("bad t `{t}`")))?;
-        let v: f64 = v
-            .parse()
-            .map_err(|_| bad("trajectories.csv", i + 2, format!("bad value `{v}`")))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let rec: TrajectoryRecord<String, f64> = record
+            .deserialize(Some(&header))
+            .map_err(|e| bad(line, format!("bad cell: {e}")))?;
+        let k = *index_of
+            .get(&rec.run.to_string())
+            .ok_or_else(|| bad(line, format!("run {} is not in runs.csv", rec.run)))?;
         let data = &mut runs[k];
         let j = match data.t.last() {
-            Some(&last) if last == t => data.t.len() - 1,
+            Some(&last) if last == rec.t => data.t.len() - 1,
             _ => {
-                data.t.push(t);
+                data.t.push(rec.t);
                 data.t.len() - 1
             }
         };
-        let s = data.series.entry(q.to_string()).or_default();
+        let s = data.series.entry(rec.quantity).or_default();
         s.resize(j, f64::NAN);
-        s.push(v);
+        s.push(rec.value);
     }
     for run in &mut runs {
         let len = run.t.len();

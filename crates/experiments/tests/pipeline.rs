@@ -2024,3 +2024,74 @@ fn an_output_file_or_cache_entry_that_is_a_directory_fails_before_the_work() {
     );
     assert!(!runs.exists());
 }
+
+#[test]
+fn csv_files_round_trip_and_malformed_ones_are_refused_with_their_line() {
+    use experiments::output::{col, read_results};
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&spec, SMALL, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let dir = l.results_dir(&config);
+    // What is read back equals what was computed: every logged value of the run, bit for bit.
+    let runs = read_results(&dir).unwrap();
+    let point = &experiments::sweep::expand(&config)[0];
+    let key = experiments::run::batch_cache_keys(&[point]).remove(0);
+    let cached = experiments::run::read_cached(&l.cache_dir(&config), &key, point).unwrap();
+    assert_eq!(runs[0].t, cached.t);
+    for (j, q) in cached.quantities.iter().enumerate() {
+        let want: Vec<u64> = cached.values.iter().map(|row| row[j].to_bits()).collect();
+        let got: Vec<u64> = runs[0]
+            .get(q.as_str())
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(got, want, "{q}");
+    }
+    assert_eq!(runs[0].text(col::KEY), key);
+    let runs_csv = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+    let traj_csv = std::fs::read_to_string(dir.join("trajectories.csv")).unwrap();
+    let cases = [
+        (
+            "runs.csv",
+            runs_csv.replacen("\n0,", "\n0,extra,", 1),
+            "line 2: ",
+            "cells, header has",
+        ),
+        (
+            "trajectories.csv",
+            traj_csv.replacen("\n0,0,", "\n0,0,x,", 1),
+            "line 2: ",
+            "expected 4 cells",
+        ),
+        (
+            "trajectories.csv",
+            traj_csv.replacen("\n0,10,loss,", "\n0,10,loss,abc", 1),
+            "line ",
+            "bad cell",
+        ),
+        (
+            "trajectories.csv",
+            traj_csv.replacen("\n0,0,", "\n7,0,", 1),
+            "line 2: ",
+            "run 7 is not in runs.csv",
+        ),
+        (
+            "trajectories.csv",
+            traj_csv.replacen("run,t,quantity,value", "run,t,q,value", 1),
+            "line 1: ",
+            "header must be",
+        ),
+    ];
+    for (file, text, at, needle) in cases {
+        let orig = std::fs::read(dir.join(file)).unwrap();
+        std::fs::write(dir.join(file), &text).unwrap();
+        let err = read_results(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains(file) && err.contains(at) && err.contains(needle),
+            "{file}: {err}"
+        );
+        std::fs::write(dir.join(file), orig).unwrap();
+    }
+}
