@@ -140,6 +140,7 @@ where
     Ok(path)
 }
 
+/// The README of a completion export ({RULES} and {STEP}: see [`readme`]).
 const COMPLETION_README: &str = r#"Exported by `experiments export`, a matrix-completion run. Conventions
 (see crates/core/src/operator/completion.rs):
 
@@ -147,11 +148,7 @@ const COMPLETION_README: &str = r#"Exported by `experiments export`, a matrix-co
   weights (m): w_k / sqrt(p), w_k = 1 (i_k = j_k) or sqrt(2) (i_k < j_k)
   A(Z)_k = weights_k * Z[i_k, j_k]
   A*(v)  = sum_k v_k * weights_k * (e_i e_j^T + e_j e_i^T) / 2
-  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
-  gd:        U_{t+1} = U_t - mu * grad f(U_t)
-  scaled_gd: U_{t+1} = U_t - mu * grad f(U_t) (U_t^T U_t + lambda I)^-1
-  precgd:    the same with lambda_t = c * ||A(U_t U_t^T) - y||
-
+{RULES}
 numpy:
   import numpy as np, json
   d = {k: np.load(k + ".npy") for k in ["X", "Omega", "weights", "y", "U0", "U_trajectory", "t"]}
@@ -163,23 +160,15 @@ numpy:
   for _ in range(d["t"][1] - d["t"][0]):
       res = w * np.einsum("kr,kr->k", U[i], U[j]) - d["y"]
       G = adjoint(res) @ U
-      if alg["kind"] != "gd":
-          lam = alg["lambda"] if alg["kind"] == "scaled_gd" else alg["c"] * np.linalg.norm(res)
-          G = np.linalg.solve(U.T @ U + lam * np.eye(U.shape[1]), G.T).T
-      U = U - mu * G
-  print(np.abs(U - d["U_trajectory"][1]).max())   # ~1e-15
-"#;
+{STEP}"#;
 
+/// The README of a Gaussian-sensing export ({RULES} and {STEP}: see [`readme`]).
 const README: &str = r#"Exported by `experiments export`. Conventions (see crates/core/src/operator/dense.rs):
 
   A(Z)_i = <A_i, Z>_F / sqrt(m),   A_i = (G_i + G_i^T)/2,   G_i entries iid N(0,1)
   A_packed (m x p, p = n(n+1)/2): row i = svec(A_i)/sqrt(m)
   svec(Z): upper triangle row by row (i <= j), off-diagonal entries times sqrt(2)
-  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
-  gd:        U_{t+1} = U_t - mu * grad f(U_t)
-  scaled_gd: U_{t+1} = U_t - mu * grad f(U_t) (U_t^T U_t + lambda I)^-1
-  precgd:    the same with lambda_t = c * ||A(U_t U_t^T) - y||
-
+{RULES}
 numpy:
   import numpy as np, json
   d = {k: np.load(k + ".npy") for k in ["X", "A_packed", "y", "U0", "U_trajectory", "t"]}
@@ -193,12 +182,27 @@ numpy:
   for _ in range(d["t"][1] - d["t"][0]):
       res = d["A_packed"] @ svec(U @ U.T) - d["y"]
       G = smat(d["A_packed"].T @ res) @ U
-      if alg["kind"] != "gd":
+{STEP}"#;
+
+/// The loss and the step rules, shared by both READMEs.
+const RULES: &str = r#"  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
+  gd:        U_{t+1} = U_t - mu * grad f(U_t)
+  scaled_gd: U_{t+1} = U_t - mu * grad f(U_t) (U_t^T U_t + lambda I)^-1
+  precgd:    the same with lambda_t = c * ||A(U_t U_t^T) - y||
+"#;
+
+/// The end of the numpy loop (the preconditioned step and the check), shared by both READMEs.
+const STEP: &str = r#"      if alg["kind"] != "gd":
           lam = alg["lambda"] if alg["kind"] == "scaled_gd" else alg["c"] * np.linalg.norm(res)
           G = np.linalg.solve(U.T @ U + lam * np.eye(U.shape[1]), G.T).T
       U = U - mu * G
   print(np.abs(U - d["U_trajectory"][1]).max())   # ~1e-15
 "#;
+
+/// A README template with its shared parts filled in.
+fn readme(template: &str) -> String {
+    template.replace("{RULES}", RULES).replace("{STEP}", STEP)
+}
 
 /// run.json: the point's JSON with its algorithm always present (the point leaves GD out).
 pub fn run_json(point: &RunPoint) -> serde_json::Value {
@@ -222,12 +226,12 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let readme = match &d.operator {
         ExportedOperator::Packed(a) => {
             files.push(npy(dir, "A_packed.npy", a)?);
-            README
+            readme(README)
         }
         ExportedOperator::Completion { omega, weights } => {
             files.push(npy(dir, "Omega.npy", omega)?);
             files.push(npy(dir, "weights.npy", weights)?);
-            COMPLETION_README
+            readme(COMPLETION_README)
         }
     };
     files.extend([
