@@ -20,6 +20,7 @@ pub mod output;
 pub mod plot;
 pub mod quantity;
 pub mod run;
+pub mod shard;
 pub mod spec;
 pub mod sweep;
 

@@ -43,6 +43,30 @@ enum Command {
         /// Apply each spec's [quick] overrides (small sizes; output under results/quick, figures/quick).
         #[arg(long)]
         quick: bool,
+        /// Compute only shard I of N of the specs' batches into the cache (`experiments plan`
+        /// shows the split), writing no CSV or figure; a later plain `run` of the same specs
+        /// finds every batch cached and writes them.
+        #[arg(long, value_name = "I/N", conflicts_with = "jobs")]
+        shard: Option<String>,
+        /// Run J shard processes on this machine (each with 1/J of the cores), then write the CSVs
+        /// and figures (J = 1: one process).
+        #[arg(long, value_name = "J", default_value_t = 1)]
+        jobs: usize,
+    },
+    /// Print the batches the specs imply, their estimated cost and their shard.
+    Plan {
+        /// Spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Number of shards.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// Also write the plan as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Plan the specs with their [quick] overrides.
+        #[arg(long)]
+        quick: bool,
     },
     /// Redraw figures from existing CSV data without recomputing (style changes in [plot] apply).
     Plot {
@@ -202,6 +226,124 @@ fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
     Ok(experiments::load_spec(path, quick, memory_budget())?)
 }
 
+/// "I/N" with 0 ≤ I < N.
+fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
+    let bad = || {
+        experiments::Error::Spec(spec::SpecError {
+            file: PathBuf::from("--shard"),
+            message: format!("`{s}` is not a shard; allowed: I/N with 0 ≤ I < N, e.g. 0/3"),
+        })
+    };
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// `run --shard I/N`: computes shard I's batches into the cache.
+fn run_shard(
+    configs: &[Config],
+    i: usize,
+    n: usize,
+    layout: &Layout,
+) -> Result<(), experiments::Error> {
+    let Some(first) = configs.first() else {
+        return Ok(());
+    };
+    let cache = layout.cache_dir(first);
+    experiments::fsutil::ensure_writable_dir(&cache).map_err(|source| experiments::Error::Io {
+        path: cache.clone(),
+        source,
+    })?;
+    let plan = experiments::shard::plan(configs, n);
+    let batches = plan.batches.iter().filter(|b| b.shard == i).count();
+    let start = Instant::now();
+    let stats = experiments::shard::run_shard(configs, &plan, i, &cache, &experiments::Silent)
+        .map_err(|source| experiments::Error::Io {
+            path: cache.clone(),
+            source,
+        })?;
+    eprintln!(
+        "shard {i}/{n}: {batches} batches, {} runs ({} cached, {} computed) in {:.1} s on {}",
+        stats.hits + stats.computed,
+        stats.hits,
+        stats.computed,
+        start.elapsed().as_secs_f64(),
+        experiments::manifest::Machine::current().hostname
+    );
+    Ok(())
+}
+
+/// `run --jobs J`: J shard processes of this binary, each with 1/J of the cores, then back to the
+/// caller, which writes the CSVs and figures from the cache.
+fn run_jobs(
+    specs: &[PathBuf],
+    quick: bool,
+    jobs: usize,
+    layout: &Layout,
+) -> Result<(), experiments::Error> {
+    let exe = std::env::current_exe().map_err(|source| experiments::Error::Io {
+        path: PathBuf::from("experiments"),
+        source,
+    })?;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = (cores / jobs).max(1);
+    let children: Vec<_> = (0..jobs)
+        .map(|i| {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("--results")
+                .arg(&layout.results)
+                .arg("--figures")
+                .arg(&layout.figures)
+                .arg("run")
+                .arg("--shard")
+                .arg(format!("{i}/{jobs}"))
+                .args(specs)
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            if quick {
+                cmd.arg("--quick");
+            }
+            cmd.spawn()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|source| experiments::Error::Io {
+            path: exe.clone(),
+            source,
+        })?;
+    let mut failed = None;
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child
+            .wait_with_output()
+            .map_err(|source| experiments::Error::Io {
+                path: exe.clone(),
+                source,
+            })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprint!("{stderr}");
+        if !out.status.success() && failed.is_none() {
+            failed = Some(format!(
+                "shard {i}/{jobs} failed ({}): {}",
+                out.status,
+                stderr.trim()
+            ));
+        }
+    }
+    match failed {
+        Some(message) => Err(experiments::Error::Spec(spec::SpecError {
+            file: PathBuf::from("--jobs"),
+            message,
+        })),
+        None => Ok(()),
+    }
+}
+
 fn spec_path(name: &str, dir: &Path) -> PathBuf {
     let p = PathBuf::from(name);
     if p.extension().is_some_and(|e| e == "toml") || p.exists() {
@@ -232,12 +374,24 @@ fn main() -> ExitCode {
 
 fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error> {
     match command {
-        Command::Run { specs, quick } => {
+        Command::Run {
+            specs,
+            quick,
+            shard,
+            jobs,
+        } => {
             // Validate every spec before running any, so a typo in the last one costs nothing.
             let configs = specs
                 .iter()
                 .map(|p| load(p, quick))
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(s) = shard {
+                let (i, n) = parse_shard(&s)?;
+                return run_shard(&configs, i, n, layout);
+            }
+            if jobs > 1 {
+                run_jobs(&specs, quick, jobs, layout)?;
+            }
             // Results are named after the spec file: two specs of one name would overwrite each
             // other's results and figures.
             for (i, a) in configs.iter().enumerate() {
@@ -352,6 +506,54 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 }
             })?;
             say!("{}", path.display());
+        }
+        Command::Plan {
+            specs,
+            shards,
+            json,
+            quick,
+        } => {
+            let configs = specs
+                .iter()
+                .map(|p| load(p, quick))
+                .collect::<Result<Vec<_>, _>>()?;
+            if shards == 0 {
+                return Err(experiments::Error::Spec(spec::SpecError {
+                    file: PathBuf::from("--shards"),
+                    message: "0 is out of range; allowed: shards ≥ 1".into(),
+                }));
+            }
+            let plan = experiments::shard::plan(&configs, shards);
+            say!("shard  spec                            runs  n      m       r'    est. GFLOP");
+            for b in &plan.batches {
+                say!(
+                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}",
+                    b.shard,
+                    b.spec,
+                    b.runs.len(),
+                    b.n,
+                    b.m,
+                    b.r_prime,
+                    b.flops / 1e9
+                );
+            }
+            for (i, f) in plan.shard_flops().iter().enumerate() {
+                let count = plan.batches.iter().filter(|b| b.shard == i).count();
+                say!(
+                    "shard {i}/{shards}: {count} batches, {:.1} GFLOP estimated",
+                    f / 1e9
+                );
+            }
+            if let Some(path) = json {
+                let text = serde_json::to_vec_pretty(&plan).expect("the plan serializes");
+                experiments::fsutil::write_atomic(&path, &text).map_err(|source| {
+                    experiments::Error::Io {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                say!("{}", path.display());
+            }
         }
         Command::Validate { specs, quick } => {
             for path in specs {

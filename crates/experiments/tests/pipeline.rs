@@ -2095,3 +2095,82 @@ fn csv_files_round_trip_and_malformed_ones_are_refused_with_their_line() {
         std::fs::write(dir.join(file), orig).unwrap();
     }
 }
+
+#[test]
+fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two specs: one with three instances (replicates), one sharing a batch with the first.
+    let a = SMALL
+        .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 3")
+        .replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let b = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let specs: Vec<String> = [("a", &a), ("b", &b)]
+        .iter()
+        .map(|(n, t)| write_spec(tmp.path(), n, t).display().to_string())
+        .collect();
+    let args = |extra: &[&str], dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--results",
+            &format!("{dir}/res"),
+            "--figures",
+            &format!("{dir}/fig"),
+            "run",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.extend(specs.iter().cloned());
+        v
+    };
+    let cli = |v: Vec<String>| {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        run_cli(&refs, tmp.path())
+    };
+    let (ok, e) = cli(args(&[], "one"));
+    assert!(ok, "{e}");
+    // Shards by hand: each writes only cache entries; the plain run then computes nothing.
+    for i in 0..3 {
+        let (ok, e) = cli(args(&["--shard", &format!("{i}/3")], "sharded"));
+        assert!(ok && e.contains(&format!("shard {i}/3")), "{e}");
+    }
+    assert!(!tmp.path().join("sharded/res/a/runs.csv").exists());
+    let (ok, e) = cli(args(&[], "sharded"));
+    assert!(
+        ok && e.contains("(6 cached, 0 computed") && e.contains("(2 cached, 0 computed"),
+        "{e}"
+    );
+    // --jobs does the same in one command.
+    let (ok, e) = cli(args(&["--jobs", "2"], "jobs"));
+    assert!(ok && e.contains("(6 cached, 0 computed"), "{e}");
+    for dir in ["sharded", "jobs"] {
+        for f in [
+            "a/runs.csv",
+            "a/trajectories.csv",
+            "b/runs.csv",
+            "b/trajectories.csv",
+        ] {
+            assert_eq!(
+                std::fs::read(tmp.path().join("one/res").join(f)).unwrap(),
+                std::fs::read(tmp.path().join(dir).join("res").join(f)).unwrap(),
+                "{dir}/{f}"
+            );
+        }
+    }
+    // The plan: every batch once (b's batch is a's replicate 0, planned once), the same twice.
+    let configs: Vec<_> = specs
+        .iter()
+        .map(|p| experiments::spec::load(Path::new(p), false).unwrap())
+        .collect();
+    let plan = experiments::shard::plan(&configs, 2);
+    assert_eq!(plan.batches.len(), 3);
+    assert_eq!(
+        serde_json::to_string(&plan).unwrap(),
+        serde_json::to_string(&experiments::shard::plan(&configs, 2)).unwrap()
+    );
+    assert!(plan.shard_flops().iter().all(|&f| f > 0.0));
+    for bad in ["3/3", "x/2", "1"] {
+        let (ok, e) = cli(args(&["--shard", bad], "bad"));
+        assert!(!ok && e.contains("is not a shard"), "{bad}: {e}");
+    }
+}

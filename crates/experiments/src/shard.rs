@@ -1,0 +1,152 @@
+//! Sweeps split across processes: the batches a set of specs implies, their estimated cost, and a
+//! deterministic assignment of the batches to N shards, balanced by cost.
+//!
+//! A batch is the unit of computation and of caching ([`crate::run::plan_batches`]), so shards
+//! share nothing but the cache: each shard process computes its batches into the cache, and a
+//! later plain `experiments run` finds every batch there and writes the CSVs and figures. Since a
+//! run's numbers depend only on its batch, the merged CSVs are byte-identical to those of one
+//! process on machines of the same CPU type. A batch that two specs share (same cache keys) is
+//! planned once, for the first spec that has it.
+//!
+//! # Cost
+//! The estimated cost of a batch is the floating-point work of its runs:
+//! ```text
+//!   per run and iteration   4·m·n(n+1)/2 + 4·n²·r'        Gaussian sensing (forward + adjoint, UUᵀ and 𝒜*(r)·U)
+//!                           4·|Ω|·r' + 4·n·r'              completion (|Ω| at its bound from p)
+//!   per logged iteration    2·n²·r'                         the diagnostics' UUᵀ
+//! ```
+//! # Assignment
+//! Longest batch first: batches in order of decreasing cost (ties: by their first cache key), each
+//! to the shard with the least cost so far (ties: the lowest shard). It depends on the specs only.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::run::{batch_cache_keys, execute, most_observations, plan_batches, CacheStats};
+use crate::spec::{Config, OperatorModel};
+use crate::sweep::{expand, RunPoint};
+
+/// One batch of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedBatch {
+    /// The spec it is computed for (the first one that has it).
+    pub spec: String,
+    /// Indices of its runs in that spec's sweep (the `run` column of runs.csv).
+    pub runs: Vec<usize>,
+    /// The runs' cache keys, in batch order.
+    pub keys: Vec<String>,
+    /// n, m (0 for completion), and the widest r' of the batch.
+    pub n: usize,
+    /// m.
+    pub m: usize,
+    /// Widest r'.
+    pub r_prime: usize,
+    /// Estimated floating-point operations (see the module docs).
+    pub flops: f64,
+    /// The shard it goes to (0-based).
+    pub shard: usize,
+}
+
+/// The batches of `configs` and their shards.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Number of shards.
+    pub shards: usize,
+    /// Every batch once, in spec order.
+    pub batches: Vec<PlannedBatch>,
+}
+
+impl Plan {
+    /// Estimated floating-point operations per shard.
+    pub fn shard_flops(&self) -> Vec<f64> {
+        let mut f = vec![0.0; self.shards];
+        for b in &self.batches {
+            f[b.shard] += b.flops;
+        }
+        f
+    }
+}
+
+/// Estimated floating-point operations of one run (see the module docs).
+pub fn run_flops(p: &RunPoint) -> f64 {
+    let (n, rp, t) = (p.n as f64, p.r_prime as f64, p.iterations as f64);
+    let per_iteration = match p.operator {
+        OperatorModel::Gaussian => 4.0 * p.m as f64 * n * (n + 1.0) / 2.0 + 4.0 * n * n * rp,
+        _ => 4.0 * most_observations(p) as f64 * rp + 4.0 * n * rp,
+    };
+    let logged = (p.iterations / p.log_every + 1) as f64;
+    t * per_iteration + logged * 2.0 * n * n * rp
+}
+
+/// The plan of `configs` over `shards` shards (≥ 1).
+pub fn plan(configs: &[Config], shards: usize) -> Plan {
+    let shards = shards.max(1);
+    let mut batches: Vec<PlannedBatch> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for config in configs {
+        let points = expand(config);
+        for batch in plan_batches(&points) {
+            let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
+            let keys = batch_cache_keys(&members);
+            if !seen.insert(keys.clone()) {
+                continue;
+            }
+            batches.push(PlannedBatch {
+                spec: config.name.clone(),
+                runs: members.iter().map(|p| p.index).collect(),
+                n: members[0].n,
+                m: members[0].m,
+                r_prime: members.iter().map(|p| p.r_prime).max().unwrap_or(0),
+                flops: members.iter().map(|p| run_flops(p)).sum(),
+                keys,
+                shard: 0,
+            });
+        }
+    }
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.sort_by(|&a, &b| {
+        batches[b]
+            .flops
+            .total_cmp(&batches[a].flops)
+            .then_with(|| batches[a].keys[0].cmp(&batches[b].keys[0]))
+    });
+    let mut load = vec![0.0f64; shards];
+    for i in order {
+        let s = (0..shards)
+            .min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b)))
+            .unwrap_or(0);
+        load[s] += batches[i].flops;
+        batches[i].shard = s;
+    }
+    Plan { shards, batches }
+}
+
+/// Computes shard `shard` of `plan` into `cache_dir` (no CSV, no figure): for each spec, the runs
+/// of its batches in this shard, through [`execute`] (which regroups them into the same batches).
+pub fn run_shard(
+    configs: &[Config],
+    plan: &Plan,
+    shard: usize,
+    cache_dir: &Path,
+    progress: &dyn crate::Progress,
+) -> std::io::Result<CacheStats> {
+    let mut total = CacheStats::default();
+    for config in configs {
+        let points = expand(config);
+        let mine: Vec<RunPoint> = plan
+            .batches
+            .iter()
+            .filter(|b| b.shard == shard && b.spec == config.name)
+            .flat_map(|b| b.runs.iter().map(|&i| points[i].clone()))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let (_, stats) = execute(&mine, Some(cache_dir), progress, crate::resources())?;
+        total.hits += stats.hits;
+        total.computed += stats.computed;
+        total.rejected += stats.rejected;
+    }
+    Ok(total)
+}
