@@ -75,6 +75,7 @@ pub fn export_bytes(point: &RunPoint) -> u128 {
 
 /// Runs `point` and collects the instance and its trajectory.
 pub fn collect(point: &RunPoint) -> ExportData {
+    crate::run::deterministic_decompositions();
     let problem = build_problem(point);
     let u0 = initial_iterate(point, &problem);
     let xxt_norm = frobenius_norm(problem.truth.xxt.view());

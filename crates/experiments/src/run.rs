@@ -42,7 +42,7 @@ use crate::spec::{
 use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
-pub const CACHE_VERSION: u32 = 6;
+pub const CACHE_VERSION: u32 = 7;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 pub const SPECTRAL_VERSION: u32 = 3;
@@ -574,6 +574,11 @@ pub const MAX_BATCH: usize = 64;
 /// another. The policy was chosen by measurement (bench/README.md): OpenBLAS threads were slow on
 /// the skinny batch products, a second worker gave no gain, and running the per-run work in
 /// parallel was faster despite OpenBLAS's allocation lock; results are bitwise the same.
+///
+/// faer's decompositions (the diagnostics' SVDs, spectral initialization's eigendecomposition, the
+/// QR of the ground truth) run sequentially ([`deterministic_decompositions`]): with faer's default
+/// global parallelism their last bits depended on the number of threads, so two processes with
+/// different core counts (shards, `--jobs`) disagreed in the CSVs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
     /// Worker threads, each processing one instance at a time.
@@ -588,6 +593,12 @@ impl Parallelism {
         workers: 1,
         blas_threads: 1,
     };
+}
+
+/// Makes faer's decompositions sequential (faer's global parallelism), so that every number a run
+/// produces is independent of the number of threads (see [`Parallelism`]).
+pub fn deterministic_decompositions() {
+    faer::set_global_parallelism(faer::Par::Seq);
 }
 
 /// What [`execute`] may use.
@@ -609,6 +620,7 @@ pub fn execute(
     progress: &dyn Progress,
     resources: Resources,
 ) -> std::io::Result<(Vec<RunResult>, CacheStats)> {
+    deterministic_decompositions();
     if let Some(dir) = cache_dir {
         std::fs::create_dir_all(dir)?;
         // An entry path taken by a directory would fail only after its batch was computed.

@@ -2174,3 +2174,48 @@ fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
         assert!(!ok && e.contains("is not a shard"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn numbers_do_not_depend_on_the_number_of_threads() {
+    // n = 100 with a full-width spectral initialization: large enough for faer's decompositions
+    // to split work across threads (before they were made sequential, 1 and 3 threads differed in
+    // the last bits of the diagnostics and, through spectral initialization, of the iterates).
+    let text = SMALL
+        .replace("n = 12", "n = 100")
+        .replace("m = 150", "m = 600")
+        .replace("r_prime = 5", "r_prime = 100")
+        .replace("iterations = 120", "iterations = 20")
+        .replace("log_every = 10", "log_every = 5")
+        .replace(
+            "[plot]",
+            "[sweep]\ninit = [\"small_random\", \"spectral\"]\n[plot]",
+        );
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "thr", &text);
+    let mut csvs = Vec::new();
+    for threads in ["1", "3"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .args([
+                "--results",
+                threads,
+                "--figures",
+                &format!("fig{threads}"),
+                "run",
+            ])
+            .arg(&spec)
+            .env("RAYON_NUM_THREADS", threads)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        csvs.push(std::fs::read(tmp.path().join(threads).join("thr/trajectories.csv")).unwrap());
+    }
+    assert!(
+        csvs[0] == csvs[1],
+        "1 and 3 threads wrote different trajectories"
+    );
+}

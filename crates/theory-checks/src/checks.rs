@@ -96,6 +96,7 @@ fn by<'a, K: PartialEq + Copy>(
 /// Check 1: alignment at the end of phase I, and GD ≈ power method before it.
 pub fn alignment(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let mut e = Experiment::new("alignment_kappa", scale);
     e.spectral = true;
     e.iterations = scale.kappa_iterations;
@@ -435,6 +436,7 @@ fn rip_delta(p: &RunPoint, r: usize) -> f64 {
 /// Check 2: the exponent of the error floor in α.
 pub fn error_exponent(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let mu = 0.25;
     let r = scale.r;
     let widths = [2 * r, scale.n];
@@ -563,6 +565,7 @@ pub fn error_exponent(scale: &Scale) -> Check {
 /// Check 3: t_*, t_1 and t_hat grow linearly in ln(1/α).
 pub fn iteration_counts(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let mut e = Experiment::new("iteration_counts", scale);
     let mut alphas = scale.alphas.clone();
     alphas.push(alphas.last().map_or(1e-10, |a| a / 10.0));
@@ -644,6 +647,7 @@ pub fn iteration_counts(scale: &Scale) -> Check {
 /// Check 4: error and phase-I length against the width r'; near-exact parameterization.
 pub fn overparameterization(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let (n, r) = (scale.n, scale.r);
     let kappa: f64 = 2.0;
     let mut e = Experiment::new("width", scale);
@@ -772,6 +776,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
 /// Check 5: the operator's conditioning on low-rank matrices.
 pub fn operator(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let (n, r) = (scale.n, scale.r);
     let kappa: f64 = 2.0;
     let mut rows = Vec::new();
@@ -880,6 +885,7 @@ fn tail_exponent(r: &RunResult) -> (f64, f64) {
 /// rate with exact and with over-parameterization.
 pub fn preconditioned(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let pc = &scale.preconditioned;
     let (lambda, c, eps, alpha) = (1e-3, 1.0, 1e-4, 1e-7);
     let algorithm = Some(AlgorithmSpec {
@@ -1077,6 +1083,7 @@ fn best_and_overshoot(r: &RunResult, budgets: &[usize]) -> (f64, Vec<f64>) {
 /// the noise (the final error exceeds the best by a factor growing with the budget), at r' = r not.
 pub fn noise(scale: &Scale) -> Check {
     let start = Instant::now();
+    experiments::run::deterministic_decompositions();
     let nz = &scale.noise;
     let mut e = Experiment::new("noise", scale);
     (e.n, e.r, e.m, e.kappa, e.alpha) = (nz.n, nz.r, nz.m, 2.0, 1e-6);
