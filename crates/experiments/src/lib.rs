@@ -240,19 +240,13 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Runs every point of `config` (reusing the cache), writes the CSVs and the manifest, then draws
-/// the figure from the CSVs. Every file is written atomically.
-pub fn run_experiment(
-    config: &Config,
-    layout: &Layout,
-    progress: &dyn Progress,
-) -> Result<Outcome, Error> {
-    let start = std::time::Instant::now();
+/// Checks, before any work, the outputs of `config`: output paths the file system would refuse
+/// (too long), output files that are links or directories, and output directories that cannot be
+/// written; temporary files left by killed runs are removed.
+pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
     let dir = layout.results_dir(config);
     let cache = layout.cache_dir(config);
     let figures_dir = layout.figures_dir(config);
-    // Output paths the file system would refuse (too long) and output directories that cannot be
-    // written fail now, not after the computation; temporary files left by killed runs are removed.
     let [png, svg] = plot::figure_paths(&figures_dir, &config.name);
     let entry = cache.join(format!("{}.json", "0".repeat(16)));
     fsutil::check_path_length(&entry).map_err(io_at(&entry))?;
@@ -264,6 +258,20 @@ pub fn run_experiment(
         fsutil::ensure_writable_dir(d).map_err(io_at(d))?;
         fsutil::remove_stale_temps(d);
     }
+    Ok(())
+}
+
+/// Runs every point of `config` (reusing the cache), writes the CSVs and the manifest, then draws
+/// the figure from the CSVs. Every file is written atomically.
+pub fn run_experiment(
+    config: &Config,
+    layout: &Layout,
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
+    let start = std::time::Instant::now();
+    let dir = layout.results_dir(config);
+    let cache = layout.cache_dir(config);
+    check_outputs(config, layout)?;
     let points = sweep::expand(config);
     let (results, stats) =
         run::execute(&points, Some(&cache), progress, resources()).map_err(io_at(&cache))?;

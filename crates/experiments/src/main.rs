@@ -269,10 +269,11 @@ fn run_shard(
             source,
         })?;
     eprintln!(
-        "shard {i}/{n}: {batches} batches, {} runs ({} cached, {} computed) in {:.1} s on {}",
+        "shard {i}/{n}: {batches} batches, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
         stats.hits + stats.computed,
         stats.hits,
         stats.computed,
+        stats.rejected,
         start.elapsed().as_secs_f64(),
         experiments::manifest::Machine::current().hostname
     );
@@ -293,8 +294,22 @@ fn run_jobs(
     })?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let threads = (cores / jobs).max(1);
-    let children: Vec<_> = (0..jobs)
-        .map(|i| {
+    // The J processes share the memory: each gets 1/J of the budget, and every spec must fit in it.
+    let share = memory_budget().map(|b| b / jobs as u128);
+    for path in specs {
+        experiments::load_spec(path, quick, share).map_err(|e| {
+            experiments::Error::Spec(spec::SpecError {
+                message: format!(
+                    "with --jobs {jobs} (each process gets 1/{jobs} of the memory): {}",
+                    e.message
+                ),
+                ..e
+            })
+        })?;
+    }
+    let mut children: Vec<std::process::Child> = Vec::new();
+    for i in 0..jobs {
+        let spawned = {
             let mut cmd = std::process::Command::new(&exe);
             cmd.arg("--results")
                 .arg(&layout.results)
@@ -305,18 +320,28 @@ fn run_jobs(
                 .arg(format!("{i}/{jobs}"))
                 .args(specs)
                 .env("RAYON_NUM_THREADS", threads.to_string())
+                .envs(share.map(|b| ("LOWRANK_MAX_OPERATOR_BYTES", b.to_string())))
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped());
             if quick {
                 cmd.arg("--quick");
             }
             cmd.spawn()
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|source| experiments::Error::Io {
-            path: exe.clone(),
-            source,
-        })?;
+        };
+        match spawned {
+            Ok(child) => children.push(child),
+            Err(source) => {
+                for mut c in children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(experiments::Error::Io {
+                    path: exe.clone(),
+                    source,
+                });
+            }
+        }
+    }
     let mut failed = None;
     for (i, child) in children.into_iter().enumerate() {
         let out = child
@@ -385,13 +410,6 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 .iter()
                 .map(|p| load(p, quick))
                 .collect::<Result<Vec<_>, _>>()?;
-            if let Some(s) = shard {
-                let (i, n) = parse_shard(&s)?;
-                return run_shard(&configs, i, n, layout);
-            }
-            if jobs > 1 {
-                run_jobs(&specs, quick, jobs, layout)?;
-            }
             // Results are named after the spec file: two specs of one name would overwrite each
             // other's results and figures.
             for (i, a) in configs.iter().enumerate() {
@@ -407,6 +425,23 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                         ),
                     }));
                 }
+            }
+            // Output paths and directories fail now, before any shard computes.
+            for config in &configs {
+                experiments::check_outputs(config, layout)?;
+            }
+            if let Some(s) = shard {
+                let (i, n) = parse_shard(&s)?;
+                return run_shard(&configs, i, n, layout);
+            }
+            if jobs == 0 {
+                return Err(experiments::Error::Spec(spec::SpecError {
+                    file: PathBuf::from("--jobs"),
+                    message: "0 is out of range; allowed: jobs ≥ 1".into(),
+                }));
+            }
+            if jobs > 1 {
+                run_jobs(&specs, quick, jobs, layout)?;
             }
             for config in &configs {
                 let total = experiments::sweep::expand(config).len();

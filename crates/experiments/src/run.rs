@@ -628,11 +628,12 @@ pub fn execute(
             let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
             for key in batch_cache_keys(&members) {
                 let entry = cache_entry(dir, &key);
-                if entry.is_dir() {
+                if std::fs::symlink_metadata(&entry).is_ok_and(|m| !m.is_file()) {
                     return Err(std::io::Error::new(
-                        std::io::ErrorKind::IsADirectory,
+                        std::io::ErrorKind::InvalidInput,
                         format!(
-                            "{} is a directory where a cache entry goes; remove it",
+                            "{} is a directory where a cache entry goes (or a link or device, \
+                             not a regular file); remove it",
                             entry.display()
                         ),
                     ));

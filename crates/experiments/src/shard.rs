@@ -32,6 +32,8 @@ use crate::sweep::{expand, RunPoint};
 pub struct PlannedBatch {
     /// The spec it is computed for (the first one that has it).
     pub spec: String,
+    /// That spec's position among the planned specs.
+    pub spec_index: usize,
     /// Indices of its runs in that spec's sweep (the `run` column of runs.csv).
     pub runs: Vec<usize>,
     /// The runs' cache keys, in batch order.
@@ -84,7 +86,7 @@ pub fn plan(configs: &[Config], shards: usize) -> Plan {
     let shards = shards.max(1);
     let mut batches: Vec<PlannedBatch> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for config in configs {
+    for (spec_index, config) in configs.iter().enumerate() {
         let points = expand(config);
         for batch in plan_batches(&points) {
             let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
@@ -94,6 +96,7 @@ pub fn plan(configs: &[Config], shards: usize) -> Plan {
             }
             batches.push(PlannedBatch {
                 spec: config.name.clone(),
+                spec_index,
                 runs: members.iter().map(|p| p.index).collect(),
                 n: members[0].n,
                 m: members[0].m,
@@ -132,12 +135,12 @@ pub fn run_shard(
     progress: &dyn crate::Progress,
 ) -> std::io::Result<CacheStats> {
     let mut total = CacheStats::default();
-    for config in configs {
+    for (spec_index, config) in configs.iter().enumerate() {
         let points = expand(config);
         let mine: Vec<RunPoint> = plan
             .batches
             .iter()
-            .filter(|b| b.shard == shard && b.spec == config.name)
+            .filter(|b| b.shard == shard && b.spec_index == spec_index)
             .flat_map(|b| b.runs.iter().map(|&i| points[i].clone()))
             .collect();
         if mine.is_empty() {

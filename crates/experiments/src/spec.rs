@@ -859,14 +859,6 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
         file: path.to_path_buf(),
         message,
     };
-    for key in ["title", "caption"] {
-        if let Some(v) = value.get(key).filter(|v| !v.is_str()) {
-            return Err(err(format!(
-                "key `{key}` must be a string (in quotes); found a {}",
-                v.type_str()
-            )));
-        }
-    }
     let overrides = value.remove("quick");
     if let Some(o) = &overrides {
         if !o.is_table() {
@@ -879,6 +871,15 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
     if quick {
         if let Some(toml::Value::Table(o)) = overrides {
             merge(&mut value, o);
+        }
+    }
+    // (After the merge: a [quick] override may set them too.)
+    for key in ["title", "caption"] {
+        if let Some(v) = value.get(key).filter(|v| !v.is_str()) {
+            return Err(err(format!(
+                "key `{key}` must be a string (in quotes); found a {}",
+                v.type_str()
+            )));
         }
     }
     let spec: Spec = toml::Value::Table(value)

@@ -2219,3 +2219,61 @@ fn numbers_do_not_depend_on_the_number_of_threads() {
         "1 and 3 threads wrote different trajectories"
     );
 }
+
+#[test]
+fn shard_runs_check_names_outputs_and_memory_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "a", SMALL);
+    std::fs::create_dir_all(tmp.path().join("other")).unwrap();
+    write_spec(&tmp.path().join("other"), "a", SMALL);
+    let run = |extra: &[&str], specs: &[&str]| {
+        let mut v = vec!["--results", "res", "--figures", "fig", "run"];
+        v.extend_from_slice(extra);
+        v.extend_from_slice(specs);
+        run_cli(&v, tmp.path())
+    };
+    // Two specs of one name: refused before a shard computes anything.
+    for extra in [&["--shard", "0/2"][..], &["--jobs", "2"][..]] {
+        let (ok, e) = run(extra, &["a.toml", "other/a.toml"]);
+        assert!(!ok && e.contains("has the same name"), "{e}");
+        assert!(
+            !tmp.path().join("res/cache").exists()
+                || std::fs::read_dir(tmp.path().join("res/cache"))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
+    }
+    let (ok, e) = run(&["--jobs", "0"], &["a.toml"]);
+    assert!(!ok && e.contains("--jobs") && e.contains("jobs ≥ 1"), "{e}");
+    // Each of J processes gets 1/J of the memory budget: a spec that fits once but not twice.
+    let config = parse(Path::new("a.toml"), SMALL, false).unwrap();
+    let points = experiments::sweep::expand(&config);
+    let need = experiments::run::operator_storage_bytes(&points[0])
+        + experiments::run::operator_pass_bytes(&points[0], 1)
+        + lowrank_core::descent::run_buffer_bytes(12, 1, 5)
+        + experiments::spec::trajectory_bytes(&config.spec, 1).0;
+    let limit = (need + need / 2).to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
+    cmd.args([
+        "--results",
+        "res",
+        "--figures",
+        "fig",
+        "run",
+        "--jobs",
+        "2",
+        "a.toml",
+    ])
+    .env("LOWRANK_MAX_OPERATOR_BYTES", &limit)
+    .current_dir(tmp.path());
+    let out = cmd.output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("with --jobs 2"), "{e}");
+    // A [quick] override cannot make the title a datetime either.
+    let dated = format!("{SMALL}[quick]\ntitle = 1979-05-27T07:32:00Z\n");
+    let err = parse(Path::new("d.toml"), &dated, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`title` must be a string"), "{err}");
+}
