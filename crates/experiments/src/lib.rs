@@ -57,7 +57,8 @@ pub enum Error {
     },
 }
 
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+/// Wraps an I/O error with the path it concerns.
+pub fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
         source,

@@ -256,18 +256,12 @@ fn run_shard(
         return Ok(());
     };
     let cache = layout.cache_dir(first);
-    experiments::fsutil::ensure_writable_dir(&cache).map_err(|source| experiments::Error::Io {
-        path: cache.clone(),
-        source,
-    })?;
+    experiments::fsutil::ensure_writable_dir(&cache).map_err(experiments::io_at(&cache))?;
     let plan = experiments::shard::plan(configs, n);
     let batches = plan.batches.iter().filter(|b| b.shard == i).count();
     let start = Instant::now();
     let stats = experiments::shard::run_shard(configs, &plan, i, &cache, &experiments::Silent)
-        .map_err(|source| experiments::Error::Io {
-            path: cache.clone(),
-            source,
-        })?;
+        .map_err(experiments::io_at(&cache))?;
     eprintln!(
         "shard {i}/{n}: {batches} batches, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
         stats.hits + stats.computed,
@@ -344,12 +338,7 @@ fn run_jobs(
     }
     let mut failed = None;
     for (i, child) in children.into_iter().enumerate() {
-        let out = child
-            .wait_with_output()
-            .map_err(|source| experiments::Error::Io {
-                path: exe.clone(),
-                source,
-            })?;
+        let out = child.wait_with_output().map_err(experiments::io_at(&exe))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         eprint!("{stderr}");
         if !out.status.success() && failed.is_none() {
@@ -488,10 +477,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
         }
         Command::List { dir } => {
-            let files = spec::files_in(&dir).map_err(|source| experiments::Error::Io {
-                path: dir.clone(),
-                source,
-            })?;
+            let files = spec::files_in(&dir).map_err(experiments::io_at(&dir))?;
             for path in files {
                 match load(&path, false) {
                     Ok(c) => {
@@ -526,10 +512,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
         }
         Command::Gallery { dir } => {
-            let files = spec::files_in(&dir).map_err(|source| experiments::Error::Io {
-                path: dir.clone(),
-                source,
-            })?;
+            let files = spec::files_in(&dir).map_err(experiments::io_at(&dir))?;
             let configs = files
                 .iter()
                 .map(|p| load(p, false))
@@ -581,12 +564,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&plan).expect("the plan serializes");
-                experiments::fsutil::write_atomic(&path, &text).map_err(|source| {
-                    experiments::Error::Io {
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
+                experiments::fsutil::write_atomic(&path, &text)
+                    .map_err(experiments::io_at(&path))?;
                 say!("{}", path.display());
             }
         }
@@ -629,12 +608,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     ),
                 }));
             }
-            let files = experiments::export::export(point, &out).map_err(|source| {
-                experiments::Error::Io {
-                    path: out.clone(),
-                    source,
-                }
-            })?;
+            let files =
+                experiments::export::export(point, &out).map_err(experiments::io_at(&out))?;
             for f in files {
                 say!("{}", f.display());
             }
