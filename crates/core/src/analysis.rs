@@ -74,6 +74,74 @@ pub fn detect_phases(x: &PhaseInputs<'_>, th: PhaseThresholds) -> Phases {
     Phases { t_star, t_1, t_hat }
 }
 
+/// Test errors at or below this are at the rounding floor of ‖UUᵀ − XXᵀ‖_F/‖XXᵀ‖_F in f64 (about
+/// 1e-15, with rounding noise): a run there has settled whatever its last steps did.
+pub const ROUNDING_FLOOR: f64 = 1e-12;
+
+/// Fraction of a run's logged horizon over which [`end_state`] compares the test error.
+pub const SETTLE_WINDOW: f64 = 0.2;
+
+/// Factor by which the test error must fall over the last [`SETTLE_WINDOW`] of the horizon for a
+/// run to be "still falling".
+pub const SETTLE_FACTOR: f64 = 2.0;
+
+/// Where a run that did all its iterations stands at its end, so that an unfinished trajectory is
+/// never read as an error floor. With T the last logged t, e(t) the test error and t_w the last
+/// logged t ≤ (1 − 0.2)·T:
+/// ```text
+///   still falling : e(T) < e(t_w)/2                 (it fell by more than 2× over the last 20%)
+///   stalled       : otherwise, and t_1 not reached   (at a saddle or a non-global stationary point)
+///   settled       : otherwise (phase III reached and the error moved by less than 2× downwards),
+///                   or e(T) ≤ ROUNDING_FLOOR
+/// ```
+/// A longer budget changes a still-falling run's final error; it may or may not move a stalled one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndState {
+    /// Phase III reached and the error no longer falling fast: the final error is a floor.
+    Settled,
+    /// The error fell by more than [`SETTLE_FACTOR`] over the last [`SETTLE_WINDOW`] of the run.
+    StillFalling,
+    /// Not falling, but phase III (t_1) never reached.
+    Stalled,
+}
+
+impl EndState {
+    /// "settled", "still_falling", "stalled" (the runs.csv spelling).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Settled => "settled",
+            Self::StillFalling => "still_falling",
+            Self::Stalled => "stalled",
+        }
+    }
+}
+
+/// The [`EndState`] of a completed run from its logged iterations `t`, test errors and t_1.
+/// `None` if nothing finite was logged.
+pub fn end_state(t: &[usize], test_error: &[f64], t_1: Option<usize>) -> Option<EndState> {
+    let (&last_t, &last_e) = t.last().zip(test_error.last())?;
+    if !last_e.is_finite() {
+        return None;
+    }
+    if last_e <= ROUNDING_FLOOR {
+        return Some(EndState::Settled);
+    }
+    let start = (1.0 - SETTLE_WINDOW) * last_t as f64;
+    let e_w = t
+        .iter()
+        .zip(test_error)
+        .take_while(|(&ti, _)| ti as f64 <= start)
+        .last()
+        .map_or(last_e, |(_, &e)| e);
+    Some(if last_e * SETTLE_FACTOR < e_w {
+        EndState::StillFalling
+    } else if t_1.is_none() {
+        EndState::Stalled
+    } else {
+        EndState::Settled
+    })
+}
+
 /// Least-squares line y ≈ intercept + slope·x with its coefficient of determination R².
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinearFit {
@@ -164,6 +232,32 @@ mod tests {
         let e: Vec<f64> = a.iter().map(|v: &f64| 5.0 * v.powf(1.3125)).collect();
         assert!((power_law_fit(&a, &e).unwrap().slope - 1.3125).abs() < 1e-12);
         assert!(linear_fit(&[1.0, 1.0], &[2.0, 3.0]).is_none());
+    }
+
+    #[test]
+    fn end_state_separates_floors_from_unfinished_runs() {
+        let t: Vec<usize> = (0..=100).map(|i| 10 * i).collect();
+        // Geometric decay still under way: 1% per iteration falls 7× over the last 200 iterations.
+        let decay: Vec<f64> = t.iter().map(|&i| 0.99f64.powi(i as i32)).collect();
+        assert_eq!(
+            end_state(&t, &decay, Some(50)),
+            Some(EndState::StillFalling)
+        );
+        // The same decay down to a flat floor reached early: settled.
+        let floor: Vec<f64> = decay.iter().map(|e| e.max(1e-2)).collect();
+        assert_eq!(end_state(&t, &floor, Some(50)), Some(EndState::Settled));
+        // A sublinear tail e ∝ t^(−2) (overparameterized GD) moves by 0.8² > 1/2: settled.
+        let tail: Vec<f64> = t.iter().map(|&i| 1.0 / (1.0 + i as f64).powi(2)).collect();
+        assert_eq!(end_state(&t, &tail, Some(10)), Some(EndState::Settled));
+        // A plateau without t_1 (a saddle, or a spurious stationary point): stalled.
+        let flat = vec![0.5; t.len()];
+        assert_eq!(end_state(&t, &flat, None), Some(EndState::Stalled));
+        // At the rounding floor, rounding noise that halves the error is still settled.
+        let mut noisy = vec![4e-15; t.len()];
+        *noisy.last_mut().unwrap() = 1e-15;
+        assert_eq!(end_state(&t, &noisy, Some(10)), Some(EndState::Settled));
+        assert_eq!(end_state(&t, &[f64::NAN; 101], Some(10)), None);
+        assert_eq!(end_state(&[], &[], None), None);
     }
 
     #[test]

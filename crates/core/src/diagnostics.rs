@@ -195,6 +195,69 @@ pub fn spectral_regime(problem: &Problem) -> Result<SpectralRegime, Decompositio
     })
 }
 
+/// How long GD provably stays with the power method (Lemma D.1/D.2 as restated in the shared notes).
+///
+/// With M = 𝒜*(y) = 𝒜*𝒜(XXᵀ), v_1 its top eigenvector, U_0 = αB, Ũ_t = (I + μM)^t U_0 and δ the RIP
+/// constant of 𝒜, the lemma's estimates give ‖U_t − Ũ_t‖ ≤ 8(1+δ)√min(n, r')·α³‖B‖³(1 + μ‖M‖)^{3t}/‖M‖
+/// and ‖Ũ_t‖ ≥ ‖U_0ᵀv_1‖(1 + μ‖M‖)^t, hence ‖U_t − Ũ_t‖/‖Ũ_t‖ ≤ ε for every t ≤ t_D(ε) with
+/// ```text
+///   t_D(ε) = ln( ε·‖M‖·‖U_0ᵀv_1‖ / (8(1+δ)·√min(n, r')·α³‖B‖³) ) / (2 ln(1 + μ‖M‖))
+/// ```
+/// (ε = 1: the lemma's departure time, the first t with ‖U_t − Ũ_t‖ > ‖Ũ_t‖, is at least t_D(1)).
+/// Norms are spectral (‖U_0ᵀv_1‖ is a vector norm). A t_D(ε) ≤ 0 means the bound says nothing: α is
+/// too large for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerMethodDeparture {
+    /// ‖M‖ = max |λ_i(M)|.
+    pub m_norm: f64,
+    /// ‖U_0ᵀ v_1‖, v_1 the eigenvector of M's largest eigenvalue.
+    pub u0_v1: f64,
+    /// ‖B‖ = ‖U_0‖/α.
+    pub b_norm: f64,
+    /// α.
+    pub alpha: f64,
+    /// min(n, r').
+    pub min_dim: usize,
+    /// μ.
+    pub step_size: f64,
+}
+
+impl PowerMethodDeparture {
+    /// The ingredients of the bound for `problem`, step size μ and U_0 = α·B (one n×n
+    /// eigendecomposition and one spectral norm).
+    pub fn new(
+        problem: &Problem,
+        step_size: f64,
+        u0: ArrayView2<'_, f64>,
+        alpha: f64,
+    ) -> Result<Self, DecompositionError> {
+        let m_mat = problem.spectral_matrix();
+        let (values, vectors) = symmetric_eigen(m_mat.view())?;
+        let largest = values.first().copied().unwrap_or(0.0);
+        let smallest = values.last().copied().unwrap_or(0.0);
+        let v1 = vectors.column(0);
+        Ok(Self {
+            m_norm: largest.abs().max(smallest.abs()),
+            u0_v1: u0.t().dot(&v1).mapv(|x| x * x).sum().sqrt(),
+            b_norm: spectral_norm(u0)? / alpha,
+            alpha,
+            min_dim: u0.nrows().min(u0.ncols()),
+            step_size,
+        })
+    }
+
+    /// t_D(ε) for RIP constant δ and level ε (see the type's docs).
+    pub fn bound(&self, delta: f64, level: f64) -> f64 {
+        let c = 8.0
+            * (1.0 + delta)
+            * (self.min_dim as f64).sqrt()
+            * self.alpha.powi(3)
+            * self.b_norm.powi(3)
+            / (self.m_norm * self.u0_v1);
+        (level / c).ln() / (2.0 * (1.0 + self.step_size * self.m_norm).ln())
+    }
+}
+
 /// Relative size σ_r(Ũ_t)/σ_1(Ũ_t) below which the power iterate's top-r subspace is not resolved
 /// in double precision (its angles are then reported as NaN).
 pub const RANK_LOSS: f64 = 1e-10;

@@ -65,8 +65,8 @@ pub use descent::{
     RunOutcome, RunParams, RunStatus,
 };
 pub use diagnostics::{
-    spectral_regime, Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, SpectralComparison,
-    SpectralDiagnostics, SpectralRegime,
+    spectral_regime, Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, PowerMethodDeparture,
+    SpectralComparison, SpectralDiagnostics, SpectralRegime,
 };
 pub use operator::{operator_bytes, BatchPass, MeasurementOperator, PackedOperator};
 pub use problem::{small_random_init, spectral_init, GroundTruth, Problem, SingularValues};

@@ -529,3 +529,80 @@ fn noise_has_the_stated_scale_and_zero_noise_changes_nothing() {
     let eps2 = &twice.y - &clean.y;
     assert!((&eps2 - &(&eps * 2.0)).iter().all(|d| d.abs() < 1e-15));
 }
+
+#[test]
+fn power_method_departure_bound_matches_a_dense_evaluation() {
+    use lowrank_core::{GroundTruth, PowerMethodDeparture};
+    // Dense: M = Σ_i y_i A_i/√m with y_i = ⟨A_i, XXᵀ⟩/√m; ‖M‖, v_1 by power iteration on M + cI (c
+    // shifts the spectrum positive so the top eigenvalue dominates); ‖B‖ by power iteration on BᵀB.
+    let (n, r, m, r_prime, alpha, mu) = (8, 2, 120, 5, 1e-4, 0.25);
+    let mut g = rng(11, Stream::Operator);
+    let dense: Vec<Array2<f64>> = (0..m)
+        .map(|_| {
+            let gi = Array2::<f64>::random_using((n, n), StandardNormal, &mut g);
+            (&gi + &gi.t()) * 0.5
+        })
+        .collect();
+    let q = {
+        let a = Array2::<f64>::random_using((n, r), StandardNormal, &mut g);
+        lowrank_core::linalg::thin_svd(a.view()).unwrap().u
+    };
+    let truth = GroundTruth::from_basis(q.slice(ndarray::s![.., ..r]).to_owned(), vec![1.0, 0.5]);
+    let xxt = truth.xxt.clone();
+    let problem = Problem::new(truth, PackedOperator::from_symmetric_matrices(&dense));
+    let u0 = small_random_init(n, r_prime, alpha, 12);
+    let got = PowerMethodDeparture::new(&problem, mu, u0.view(), alpha).unwrap();
+
+    let mut m_dense = Array2::<f64>::zeros((n, n));
+    for a in &dense {
+        m_dense.scaled_add((a * &xxt).sum() / m as f64, a);
+    }
+    let shift = frob(&m_dense);
+    let shifted = &m_dense + &(Array2::<f64>::eye(n) * shift);
+    let mut v = Array1::<f64>::ones(n);
+    for _ in 0..5000 {
+        v = shifted.dot(&v);
+        v /= v.dot(&v).sqrt();
+    }
+    let lambda = v.dot(&m_dense.dot(&v));
+    let b = &u0 / alpha;
+    let btb = b.t().dot(&b);
+    let mut w = Array1::<f64>::ones(r_prime);
+    for _ in 0..5000 {
+        w = btb.dot(&w);
+        w /= w.dot(&w).sqrt();
+    }
+    let b_norm = w.dot(&btb.dot(&w)).sqrt();
+    let u0_v1 = u0.t().dot(&v).dot(&u0.t().dot(&v)).sqrt();
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+    assert!(
+        rel(got.m_norm, lambda) < 1e-10,
+        "{} vs {lambda}",
+        got.m_norm
+    );
+    assert!(
+        rel(got.b_norm, b_norm) < 1e-10,
+        "{} vs {b_norm}",
+        got.b_norm
+    );
+    assert!(rel(got.u0_v1, u0_v1) < 1e-8, "{} vs {u0_v1}", got.u0_v1);
+    assert_eq!(got.min_dim, r_prime.min(n));
+    for (delta, level) in [(0.0, 1.0), (0.3, 1.0), (1.0, 0.5)] {
+        let c = 8.0 * (1.0 + delta) * (r_prime as f64).sqrt() * alpha.powi(3) * b_norm.powi(3)
+            / (lambda * u0_v1);
+        let want = (level / c).ln() / (2.0 * (1.0 + mu * lambda).ln());
+        let have = got.bound(delta, level);
+        assert!(
+            rel(have, want) < 1e-8,
+            "δ = {delta}, ε = {level}: {have} vs {want}"
+        );
+        assert!(
+            want > 0.0,
+            "α = {alpha} is small enough for a positive bound"
+        );
+    }
+    // A larger α gives a shorter bound; α = 1 a negative one (the lemma then says nothing).
+    let u0_big = small_random_init(n, r_prime, 1.0, 12);
+    let big = PowerMethodDeparture::new(&problem, mu, u0_big.view(), 1.0).unwrap();
+    assert!(big.bound(0.0, 1.0) < 0.0, "{}", big.bound(0.0, 1.0));
+}

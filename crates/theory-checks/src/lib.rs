@@ -25,7 +25,7 @@ use experiments::sweep::{expand, RunPoint};
 use experiments::Silent;
 use serde::Serialize;
 
-pub use report::{Check, Report, Row, Verdict};
+pub use report::{judge, Check, Comparison, Relation, Report, Row, Verdict, BORDERLINE_MARGIN};
 
 /// Sizes of the experiments behind the checks.
 #[derive(Debug, Clone, Serialize)]
