@@ -8,7 +8,7 @@ SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
 
-.PHONY: all setup build figures check-figures theory bench test lint fmt clean-results
+.PHONY: all setup build figures check-figures slurm-check theory bench test lint fmt clean-results
 
 all: figures
 
@@ -35,6 +35,11 @@ check-figures: build
 	    if [ -s "$$f" ]; then echo "ok $$f"; else echo "MISSING OR EMPTY: $$f"; exit 1; fi; \
 	  done; \
 	done
+
+## Slurm: start a one-node cluster on localhost (installs slurm-wlm and munge), run the quick figures
+## as a job array of 3 shards plus the merge job, and compare the CSVs with one process, byte for byte.
+slurm-check: build
+	SWEEP_BIN=$(BIN) bash scripts/slurm/ci-check.sh
 
 ## Theory checks at full size: writes theory/REPORT.md and theory/report.json; fails if a check fails.
 theory: build

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Submits a sweep to Slurm: a job array of N shards (sweep.sbatch), then the merge job (merge.sbatch)
+# that starts once every shard has succeeded and writes the CSVs, manifests and figures.
+#
+# Usage, from the repository checkout on the cluster's shared filesystem:
+#   cargo build --release -p experiments
+#   [SWEEP_QUICK=1] scripts/slurm/submit.sh N SPEC...        # e.g. 8 experiments/*.toml
+#   squeue --me; then read results/<spec>/runs.csv, figures/<spec>.png
+# It prints "<array job id> <merge job id>" on stdout (progress on stderr).
+#
+# Conventions:
+#   - The jobs run in the current directory (--chdir), which must be the checkout, on a filesystem
+#     every node sees: the cache in the results directory is how the shards hand their batches to
+#     the merge. Spec paths and the SWEEP_* paths are relative to it.
+#   - Environment (exported to the jobs):
+#       SWEEP_QUICK=1        --quick: the specs' [quick] sizes, under results/quick and figures/quick
+#       SWEEP_RESULTS=DIR    results root (default results; cache in DIR/cache or DIR/quick/cache)
+#       SWEEP_FIGURES=DIR    figures directory (default figures)
+#       SWEEP_BIN=PATH       the binary (default target/release/experiments)
+#       SWEEP_CPUS=C         --cpus-per-task of each shard and of the merge (default 1)
+#       SWEEP_MAX_PARALLEL=K at most K shards running at once (--array=0-(N-1)%K)
+#       SWEEP_LOGS=DIR       job logs (default $SWEEP_RESULTS/slurm-logs): sweep-<array>_<task>.out,
+#                            merge-<job>.out, plan-<array>.txt (the batches of each shard)
+#     Partition, account, time limit, memory: sbatch's own variables, e.g. SBATCH_PARTITION,
+#     SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_CPU (they apply to both jobs).
+#   - Before submitting, `experiments plan --shards N` runs here: it checks the specs and shows the
+#     estimated work of each shard.
+#   - The merge job is submitted with --dependency=afterok:<array> and --kill-on-invalid-dep=yes, so
+#     if a shard fails the merge is cancelled rather than left pending; resubmitting the same command
+#     reuses every batch already in the cache.
+set -euo pipefail
+
+usage() { echo "usage: [SWEEP_QUICK=1] $0 N SPEC...   (N = number of shards = array tasks)" >&2; exit 2; }
+[ $# -ge 2 ] || usage
+shards=$1
+shift
+case "$shards" in '' | *[!0-9]*) usage ;; esac
+[ "$shards" -ge 1 ] || usage
+here=$(cd "$(dirname "$0")" && pwd)
+
+export SWEEP_QUICK=${SWEEP_QUICK:-}
+export SWEEP_RESULTS=${SWEEP_RESULTS:-results}
+export SWEEP_FIGURES=${SWEEP_FIGURES:-figures}
+export SWEEP_BIN=${SWEEP_BIN:-target/release/experiments}
+export SWEEP_SHARDS=$shards
+cpus=${SWEEP_CPUS:-1}
+logs=${SWEEP_LOGS:-$SWEEP_RESULTS/slurm-logs}
+quick=""
+case "$SWEEP_QUICK" in "" | 0) ;; *) quick=--quick ;; esac
+
+command -v sbatch >/dev/null || { echo "submit.sh: sbatch not found (no Slurm client here)" >&2; exit 1; }
+[ -x "$SWEEP_BIN" ] || {
+  echo "submit.sh: $SWEEP_BIN not found in $(pwd); build it (cargo build --release -p experiments) or set SWEEP_BIN" >&2
+  exit 1
+}
+for spec in "$@"; do
+  [ -f "$spec" ] || { echo "submit.sh: no spec file $spec (paths are relative to $(pwd))" >&2; exit 1; }
+done
+mkdir -p "$logs"
+
+# The plan: checks every spec now (not in the queue) and shows how the work splits.
+plan=$(mktemp "$logs/plan.XXXXXX")
+"$SWEEP_BIN" --results "$SWEEP_RESULTS" --figures "$SWEEP_FIGURES" plan $quick --shards "$shards" "$@" >"$plan"
+tail -n "$shards" "$plan" >&2
+
+array=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
+  --array="0-$((shards - 1))${SWEEP_MAX_PARALLEL:+%$SWEEP_MAX_PARALLEL}" \
+  --cpus-per-task="$cpus" --output="$logs/sweep-%A_%a.out" \
+  "$here/sweep.sbatch" "$@")
+array=${array%%;*}
+mv "$plan" "$logs/plan-$array.txt"
+merge=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
+  --dependency="afterok:$array" --kill-on-invalid-dep=yes \
+  --cpus-per-task="$cpus" --output="$logs/merge-%j.out" \
+  "$here/merge.sbatch" "$@") || {
+  echo "submit.sh: the merge job was not submitted; the array job $array runs anyway (scancel $array, or" \
+    "submit the merge by hand: sbatch --dependency=afterok:$array $here/merge.sbatch SPEC...)" >&2
+  exit 1
+}
+merge=${merge%%;*}
+
+echo "submit.sh: array job $array ($shards shards of $# spec(s)${quick:+, quick}), merge job $merge;" \
+  "logs in $logs/; results in $SWEEP_RESULTS${quick:+/quick}/<spec>/ once job $merge has completed" >&2
+echo "$array $merge"
