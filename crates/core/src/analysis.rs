@@ -79,21 +79,24 @@ pub fn detect_phases(x: &PhaseInputs<'_>, th: PhaseThresholds) -> Phases {
 pub const ROUNDING_FLOOR: f64 = 1e-12;
 
 /// Fraction of a run's logged horizon over which [`end_state`] compares the test error.
-pub const SETTLE_WINDOW: f64 = 0.2;
+pub const SETTLE_WINDOW: f64 = 0.1;
 
 /// Factor by which the test error must fall over the last [`SETTLE_WINDOW`] of the horizon for a
 /// run to be "still falling".
-pub const SETTLE_FACTOR: f64 = 2.0;
+pub const SETTLE_FACTOR: f64 = 1.5;
 
 /// Where a run that did all its iterations stands at its end, so that an unfinished trajectory is
 /// never read as an error floor. With T the last logged t, e(t) the test error and t_w the last
-/// logged t ≤ (1 − 0.2)·T:
+/// logged t ≤ (1 − 0.1)·T:
 /// ```text
-///   still falling : e(T) < e(t_w)/2                 (it fell by more than 2× over the last 20%)
+///   still falling : e(T) < e(t_w)/1.5               (it fell by more than a third over the last 10%)
 ///   stalled       : otherwise, and t_1 not reached   (at a saddle or a non-global stationary point)
-///   settled       : otherwise (phase III reached and the error moved by less than 2× downwards),
+///   settled       : otherwise (phase III reached and the error no longer falling that fast),
 ///                   or e(T) ≤ ROUNDING_FLOOR
 /// ```
+/// A geometric decay at 1% per iteration falls 2.7× over 100 iterations (still falling); a
+/// sublinear tail e ∝ t^(−β) with β ≤ 2 (overparameterized GD) falls at most 1.23× over the last
+/// 10% (settled: the slow tail is the floor the paper's theorem describes).
 /// A longer budget changes a still-falling run's final error; it may or may not move a stalled one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndState {
@@ -237,7 +240,7 @@ mod tests {
     #[test]
     fn end_state_separates_floors_from_unfinished_runs() {
         let t: Vec<usize> = (0..=100).map(|i| 10 * i).collect();
-        // Geometric decay still under way: 1% per iteration falls 7× over the last 200 iterations.
+        // Geometric decay still under way: 1% per iteration falls 2.7× over the last 100 iterations.
         let decay: Vec<f64> = t.iter().map(|&i| 0.99f64.powi(i as i32)).collect();
         assert_eq!(
             end_state(&t, &decay, Some(50)),
@@ -246,7 +249,10 @@ mod tests {
         // The same decay down to a flat floor reached early: settled.
         let floor: Vec<f64> = decay.iter().map(|e| e.max(1e-2)).collect();
         assert_eq!(end_state(&t, &floor, Some(50)), Some(EndState::Settled));
-        // A sublinear tail e ∝ t^(−2) (overparameterized GD) moves by 0.8² > 1/2: settled.
+        // A floor reached just inside the last 20% (fell 4× over it) and flat over the last 10%.
+        let late: Vec<f64> = decay.iter().map(|e| e.max(0.99f64.powi(820))).collect();
+        assert_eq!(end_state(&t, &late, Some(50)), Some(EndState::Settled));
+        // A sublinear tail e ∝ t^(−2) (overparameterized GD) moves by 0.9² > 1/1.5: settled.
         let tail: Vec<f64> = t.iter().map(|&i| 1.0 / (1.0 + i as f64).powi(2)).collect();
         assert_eq!(end_state(&t, &tail, Some(10)), Some(EndState::Settled));
         // A plateau without t_1 (a saddle, or a spurious stationary point): stalled.

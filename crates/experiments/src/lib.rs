@@ -24,6 +24,7 @@ pub mod shard;
 pub mod spec;
 pub mod sweep;
 
+use lowrank_core::analysis::EndState;
 use std::path::{Path, PathBuf};
 
 pub use run::{CacheStats, Progress, RunResult, Silent};
@@ -235,6 +236,10 @@ pub struct Outcome {
     pub cache: CacheStats,
     /// Runs that diverged.
     pub diverged: usize,
+    /// Completed runs that ended still falling.
+    pub still_falling: usize,
+    /// Completed runs that ended stalled (phase III never reached, error not falling).
+    pub stalled: usize,
     /// Files written (CSV, manifest, figures).
     pub files: Vec<PathBuf>,
     /// Wall time in seconds.
@@ -305,12 +310,22 @@ pub fn run_experiment(
     ])
     .map_err(io_at(&dir))?;
     let figures = plot_experiment(config, layout)?;
+    let th = config.spec.diagnostics.thresholds();
+    let count_state = |state: EndState| {
+        points
+            .iter()
+            .zip(&results)
+            .filter(|(p, r)| output::end_state_label(p, r, th) == state.name())
+            .count()
+    };
     let mut files = vec![runs_path, traj_path, manifest_path];
     files.extend(figures);
     Ok(Outcome {
         runs: points.len(),
         cache: stats,
         diverged: results.iter().filter(|r| r.status == "diverged").count(),
+        still_falling: count_state(EndState::StillFalling),
+        stalled: count_state(EndState::Stalled),
         files,
         seconds: start.elapsed().as_secs_f64(),
     })

@@ -448,6 +448,29 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     out.diverged,
                     out.seconds
                 );
+                if out.still_falling > 0 {
+                    eprintln!(
+                        "{}: {} run{} ended still falling (runs.csv: end_state): {} final error{}; \
+                         a longer budget ([gd] iterations) is needed to read {} as such (error-against-parameter \
+                         figures draw them hollow)",
+                        config.name,
+                        out.still_falling,
+                        if out.still_falling == 1 { "" } else { "s" },
+                        if out.still_falling == 1 { "its" } else { "their" },
+                        if out.still_falling == 1 { " is not a floor" } else { "s are not floors" },
+                        if out.still_falling == 1 { "it" } else { "them" },
+                    );
+                }
+                if out.stalled > 0 {
+                    eprintln!(
+                        "{}: {} run{} ended stalled (runs.csv: end_state): not falling, and phase III \
+                         (t_1) never reached: a saddle or a non-global stationary point, which a longer budget \
+                         may or may not leave (error-against-parameter figures draw them hollow)",
+                        config.name,
+                        out.stalled,
+                        if out.stalled == 1 { "" } else { "s" },
+                    );
+                }
                 if out.cache.rejected > 0 {
                     eprintln!(
                         "{}: {} cache entr{} failed {} checksum or did not match {} run and {} recomputed",

@@ -17,7 +17,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lowrank_core::analysis::{detect_phases, PhaseInputs, PhaseThresholds, Phases};
+use lowrank_core::analysis::{
+    detect_phases, end_state, EndState, PhaseInputs, PhaseThresholds, Phases,
+};
 use lowrank_core::Algorithm;
 
 use crate::spec::OperatorModel;
@@ -55,6 +57,7 @@ pub mod col {
     pub const KEY: Column = Column("key");
     pub const STATUS: Column = Column("status");
     pub const DIVERGED_AT: Column = Column("diverged_at");
+    pub const END_STATE: Column = Column("end_state");
     pub const FINAL_TEST_ERROR: Column = Column("final_test_error");
     pub const MIN_TEST_ERROR: Column = Column("min_test_error");
     pub const MIN_TEST_ERROR_T: Column = Column("min_test_error_t");
@@ -96,6 +99,7 @@ pub const RUN_COLUMNS: &[&str] = &[
     col::INIT_SEED.0,
     col::KEY.0,
     col::STATUS.0,
+    col::END_STATE.0,
     col::DIVERGED_AT.0,
     col::FINAL_TEST_ERROR.0,
     col::MIN_TEST_ERROR.0,
@@ -200,6 +204,22 @@ pub fn run_phases(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> Phase
     )
 }
 
+/// The `end_state` of a run: for a completed run its [`EndState`] (settled, still_falling, stalled;
+/// "" if nothing finite was logged), otherwise its status (diverged, stopped, …).
+pub fn end_state_label(point: &RunPoint, r: &RunResult, th: PhaseThresholds) -> String {
+    if r.status != "completed" {
+        return r.status.clone();
+    }
+    let t_1 = run_phases(point, r, th).t_1;
+    let test = r.series(&TEST_ERROR).unwrap_or_default();
+    end_state(&r.t, &test, t_1).map_or(String::new(), |s| s.name().to_string())
+}
+
+/// True if a run's final error can be read as its floor: it completed and settled.
+pub fn is_settled(end_state: &str) -> bool {
+    end_state == EndState::Settled.name()
+}
+
 /// The cells of one runs.csv row, in the order of [`run_columns`] with `which`.
 fn run_row(p: &RunPoint, r: &RunResult, th: PhaseThresholds, which: RunColumns) -> Vec<String> {
     let e = |x: f64| format!("{x:e}");
@@ -238,6 +258,7 @@ fn run_row(p: &RunPoint, r: &RunResult, th: PhaseThresholds, which: RunColumns) 
         p.init_seed.to_string(),
         r.key.clone(),
         r.status.clone(),
+        end_state_label(p, r, th),
         opt(r.diverged_at),
         last(&test),
         e(min_err),

@@ -2277,3 +2277,53 @@ fn shard_runs_check_names_outputs_and_memory_before_any_work() {
         .to_string();
     assert!(err.contains("`title` must be a string"), "{err}");
 }
+
+#[test]
+fn runs_cut_short_are_recorded_unsettled_drawn_hollow_and_left_out_of_fits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let panels_for = |iterations: usize| {
+        let text = error_vs("x = \"alpha\"", "alpha = [1e-2, 1e-4, 1e-6, 1e-8]")
+            .replace("iterations = 120", &format!("iterations = {iterations}"))
+            .replace("log_every = 10", "log_every = 5");
+        let name = format!("budget{iterations}");
+        let spec = write_spec(tmp.path(), &name, &text);
+        let config = parse(&spec, &text, false).unwrap();
+        let l = layout(tmp.path());
+        let out = run_experiment(&config, &l, &Silent).unwrap();
+        let runs = experiments::output::read_results(&l.results_dir(&config)).unwrap();
+        let states: Vec<String> = runs
+            .iter()
+            .map(|r| r.text(experiments::output::col::END_STATE).to_string())
+            .collect();
+        let panels = experiments::plot::figures::build(&config, &runs).unwrap();
+        (out, states, panels)
+    };
+    // 60 iterations: the small-α runs are still in phases I–II or falling through phase III.
+    let (short, states, panels) = panels_for(60);
+    let open = states.iter().filter(|s| *s != "settled").count();
+    assert!(open > 0, "{states:?}");
+    assert_eq!(short.still_falling + short.stalled, open, "{states:?}");
+    let title = &panels[0].title;
+    assert!(
+        title.contains(&format!("{open} of 4 points unsettled")),
+        "{title}"
+    );
+    assert!(panels[0].series.iter().any(|s| matches!(
+        s.style,
+        experiments::plot::panel::Style::HollowMarkers(_)
+    ) && s.points.len() == open));
+    // The fit uses only settled points: with fewer than two left it is "n/a".
+    let label = panels[0].series[0].label.clone().unwrap();
+    if 4 - open < 2 {
+        assert!(label.ends_with("fitted slope n/a"), "{label}");
+    }
+    // A budget long enough for every run: all settled, nothing hollow.
+    let (long, states, panels) = panels_for(3000);
+    assert!(states.iter().all(|s| s == "settled"), "{states:?}");
+    assert_eq!(long.still_falling + long.stalled, 0);
+    assert!(
+        !panels[0].title.contains("unsettled"),
+        "{}",
+        panels[0].title
+    );
+}

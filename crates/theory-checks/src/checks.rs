@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use experiments::output::run_phases;
+use experiments::output::{end_state_label, is_settled, run_phases};
 use experiments::quantity::{Named, SIN_THETA, TEST_ERROR};
 use experiments::run::{build_problem, initial_iterate, RunResult};
 use experiments::spec::{AlgorithmKind, AlgorithmSpec, SweepSpec};
@@ -463,37 +463,48 @@ const ROUNDING_FLOOR: f64 = 1e-12;
 
 /// Least-squares slope of log(median final test error) on log α, for the completed runs of width r',
 /// over the α whose median error is above [`ROUNDING_FLOOR`]; also returns how many α were used.
-fn alpha_exponent(runs: &[(RunPoint, RunResult)], r_prime: usize) -> (f64, usize) {
+fn alpha_exponent(runs: &[(RunPoint, RunResult)], r_prime: usize) -> (f64, usize, usize) {
     let sel: Vec<&(RunPoint, RunResult)> = runs
         .iter()
         .filter(|(p, r)| p.r_prime == r_prime && r.status == "completed")
         .collect();
     let mut xs = Vec::new();
     let mut ys = Vec::new();
+    let mut unsettled = 0;
     for (a, group) in by(sel.iter().copied(), |p| p.alpha.to_bits()) {
+        // A final error is a floor only if the run settled; an α with an unsettled run is left out.
+        let open = group
+            .iter()
+            .filter(|(p, r)| !is_settled(&end_state_label(p, r, PhaseThresholds::default())))
+            .count();
+        unsettled += open;
         let err = median(
             &group
                 .iter()
                 .map(|(_, r)| last(r, &TEST_ERROR))
                 .collect::<Vec<_>>(),
         );
-        if err > ROUNDING_FLOOR {
+        if open == 0 && err > ROUNDING_FLOOR {
             xs.push(f64::from_bits(a));
             ys.push(err);
         }
     }
     let p = power_law_fit(&xs, &ys).map_or(f64::NAN, |f| f.slope);
-    (p, xs.len())
+    (p, xs.len(), unsettled)
 }
 
 /// The rows of one (instance family, width) case: p next to 21/16, and p against the interval.
 fn exponent_rows(
     case: String,
-    (p, used): (f64, usize),
+    (p, used, unsettled): (f64, usize, usize),
     (lo, hi): (f64, f64),
     inside: Option<f64>,
 ) -> [Row; 2] {
-    let case = format!("{case} [{used} α in the fit]");
+    let case = if unsettled > 0 {
+        format!("{case} [{used} α in the fit; {unsettled} unsettled runs left out with their α]")
+    } else {
+        format!("{case} [{used} α in the fit]")
+    };
     let first = match inside {
         Some(delta) => row(
             case.clone(),

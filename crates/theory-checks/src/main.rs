@@ -1,5 +1,5 @@
 //! `theory`: runs every check at full size, writes theory/REPORT.md and theory/report.json, and
-//! exits with status 1 if any check failed (2 if the report could not be written). `--reduced`
+//! exits with status 1 if any row failed or is borderline (2 if the report could not be written). `--reduced`
 //! writes to theory/reduced/ instead, so it never replaces the full report.
 
 use std::path::PathBuf;
@@ -73,8 +73,12 @@ fn main() -> ExitCode {
     say!("{}", md.display());
     say!("{}", json.display());
     eprintln!(
-        "theory: {} passed, {} failed ({} info rows) in {:.0} s",
-        report.counts.pass, report.counts.fail, report.counts.info, report.seconds
+        "theory: {} passed, {} failed, {} borderline ({} info rows) in {:.0} s",
+        report.counts.pass,
+        report.counts.fail,
+        report.counts.borderline,
+        report.counts.info,
+        report.seconds
     );
     if report.passed() {
         ExitCode::SUCCESS

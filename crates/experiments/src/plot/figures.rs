@@ -2,6 +2,8 @@
 //! number drawn is read from runs.csv / trajectories.csv (medians and fits are summaries of them).
 
 use lowrank_core::analysis::{linear_fit, median, power_law_fit};
+
+use crate::output::is_settled;
 use plotters::style::RGBColor;
 
 use super::panel::{Axis, Band, Panel, Series, Shade, Style};
@@ -522,6 +524,59 @@ fn summarize(runs: &[&RunData], x: Parameter, column: Column) -> Vec<(f64, f64, 
         .collect()
 }
 
+/// Per value of `x` (in [`summarize`]'s order): true if every run there settled (runs.csv
+/// `end_state`), i.e. its final error can be read as a floor.
+fn settled_at(runs: &[&RunData], x: Parameter) -> Vec<bool> {
+    group_by(runs, x.col())
+        .iter()
+        .map(|(_, _, at)| at.iter().all(|r| is_settled(r.text(col::END_STATE))))
+        .collect()
+}
+
+/// A final-error curve: line and filled markers through every point (with the legend entry), and
+/// hollow markers drawn over the points whose runs had not settled.
+fn push_floor_series(
+    panel: &mut Panel,
+    label: String,
+    c: RGBColor,
+    points: &[(f64, f64)],
+    settled: &[bool],
+) {
+    let unsettled: Vec<(f64, f64)> = points
+        .iter()
+        .zip(settled)
+        .filter(|(_, ok)| !**ok)
+        .map(|(p, _)| *p)
+        .collect();
+    panel.series.push(Series::new(
+        Some(label),
+        c,
+        Style::LineMarkers(2),
+        points.to_vec(),
+    ));
+    panel
+        .series
+        .push(Series::new(None, c, Style::HollowMarkers(4), unsettled));
+}
+
+/// Says in the panel's title how many of its points are unsettled, and adds the legend entry for
+/// hollow markers.
+fn note_unsettled(panel: &mut Panel, unsettled: usize, all: usize, consequence: &str) {
+    if unsettled == 0 {
+        return;
+    }
+    panel.title += &format!(
+        "; {unsettled} of {all} points unsettled (hollow: a run still falling or stalled at the end \
+         of its budget){consequence}"
+    );
+    panel.series.push(Series::new(
+        Some("hollow: not a floor (a run had not settled by the end of its budget)".into()),
+        RGBColor(90, 90, 90),
+        Style::HollowMarkers(4),
+        vec![],
+    ));
+}
+
 fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
     let plot = &config.spec.plot;
     let x = plot.x.unwrap_or(Parameter::Alpha);
@@ -557,19 +612,26 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
         ..Panel::default()
     };
     let mut anchors = Vec::new();
+    let mut unsettled_points = 0;
+    let mut all_points = 0;
     for (i, (label, _, rs)) in groups.iter().enumerate() {
         let fin = summarize(rs, x, col::FINAL_TEST_ERROR);
         let min = summarize(rs, x, col::MIN_TEST_ERROR);
+        // A median is a floor only if every run behind it settled (runs.csv: end_state).
+        let settled = settled_at(rs, x);
+        all_points += fin.len();
+        unsettled_points += settled.iter().filter(|s| !**s).count();
         let fit_max = plot.fit_max_x.unwrap_or(f64::INFINITY);
-        let xs: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.0).collect();
-        let med: Vec<f64> = fin.iter().filter(|p| p.0 <= fit_max).map(|p| p.1).collect();
+        let fitted = |v: &[(f64, f64, f64, f64)]| -> (Vec<f64>, Vec<f64>) {
+            v.iter()
+                .zip(&settled)
+                .filter(|(p, ok)| p.0 <= fit_max && **ok)
+                .map(|(p, _)| (p.0, p.1))
+                .unzip()
+        };
+        let (xs, med) = fitted(&fin);
         let slope = power_law_fit(&xs, &med).map_or("n/a".into(), |f| format!("{:.2}", f.slope));
-        let min_fit: Vec<(f64, f64)> = min
-            .iter()
-            .filter(|p| p.0 <= fit_max)
-            .map(|p| (p.0, p.1))
-            .collect();
-        let (mxs, mys): (Vec<f64>, Vec<f64>) = min_fit.into_iter().unzip();
+        let (mxs, mys) = fitted(&min);
         let min_slope =
             power_law_fit(&mxs, &mys).map_or("n/a".into(), |f| format!("{:.2}", f.slope));
         let prefix = if label.is_empty() {
@@ -581,12 +643,13 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
             color: color(i),
             points: fin.iter().map(|p| (p.0, p.2, p.3)).collect(),
         });
-        panel.series.push(Series::new(
-            Some(format!("{prefix}final error, fitted slope {slope}")),
+        push_floor_series(
+            &mut panel,
+            format!("{prefix}final error, fitted slope {slope}"),
             color(i),
-            Style::LineMarkers(2),
-            fin.iter().map(|p| (p.0, p.1)).collect(),
-        ));
+            &fin.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+            &settled,
+        );
         panel.series.push(Series::new(
             Some(format!(
                 "{prefix}minimum over the trajectory, fitted slope {min_slope}"
@@ -633,6 +696,12 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
             ));
         }
     }
+    note_unsettled(
+        &mut panel,
+        unsettled_points,
+        all_points,
+        "; left out of the fits",
+    );
     panel
 }
 
@@ -696,12 +765,16 @@ fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
         color: black,
         points: s.iter().map(|p| (p.0, p.2, p.3)).collect(),
     });
-    err.series.push(Series::new(
-        Some("final test error".into()),
+    let settled = settled_at(&ok, Parameter::RPrime);
+    push_floor_series(
+        &mut err,
+        "final test error".into(),
         black,
-        Style::LineMarkers(2),
-        s.iter().map(|p| (p.0, p.1)).collect(),
-    ));
+        &s.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        &settled,
+    );
+    let unsettled = settled.iter().filter(|s| !**s).count();
+    note_unsettled(&mut err, unsettled, settled.len(), "");
     vec![traj, lengths, err]
 }
 

@@ -197,6 +197,12 @@ fn draw_legend<DB: DrawingBackend>(
             LegendKey::Series(Style::Markers(r)) => area
                 .draw(&Circle::new((16, y + 8), *r as i32, c.filled()))
                 .map_err(err)?,
+            LegendKey::Series(Style::HollowMarkers(r)) => {
+                area.draw(&Circle::new((16, y + 8), *r as i32, WHITE.filled()))
+                    .map_err(err)?;
+                area.draw(&Circle::new((16, y + 8), *r as i32, c.stroke_width(2)))
+                    .map_err(err)?
+            }
             LegendKey::Series(Style::Dashed(w)) => {
                 for x in [4, 16] {
                     area.draw(&PathElement::new(

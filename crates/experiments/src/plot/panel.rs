@@ -59,6 +59,9 @@ pub enum Style {
     Markers(u32),
     /// Solid line with circles.
     LineMarkers(u32),
+    /// Open circles of the given radius (points that are not what the series claims, e.g. runs
+    /// that had not settled when their budget ended).
+    HollowMarkers(u32),
 }
 
 /// A labelled (or unlabelled) set of points.
@@ -315,6 +318,17 @@ pub fn draw_panel<DB: DrawingBackend>(
                 Style::Markers(r) => {
                     chart
                         .draw_series(seg.into_iter().map(|p| Circle::new(p, r, color.filled())))
+                        .map_err(err)?;
+                }
+                Style::HollowMarkers(r) => {
+                    chart
+                        .draw_series(seg.iter().map(|&p| Circle::new(p, r, WHITE.filled())))
+                        .map_err(err)?;
+                    chart
+                        .draw_series(
+                            seg.into_iter()
+                                .map(|p| Circle::new(p, r, color.stroke_width(2))),
+                        )
                         .map_err(err)?;
                 }
                 Style::LineMarkers(w) => {
