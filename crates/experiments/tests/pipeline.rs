@@ -2305,7 +2305,9 @@ fn runs_cut_short_are_recorded_unsettled_drawn_hollow_and_left_out_of_fits() {
     assert_eq!(short.still_falling + short.stalled, open, "{states:?}");
     let title = &panels[0].title;
     assert!(
-        title.contains(&format!("{open} of 4 points unsettled")),
+        title.contains(&format!(
+            "{open} of 4 points unsettled (hollow); left out of the fits"
+        )),
         "{title}"
     );
     assert!(panels[0].series.iter().any(|s| matches!(

@@ -565,10 +565,7 @@ fn note_unsettled(panel: &mut Panel, unsettled: usize, all: usize, consequence: 
     if unsettled == 0 {
         return;
     }
-    panel.title += &format!(
-        "; {unsettled} of {all} points unsettled (hollow: a run still falling or stalled at the end \
-         of its budget){consequence}"
-    );
+    panel.title += &format!("; {unsettled} of {all} points unsettled (hollow){consequence}");
     panel.series.push(Series::new(
         Some("hollow: not a floor (a run had not settled by the end of its budget)".into()),
         RGBColor(90, 90, 90),
