@@ -259,6 +259,51 @@ pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u1
 /// kernel. Each run's numbers equal those of [`run_gradient_descent`] up to floating-point
 /// reassociation in the products. Outcomes are returned in input order.
 pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
+    run_gradient_descent_batch_from(problem, runs, None, None)
+}
+
+/// A batch between two iterations: every run's U_t (not yet observed at t), its last observed
+/// iterate, and for runs that have left the batch how they ended. Continuing a batch from it
+/// ([`run_gradient_descent_batch_from`]) gives the same numbers, bit for bit, as never stopping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchState {
+    /// The next iteration to compute.
+    pub t: usize,
+    /// One per run, in input order.
+    pub runs: Vec<RunState>,
+}
+
+/// One run of a [`BatchState`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunState {
+    /// U_t.
+    pub u: Array2<f64>,
+    /// The last observed iterate (what a diverged run returns).
+    pub last_good: Array2<f64>,
+    /// How the run ended, if it has.
+    pub status: Option<RunStatus>,
+}
+
+/// Takes the batch's state between iterations when it asks to (e.g. to save it every few seconds).
+pub trait Checkpointer {
+    /// Whether to hand out the state before iteration `t` (called once per iteration, t ≥ 1).
+    fn due(&mut self, t: usize) -> bool;
+    /// Receives the state.
+    fn save(&mut self, state: &BatchState);
+}
+
+/// [`run_gradient_descent_batch`], continued from `resume` if given (a state of the same runs, as
+/// a [`Checkpointer`] received it: the observers must hold what they had seen up to `resume.t`),
+/// and handing its state to `checkpointer` whenever that asks.
+///
+/// # Panics
+/// If `resume` does not have one state per run with U of each run's shape.
+pub fn run_gradient_descent_batch_from(
+    problem: &Problem,
+    runs: Vec<BatchRun<'_>>,
+    resume: Option<BatchState>,
+    mut checkpointer: Option<&mut dyn Checkpointer>,
+) -> Vec<RunOutcome> {
     let x_norm = frobenius_norm(problem.truth.x.view());
     let mut members: Vec<Member<'_>> = runs
         .into_iter()
@@ -278,14 +323,47 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
             }
         })
         .collect();
+    let mut t = 0usize;
+    if let Some(state) = resume {
+        assert_eq!(state.runs.len(), members.len(), "one state per run");
+        for (mb, rs) in members.iter_mut().zip(state.runs) {
+            assert_eq!(rs.u.dim(), mb.u.dim(), "U_t of the run's shape");
+            assert_eq!(
+                rs.last_good.dim(),
+                mb.u.dim(),
+                "last iterate of the run's shape"
+            );
+            mb.u = rs.u;
+            mb.last_good = rs.last_good;
+            mb.status = rs.status;
+        }
+        t = state.t;
+    }
     let mut pass = problem.operator.batch_pass(members.len());
     let pass_reads_uut = problem.operator.reads_uut();
-    let mut t = 0usize;
     // The per-run work (UUᵀ, observation, update) runs in parallel over the active runs, one run
     // per task: each run's arithmetic is the same as on one thread, so results do not depend on
     // the number of threads.
-    let mut active: Vec<&mut Member<'_>> = members.iter_mut().collect();
-    while !active.is_empty() {
+    while members.iter().any(|mb| mb.status.is_none()) {
+        if let Some(c) = checkpointer.as_deref_mut() {
+            if t > 0 && c.due(t) {
+                c.save(&BatchState {
+                    t,
+                    runs: members
+                        .iter()
+                        .map(|mb| RunState {
+                            u: mb.u.clone(),
+                            last_good: mb.last_good.clone(),
+                            status: mb.status,
+                        })
+                        .collect(),
+                });
+            }
+        }
+        let mut active: Vec<&mut Member<'_>> = members
+            .iter_mut()
+            .filter(|mb| mb.status.is_none())
+            .collect();
         active.par_iter_mut().for_each(|mb| {
             if pass_reads_uut || mb.params.observes(t) {
                 general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);
@@ -344,7 +422,6 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
                 mb.status = Some(RunStatus::StepFailed { at: t, reason });
             }
         });
-        active.retain(|mb| mb.status.is_none());
         t += 1;
     }
     members

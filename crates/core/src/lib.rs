@@ -61,8 +61,9 @@ pub mod seeds;
 
 pub use algorithm::{Algorithm, AlgorithmError, StepFailure};
 pub use descent::{
-    run_gradient_descent, run_gradient_descent_batch, BatchRun, Control, IterationState, Observer,
-    RunOutcome, RunParams, RunStatus,
+    run_gradient_descent, run_gradient_descent_batch, run_gradient_descent_batch_from, BatchRun,
+    BatchState, Checkpointer, Control, IterationState, Observer, RunOutcome, RunParams, RunState,
+    RunStatus,
 };
 pub use diagnostics::{
     spectral_regime, Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, PowerMethodDeparture,

@@ -606,3 +606,102 @@ fn power_method_departure_bound_matches_a_dense_evaluation() {
     let big = PowerMethodDeparture::new(&problem, mu, u0_big.view(), 1.0).unwrap();
     assert!(big.bound(0.0, 1.0) < 0.0, "{}", big.bound(0.0, 1.0));
 }
+
+#[test]
+fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bit() {
+    use lowrank_core::descent::{
+        run_gradient_descent_batch, run_gradient_descent_batch_from, BatchRun, BatchState,
+        Checkpointer,
+    };
+    let problem = Problem::sample_gaussian(25, 2, 400, &SingularValues::Condition(2.0), 43);
+    // One run diverges early, one ends early (shorter horizon): the saved state has left runs.
+    let specs = [
+        (2, 1e-4, 0.25, 300),
+        (6, 1e-6, 0.25, 260),
+        (8, 1.0, 40.0, 300),
+        (4, 1e-2, 0.3, 80),
+    ];
+    let inits: Vec<Array2<f64>> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, &(rp, a, _, _))| small_random_init(25, rp, a, 60 + i as u64))
+        .collect();
+    let params: Vec<RunParams> = specs
+        .iter()
+        .map(|&(_, _, mu, t)| RunParams::new(mu, t, 7))
+        .collect();
+    type Rows = Vec<(usize, u64, Vec<u64>)>;
+    let recorder = |rows: &mut Rows, s: &lowrank_core::IterationState<'_>| {
+        rows.push((
+            s.t,
+            s.loss.to_bits(),
+            s.u.iter().map(|v| v.to_bits()).collect(),
+        ));
+        lowrank_core::Control::Continue
+    };
+    let batch =
+        |rows: &mut Vec<Rows>, resume: Option<BatchState>, cp: Option<&mut dyn Checkpointer>| {
+            let mut observers: Vec<_> = rows
+                .iter_mut()
+                .map(|r| move |s: &lowrank_core::IterationState<'_>| recorder(r, s))
+                .collect();
+            let runs = observers
+                .iter_mut()
+                .zip(inits.iter().zip(&params))
+                .map(|(o, (u0, p))| BatchRun {
+                    params: p.clone(),
+                    u0: u0.clone(),
+                    observer: o,
+                })
+                .collect();
+            run_gradient_descent_batch_from(&problem, runs, resume, cp)
+        };
+    struct SaveAt(usize, Option<BatchState>);
+    impl Checkpointer for SaveAt {
+        fn due(&mut self, t: usize) -> bool {
+            t == self.0
+        }
+        fn save(&mut self, state: &BatchState) {
+            self.1 = Some(state.clone());
+        }
+    }
+    let mut whole: Vec<Rows> = vec![Vec::new(); specs.len()];
+    let mut cp = SaveAt(120, None);
+    let uninterrupted = batch(&mut whole, None, Some(&mut cp));
+    let state = cp.1.expect("saved at t = 120");
+    assert_eq!(state.t, 120);
+    assert!(state.runs[2].status.is_some() && state.runs[3].status.is_some());
+    // Observers that had seen everything before t = 120, then the rest of the batch.
+    let mut resumed: Vec<Rows> = whole
+        .iter()
+        .map(|r| r.iter().filter(|x| x.0 < 120).cloned().collect())
+        .collect();
+    let continued = batch(&mut resumed, Some(state), None);
+    assert_eq!(whole, resumed);
+    for (a, b) in uninterrupted.iter().zip(&continued) {
+        assert_eq!(a.status, b.status);
+        assert_eq!(
+            a.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    // And the plain entry point is the same loop.
+    let mut plain: Vec<Rows> = vec![Vec::new(); specs.len()];
+    {
+        let mut observers: Vec<_> = plain
+            .iter_mut()
+            .map(|r| move |s: &lowrank_core::IterationState<'_>| recorder(r, s))
+            .collect();
+        let runs = observers
+            .iter_mut()
+            .zip(inits.iter().zip(&params))
+            .map(|(o, (u0, p))| BatchRun {
+                params: p.clone(),
+                u0: u0.clone(),
+                observer: o,
+            })
+            .collect();
+        run_gradient_descent_batch(&problem, runs);
+    }
+    assert_eq!(whole, plain);
+}

@@ -12,6 +12,7 @@
 //! Quick mode (`--quick`, the spec's `[quick]` overrides) writes to `results/quick/<name>` and
 //! `figures/quick/` so it never replaces full-size results.
 
+pub mod checkpoint;
 pub mod export;
 pub mod fsutil;
 pub mod gallery;

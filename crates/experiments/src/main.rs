@@ -52,6 +52,10 @@ enum Command {
         /// and figures (J = 1: one process).
         #[arg(long, value_name = "J", default_value_t = 1)]
         jobs: usize,
+        /// Refuse to start when the estimated time of the work not yet cached exceeds this many
+        /// hours (the estimate is printed when it exceeds a minute; see `experiments plan`).
+        #[arg(long, value_name = "H", default_value_t = 24.0)]
+        max_hours: f64,
     },
     /// Print the batches the specs imply, their estimated cost and their shard.
     Plan {
@@ -126,6 +130,8 @@ struct Reporter {
     started: std::sync::Mutex<Option<Instant>>,
     total: usize,
     done: std::sync::atomic::AtomicUsize,
+    /// The spec's name (for messages).
+    spec: String,
 }
 
 impl Reporter {
@@ -158,6 +164,7 @@ impl Reporter {
             started: std::sync::Mutex::new(None),
             total,
             done: std::sync::atomic::AtomicUsize::new(0),
+            spec: name.to_string(),
         }
     }
 }
@@ -188,6 +195,16 @@ impl Progress for Reporter {
         self.iters.set_position(0);
         self.iters
             .set_message(format!("batch of {} runs", points.len()));
+    }
+    fn resumed(&self, points: &[&RunPoint], t: usize) {
+        self.iters.suspend(|| {
+            eprintln!(
+                "{}: a batch of {} run{} continues from its checkpoint at t = {t}",
+                self.spec,
+                points.len(),
+                if points.len() == 1 { "" } else { "s" }
+            )
+        });
     }
     fn iteration(&self, t: usize) {
         self.iters.set_position(t as u64);
@@ -224,6 +241,75 @@ impl Progress for Reporter {
 
 fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
     Ok(experiments::load_spec(path, quick, memory_budget())?)
+}
+
+/// Prints the estimated time of the uncached work when it exceeds a minute (and a warning above an
+/// hour), and refuses it above `max_hours` (see `experiments::shard::estimate`).
+fn check_estimated_time(
+    configs: &[spec::Config],
+    shard: Option<(usize, usize)>,
+    jobs: usize,
+    max_hours: f64,
+    layout: &Layout,
+) -> Result<(), experiments::Error> {
+    if !(max_hours.is_finite() && max_hours > 0.0) {
+        return Err(experiments::Error::Spec(spec::SpecError {
+            file: PathBuf::from("--max-hours"),
+            message: format!("{max_hours} is out of range; allowed: a positive number of hours"),
+        }));
+    }
+    let plan = experiments::shard::plan(configs, shard.map_or(1, |s| s.1));
+    let rate = experiments::shard::MachineRate::measure();
+    let est = experiments::shard::estimate(
+        &plan,
+        shard.map(|s| s.0),
+        |i| layout.cache_dir(&configs[i]),
+        &rate,
+    );
+    let hours = est.seconds / 3600.0;
+    let human = if est.seconds < 120.0 {
+        format!("{:.0} s", est.seconds)
+    } else if hours < 2.0 {
+        format!("{:.0} min", est.seconds / 60.0)
+    } else {
+        format!("{hours:.1} h")
+    };
+    let processes = if jobs > 1 {
+        format!(" of work, over {jobs} processes")
+    } else {
+        String::new()
+    };
+    if est.seconds > 60.0 {
+        eprintln!(
+            "estimated time: about {human}{processes} for {} run{} in {} batch{} not yet cached ({:.2e} flops at the {:.1} GFLOP/s the engine did here just now, plus {:.1} µs per iteration)",
+            est.runs,
+            if est.runs == 1 { "" } else { "s" },
+            est.batches,
+            if est.batches == 1 { "" } else { "es" },
+            est.flops,
+            rate.flops_per_second / 1e9,
+            rate.seconds_per_iteration * 1e6
+        );
+    }
+    if hours > max_hours {
+        return Err(experiments::Error::Spec(spec::SpecError {
+            file: PathBuf::from("--max-hours"),
+            message: format!(
+                "the estimated time, about {human}, exceeds {max_hours} h; raise --max-hours to \
+                 run it, or shorten the specs' [gd] iterations or sweeps"
+            ),
+        }));
+    }
+    if hours > 1.0 {
+        eprintln!(
+            "warning: this will take hours; long batches write checkpoints to the cache every \
+             {} s after their first minute, so an interrupted run resumes where it was",
+            experiments::checkpoint::interval()
+                .unwrap_or(experiments::checkpoint::DEFAULT_INTERVAL)
+                .as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// "I/N" with 0 ≤ I < N.
@@ -373,6 +459,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    if let Err(e) = experiments::checkpoint::interval() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let layout = Layout {
         results: cli.results.clone(),
         figures: cli.figures.clone(),
@@ -393,6 +483,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             quick,
             shard,
             jobs,
+            max_hours,
         } => {
             // Validate every spec before running any, so a typo in the last one costs nothing.
             let configs = specs
@@ -415,12 +506,14 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     }));
                 }
             }
+            // The estimated time is checked before anything is created.
+            let parsed_shard = shard.as_deref().map(parse_shard).transpose()?;
+            check_estimated_time(&configs, parsed_shard, jobs, max_hours, layout)?;
             // Output paths and directories fail now, before any shard computes.
             for config in &configs {
                 experiments::check_outputs(config, layout)?;
             }
-            if let Some(s) = shard {
-                let (i, n) = parse_shard(&s)?;
+            if let Some((i, n)) = parsed_shard {
                 return run_shard(&configs, i, n, layout);
             }
             if jobs == 0 {

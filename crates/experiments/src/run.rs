@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lowrank_core::descent::run_buffer_bytes;
 use lowrank_core::operator::CompletionOperator;
@@ -26,13 +26,14 @@ use lowrank_core::operator::DensePass;
 use lowrank_core::operator_bytes;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
-    run_gradient_descent_batch, small_random_init, spectral_init, BatchRun, Control,
-    DiagnosticsCalculator, GroundTruth, IterationState, Observer, PackedOperator, Problem,
-    RunParams, RunStatus, SingularValues, SpectralComparison,
+    run_gradient_descent_batch_from, small_random_init, spectral_init, BatchRun, BatchState,
+    Checkpointer, Control, DiagnosticsCalculator, GroundTruth, IterationState, Observer,
+    PackedOperator, Problem, RunParams, RunStatus, SingularValues, SpectralComparison,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{self, SharedRecorded, TimedCheckpointer};
 use crate::fsutil::write_atomic;
 use crate::quantity::{self, Named};
 use crate::spec::{
@@ -418,13 +419,11 @@ struct RowRecorder<'a> {
     /// With spectral diagnostics: the comparison (None if it could not be set up: its columns are
     /// then NaN, so every row has the columns of `quantity::names`).
     spectral: Option<Option<SpectralComparison>>,
-    t: Vec<usize>,
-    values: Vec<Vec<f64>>,
+    /// The rows so far (shared with the batch's checkpointer).
+    recorded: SharedRecorded,
     progress: &'a dyn Progress,
     /// The point's `stop_below_test_error`.
     stop_below: Option<f64>,
-    /// Set when the run was stopped because it reached `stop_below`.
-    reached_target: bool,
 }
 
 impl Observer for RowRecorder<'_> {
@@ -438,10 +437,11 @@ impl Observer for RowRecorder<'_> {
             .as_mut()
             .map(|sc| sc.as_mut().and_then(|sc| sc.compute(state.t, state.u).ok()));
         let row = quantity::row(&d, spectral.as_ref().map(Option::as_ref));
-        self.t.push(state.t);
-        self.values.push(row);
+        let mut rec = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        rec.t.push(state.t);
+        rec.values.push(row);
         if self.stop_below.is_some_and(|eps| d.test_error <= eps) {
-            self.reached_target = true;
+            rec.reached_target = true;
             return Control::Stop;
         }
         Control::Continue
@@ -451,17 +451,41 @@ impl Observer for RowRecorder<'_> {
 /// Runs points that share one instance in lockstep on `problem` (see
 /// [`lowrank_core::run_gradient_descent_batch`]); results in input order, keyed by
 /// [`batch_cache_keys`] of `points` (so `points` should be a batch of [`plan_batches`]).
+///
+/// With a `cache_dir`, a batch that runs long writes checkpoints there and continues from one if it
+/// finds it ([`crate::checkpoint`]); the results are the same bit for bit.
 pub fn run_batch(
     points: &[&RunPoint],
     problem: &Problem,
     progress: &dyn Progress,
+    cache_dir: Option<&Path>,
 ) -> Vec<RunResult> {
     let y_norm = problem.y.dot(&problem.y).sqrt();
     let inits: Vec<Array2<f64>> = points.iter().map(|p| initial_iterate(p, problem)).collect();
+    let keys = batch_cache_keys(points);
+    let columns: Vec<usize> = points
+        .iter()
+        .map(|p| quantity::names(n_top_singular_values(p), p.spectral).len())
+        .collect();
+    let resume = cache_dir.and_then(|d| checkpoint::load(d, &keys, points, &columns));
+    let (resume, shared): (Option<BatchState>, Vec<SharedRecorded>) = match resume {
+        Some((state, rows)) => {
+            progress.resumed(points, state.t);
+            (
+                Some(state),
+                rows.into_iter().map(|r| Arc::new(Mutex::new(r))).collect(),
+            )
+        }
+        None => (
+            None,
+            points.iter().map(|_| SharedRecorded::default()).collect(),
+        ),
+    };
     let mut recorders: Vec<RowRecorder<'_>> = points
         .iter()
         .zip(&inits)
-        .map(|(p, u0)| RowRecorder {
+        .zip(&shared)
+        .map(|((p, u0), recorded)| RowRecorder {
             calculator: DiagnosticsCalculator::new(
                 &problem.truth,
                 y_norm,
@@ -470,11 +494,9 @@ pub fn run_batch(
             spectral: p
                 .spectral
                 .then(|| SpectralComparison::new(problem, p.step_size, u0.view()).ok()),
-            t: Vec::new(),
-            values: Vec::new(),
+            recorded: Arc::clone(recorded),
             progress,
             stop_below: p.stop_below_test_error,
-            reached_target: false,
         })
         .collect();
     let runs: Vec<BatchRun<'_>> = recorders
@@ -499,14 +521,29 @@ pub fn run_batch(
             },
         )
     });
-    let outcomes = run_gradient_descent_batch(problem, runs);
-    let keys = batch_cache_keys(points);
+    let mut checkpointer = match (cache_dir, checkpoint::interval()) {
+        (Some(d), Ok(every)) => Some(TimedCheckpointer::new(
+            d,
+            keys.clone(),
+            shared.clone(),
+            every,
+        )),
+        _ => None,
+    };
+    let outcomes = run_gradient_descent_batch_from(
+        problem,
+        runs,
+        resume,
+        checkpointer.as_mut().map(|c| c as &mut dyn Checkpointer),
+    );
+    drop(recorders);
     points
         .iter()
         .zip(keys)
         .zip(outcomes)
-        .zip(recorders)
-        .map(|(((p, key), out), rec)| {
+        .zip(shared)
+        .map(|(((p, key), out), shared)| {
+            let rec = std::mem::take(&mut *shared.lock().unwrap_or_else(|p| p.into_inner()));
             let (status, diverged_at) = match out.status {
                 RunStatus::Diverged { at } => ("diverged", Some(at)),
                 RunStatus::Stopped { .. } if rec.reached_target => (REACHED_TARGET, None),
@@ -541,6 +578,8 @@ pub trait Progress: Sync {
     fn iteration(&self, _t: usize) {}
     /// A run is done (`cached`: read from the cache).
     fn run_finished(&self, _point: &RunPoint, _result: &RunResult, _cached: bool) {}
+    /// A batch continues from its checkpoint at iteration `t`.
+    fn resumed(&self, _points: &[&RunPoint], _t: usize) {}
 }
 
 /// Reports nothing.
@@ -740,8 +779,9 @@ fn run_group(
         let batch: Vec<&RunPoint> = chunk.iter().map(|&i| &points[i]).collect();
         progress.batch_started(&batch);
         let start = std::time::Instant::now();
-        let mut computed = run_batch(&batch, &problem, progress);
+        let mut computed = run_batch(&batch, &problem, progress, cache_dir);
         let share = start.elapsed().as_secs_f64() / computed.len() as f64;
+        let keys: Vec<String> = computed.iter().map(|r| r.key.clone()).collect();
         for (&i, mut r) in chunk.iter().zip(computed.drain(..)) {
             r.seconds = share;
             if let Some(dir) = cache_dir {
@@ -750,6 +790,9 @@ fn run_group(
             }
             progress.run_finished(&points[i], &r, false);
             lock(done)[i] = Some(r);
+        }
+        if let Some(dir) = cache_dir {
+            checkpoint::remove(dir, &keys);
         }
     }
     Ok(())

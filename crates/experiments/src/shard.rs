@@ -15,6 +15,16 @@
 //!                           4·|Ω|·r' + 4·n·r'              completion (|Ω| at its bound from p)
 //!   per logged iteration    2·n²·r'                         the diagnostics' UUᵀ
 //! ```
+//! # Time
+//! Before computing, `run` estimates the time of the batches not yet cached as
+//! ```text
+//!   Σ_batches  flops / R  +  T_batch · c
+//! ```
+//! with R the engine's floating-point rate on a mid-size batch and c the cost of one iteration of a
+//! tiny single run (the loop's fixed cost: thread hand-offs, small allocations), both measured at
+//! start-up ([`MachineRate::measure`]). Larger batches run faster than the mid-size one and single
+//! wide runs slower (bench/README.md), so the estimate is good to a small factor, not more.
+//!
 //! # Assignment
 //! Longest batch first: batches in order of decreasing cost (ties: by their first cache key), each
 //! to the shard with the least cost so far (ties: the lowest shard). It depends on the specs only.
@@ -46,6 +56,8 @@ pub struct PlannedBatch {
     pub r_prime: usize,
     /// Estimated floating-point operations (see the module docs).
     pub flops: f64,
+    /// The longest horizon T of its runs (iterations of the batch loop).
+    pub iterations: usize,
     /// The shard it goes to (0-based).
     pub shard: usize,
 }
@@ -102,6 +114,7 @@ pub fn plan(configs: &[Config], shards: usize) -> Plan {
                 m: members[0].m,
                 r_prime: members.iter().map(|p| p.r_prime).max().unwrap_or(0),
                 flops: members.iter().map(|p| run_flops(p)).sum(),
+                iterations: members.iter().map(|p| p.iterations).max().unwrap_or(0),
                 keys,
                 shard: 0,
             });
@@ -152,4 +165,98 @@ pub fn run_shard(
         total.rejected += stats.rejected;
     }
     Ok(total)
+}
+
+/// The rates behind the time estimate (see the module docs), measured on this machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MachineRate {
+    /// Floating-point operations per second of the engine on a mid-size batch (4 runs, n = 48,
+    /// m = 1200, r' = 4), counted as in [`run_flops`].
+    pub flops_per_second: f64,
+    /// Seconds per iteration of a tiny single run (n = 8, m = 30, r' = 2).
+    pub seconds_per_iteration: f64,
+}
+
+impl MachineRate {
+    /// Measures both rates (about 0.1 s).
+    pub fn measure() -> Self {
+        use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
+        use lowrank_core::{small_random_init, Control, IterationState, Problem, RunParams};
+        let time = |n: usize, m: usize, k: usize, r_prime: usize, iterations: usize| {
+            let problem =
+                Problem::sample_gaussian(n, 1, m, &lowrank_core::SingularValues::Condition(1.0), 1);
+            let mut observers: Vec<_> = (0..k)
+                .map(|_| |_: &IterationState<'_>| Control::Continue)
+                .collect();
+            let runs = observers
+                .iter_mut()
+                .enumerate()
+                .map(|(i, o)| BatchRun {
+                    params: RunParams::new(0.25, iterations, iterations),
+                    u0: small_random_init(n, r_prime, 1e-3, i as u64),
+                    observer: o,
+                })
+                .collect();
+            let start = std::time::Instant::now();
+            run_gradient_descent_batch(&problem, runs);
+            start.elapsed().as_secs_f64()
+        };
+        let (n, m, k, r_prime, iterations) = (48usize, 1200usize, 4usize, 4usize, 40usize);
+        let (nf, rp) = (n as f64, r_prime as f64);
+        let flops =
+            (k * iterations) as f64 * (4.0 * m as f64 * nf * (nf + 1.0) / 2.0 + 4.0 * nf * nf * rp);
+        let flops_per_second = flops / time(n, m, k, r_prime, iterations);
+        let tiny = 400;
+        Self {
+            flops_per_second,
+            seconds_per_iteration: time(8, 30, 1, 2, tiny) / tiny as f64,
+        }
+    }
+}
+
+/// The estimated work of the batches of a plan that are not cached yet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Batches to compute.
+    pub batches: usize,
+    /// Runs in them.
+    pub runs: usize,
+    /// Their estimated floating-point operations.
+    pub flops: f64,
+    /// Estimated seconds (see the module docs).
+    pub seconds: f64,
+}
+
+/// The [`Estimate`] of the batches of `plan` in `shard` (all if None) whose cache entries are not
+/// all present in their spec's cache directory (`cache_dir_of(spec_index)`).
+pub fn estimate(
+    plan: &Plan,
+    shard: Option<usize>,
+    cache_dir_of: impl Fn(usize) -> std::path::PathBuf,
+    rate: &MachineRate,
+) -> Estimate {
+    let mut e = Estimate {
+        batches: 0,
+        runs: 0,
+        flops: 0.0,
+        seconds: 0.0,
+    };
+    for b in &plan.batches {
+        if shard.is_some_and(|s| s != b.shard) {
+            continue;
+        }
+        let dir = cache_dir_of(b.spec_index);
+        if b.keys
+            .iter()
+            .all(|k| dir.join(format!("{k}.json")).is_file())
+        {
+            continue;
+        }
+        e.batches += 1;
+        e.runs += b.runs.len();
+        e.flops += b.flops;
+        e.seconds +=
+            b.flops / rate.flops_per_second + b.iterations as f64 * rate.seconds_per_iteration;
+    }
+    e
 }

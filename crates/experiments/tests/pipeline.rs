@@ -2329,3 +2329,130 @@ fn runs_cut_short_are_recorded_unsettled_drawn_hollow_and_left_out_of_fits() {
         panels[0].title
     );
 }
+
+#[test]
+fn a_run_killed_mid_batch_resumes_from_its_checkpoint_and_ends_with_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 100000")
+        .replace("log_every = 10", "log_every = 500");
+    write_spec(tmp.path(), "long", &text);
+    let cli = |results: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_experiments"));
+        c.current_dir(tmp.path())
+            .env("LOWRANK_CHECKPOINT_SECONDS", "0.05")
+            .args([
+                "--results",
+                results,
+                "--figures",
+                "figures",
+                "run",
+                "long.toml",
+            ]);
+        c
+    };
+    // Uninterrupted.
+    let whole = cli("whole").output().unwrap();
+    assert!(whole.status.success(), "{whole:?}");
+    // Killed (SIGKILL) once a checkpoint exists, then run again.
+    let mut child = cli("killed")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let cache = tmp.path().join("killed/cache");
+    let has_checkpoint = || {
+        std::fs::read_dir(&cache).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(".checkpoint.json")
+            })
+        })
+    };
+    let start = std::time::Instant::now();
+    while !has_checkpoint() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "no checkpoint after 60 s: {:?}",
+            child.try_wait()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !tmp.path().join("killed/long/runs.csv").exists(),
+        "the run finished before it was killed; make it longer"
+    );
+    let again = cli("killed").output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("continues from its checkpoint at t = "),
+        "{stderr}"
+    );
+    for f in ["runs.csv", "trajectories.csv"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("whole/long").join(f)).unwrap(),
+            std::fs::read(tmp.path().join("killed/long").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(
+        !has_checkpoint(),
+        "the checkpoint is removed once the batch is cached"
+    );
+    // A malformed interval is refused before any work.
+    let (ok, msg) = {
+        let out = cli("bad")
+            .env("LOWRANK_CHECKPOINT_SECONDS", "soon")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert!(
+        !ok && msg.contains("LOWRANK_CHECKPOINT_SECONDS")
+            && msg.contains("positive number of seconds"),
+        "{msg}"
+    );
+    assert!(!tmp.path().join("bad").exists());
+}
+
+#[test]
+fn a_run_estimated_above_the_time_limit_is_refused_before_anything_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 1000000000")
+        .replace("log_every = 10", "log_every = 1000000");
+    write_spec(tmp.path(), "huge", &text);
+    let (ok, err) = run_cli(
+        &[
+            "--results",
+            "r",
+            "--figures",
+            "f",
+            "run",
+            "--max-hours",
+            "0.01",
+            "huge.toml",
+        ],
+        tmp.path(),
+    );
+    assert!(!ok, "{err}");
+    assert!(err.contains("estimated time: about"), "{err}");
+    assert!(
+        err.contains("--max-hours") && err.contains("exceeds 0.01 h"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("r").exists() && !tmp.path().join("f").exists());
+    let (ok, err) = run_cli(&["run", "--max-hours", "0", "huge.toml"], tmp.path());
+    assert!(
+        !ok && err.contains("allowed: a positive number of hours"),
+        "{err}"
+    );
+}

@@ -1,0 +1,259 @@
+//! Checkpoints of long batches, so that an interrupted run (Ctrl-C, kill -9, a lost node) resumes
+//! where it was and ends with the same bytes as an uninterrupted one.
+//!
+//! A batch that has computed for [`FIRST_AFTER`] × the interval (by default 60 s) writes its state
+//! every interval (default 10 s; `LOWRANK_CHECKPOINT_SECONDS` sets the interval, e.g. 0.1 in tests)
+//! to `<cache>/<first key of the batch>.checkpoint.json`, atomically (a private temporary file
+//! renamed over the previous checkpoint). The state is the core's [`BatchState`] (every run's U_t,
+//! last observed iterate and end, if any) and each run's logged rows so far, all floats stored as
+//! their IEEE-754 bit patterns, so resuming is exact. When the batch is done and cached the
+//! checkpoint is removed. A checkpoint that does not match its batch (other keys, shapes, or rows)
+//! is ignored and the batch starts from t = 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lowrank_core::descent::{BatchState, Checkpointer, RunState, RunStatus};
+use lowrank_core::StepFailure;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+use crate::sweep::RunPoint;
+
+/// The environment variable that sets the checkpoint interval in seconds (default 10).
+pub const INTERVAL_ENV: &str = "LOWRANK_CHECKPOINT_SECONDS";
+
+/// Default checkpoint interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A batch writes its first checkpoint after this many intervals (60 s by default).
+pub const FIRST_AFTER: u32 = 6;
+
+/// Version of the checkpoint format.
+const FORMAT: u32 = 1;
+
+/// The checkpoint interval: `LOWRANK_CHECKPOINT_SECONDS` if set to a positive number of seconds,
+/// else [`DEFAULT_INTERVAL`].
+pub fn interval() -> Result<Duration, String> {
+    match std::env::var(INTERVAL_ENV) {
+        Err(_) => Ok(DEFAULT_INTERVAL),
+        Ok(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                format!("{INTERVAL_ENV} = {v:?}: allowed: a positive number of seconds, e.g. 10")
+            }),
+    }
+}
+
+/// What a run's observer has recorded so far (shared with the checkpointer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// Logged iterations.
+    pub t: Vec<usize>,
+    /// One row of quantities per logged iteration.
+    pub values: Vec<Vec<f64>>,
+    /// The run stopped because it reached its target error.
+    pub reached_target: bool,
+}
+
+/// A recorder's rows, shared between its observer and the checkpointer.
+pub type SharedRecorded = Arc<Mutex<Recorded>>;
+
+fn lock(r: &SharedRecorded) -> std::sync::MutexGuard<'_, Recorded> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The file of the checkpoint of the batch whose cache keys are `keys`.
+pub fn path(cache_dir: &Path, keys: &[String]) -> PathBuf {
+    cache_dir.join(format!("{}.checkpoint.json", keys[0]))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct File {
+    format: u32,
+    keys: Vec<String>,
+    t: usize,
+    runs: Vec<FileRun>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FileRun {
+    rows: usize,
+    cols: usize,
+    u: Vec<u64>,
+    last_good: Vec<u64>,
+    /// None: still running; else (status label, iteration).
+    status: Option<(String, usize)>,
+    logged_t: Vec<usize>,
+    values: Vec<Vec<u64>>,
+    reached_target: bool,
+}
+
+fn bits(a: &Array2<f64>) -> Vec<u64> {
+    a.iter().map(|v| v.to_bits()).collect()
+}
+
+fn from_bits(rows: usize, cols: usize, v: &[u64]) -> Option<Array2<f64>> {
+    Array2::from_shape_vec((rows, cols), v.iter().map(|&b| f64::from_bits(b)).collect()).ok()
+}
+
+fn encode_status(s: &RunStatus) -> (String, usize) {
+    match *s {
+        RunStatus::Completed => ("completed".into(), 0),
+        RunStatus::Diverged { at } => ("diverged".into(), at),
+        RunStatus::Stopped { at } => ("stopped".into(), at),
+        RunStatus::StepFailed { at, reason } => (reason.label().into(), at),
+    }
+}
+
+fn decode_status((label, at): &(String, usize)) -> Option<RunStatus> {
+    let at = *at;
+    Some(match label.as_str() {
+        "completed" => RunStatus::Completed,
+        "diverged" => RunStatus::Diverged { at },
+        "stopped" => RunStatus::Stopped { at },
+        l if l == StepFailure::SingularPreconditioner.label() => RunStatus::StepFailed {
+            at,
+            reason: StepFailure::SingularPreconditioner,
+        },
+        _ => return None,
+    })
+}
+
+/// Reads the checkpoint of a batch (`keys`, `points` in batch order, `columns` quantities per
+/// row): the state to continue from and each run's rows so far. None if there is none, or if it
+/// does not match the batch.
+pub fn load(
+    cache_dir: &Path,
+    keys: &[String],
+    points: &[&RunPoint],
+    columns: &[usize],
+) -> Option<(BatchState, Vec<Recorded>)> {
+    let text = std::fs::read(path(cache_dir, keys)).ok()?;
+    let file: File = serde_json::from_slice(&text).ok()?;
+    if file.format != FORMAT || file.keys != keys || file.runs.len() != points.len() {
+        return None;
+    }
+    let mut runs = Vec::with_capacity(points.len());
+    let mut recorded = Vec::with_capacity(points.len());
+    for ((r, p), &width) in file.runs.iter().zip(points).zip(columns) {
+        let on_schedule = r
+            .logged_t
+            .iter()
+            .all(|&t| t < file.t && (t % p.log_every == 0 || t == p.iterations));
+        let sane = (r.rows, r.cols) == (p.n, p.r_prime)
+            && r.logged_t.len() == r.values.len()
+            && r.values.iter().all(|v| v.len() == width)
+            && file.t <= p.iterations
+            && on_schedule;
+        if !sane {
+            return None;
+        }
+        let status = match &r.status {
+            Some(s) => Some(decode_status(s)?),
+            None => None,
+        };
+        runs.push(RunState {
+            u: from_bits(r.rows, r.cols, &r.u)?,
+            last_good: from_bits(r.rows, r.cols, &r.last_good)?,
+            status,
+        });
+        recorded.push(Recorded {
+            t: r.logged_t.clone(),
+            values: r
+                .values
+                .iter()
+                .map(|v| v.iter().map(|&b| f64::from_bits(b)).collect())
+                .collect(),
+            reached_target: r.reached_target,
+        });
+    }
+    Some((BatchState { t: file.t, runs }, recorded))
+}
+
+/// Writes a batch's state every interval once the batch has run for [`FIRST_AFTER`] intervals.
+pub struct TimedCheckpointer {
+    path: PathBuf,
+    keys: Vec<String>,
+    recorded: Vec<SharedRecorded>,
+    interval: Duration,
+    next: Instant,
+    /// Checkpoints written.
+    pub written: usize,
+    /// The first write that failed (checkpoints are then no longer attempted; the run goes on).
+    pub failed: Option<std::io::Error>,
+}
+
+impl TimedCheckpointer {
+    /// For the batch with cache keys `keys` and its runs' shared rows.
+    pub fn new(
+        cache_dir: &Path,
+        keys: Vec<String>,
+        recorded: Vec<SharedRecorded>,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            path: path(cache_dir, &keys),
+            keys,
+            recorded,
+            interval,
+            next: Instant::now() + interval * FIRST_AFTER,
+            written: 0,
+            failed: None,
+        }
+    }
+}
+
+impl Checkpointer for TimedCheckpointer {
+    fn due(&mut self, _t: usize) -> bool {
+        self.failed.is_none() && Instant::now() >= self.next
+    }
+
+    fn save(&mut self, state: &BatchState) {
+        let runs = state
+            .runs
+            .iter()
+            .zip(&self.recorded)
+            .map(|(s, rec)| {
+                let rec = lock(rec);
+                FileRun {
+                    rows: s.u.nrows(),
+                    cols: s.u.ncols(),
+                    u: bits(&s.u),
+                    last_good: bits(&s.last_good),
+                    status: s.status.as_ref().map(encode_status),
+                    logged_t: rec.t.clone(),
+                    values: rec
+                        .values
+                        .iter()
+                        .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                        .collect(),
+                    reached_target: rec.reached_target,
+                }
+            })
+            .collect();
+        let file = File {
+            format: FORMAT,
+            keys: self.keys.clone(),
+            t: state.t,
+            runs,
+        };
+        let json = serde_json::to_vec(&file).expect("a checkpoint serializes");
+        match write_atomic(&self.path, &json) {
+            Ok(()) => self.written += 1,
+            Err(e) => self.failed = Some(e),
+        }
+        self.next = Instant::now() + self.interval;
+    }
+}
+
+/// Removes a batch's checkpoint (after its results are cached); a missing file is fine.
+pub fn remove(cache_dir: &Path, keys: &[String]) {
+    let _ = std::fs::remove_file(path(cache_dir, keys));
+}
