@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::output::DataError;
-use crate::run::{fnv1a64, CacheStats, CACHE_VERSION};
+use crate::run::{short_hash, CacheStats, CACHE_VERSION};
 use crate::spec::Config;
 use crate::sweep::RunPoint;
 
@@ -24,7 +24,7 @@ pub struct Machine {
     pub os: String,
 }
 
-/// FNV-1a hashes (16 hex digits) that tie a manifest to its data, checked before a figure is
+/// Hashes ([`short_hash`]: 64 bits of SHA-256, 16 hex digits) that tie a manifest to its data, checked before a figure is
 /// drawn: `runs` of the JSON of the resolved runs (so results of another version of the spec
 /// are refused), `runs_csv` and `trajectories_csv` of the files' bytes (so a set mixed by an
 /// interrupted write is refused).
@@ -39,7 +39,7 @@ pub struct Stamp {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    format!("{:016x}", fnv1a64(bytes))
+    short_hash(bytes)
 }
 
 /// Hash of what determines the results of a spec, as in [`Stamp::runs`]: the JSON of its resolved

@@ -184,11 +184,14 @@ pub fn n_top_singular_values(point: &RunPoint) -> usize {
     point.r_prime.min(point.r + 2).min(point.n)
 }
 
-/// FNV-1a 64-bit hash (stable across platforms and Rust versions, unlike `DefaultHasher`).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// The first 64 bits of the SHA-256 of `bytes` as 16 hex digits (the `sha2` crate; stable across
+/// platforms and Rust versions, unlike `DefaultHasher`): cache keys and manifest stamps.
+pub fn short_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The determining fields of a run as text: the point without its grid position, tagged with
@@ -207,16 +210,16 @@ fn run_fingerprint(point: &RunPoint) -> String {
     )
 }
 
-/// The cache keys of the runs of one batch, in order: key_i = FNV-1a of
+/// The cache keys of the runs of one batch, in order: key_i = [`short_hash`] of
 /// `v{CACHE_VERSION}:{i}:{fingerprint_0}|{fingerprint_1}|…` over the batch's runs (see the module
-/// docs for why the whole batch enters every key), as 16 hex digits.
+/// docs for why the whole batch enters every key).
 pub fn batch_cache_keys(batch: &[&RunPoint]) -> Vec<String> {
     let members: Vec<String> = batch.iter().map(|p| run_fingerprint(p)).collect();
     let members = members.join("|");
     (0..batch.len())
         .map(|i| {
             let text = format!("v{CACHE_VERSION}:{i}:{members}");
-            format!("{:016x}", fnv1a64(text.as_bytes()))
+            short_hash(text.as_bytes())
         })
         .collect()
 }
