@@ -301,7 +301,17 @@ pub fn run_experiment(
     let stamp = manifest::Stamp::new(config, &points, runs_csv.as_bytes(), traj_csv.as_bytes());
     let seconds = start.elapsed().as_secs_f64();
     let compute: f64 = results.iter().map(|r| r.seconds).sum();
-    let manifest = manifest::Manifest::new(config, &points, stats, seconds, compute, stamp);
+    let mut computed_on = std::collections::BTreeMap::<String, Vec<usize>>::new();
+    for (p, r) in points.iter().zip(&results) {
+        let host = if r.computed_on.is_empty() {
+            "unrecorded".to_string()
+        } else {
+            r.computed_on.clone()
+        };
+        computed_on.entry(host).or_default().push(p.index);
+    }
+    let manifest =
+        manifest::Manifest::new(config, &points, stats, seconds, compute, stamp, computed_on);
     let manifest_json = manifest.to_json();
     // The manifest goes last; its stamp lets readers detect a set mixed by an interruption.
     fsutil::write_set_atomic(&[

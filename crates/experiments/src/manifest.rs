@@ -154,6 +154,10 @@ pub struct Manifest<'a> {
     pub wall_seconds: f64,
     /// Time it took to compute all runs, cached ones included (seconds): the cost of a full run.
     pub compute_seconds: f64,
+    /// Which machine computed which runs ("hostname (CPU model)" → indices of runs.csv's `run`
+    /// column): with shards on several machines of different CPU types, the runs whose last bits
+    /// may differ from a single-machine run. "unrecorded" for entries cached before this was kept.
+    pub computed_on: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
 fn git_commit() -> String {
@@ -181,6 +185,12 @@ fn git_commit() -> String {
 
 impl Machine {
     /// Reads the current machine's description (Linux; "unknown" where unavailable).
+    /// "hostname (CPU model)".
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.hostname, self.cpu)
+    }
+
+    /// The machine this process runs on.
     pub fn current() -> Self {
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         let cpu = read("/proc/cpuinfo")
@@ -210,6 +220,7 @@ impl<'a> Manifest<'a> {
         wall_seconds: f64,
         compute_seconds: f64,
         stamp: Stamp,
+        computed_on: std::collections::BTreeMap<String, Vec<usize>>,
     ) -> Self {
         Self {
             name: &config.name,
@@ -228,6 +239,7 @@ impl<'a> Manifest<'a> {
                 .map_or(0, |d| d.as_secs()),
             wall_seconds,
             compute_seconds,
+            computed_on,
         }
     }
 

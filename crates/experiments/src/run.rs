@@ -82,6 +82,11 @@ pub struct RunResult {
     /// A Gaussian-factor X only: its singular values as drawn, descending (the point has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_singular_values: Option<Vec<f64>>,
+    /// The machine that computed the run: "hostname (CPU model)" ([`crate::manifest::Machine`]).
+    /// Machines of different CPU types may differ in the last bits (SIMD kernels); manifests list
+    /// which runs each machine computed. Empty in entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub computed_on: String,
     /// In a cache entry: SHA-256 (hex) of the entry's JSON with this field empty ([`seal`]);
     /// empty in memory.
     #[serde(default)]
@@ -567,6 +572,7 @@ pub fn run_batch(
                 spectral_regime: regime.filter(|_| p.spectral),
                 truth_singular_values: (!p.truth.is_orthonormal())
                     .then(|| problem.truth.singular_values.clone()),
+                computed_on: crate::manifest::Machine::current().label(),
                 checksum: String::new(),
             }
         })

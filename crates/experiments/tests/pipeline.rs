@@ -94,6 +94,16 @@ fn same_spec_gives_bit_identical_csv_and_a_figure() {
     assert_eq!(files[0], files[1]);
     let runs = String::from_utf8(files[0].0.clone()).unwrap();
     assert!(runs.lines().nth(1).unwrap().contains(",completed,"));
+    // The manifest says which machine computed which runs.
+    let l = layout(&tmp.path().join("out0"));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(l.results_dir(&config).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let by_host = manifest["computed_on"].as_object().unwrap();
+    let here = experiments::manifest::Machine::current().label();
+    assert_eq!(by_host.len(), 1, "{by_host:?}");
+    assert_eq!(by_host[&here], serde_json::json!([0]), "{by_host:?}");
 }
 
 #[test]
