@@ -51,7 +51,7 @@ struct Cli {
     /// Skip the large instance (n=200, m=10000: 1.6 GB packed, 3.2 GB unpacked).
     #[arg(long)]
     small_only: bool,
-    /// Do not time a full `make figures` (2–6 minutes, by machine); report the computing time
+    /// Do not time a full `make figures` (once in one process and once with one process per core; 7–15 minutes each here); report the computing time
     /// recorded in results/ by the last one instead.
     #[arg(long)]
     skip_figures: bool,
@@ -191,6 +191,9 @@ struct Figures {
     source: &'static str,
     /// Wall time of `experiments run` over every spec, runs and figures (s); None from results/.
     wall_seconds: Option<f64>,
+    /// The same with J shard processes (`run --jobs J`, J = the number of cores), when there are
+    /// at least two: (J, seconds). Each process gets 1/J of the cores.
+    wall_seconds_jobs: Option<(usize, f64)>,
     /// Computing time of the distinct runs (s), each counted once.
     runs_seconds: f64,
     distinct_runs: usize,
@@ -884,7 +887,10 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
     let cores = probes.cores;
     let mut gemm_rate = || GemmProbe::gflop_s(probes.gemm.seconds(cores, 1.0));
     let gemm_before = gemm_rate();
-    let summary = |layout: &experiments::Layout, wall_seconds: Option<f64>, gemm_after: f64| {
+    let summary = |layout: &experiments::Layout,
+                   wall_seconds: Option<f64>,
+                   wall_seconds_jobs: Option<(usize, f64)>,
+                   gemm_after: f64| {
         let distinct = experiments::gallery::distinct_runs(&configs, layout)?;
         let gemm_gflop_s = 0.5 * (gemm_before + gemm_after);
         Some(Figures {
@@ -894,6 +900,7 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
                 "from results/"
             },
             wall_seconds,
+            wall_seconds_jobs,
             runs_seconds: distinct.seconds,
             distinct_runs: distinct.runs,
             operator_flops: distinct.operator_flops,
@@ -913,7 +920,7 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
         })
     };
     if !measure {
-        return summary(&experiments::Layout::default(), None, gemm_before);
+        return summary(&experiments::Layout::default(), None, None, gemm_before);
     }
     let exe = std::env::current_exe().ok()?.with_file_name("experiments");
     let tmp = std::env::temp_dir().join(format!("lowrank-bench-figures-{}", std::process::id()));
@@ -926,29 +933,43 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
         configs.len(),
         tmp.display()
     );
-    let start = Instant::now();
-    let status = std::process::Command::new(&exe)
-        .arg("--results")
-        .arg(&layout.results)
-        .arg("--figures")
-        .arg(&layout.figures)
-        .arg("run")
-        .args(configs.iter().map(|c| &c.file))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    let wall = start.elapsed().as_secs_f64();
-    let gemm_after = gemm_rate();
-    let out = match status {
-        Ok(s) if s.success() => summary(&layout, Some(wall), gemm_after),
-        _ => {
-            eprintln!(
-                "error: {} run failed ({status:?}); figures not timed",
-                exe.display()
-            );
-            None
+    let timed = |layout: &experiments::Layout, jobs: usize| {
+        let start = Instant::now();
+        let status = std::process::Command::new(&exe)
+            .arg("--results")
+            .arg(&layout.results)
+            .arg("--figures")
+            .arg(&layout.figures)
+            .arg("run")
+            .arg(format!("--jobs={jobs}"))
+            .args(configs.iter().map(|c| &c.file))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(start.elapsed().as_secs_f64()),
+            _ => {
+                eprintln!(
+                    "error: {} run --jobs={jobs} failed ({status:?}); figures not timed",
+                    exe.display()
+                );
+                None
+            }
         }
     };
+    let wall = timed(&layout, 1);
+    let gemm_after = gemm_rate();
+    let jobs_wall = (cores >= 2 && wall.is_some())
+        .then(|| {
+            eprintln!("timing it again with {cores} shard processes (run --jobs {cores}) …");
+            let layout = experiments::Layout {
+                results: tmp.join("results-jobs"),
+                figures: tmp.join("figures-jobs"),
+            };
+            timed(&layout, cores).map(|s| (cores, s))
+        })
+        .flatten();
+    let out = wall.and_then(|w| summary(&layout, Some(w), jobs_wall, gemm_after));
     let _ = std::fs::remove_dir_all(&tmp);
     out
 }
@@ -1148,7 +1169,13 @@ fn print_results(results: &Results, cli: &Cli) {
     match &results.figures {
         Some(f) => {
             let wall = f.wall_seconds.map_or(String::new(), |w| {
-                format!("{:.1} min wall ({w:.0} s), ", w / 60.0)
+                let jobs = f.wall_seconds_jobs.map_or(String::new(), |(j, s)| {
+                    format!(
+                        " in one process; {:.1} min ({s:.0} s) with {j} processes",
+                        s / 60.0
+                    )
+                });
+                format!("{:.1} min wall ({w:.0} s){jobs}, ", w / 60.0)
             });
             println!(
                 "\nfull `make figures` ({}): {wall}{:.1} min of runs ({} distinct runs, {:.1} TFLOP \
