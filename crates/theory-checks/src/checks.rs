@@ -501,7 +501,11 @@ fn exponent_rows(
     inside: Option<f64>,
 ) -> [Row; 2] {
     let case = if unsettled > 0 {
-        format!("{case} [{used} α in the fit; {unsettled} unsettled runs left out with their α]")
+        format!(
+            "{case} [{used} α in the fit; {unsettled} unsettled run{} left out with {} α]",
+            if unsettled == 1 { "" } else { "s" },
+            if unsettled == 1 { "its" } else { "their" }
+        )
     } else {
         format!("{case} [{used} α in the fit]")
     };
