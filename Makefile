@@ -8,7 +8,7 @@ SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
 
-.PHONY: all setup build figures check-figures slurm-check theory bench test lint fmt clean-results
+.PHONY: all setup build figures check-figures slurm-check python python-test theory bench test lint fmt clean-results
 
 all: figures
 
@@ -51,13 +51,25 @@ bench: build
 	$(TARGET_DIR)/release/bench --out bench/results.json
 
 ## Run the test suite (unit, numerical and pipeline tests, doc examples, the core's example
-## program), then fmt and clippy checks.
+## program), then fmt and clippy checks, then the Python module's tests (pytest, after `make python`).
 test: setup
 	$(CARGO) test --workspace
 	$(CARGO) run -q -p lowrank-core --example compare_algorithms
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps -q
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(MAKE) python-test
+
+## Build the Python module `lowrank` into .venv/ (installs python3-dev, python3-venv, maturin, numpy,
+## pandas, pytest where missing).
+python: setup
+	bash scripts/python-setup.sh
+
+## The Python module's tests (pytest), its fmt and clippy checks; they compare with the CLI binary.
+python-test: python build
+	$(CARGO) fmt --manifest-path crates/python/Cargo.toml -- --check
+	PYO3_PYTHON=$(abspath .venv/bin/python) CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) $(CARGO) clippy --release --manifest-path crates/python/Cargo.toml -- -D warnings
+	LOWRANK_EXPERIMENTS_BIN=$(abspath $(BIN)) .venv/bin/python -m pytest -q crates/python/tests
 
 lint: setup
 	$(CARGO) fmt --all -- --check

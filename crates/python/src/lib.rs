@@ -1,0 +1,731 @@
+//! `lowrank._lowrank`: the Python face of the workspace's engine (PyO3). The pure-Python package
+//! `lowrank` (python/lowrank/__init__.py) re-exports it and adds the pandas side.
+//!
+//! Conventions are those of the Rust crates, stated once in `lowrank_core` (README "Conventions"):
+//! 𝒜(Z)_i = ⟨A_i, Z⟩/√m for Gaussian sensing, f(U) = ¼‖𝒜(UUᵀ) − y‖², U_0 = α·B with
+//! B_ij ~ N(0, 1/r'), seeds as in `experiments::sweep` (a problem built here with seed s is the
+//! instance of a spec with `[seeds] seed = s`, replicate 0). Arrays cross the boundary as copies
+//! (float64, C order); runs release the GIL.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use experiments::quantity::TEST_ERROR;
+use experiments::spec::{
+    check, AlgorithmKind, AlgorithmSpec, Config, DiagnosticsSpec, GdSpec, InitKind, InitSpec,
+    NoiseSpec, PlotKind, PlotSpec, ProblemSpec, SeedSpec, Spec, SweepSpec,
+};
+use experiments::{Layout, Silent};
+use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
+use lowrank_core::{
+    Control, DiagnosticsCalculator, IterationState, Observer, Problem, RunParams, RunStatus,
+};
+use ndarray::{Array1, Array2};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// The message of a refused spec or parameter, as the command line prints it (without "error: ").
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn from_numpy2(a: &PyReadonlyArray2<'_, f64>) -> Array2<f64> {
+    let v = a.as_array();
+    Array2::from_shape_fn(v.dim(), |(i, j)| v[[i, j]])
+}
+
+fn from_numpy1(a: &PyReadonlyArray1<'_, f64>) -> Array1<f64> {
+    let v = a.as_array();
+    Array1::from_shape_fn(v.len(), |i| v[i])
+}
+
+fn to_numpy2<'py>(py: Python<'py>, a: &Array2<f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (r, c) = a.dim();
+    PyArray1::from_vec(py, a.iter().copied().collect()).reshape([r, c])
+}
+
+fn to_numpy1<'py>(py: Python<'py>, a: &Array1<f64>) -> Bound<'py, PyArray1<f64>> {
+    PyArray1::from_vec(py, a.to_vec())
+}
+
+/// A spec as a value: Gaussian sensing with the given instance and run parameters (the spec file
+/// name in messages is `origin`).
+#[allow(clippy::too_many_arguments)]
+fn spec_value(
+    n: usize,
+    r: usize,
+    m: usize,
+    kappa: Option<f64>,
+    singular_values: Option<Vec<f64>>,
+    noise: Option<f64>,
+    seed: u64,
+    run: &RunArgs,
+) -> Spec {
+    Spec {
+        title: "python".into(),
+        caption: "built by lowrank (Python)".into(),
+        problem: ProblemSpec {
+            n,
+            r,
+            m: Some(m),
+            kappa: if singular_values.is_some() {
+                kappa
+            } else {
+                kappa.or(Some(1.0))
+            },
+            singular_values,
+            truth: Default::default(),
+        },
+        operator: None,
+        noise: noise.map(|sigma| NoiseSpec { sigma }),
+        init: InitSpec {
+            alpha: run.alpha,
+            r_prime: run.r_prime.unwrap_or(r),
+            kind: InitKind::SmallRandom,
+        },
+        gd: GdSpec {
+            step_size: run.step_size,
+            iterations: run.iterations,
+            log_every: run.log_every,
+            stop_below_test_error: None,
+        },
+        algorithm: Some(AlgorithmSpec {
+            kind: run.algorithm,
+            lambda: run.lam,
+            c: run.c,
+        }),
+        seeds: SeedSpec {
+            seed,
+            replicates: 1,
+            share_instance: false,
+        },
+        sweep: SweepSpec::default(),
+        diagnostics: DiagnosticsSpec::default(),
+        plot: PlotSpec {
+            kind: PlotKind::Trajectories,
+            quantities: vec![TEST_ERROR.name.into()],
+            size: None,
+            columns: None,
+            phases: false,
+            x: None,
+            group: None,
+            reference_exponent: None,
+            max_t: None,
+            fit_max_x: None,
+            target_error: None,
+            log_t: false,
+        },
+    }
+}
+
+/// The run parameters of one run (validated through the spec checks).
+#[derive(Clone)]
+struct RunArgs {
+    alpha: f64,
+    r_prime: Option<usize>,
+    init_seed: Option<u64>,
+    step_size: f64,
+    iterations: usize,
+    log_every: usize,
+    algorithm: AlgorithmKind,
+    lam: Option<f64>,
+    c: Option<f64>,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        Self {
+            alpha: 1e-6,
+            r_prime: None,
+            init_seed: None,
+            step_size: 0.25,
+            iterations: 1000,
+            log_every: 10,
+            algorithm: AlgorithmKind::Gd,
+            lam: None,
+            c: None,
+        }
+    }
+}
+
+fn algorithm_kind(name: &str) -> PyResult<AlgorithmKind> {
+    match name {
+        "gd" => Ok(AlgorithmKind::Gd),
+        "scaled_gd" => Ok(AlgorithmKind::ScaledGd),
+        "precgd" => Ok(AlgorithmKind::Precgd),
+        other => Err(value_error(format!(
+            "algorithm = {other:?} is unknown; allowed: \"gd\", \"scaled_gd\", \"precgd\""
+        ))),
+    }
+}
+
+/// A recovery instance: the ground truth X (n×r), Gaussian measurements 𝒜 and data y = 𝒜(XXᵀ) (+ noise).
+///
+/// Build it with `Problem.gaussian(...)`. The same (n, r, m, κ or singular values, noise, seed) give
+/// the instance of a spec with those values and `[seeds] seed = seed` (replicate 0), bit for bit.
+#[pyclass(name = "Problem", module = "lowrank", frozen)]
+struct PyProblem {
+    problem: Arc<Problem>,
+    n: usize,
+    r: usize,
+    m: usize,
+    kappa: Option<f64>,
+    singular_values: Option<Vec<f64>>,
+    noise: Option<f64>,
+    seed: u64,
+}
+
+impl PyProblem {
+    /// The run point of the spec built from the instance and `run` (its seeds are the spec's).
+    fn point(&self, run: &RunArgs) -> PyResult<experiments::sweep::RunPoint> {
+        let config = self.config(run)?;
+        experiments::sweep::expand(&config)
+            .into_iter()
+            .next()
+            .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))
+    }
+
+    /// Validates the spec built from the instance and `run`, returning the checked config.
+    fn config(&self, run: &RunArgs) -> PyResult<Config> {
+        let spec = spec_value(
+            self.n,
+            self.r,
+            self.m,
+            self.kappa,
+            self.singular_values.clone(),
+            self.noise,
+            self.seed,
+            run,
+        );
+        check(Path::new("lowrank.Problem"), "python".into(), spec, false).map_err(value_error)
+    }
+}
+
+#[pymethods]
+impl PyProblem {
+    /// Gaussian sensing: `Problem.gaussian(n, r, m, kappa=None, singular_values=None, noise=None, seed=0)`.
+    ///
+    /// X = V·diag(s) with V a random orthonormal n×r basis and s linear from 1 to 1/κ (κ = 1 if
+    /// neither κ nor singular values are given); 𝒜(Z)_i = ⟨A_i, Z⟩/√m with A_i symmetric Gaussian;
+    /// `noise` = σ adds ε_i ~ N(0, σ²/m). Invalid values raise ValueError with the command line's
+    /// message.
+    #[staticmethod]
+    #[pyo3(signature = (n, r, m, kappa=None, singular_values=None, noise=None, seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn gaussian(
+        py: Python<'_>,
+        n: usize,
+        r: usize,
+        m: usize,
+        kappa: Option<f64>,
+        singular_values: Option<Vec<f64>>,
+        noise: Option<f64>,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let spec = spec_value(
+            n,
+            r,
+            m,
+            kappa,
+            singular_values.clone(),
+            noise,
+            seed,
+            &RunArgs::default(),
+        );
+        let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
+            .map_err(value_error)?;
+        let point = experiments::sweep::expand(&config)
+            .into_iter()
+            .next()
+            .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))?;
+        let problem = py.detach(|| experiments::run::build_problem(&point));
+        Ok(Self {
+            problem: Arc::new(problem),
+            n,
+            r,
+            m,
+            kappa,
+            singular_values,
+            noise,
+            seed,
+        })
+    }
+
+    /// n.
+    #[getter]
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    /// r.
+    #[getter]
+    fn r(&self) -> usize {
+        self.r
+    }
+
+    /// m.
+    #[getter]
+    fn m(&self) -> usize {
+        self.m
+    }
+
+    /// The ground-truth factor X (n×r), a copy.
+    #[getter(X)]
+    fn x<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        to_numpy2(py, &self.problem.truth.x)
+    }
+
+    /// The data y (length m), a copy.
+    #[getter]
+    fn y<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        to_numpy1(py, &self.problem.y)
+    }
+
+    /// 𝒜(Z) for a symmetric n×n matrix Z (length m).
+    fn apply<'py>(
+        &self,
+        py: Python<'py>,
+        z: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let z = from_numpy2(&z);
+        if z.dim() != (self.n, self.n) {
+            return Err(value_error(format!(
+                "Z has shape {:?}; allowed: ({n}, {n}) (n×n, symmetric)",
+                z.dim(),
+                n = self.n
+            )));
+        }
+        let out = py.detach(|| self.problem.operator.apply(z.view()));
+        Ok(to_numpy1(py, &out))
+    }
+
+    /// 𝒜*(v) = Σ_i v_i A_i/√m for a vector v of length m (n×n, symmetric).
+    fn adjoint<'py>(
+        &self,
+        py: Python<'py>,
+        v: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let v = from_numpy1(&v);
+        if v.len() != self.m {
+            return Err(value_error(format!(
+                "v has length {}; allowed: m = {}",
+                v.len(),
+                self.m
+            )));
+        }
+        let out = py.detach(|| self.problem.operator.adjoint(v.view()));
+        to_numpy2(py, &out)
+    }
+
+    /// U_0 = α·B, B_ij ~ N(0, 1/r'), from `seed` (default: the init seed a spec with this
+    /// instance's seed, α and r' gives replicate 0).
+    #[pyo3(signature = (alpha, r_prime, seed=None))]
+    fn initial_iterate<'py>(
+        &self,
+        py: Python<'py>,
+        alpha: f64,
+        r_prime: usize,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let run = RunArgs {
+            alpha,
+            r_prime: Some(r_prime),
+            ..RunArgs::default()
+        };
+        let point = self.point(&run)?;
+        to_numpy2(
+            py,
+            &lowrank_core::small_random_init(
+                self.n,
+                r_prime,
+                alpha,
+                seed.unwrap_or(point.init_seed),
+            ),
+        )
+    }
+
+    /// One run: `run(u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
+    /// log_every=10, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=False)`.
+    ///
+    /// From `u0` (any n×r' array) if given, else U_0 = α·B drawn with `seed` (default: the spec's
+    /// init seed; r' = r unless given). `algorithm` is "gd", "scaled_gd" (needs `lam` = λ ≥ 0) or
+    /// "precgd" (needs `c` > 0). `callback(t, U, loss)` is called at every logged step with a
+    /// read-only copy of U_t; returning False stops the run there. Returns a `Run`.
+    #[pyo3(signature = (u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
+                        log_every=10, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        py: Python<'_>,
+        u0: Option<PyReadonlyArray2<'_, f64>>,
+        alpha: f64,
+        r_prime: Option<usize>,
+        seed: Option<u64>,
+        step_size: f64,
+        iterations: usize,
+        log_every: usize,
+        algorithm: &str,
+        lam: Option<f64>,
+        c: Option<f64>,
+        callback: Option<Py<PyAny>>,
+        keep_iterates: bool,
+    ) -> PyResult<PyRun> {
+        let args = RunArgs {
+            alpha,
+            r_prime: r_prime.or(u0.as_ref().map(|u| u.as_array().dim().1)),
+            init_seed: seed,
+            step_size,
+            iterations,
+            log_every,
+            algorithm: algorithm_kind(algorithm)?,
+            lam,
+            c,
+        };
+        let u0 = u0.map(|u| from_numpy2(&u));
+        let mut out = self.run_many(py, vec![(args, u0, callback, keep_iterates)])?;
+        Ok(out.remove(0))
+    }
+
+    /// Several runs on this instance in one lockstep batch (one pass of 𝒜 per iteration for all):
+    /// `run_batch([dict(alpha=…, r_prime=…, …), …])`, each dict with the keyword arguments of
+    /// `run`. Returns a list of `Run`, in order. Equal to the runs one at a time up to rounding
+    /// (the batched kernel sums in another order).
+    fn run_batch(&self, py: Python<'_>, runs: Vec<Bound<'_, PyDict>>) -> PyResult<Vec<PyRun>> {
+        let mut specs = Vec::with_capacity(runs.len());
+        for d in &runs {
+            let mut a = RunArgs::default();
+            let mut u0 = None;
+            let mut callback = None;
+            let mut keep = false;
+            for (k, v) in d.iter() {
+                let k: String = k.extract()?;
+                match k.as_str() {
+                    "u0" => {
+                        let u: PyReadonlyArray2<'_, f64> = v.extract()?;
+                        u0 = Some(from_numpy2(&u));
+                    }
+                    "alpha" => a.alpha = v.extract()?,
+                    "r_prime" => a.r_prime = Some(v.extract()?),
+                    "seed" => a.init_seed = Some(v.extract()?),
+                    "step_size" => a.step_size = v.extract()?,
+                    "iterations" => a.iterations = v.extract()?,
+                    "log_every" => a.log_every = v.extract()?,
+                    "algorithm" => a.algorithm = algorithm_kind(&v.extract::<String>()?)?,
+                    "lam" => a.lam = Some(v.extract()?),
+                    "c" => a.c = Some(v.extract()?),
+                    "callback" => callback = Some(v.unbind()),
+                    "keep_iterates" => keep = v.extract()?,
+                    other => {
+                        return Err(value_error(format!(
+                            "run_batch: unknown key {other:?}; allowed: u0, alpha, r_prime, seed, \
+                             step_size, iterations, log_every, algorithm, lam, c, callback, keep_iterates"
+                        )))
+                    }
+                }
+            }
+            if a.r_prime.is_none() {
+                a.r_prime = u0.as_ref().map(|u: &Array2<f64>| u.ncols());
+            }
+            specs.push((a, u0, callback, keep));
+        }
+        self.run_many(py, specs)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Problem.gaussian(n={}, r={}, m={}, kappa={:?}, noise={:?}, seed={})",
+            self.n, self.r, self.m, self.kappa, self.noise, self.seed
+        )
+    }
+}
+
+/// One run of a batch as asked for: its parameters, its U_0 if given, its callback, whether to
+/// keep its iterates.
+type RunRequest = (RunArgs, Option<Array2<f64>>, Option<Py<PyAny>>, bool);
+
+/// One run's observer: diagnostics at logged steps, the Python callback, optionally U_t.
+struct PyObserver<'a> {
+    calculator: DiagnosticsCalculator<'a>,
+    callback: Option<Py<PyAny>>,
+    keep_iterates: bool,
+    record: Record,
+    error: Option<PyErr>,
+}
+
+#[derive(Default)]
+struct Record {
+    t: Vec<usize>,
+    rows: Vec<[f64; 8]>,
+    iterates: Vec<Array2<f64>>,
+}
+
+/// The columns a `Run` records at each logged step (see `lowrank_core::diagnostics`).
+const COLUMNS: [&str; 8] = [
+    "loss",
+    "test_error",
+    "train_error",
+    "sin_theta",
+    "sigma_min_vx_u",
+    "sigma_min_signal",
+    "noise_norm",
+    "u_norm",
+];
+
+impl Observer for PyObserver<'_> {
+    fn observe(&mut self, state: &IterationState<'_>) -> Control {
+        let Ok(d) = self.calculator.compute(state) else {
+            self.error = Some(PyRuntimeError::new_err(
+                "a decomposition failed while computing the diagnostics",
+            ));
+            return Control::Stop;
+        };
+        self.record.t.push(state.t);
+        self.record.rows.push([
+            d.loss,
+            d.test_error,
+            d.train_error,
+            d.sin_theta,
+            d.sigma_min_vx_u,
+            d.sigma_min_signal,
+            d.noise_norm,
+            d.u_norm,
+        ]);
+        if self.keep_iterates {
+            self.record.iterates.push(state.u.to_owned());
+        }
+        let Some(cb) = &self.callback else {
+            return Control::Continue;
+        };
+        let u = state.u.to_owned();
+        Python::attach(|py| {
+            let call = || -> PyResult<bool> {
+                let arr = to_numpy2(py, &u)?;
+                arr.readwrite().make_nonwriteable();
+                let out = cb.call1(py, (state.t, arr, state.loss))?;
+                let out = out.bind(py);
+                Ok(!(out.is(&*pyo3::types::PyBool::new(py, false))))
+            };
+            match call() {
+                Ok(true) => Control::Continue,
+                Ok(false) => Control::Stop,
+                Err(e) => {
+                    self.error = Some(e);
+                    Control::Stop
+                }
+            }
+        })
+    }
+}
+
+impl PyProblem {
+    fn run_many(&self, py: Python<'_>, runs: Vec<RunRequest>) -> PyResult<Vec<PyRun>> {
+        let mut params = Vec::with_capacity(runs.len());
+        let mut inits = Vec::with_capacity(runs.len());
+        for (a, u0, _, _) in &runs {
+            let config = self.config(a)?;
+            let init_seed = experiments::sweep::expand(&config)
+                .first()
+                .map_or(0, |p| p.init_seed);
+            let algorithm = config
+                .spec
+                .algorithm
+                .as_ref()
+                .map_or(lowrank_core::Algorithm::Gd, |s| s.resolve(a.algorithm));
+            let r_prime = a.r_prime.unwrap_or(self.r);
+            let u0 = match u0 {
+                Some(u) => {
+                    if u.dim() != (self.n, r_prime) || u.iter().any(|v| !v.is_finite()) {
+                        return Err(value_error(format!(
+                            "u0 has shape {:?}; allowed: finite values, shape ({}, r') with r' ≥ 1",
+                            u.dim(),
+                            self.n
+                        )));
+                    }
+                    u.clone()
+                }
+                None => lowrank_core::small_random_init(
+                    self.n,
+                    r_prime,
+                    a.alpha,
+                    a.init_seed.unwrap_or(init_seed),
+                ),
+            };
+            params.push(
+                RunParams::new(a.step_size, a.iterations, a.log_every).with_algorithm(algorithm),
+            );
+            inits.push(u0);
+        }
+        let problem = Arc::clone(&self.problem);
+        let y_norm = problem.y.dot(&problem.y).sqrt();
+        let mut observers: Vec<PyObserver<'_>> = runs
+            .into_iter()
+            .map(|(_, _, callback, keep_iterates)| PyObserver {
+                calculator: DiagnosticsCalculator::new(&problem.truth, y_norm, 1),
+                callback,
+                keep_iterates,
+                record: Record::default(),
+                error: None,
+            })
+            .collect();
+        let outcomes = py.detach(|| {
+            let batch = observers
+                .iter_mut()
+                .zip(params.iter().zip(inits))
+                .map(|(o, (p, u0))| BatchRun {
+                    params: p.clone(),
+                    u0,
+                    observer: o,
+                })
+                .collect();
+            run_gradient_descent_batch(&problem, batch)
+        });
+        let mut out = Vec::with_capacity(outcomes.len());
+        for (o, outcome) in observers.into_iter().zip(outcomes) {
+            if let Some(e) = o.error {
+                return Err(e);
+            }
+            let (status, stopped_at) = match outcome.status {
+                RunStatus::Stopped { at } => ("stopped".to_string(), Some(at)),
+                RunStatus::Diverged { at } => ("diverged".to_string(), Some(at)),
+                s => (s.label().to_string(), None),
+            };
+            out.push(PyRun {
+                t: o.record.t,
+                rows: o.record.rows,
+                iterates: o.record.iterates,
+                u: outcome.u,
+                status,
+                stopped_at,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The result of one run: logged steps `t`, the diagnostics at them (`quantities`, a dict of
+/// arrays; `as_dict()` adds `t`, ready for `pandas.DataFrame`), the final iterate `u`, `status`
+/// ("completed", "stopped" by the callback, "diverged", or a step failure) and, if asked for,
+/// `iterates` (U_t at each logged t).
+#[pyclass(name = "Run", module = "lowrank", frozen)]
+struct PyRun {
+    t: Vec<usize>,
+    rows: Vec<[f64; 8]>,
+    iterates: Vec<Array2<f64>>,
+    u: Array2<f64>,
+    status: String,
+    stopped_at: Option<usize>,
+}
+
+#[pymethods]
+impl PyRun {
+    /// Logged iterations.
+    #[getter]
+    fn t<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        PyArray1::from_vec(py, self.t.iter().map(|&t| t as i64).collect())
+    }
+
+    /// {quantity: array over `t`}: loss f(U_t), test_error ‖UUᵀ − XXᵀ‖_F/‖XXᵀ‖_F, train_error
+    /// ‖𝒜(UUᵀ) − y‖/‖y‖, sin_theta, sigma_min_vx_u, sigma_min_signal, noise_norm, u_norm.
+    #[getter]
+    fn quantities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (j, name) in COLUMNS.iter().enumerate() {
+            let col: Vec<f64> = self.rows.iter().map(|r| r[j]).collect();
+            d.set_item(name, PyArray1::from_vec(py, col))?;
+        }
+        Ok(d)
+    }
+
+    /// `quantities` with `t` first (pandas.DataFrame(run.as_dict()) is the run's table).
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("t", self.t(py))?;
+        for (k, v) in self.quantities(py)?.iter() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// U_t at each logged t (empty unless the run was asked to keep them).
+    #[getter]
+    fn iterates<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyArray2<f64>>>> {
+        self.iterates.iter().map(|u| to_numpy2(py, u)).collect()
+    }
+
+    /// The last iterate (for a diverged run, the last observed one).
+    #[getter]
+    fn u<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        to_numpy2(py, &self.u)
+    }
+
+    /// "completed", "stopped", "diverged", or a step failure such as "singular_preconditioner".
+    #[getter]
+    fn status(&self) -> &str {
+        &self.status
+    }
+
+    /// The iteration at which a stopped or diverged run ended (None otherwise).
+    #[getter]
+    fn stopped_at(&self) -> Option<usize> {
+        self.stopped_at
+    }
+
+    fn __repr__(&self) -> String {
+        let last = self.rows.last().map_or(f64::NAN, |r| r[1]);
+        format!(
+            "Run(status={:?}, logged={}, final test_error={last:e})",
+            self.status,
+            self.t.len()
+        )
+    }
+}
+
+/// Runs a TOML spec through exactly the pipeline of `experiments run` (validation, sweep, cache,
+/// batches, CSVs, manifest, figure) and returns the paths it wrote:
+/// {"name", "runs_csv", "trajectories_csv", "manifest", "files"}. `lowrank.run_spec` wraps it and
+/// reads the CSVs into DataFrames.
+#[pyfunction]
+#[pyo3(signature = (path, quick=false, results="results".to_string(), figures="figures".to_string()))]
+fn run_spec_files<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    quick: bool,
+    results: String,
+    figures: String,
+) -> PyResult<Bound<'py, PyDict>> {
+    experiments::check_memory_budget_variable().map_err(value_error)?;
+    let config = experiments::spec::load(&path, quick).map_err(value_error)?;
+    let layout = Layout {
+        results: PathBuf::from(results),
+        figures: PathBuf::from(figures),
+    };
+    let outcome = py
+        .detach(|| {
+            experiments::check_outputs(&config, &layout)?;
+            experiments::run_experiment(&config, &layout, &Silent)
+        })
+        .map_err(value_error)?;
+    let dir = layout.results_dir(&config);
+    let d = PyDict::new(py);
+    d.set_item("name", &config.name)?;
+    d.set_item("runs_csv", dir.join("runs.csv"))?;
+    d.set_item("trajectories_csv", dir.join("trajectories.csv"))?;
+    d.set_item("manifest", dir.join("manifest.json"))?;
+    d.set_item("files", outcome.files)?;
+    Ok(d)
+}
+
+/// The compiled part of `lowrank`.
+#[pymodule]
+fn _lowrank(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The engine's threading policy, as in `experiments run`: sequential decompositions and one
+    // BLAS thread (the operator passes use rayon), so numbers and speed match the command line.
+    experiments::run::deterministic_decompositions();
+    (experiments::resources().set_blas_threads)(experiments::run::Parallelism::POLICY.blas_threads);
+    m.add_class::<PyProblem>()?;
+    m.add_class::<PyRun>()?;
+    m.add_function(wrap_pyfunction!(run_spec_files, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+"""Tests of the Python module against numpy recomputations and the command line."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lowrank
+
+ROOT = Path(__file__).resolve().parents[3]
+CLI = Path(
+    os.environ.get(
+        "LOWRANK_EXPERIMENTS_BIN",
+        ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "experiments",
+    )
+)
+
+
+def small():
+    return lowrank.Problem.gaussian(n=9, r=2, m=60, kappa=2.0, seed=3)
+
+
+def rel(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+def test_adjoint_identity_and_dense_construction():
+    p = small()
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((p.n, p.n))
+    z = (g + g.T) / 2
+    v = rng.standard_normal(p.m)
+    lhs = p.apply(z) @ v
+    rhs = np.sum(z * p.adjoint(v))
+    assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0)
+    # Dense: A_i/√m = 𝒜*(e_i), so 𝒜(Z)_i = ⟨𝒜*(e_i), Z⟩ and 𝒜*(v) = Σ_i v_i 𝒜*(e_i).
+    basis = [p.adjoint(np.eye(p.m)[i]) for i in range(p.m)]
+    dense_apply = np.array([np.sum(a * z) for a in basis])
+    dense_adjoint = sum(vi * a for vi, a in zip(v, basis))
+    assert rel(p.apply(z), dense_apply) <= 1e-12
+    assert rel(p.adjoint(v), dense_adjoint) <= 1e-12
+    # y = 𝒜(XXᵀ) for the noiseless instance.
+    assert rel(p.y, p.apply(p.X @ p.X.T)) <= 1e-12
+
+
+@pytest.mark.parametrize("algorithm,lam", [("gd", None), ("scaled_gd", 1e-2)])
+def test_one_step_matches_numpy(algorithm, lam):
+    p = small()
+    u0 = p.initial_iterate(alpha=0.3, r_prime=4, seed=5)
+    mu = 0.2
+    run = p.run(u0=u0, step_size=mu, iterations=1, log_every=1, algorithm=algorithm, lam=lam,
+                keep_iterates=True)
+    u1 = run.iterates[1]
+    grad = p.adjoint(p.apply(u0 @ u0.T) - p.y) @ u0
+    if algorithm == "scaled_gd":
+        grad = grad @ np.linalg.inv(u0.T @ u0 + lam * np.eye(u0.shape[1]))
+    assert rel(u1, u0 - mu * grad) <= 1e-12
+    assert np.array_equal(run.t, [0, 1])
+    loss0 = 0.25 * np.sum((p.apply(u0 @ u0.T) - p.y) ** 2)
+    assert abs(run.quantities["loss"][0] - loss0) <= 1e-12 * loss0
+
+
+def test_recovery_and_read_only_callback():
+    p = lowrank.Problem.gaussian(n=20, r=2, m=300, kappa=2.0, seed=1)
+    seen = []
+
+    def cb(t, u, loss):
+        seen.append(t)
+        assert not u.flags.writeable
+        return None  # anything but False goes on
+
+    run = p.run(alpha=1e-6, r_prime=6, iterations=600, log_every=20, callback=cb)
+    assert run.status == "completed"
+    assert seen == list(run.t)
+    assert run.quantities["test_error"][-1] < 1e-4
+
+
+def test_callback_returning_false_stops_the_run_at_that_step():
+    p = small()
+    run = p.run(alpha=1e-3, r_prime=3, iterations=500, log_every=10,
+                callback=lambda t, u, loss: t < 120)
+    assert run.status == "stopped"
+    assert run.stopped_at == 120
+    assert run.t[-1] == 120
+
+
+def test_a_callback_that_raises_raises():
+    p = small()
+    def boom(t, u, loss):
+        raise KeyError("from the callback")
+    with pytest.raises(KeyError, match="from the callback"):
+        p.run(iterations=50, callback=boom)
+
+
+def test_batch_equals_single_runs():
+    p = lowrank.Problem.gaussian(n=20, r=2, m=300, kappa=2.0, seed=2)
+    specs = [
+        dict(alpha=1e-6, r_prime=2, iterations=300),
+        dict(alpha=1e-3, r_prime=6, iterations=250, log_every=5),
+        dict(alpha=1e-4, r_prime=4, iterations=120, algorithm="precgd", c=1.0),
+    ]
+    batch = p.run_batch(specs)
+    for spec, b in zip(specs, batch):
+        a = p.run(**spec)
+        assert np.array_equal(a.t, b.t)
+        for k, va in a.quantities.items():
+            if k == "noise_norm" and spec["r_prime"] == p.r:
+                continue  # 0 in exact arithmetic: rounding noise of size 1e-16·‖U‖ in both
+            # 1e-10 relative, or 1e-12 of the quantity's largest value along the run (PrecGD
+            # drives the errors to 1e-10, where both runs' last bits differ relatively more).
+            atol = 1e-12 * np.max(np.abs(va))
+            assert np.allclose(va, b.quantities[k], rtol=1e-10, atol=atol), k
+        assert rel(b.u, a.u) <= 1e-10
+
+
+def test_bad_parameters_raise_value_error_with_the_cli_message(tmp_path):
+    with pytest.raises(ValueError, match=r"r = 20") as e:
+        lowrank.Problem.gaussian(n=10, r=20, m=50)
+    assert "allowed" in str(e.value)
+    with pytest.raises(ValueError, match="step_size"):
+        small().run(step_size=-1.0)
+    with pytest.raises(ValueError, match="lambda"):
+        small().run(algorithm="scaled_gd")
+    with pytest.raises(ValueError, match="shape"):
+        small().run(u0=np.zeros((3, 2)))
+    # A bad spec file: the same message as the command line.
+    spec = tmp_path / "bad.toml"
+    spec.write_text((ROOT / "experiments" / "three_phases.toml").read_text()
+                    .replace("step_size = 0.25", "step_size = -1.0"))
+    with pytest.raises(ValueError) as e:
+        lowrank.run_spec(spec, results=tmp_path / "r", figures=tmp_path / "f")
+    cli = subprocess.run([str(CLI), "--results", str(tmp_path / "r2"), "--figures",
+                          str(tmp_path / "f2"), "run", str(spec)], capture_output=True, text=True)
+    assert cli.returncode != 0
+    assert cli.stderr.strip() == f"error: {e.value}"
+
+
+def test_run_spec_dataframes_equal_the_cli_csvs(tmp_path):
+    spec = ROOT / "experiments" / "three_phases.toml"
+    res = lowrank.run_spec(spec, quick=True, results=tmp_path / "py", figures=tmp_path / "pyf")
+    subprocess.run([str(CLI), "--results", str(tmp_path / "cli"), "--figures",
+                    str(tmp_path / "clif"), "run", "--quick", str(spec)], check=True,
+                   capture_output=True)
+    cli_runs = pd.read_csv(tmp_path / "cli" / "quick" / "three_phases" / "runs.csv",
+                           engine="c")
+    cli_traj = pd.read_csv(tmp_path / "cli" / "quick" / "three_phases" / "trajectories.csv",
+                           engine="c")
+    pd.testing.assert_frame_equal(res.runs, cli_runs, check_exact=True)
+    pd.testing.assert_frame_equal(res.trajectories, cli_traj, check_exact=True)
+    # And every number is the CSV's text parsed exactly (not a rounded reading).
+    import csv
+    with open(tmp_path / "cli" / "quick" / "three_phases" / "trajectories.csv") as f:
+        exact = [float(row["value"]) for row in csv.DictReader(f)]
+    assert res.trajectories["value"].tolist() == exact
+    assert res.name == "three_phases"
+    assert len(res.runs) == 1 and res.runs["status"][0] == "completed"
+    assert set(res.trajectories["quantity"]) >= {"test_error", "train_error", "sin_theta"}
+
+
+def test_problem_and_run_are_the_spec_instance_and_run(tmp_path):
+    # Problem.gaussian with a spec's values and seed is that spec's instance, and a run from the
+    # spec's α, r' and default init seed is its run, bit for bit (three_phases at its quick size).
+    spec = ROOT / "experiments" / "three_phases.toml"
+    res = lowrank.run_spec(spec, quick=True, results=tmp_path / "r", figures=tmp_path / "f")
+    p = lowrank.Problem.gaussian(n=40, r=3, m=600, kappa=2.0, seed=1)
+    run = p.run(alpha=1e-6, r_prime=10, step_size=0.25, iterations=300, log_every=2)
+    ref = res.trajectories[res.trajectories["quantity"] == "test_error"]
+    assert np.array_equal(ref["t"].to_numpy(), run.t)
+    assert np.array_equal(ref["value"].to_numpy(), run.quantities["test_error"])
