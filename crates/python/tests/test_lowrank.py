@@ -46,17 +46,22 @@ def test_adjoint_identity_and_dense_construction():
     assert rel(p.y, p.apply(p.X @ p.X.T)) <= 1e-12
 
 
-@pytest.mark.parametrize("algorithm,lam", [("gd", None), ("scaled_gd", 1e-2)])
-def test_one_step_matches_numpy(algorithm, lam):
+@pytest.mark.parametrize("algorithm,lam,c", [("gd", None, None), ("scaled_gd", 1e-2, None),
+                                              ("precgd", None, 0.5)])
+def test_one_step_matches_numpy(algorithm, lam, c):
     p = small()
     u0 = p.initial_iterate(alpha=0.3, r_prime=4, seed=5)
     mu = 0.2
     run = p.run(u0=u0, step_size=mu, iterations=1, log_every=1, algorithm=algorithm, lam=lam,
-                keep_iterates=True)
+                c=c, keep_iterates=True)
     u1 = run.iterates[1]
-    grad = p.adjoint(p.apply(u0 @ u0.T) - p.y) @ u0
+    residual = p.apply(u0 @ u0.T) - p.y
+    grad = p.adjoint(residual) @ u0
     if algorithm == "scaled_gd":
         grad = grad @ np.linalg.inv(u0.T @ u0 + lam * np.eye(u0.shape[1]))
+    if algorithm == "precgd":  # λ_t = c·‖𝒜(U_tU_tᵀ) − y‖
+        damping = c * np.linalg.norm(residual)
+        grad = grad @ np.linalg.inv(u0.T @ u0 + damping * np.eye(u0.shape[1]))
     assert rel(u1, u0 - mu * grad) <= 1e-12
     assert np.array_equal(run.t, [0, 1])
     loss0 = 0.25 * np.sum((p.apply(u0 @ u0.T) - p.y) ** 2)
