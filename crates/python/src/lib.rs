@@ -13,7 +13,8 @@ use std::sync::Arc;
 use experiments::quantity::TEST_ERROR;
 use experiments::spec::{
     check, AlgorithmKind, AlgorithmSpec, Config, DiagnosticsSpec, GdSpec, InitKind, InitSpec,
-    NoiseSpec, PlotKind, PlotSpec, ProblemSpec, SeedSpec, Spec, SweepSpec,
+    NoiseSpec, OperatorKind, OperatorSpec, PlotKind, PlotSpec, ProblemSpec, Sampling, SeedSpec,
+    Spec, SweepSpec, TruthKind,
 };
 use experiments::{Layout, Silent};
 use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
@@ -50,39 +51,40 @@ fn to_numpy1<'py>(py: Python<'py>, a: &Array1<f64>) -> Bound<'py, PyArray1<f64>>
     PyArray1::from_vec(py, a.to_vec())
 }
 
-/// A spec as a value: Gaussian sensing with the given instance and run parameters (the spec file
-/// name in messages is `origin`).
-#[allow(clippy::too_many_arguments)]
-fn spec_value(
+/// What determines an instance (a spec's `[problem]`, `[operator]`, `[noise]` and seed).
+#[derive(Clone, Debug)]
+struct Instance {
     n: usize,
     r: usize,
-    m: usize,
+    /// Gaussian sensing's m (None for completion).
+    m: Option<usize>,
     kappa: Option<f64>,
     singular_values: Option<Vec<f64>>,
+    truth: TruthKind,
+    operator: Option<OperatorSpec>,
     noise: Option<f64>,
     seed: u64,
-    run: &RunArgs,
-) -> Spec {
+}
+
+/// A spec as a value: the instance and the run parameters (replicate 0; no sweep).
+fn spec_value(inst: &Instance, run: &RunArgs) -> Spec {
+    let default_kappa = inst.singular_values.is_none() && inst.truth == TruthKind::Orthonormal;
     Spec {
         title: "python".into(),
         caption: "built by lowrank (Python)".into(),
         problem: ProblemSpec {
-            n,
-            r,
-            m: Some(m),
-            kappa: if singular_values.is_some() {
-                kappa
-            } else {
-                kappa.or(Some(1.0))
-            },
-            singular_values,
-            truth: Default::default(),
+            n: inst.n,
+            r: inst.r,
+            m: inst.m,
+            kappa: inst.kappa.or(default_kappa.then_some(1.0)),
+            singular_values: inst.singular_values.clone(),
+            truth: inst.truth,
         },
-        operator: None,
-        noise: noise.map(|sigma| NoiseSpec { sigma }),
+        operator: inst.operator.clone(),
+        noise: inst.noise.map(|sigma| NoiseSpec { sigma }),
         init: InitSpec {
             alpha: run.alpha,
-            r_prime: run.r_prime.unwrap_or(r),
+            r_prime: run.r_prime.unwrap_or(inst.r),
             kind: InitKind::SmallRandom,
         },
         gd: GdSpec {
@@ -97,7 +99,7 @@ fn spec_value(
             c: run.c,
         }),
         seeds: SeedSpec {
-            seed,
+            seed: inst.seed,
             replicates: 1,
             share_instance: false,
         },
@@ -161,20 +163,16 @@ fn algorithm_kind(name: &str) -> PyResult<AlgorithmKind> {
     }
 }
 
-/// A recovery instance: the ground truth X (n×r), Gaussian measurements 𝒜 and data y = 𝒜(XXᵀ) (+ noise).
+/// A recovery instance: the ground truth X (n×r), a measurement operator 𝒜 and data y = 𝒜(XXᵀ)
+/// (+ noise).
 ///
-/// Build it with `Problem.gaussian(...)`. The same (n, r, m, κ or singular values, noise, seed) give
-/// the instance of a spec with those values and `[seeds] seed = seed` (replicate 0), bit for bit.
+/// Build it with `Problem.gaussian(...)` (Gaussian sensing) or `Problem.completion(...)` (matrix
+/// completion). The same values and seed give the instance of a spec with those values and
+/// `[seeds] seed = seed` (replicate 0), bit for bit.
 #[pyclass(name = "Problem", module = "lowrank", frozen)]
 struct PyProblem {
     problem: Arc<Problem>,
-    n: usize,
-    r: usize,
-    m: usize,
-    kappa: Option<f64>,
-    singular_values: Option<Vec<f64>>,
-    noise: Option<f64>,
-    seed: u64,
+    instance: Instance,
 }
 
 impl PyProblem {
@@ -189,17 +187,37 @@ impl PyProblem {
 
     /// Validates the spec built from the instance and `run`, returning the checked config.
     fn config(&self, run: &RunArgs) -> PyResult<Config> {
-        let spec = spec_value(
-            self.n,
-            self.r,
-            self.m,
-            self.kappa,
-            self.singular_values.clone(),
-            self.noise,
-            self.seed,
-            run,
-        );
-        check(Path::new("lowrank.Problem"), "python".into(), spec, false).map_err(value_error)
+        check(
+            Path::new("lowrank.Problem"),
+            "python".into(),
+            spec_value(&self.instance, run),
+            false,
+        )
+        .map_err(value_error)
+    }
+
+    /// Validates `instance` (with default run parameters) and builds it.
+    fn build(py: Python<'_>, instance: Instance) -> PyResult<Self> {
+        let spec = spec_value(&instance, &RunArgs::default());
+        let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
+            .map_err(value_error)?;
+        let point = experiments::sweep::expand(&config)
+            .into_iter()
+            .next()
+            .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))?;
+        let problem = py.detach(|| experiments::run::build_problem(&point));
+        Ok(Self {
+            problem: Arc::new(problem),
+            instance,
+        })
+    }
+
+    fn n_(&self) -> usize {
+        self.instance.n
+    }
+
+    fn m_(&self) -> usize {
+        self.problem.operator.m()
     }
 }
 
@@ -224,51 +242,106 @@ impl PyProblem {
         noise: Option<f64>,
         seed: u64,
     ) -> PyResult<Self> {
-        let spec = spec_value(
-            n,
-            r,
-            m,
-            kappa,
-            singular_values.clone(),
-            noise,
-            seed,
-            &RunArgs::default(),
-        );
-        let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
-            .map_err(value_error)?;
-        let point = experiments::sweep::expand(&config)
-            .into_iter()
-            .next()
-            .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))?;
-        let problem = py.detach(|| experiments::run::build_problem(&point));
-        Ok(Self {
-            problem: Arc::new(problem),
-            n,
-            r,
-            m,
-            kappa,
-            singular_values,
-            noise,
-            seed,
-        })
+        Self::build(
+            py,
+            Instance {
+                n,
+                r,
+                m: Some(m),
+                kappa,
+                singular_values,
+                truth: TruthKind::Orthonormal,
+                operator: None,
+                noise,
+                seed,
+            },
+        )
+    }
+
+    /// Symmetric matrix completion: `Problem.completion(n, r, p=None, observations=None,
+    /// sampling="uniform", threshold=None, kappa=None, singular_values=None, truth="orthonormal",
+    /// noise=None, seed=0)`.
+    ///
+    /// Observes entries (i ≤ j) of XXᵀ on Ω: `sampling` "uniform" (each pair with probability `p`,
+    /// or `observations` expected pairs), "relu" (the pairs with (XXᵀ)_ij > `threshold`, default 0)
+    /// or "matched_uniform" (a uniform set of as many pairs as relu would observe), weighted so
+    /// that E‖𝒜(Z)‖² = ‖Z‖_F² under uniform sampling (README "Conventions"). `truth` is
+    /// "orthonormal" (X = V·diag(s)) or "gaussian_factor" (X = G/σ_1(G)). m is |Ω|.
+    #[staticmethod]
+    #[pyo3(signature = (n, r, p=None, observations=None, sampling="uniform", threshold=None,
+                        kappa=None, singular_values=None, truth="orthonormal", noise=None, seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn completion(
+        py: Python<'_>,
+        n: usize,
+        r: usize,
+        p: Option<f64>,
+        observations: Option<usize>,
+        sampling: &str,
+        threshold: Option<f64>,
+        kappa: Option<f64>,
+        singular_values: Option<Vec<f64>>,
+        truth: &str,
+        noise: Option<f64>,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let sampling = match sampling {
+            "uniform" => Sampling::Uniform,
+            "relu" => Sampling::Relu,
+            "matched_uniform" => Sampling::MatchedUniform,
+            other => {
+                return Err(value_error(format!(
+                    "sampling = {other:?} is unknown; allowed: \"uniform\", \"relu\", \"matched_uniform\""
+                )))
+            }
+        };
+        let truth = match truth {
+            "orthonormal" => TruthKind::Orthonormal,
+            "gaussian_factor" => TruthKind::GaussianFactor,
+            other => {
+                return Err(value_error(format!(
+                    "truth = {other:?} is unknown; allowed: \"orthonormal\", \"gaussian_factor\""
+                )))
+            }
+        };
+        Self::build(
+            py,
+            Instance {
+                n,
+                r,
+                m: None,
+                kappa,
+                singular_values,
+                truth,
+                operator: Some(OperatorSpec {
+                    kind: OperatorKind::Completion,
+                    sampling: Some(sampling),
+                    p,
+                    observations,
+                    threshold,
+                }),
+                noise,
+                seed,
+            },
+        )
     }
 
     /// n.
     #[getter]
     fn n(&self) -> usize {
-        self.n
+        self.instance.n
     }
 
     /// r.
     #[getter]
     fn r(&self) -> usize {
-        self.r
+        self.instance.r
     }
 
-    /// m.
+    /// m, the number of measurements (for completion |Ω|).
     #[getter]
     fn m(&self) -> usize {
-        self.m
+        self.m_()
     }
 
     /// The ground-truth factor X (n×r), a copy.
@@ -290,11 +363,11 @@ impl PyProblem {
         z: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let z = from_numpy2(&z);
-        if z.dim() != (self.n, self.n) {
+        if z.dim() != (self.n_(), self.n_()) {
             return Err(value_error(format!(
                 "Z has shape {:?}; allowed: ({n}, {n}) (n×n, symmetric)",
                 z.dim(),
-                n = self.n
+                n = self.n_()
             )));
         }
         let out = py.detach(|| self.problem.operator.apply(z.view()));
@@ -308,11 +381,11 @@ impl PyProblem {
         v: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let v = from_numpy1(&v);
-        if v.len() != self.m {
+        if v.len() != self.m_() {
             return Err(value_error(format!(
                 "v has length {}; allowed: m = {}",
                 v.len(),
-                self.m
+                self.m_()
             )));
         }
         let out = py.detach(|| self.problem.operator.adjoint(v.view()));
@@ -338,7 +411,7 @@ impl PyProblem {
         to_numpy2(
             py,
             &lowrank_core::small_random_init(
-                self.n,
+                self.n_(),
                 r_prime,
                 alpha,
                 seed.unwrap_or(point.init_seed),
@@ -434,9 +507,19 @@ impl PyProblem {
     }
 
     fn __repr__(&self) -> String {
+        let i = &self.instance;
+        let kind = if i.operator.is_some() {
+            "completion"
+        } else {
+            "gaussian"
+        };
         format!(
-            "Problem.gaussian(n={}, r={}, m={}, kappa={:?}, noise={:?}, seed={})",
-            self.n, self.r, self.m, self.kappa, self.noise, self.seed
+            "Problem.{kind}(n={}, r={}, m={}, seed={}; {:?})",
+            i.n,
+            i.r,
+            self.m_(),
+            i.seed,
+            i.operator
         )
     }
 }
@@ -533,20 +616,20 @@ impl PyProblem {
                 .algorithm
                 .as_ref()
                 .map_or(lowrank_core::Algorithm::Gd, |s| s.resolve(a.algorithm));
-            let r_prime = a.r_prime.unwrap_or(self.r);
+            let r_prime = a.r_prime.unwrap_or(self.instance.r);
             let u0 = match u0 {
                 Some(u) => {
-                    if u.dim() != (self.n, r_prime) || u.iter().any(|v| !v.is_finite()) {
+                    if u.dim() != (self.n_(), r_prime) || u.iter().any(|v| !v.is_finite()) {
                         return Err(value_error(format!(
                             "u0 has shape {:?}; allowed: finite values, shape ({}, r') with r' ≥ 1",
                             u.dim(),
-                            self.n
+                            self.n_()
                         )));
                     }
                     u.clone()
                 }
                 None => lowrank_core::small_random_init(
-                    self.n,
+                    self.n_(),
                     r_prime,
                     a.alpha,
                     a.init_seed.unwrap_or(init_seed),

@@ -175,3 +175,25 @@ def test_problem_and_run_are_the_spec_instance_and_run(tmp_path):
     ref = res.trajectories[res.trajectories["quantity"] == "test_error"]
     assert np.array_equal(ref["t"].to_numpy(), run.t)
     assert np.array_equal(ref["value"].to_numpy(), run.quantities["test_error"])
+
+
+def test_completion_problems_are_the_spec_instances(tmp_path):
+    # three_phases_completion at its quick size: uniform sampling, p = 0.5, n = 40.
+    spec = ROOT / "experiments" / "three_phases_completion.toml"
+    res = lowrank.run_spec(spec, quick=True, results=tmp_path / "r", figures=tmp_path / "f")
+    p = lowrank.Problem.completion(n=40, r=3, p=0.5, kappa=2.0, seed=1)
+    assert p.m == res.runs["observations"][0]
+    run = p.run(alpha=1e-6, r_prime=10, step_size=0.25, iterations=400, log_every=2)
+    ref = res.trajectories[res.trajectories["quantity"] == "test_error"]
+    assert np.array_equal(ref["value"].to_numpy(), run.quantities["test_error"])
+    # The operator's adjoint identity, and ReLU sampling observes only positive entries.
+    rng = np.random.default_rng(1)
+    g = rng.standard_normal((p.n, p.n))
+    z = (g + g.T) / 2
+    v = rng.standard_normal(p.m)
+    lhs, rhs = p.apply(z) @ v, np.sum(z * p.adjoint(v))
+    assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), 1.0)
+    relu = lowrank.Problem.completion(n=30, r=2, sampling="relu", truth="gaussian_factor", seed=4)
+    assert np.all(relu.y > 0) and 0 < relu.m < 30 * 31 // 2
+    with pytest.raises(ValueError, match="sampling"):
+        lowrank.Problem.completion(n=30, r=2, sampling="entrywise")
