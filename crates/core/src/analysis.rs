@@ -96,7 +96,9 @@ pub const SETTLE_FACTOR: f64 = 1.5;
 /// ```
 /// A geometric decay at 1% per iteration falls 2.7× over 100 iterations (still falling); a
 /// sublinear tail e ∝ t^(−β) with β ≤ 2 (overparameterized GD) falls at most 1.23× over the last
-/// 10% (settled: the slow tail is the floor the paper's theorem describes).
+/// 10% (settled: the slow tail is the floor the paper's theorem describes). When the logging is
+/// sparser than 10% of the horizon, t_w lies further back and the factor is 1.5 per 10% of the
+/// window (1.5^((T − t_w)/(0.1·T))).
 /// A longer budget changes a still-falling run's final error; it may or may not move a stalled one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndState {
@@ -130,13 +132,16 @@ pub fn end_state(t: &[usize], test_error: &[f64], t_1: Option<usize>) -> Option<
         return Some(EndState::Settled);
     }
     let start = (1.0 - SETTLE_WINDOW) * last_t as f64;
-    let e_w = t
+    let (t_w, e_w) = t
         .iter()
         .zip(test_error)
         .take_while(|(&ti, _)| ti as f64 <= start)
         .last()
-        .map_or(last_e, |(_, &e)| e);
-    Some(if last_e * SETTLE_FACTOR < e_w {
+        .map_or((last_t, last_e), |(&ti, &e)| (ti, e));
+    // With sparse logging the window is longer than 10%: the factor scales with it (1.5 per 10%).
+    let window = (last_t - t_w) as f64 / (SETTLE_WINDOW * last_t as f64).max(f64::MIN_POSITIVE);
+    let factor = SETTLE_FACTOR.powf(window.max(1.0));
+    Some(if last_e * factor < e_w {
         EndState::StillFalling
     } else if t_1.is_none() {
         EndState::Stalled
@@ -263,6 +268,16 @@ mod tests {
         *noisy.last_mut().unwrap() = 1e-15;
         assert_eq!(end_state(&t, &noisy, Some(10)), Some(EndState::Settled));
         assert_eq!(end_state(&t, &[f64::NAN; 101], Some(10)), None);
+        // Logged only at 0, T/2 and T: the window is half the run, the factor 1.5^5 ≈ 7.6.
+        let sparse = [0, 500, 1000];
+        assert_eq!(
+            end_state(&sparse, &[1.0, 1e-3, 3e-4], Some(10)),
+            Some(EndState::Settled)
+        );
+        assert_eq!(
+            end_state(&sparse, &[1.0, 1e-3, 1e-4], Some(10)),
+            Some(EndState::StillFalling)
+        );
         assert_eq!(end_state(&[], &[], None), None);
     }
 

@@ -296,8 +296,12 @@ pub trait Checkpointer {
 /// a [`Checkpointer`] received it: the observers must hold what they had seen up to `resume.t`),
 /// and handing its state to `checkpointer` whenever that asks.
 ///
+/// The divergence limit of each run is computed from its `u0` as always, so `u0` must be the
+/// run's true U_0 (not U_t).
+///
 /// # Panics
-/// If `resume` does not have one state per run with U of each run's shape.
+/// If `resume` does not have one state per run with U of each run's shape, or has a running run
+/// past its horizon.
 pub fn run_gradient_descent_batch_from(
     problem: &Problem,
     runs: Vec<BatchRun<'_>>,
@@ -328,6 +332,10 @@ pub fn run_gradient_descent_batch_from(
         assert_eq!(state.runs.len(), members.len(), "one state per run");
         for (mb, rs) in members.iter_mut().zip(state.runs) {
             assert_eq!(rs.u.dim(), mb.u.dim(), "U_t of the run's shape");
+            assert!(
+                rs.status.is_some() || state.t <= mb.params.iterations,
+                "a running run's t ≤ its iterations"
+            );
             assert_eq!(
                 rs.last_good.dim(),
                 mb.u.dim(),

@@ -398,6 +398,10 @@ fn run_jobs(
                 .arg("run")
                 .arg("--shard")
                 .arg(format!("{i}/{jobs}"))
+                // The parent has checked the estimated time of the whole sweep against the
+                // user's --max-hours; a child, measuring its rate beside its siblings, would
+                // overestimate its share.
+                .arg("--max-hours=1e9")
                 .args(specs)
                 .env("RAYON_NUM_THREADS", threads.to_string())
                 .envs(share.map(|b| ("LOWRANK_MAX_OPERATOR_BYTES", b.to_string())))
@@ -505,6 +509,12 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                         ),
                     }));
                 }
+            }
+            if jobs == 0 {
+                return Err(experiments::Error::Spec(spec::SpecError {
+                    file: PathBuf::from("--jobs"),
+                    message: "0 is out of range; allowed: jobs ≥ 1".into(),
+                }));
             }
             // The estimated time is checked before anything is created.
             let parsed_shard = shard.as_deref().map(parse_shard).transpose()?;

@@ -425,7 +425,8 @@ impl PyProblem {
     /// From `u0` (any n×r' array) if given, else U_0 = α·B drawn with `seed` (default: the spec's
     /// init seed; r' = r unless given). `algorithm` is "gd", "scaled_gd" (needs `lam` = λ ≥ 0) or
     /// "precgd" (needs `c` > 0). `callback(t, U, loss)` is called at every logged step with a
-    /// read-only copy of U_t; returning False stops the run there. Returns a `Run`.
+    /// read-only copy of U_t; returning a falsy value other than None (False, numpy.False_, 0)
+    /// stops the run there. Returns a `Run`.
     #[pyo3(signature = (u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
                         log_every=10, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
     #[allow(clippy::too_many_arguments)]
@@ -588,7 +589,8 @@ impl Observer for PyObserver<'_> {
                 arr.readwrite().make_nonwriteable();
                 let out = cb.call1(py, (state.t, arr, state.loss))?;
                 let out = out.bind(py);
-                Ok(!(out.is(&*pyo3::types::PyBool::new(py, false))))
+                // None (no return) goes on; any other falsy value (False, numpy.False_, 0) stops.
+                Ok(out.is_none() || out.is_truthy()?)
             };
             match call() {
                 Ok(true) => Control::Continue,
@@ -779,6 +781,7 @@ fn run_spec_files<'py>(
     figures: String,
 ) -> PyResult<Bound<'py, PyDict>> {
     experiments::check_memory_budget_variable().map_err(value_error)?;
+    experiments::checkpoint::interval().map_err(value_error)?;
     let config = experiments::spec::load(&path, quick).map_err(value_error)?;
     let layout = Layout {
         results: PathBuf::from(results),

@@ -101,18 +101,19 @@ const DEPARTURE_LEVEL: f64 = 0.5;
 /// possible crossing t_d − k + 1 is what must be ≥ the bound, so a PASS says the crossing is certainly
 /// not before it.
 pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) -> Vec<Row> {
-    let mut bound_rows = Vec::new();
     let mut lemma = Vec::new();
     let mut half = Vec::new();
     let mut shown_lemma = Vec::new();
     let mut shown_half = Vec::new();
     let mut ingredients = Vec::new();
     let mut angle = 0f64;
+    let mut angle_measured = true;
     for (p, res) in group {
         let problem = build_problem(p);
         let u0 = initial_iterate(p, &problem);
         let Ok(d) = PowerMethodDeparture::new(&problem, p.step_size, u0.view(), p.alpha) else {
-            bound_rows.push(Comparison::holds("bound computed", false));
+            lemma.push(Comparison::holds("bound computed", false));
+            half.push(Comparison::holds("bound computed", false));
             continue;
         };
         let delta = rip_delta(p, r);
@@ -137,6 +138,15 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
                 .map(|(t, _)| *t)
         };
         let budget = res.t.last().copied().unwrap_or(0);
+        // A NaN deviation (Ũ_t overflowed, or the comparison could not be set up) before the
+        // crossing would make "never departed" vacuous: the deviation must be measured there.
+        let measured_until = |end: Option<usize>| {
+            res.t
+                .iter()
+                .zip(&dev)
+                .filter(|(t, _)| end.is_none_or(|e| **t <= e))
+                .all(|(_, v)| v.is_finite())
+        };
         // The lemma's departure: never within the budget counts as "after T".
         match crossing(&|v| v > 1.0) {
             Some(t) => {
@@ -150,6 +160,10 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             }
         }
         lemma.push(Comparison::holds("t_D(1) > 0", b1 > 0.0));
+        lemma.push(Comparison::holds(
+            "deviation measured",
+            measured_until(crossing(&|v| v > 1.0)),
+        ));
         let t_half = crossing(&|v| v >= DEPARTURE_LEVEL);
         let earliest = t_half.map_or(budget, |t| (t + 1).saturating_sub(k));
         shown_half.push(format!(
@@ -159,15 +173,21 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
         ));
         half.push(Comparison::at_least("departure", earliest as f64, b_half));
         half.push(Comparison::holds("t_D(1/2) > 0", b_half > 0.0));
-        angle = res
+        half.push(Comparison::holds(
+            "deviation measured",
+            measured_until(t_half),
+        ));
+        let before: Vec<f64> = res
             .t
             .iter()
             .zip(res.series("sin_lt_power").unwrap_or_default())
             .filter(|(t, _)| t_half.is_none_or(|th| **t < th))
             .map(|(_, v)| v)
-            .fold(angle, f64::max);
+            .collect();
+        // NaN once Ũ_t has lost its r-th direction to rounding; at least one angle must be measured.
+        angle_measured &= before.iter().any(|v| v.is_finite());
+        angle = before.into_iter().fold(angle, f64::max);
     }
-    lemma.extend(bound_rows);
     vec![
         row(
             case.to_string(),
@@ -199,7 +219,10 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             "small: before the departure GD and the power method span the same subspace",
             fmt(angle),
             "≤ 0.5",
-            vec![Comparison::at_most("max angle", angle, 0.5)],
+            vec![
+                Comparison::holds("angles measured", angle_measured),
+                Comparison::at_most("max angle", angle, 0.5),
+            ],
         ),
     ]
 }
@@ -883,7 +906,11 @@ pub fn overparameterization(scale: &Scale) -> Check {
         "does not increase from r' = r to r' = r + 1",
         format!("{} → {}", fmt(fracs[0]), fmt(fracs[1])),
         "fraction(r+1) ≤ fraction(r)",
-        vec![Comparison::at_most("fraction(r+1)", fracs[1], fracs[0])],
+        vec![Comparison::exact_at_most(
+            "fraction(r+1)",
+            fracs[1],
+            fracs[0],
+        )],
     ));
     Check {
         id: "4".into(),

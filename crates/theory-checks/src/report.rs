@@ -100,6 +100,14 @@ impl Comparison {
         }
     }
 
+    /// `count ≤ limit` for ratios of counts over one sample size, exact (a tie is not rounding).
+    pub fn exact_at_most(name: &'static str, value: f64, threshold: f64) -> Self {
+        Self {
+            exact: true,
+            ..Self::at_most(name, value, threshold)
+        }
+    }
+
     /// A yes/no fact that must hold (value 1 = yes, threshold 1), exact.
     pub fn holds(name: &'static str, fact: bool) -> Self {
         Self {
@@ -110,6 +118,18 @@ impl Comparison {
 
     /// The signed relative margin (see the type's docs); NaN if the value is not a number.
     pub fn margin(&self) -> f64 {
+        if self.threshold.is_infinite() && !self.value.is_nan() {
+            // Relative distance to an infinite threshold: ±∞ by which side the value is on.
+            let holds = match self.relation {
+                Relation::AtMost => self.value <= self.threshold,
+                Relation::AtLeast => self.value >= self.threshold,
+            };
+            return if holds {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
         let scale = if self.threshold == 0.0 {
             1.0
         } else {
@@ -486,6 +506,15 @@ mod tests {
         assert_eq!(judge(&[Comparison::holds("f", false)]), Verdict::Fail);
         assert_eq!(
             judge(&[Comparison::at_least("x", f64::NAN, 1.0)]),
+            Verdict::Fail
+        );
+        // Infinite thresholds: the comparison holds or not, by a clear margin.
+        assert_eq!(
+            Comparison::at_most("x", 5.0, f64::INFINITY).verdict(),
+            Verdict::Pass
+        );
+        assert_eq!(
+            Comparison::at_least("x", 5.0, f64::INFINITY).verdict(),
             Verdict::Fail
         );
         // Threshold 0: the margin is absolute.

@@ -525,11 +525,16 @@ fn summarize(runs: &[&RunData], x: Parameter, column: Column) -> Vec<(f64, f64, 
 }
 
 /// Per value of `x` (in [`summarize`]'s order): true if every run there settled (runs.csv
-/// `end_state`), i.e. its final error can be read as a floor.
+/// `end_state`), i.e. its final error can be read as a floor. A runs.csv written before the column
+/// existed says nothing: its points count as settled, as they were drawn then.
 fn settled_at(runs: &[&RunData], x: Parameter) -> Vec<bool> {
     group_by(runs, x.col())
         .iter()
-        .map(|(_, _, at)| at.iter().all(|r| is_settled(r.text(col::END_STATE))))
+        .map(|(_, _, at)| {
+            at.iter().all(|r| {
+                !r.fields.contains_key(col::END_STATE.0) || is_settled(r.text(col::END_STATE))
+            })
+        })
         .collect()
 }
 
