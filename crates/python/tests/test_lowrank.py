@@ -90,6 +90,10 @@ def test_callback_returning_false_stops_the_run_at_that_step():
     assert run.status == "stopped"
     assert run.stopped_at == 120
     assert run.t[-1] == 120
+    # Any falsy value but None stops, e.g. a numpy comparison.
+    run = p.run(alpha=1e-3, r_prime=3, iterations=500, log_every=10,
+                callback=lambda t, u, loss: np.bool_(t < 60))
+    assert (run.status, run.stopped_at) == ("stopped", 60)
 
 
 def test_a_callback_that_raises_raises():
