@@ -557,6 +557,27 @@ pub struct PlotSpec {
     pub log_t: bool,
 }
 
+impl PlotSpec {
+    /// A trajectories figure of the test error, nothing else set: the `[plot]` of specs built as
+    /// values (theory checks, the Python module), whose figure is not the point.
+    pub fn test_error_trajectories() -> Self {
+        Self {
+            kind: PlotKind::Trajectories,
+            quantities: vec![crate::quantity::TEST_ERROR.name.into()],
+            size: None,
+            columns: None,
+            phases: false,
+            x: None,
+            group: None,
+            reference_exponent: None,
+            max_t: None,
+            fit_max_x: None,
+            target_error: None,
+            log_t: false,
+        }
+    }
+}
+
 /// A spec as written in the TOML file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

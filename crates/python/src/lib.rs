@@ -10,11 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use experiments::quantity::TEST_ERROR;
 use experiments::spec::{
     check, AlgorithmKind, AlgorithmSpec, Config, DiagnosticsSpec, GdSpec, InitKind, InitSpec,
-    NoiseSpec, OperatorKind, OperatorSpec, PlotKind, PlotSpec, ProblemSpec, Sampling, SeedSpec,
-    Spec, SweepSpec, TruthKind,
+    NoiseSpec, OperatorKind, OperatorSpec, PlotSpec, ProblemSpec, Sampling, SeedSpec, Spec,
+    SweepSpec, TruthKind,
 };
 use experiments::{Layout, Silent};
 use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
@@ -105,20 +104,7 @@ fn spec_value(inst: &Instance, run: &RunArgs) -> Spec {
         },
         sweep: SweepSpec::default(),
         diagnostics: DiagnosticsSpec::default(),
-        plot: PlotSpec {
-            kind: PlotKind::Trajectories,
-            quantities: vec![TEST_ERROR.name.into()],
-            size: None,
-            columns: None,
-            phases: false,
-            x: None,
-            group: None,
-            reference_exponent: None,
-            max_t: None,
-            fit_max_x: None,
-            target_error: None,
-            log_t: false,
-        },
+        plot: PlotSpec::test_error_trajectories(),
     }
 }
 

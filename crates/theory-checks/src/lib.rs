@@ -15,11 +15,10 @@ pub mod report;
 
 use std::path::Path;
 
-use experiments::quantity::TEST_ERROR;
 use experiments::run::{execute, RunResult};
 use experiments::spec::{
-    check, AlgorithmSpec, DiagnosticsSpec, GdSpec, InitKind, InitSpec, PlotKind, PlotSpec,
-    ProblemSpec, SeedSpec, Spec, SweepSpec,
+    check, AlgorithmSpec, DiagnosticsSpec, GdSpec, InitKind, InitSpec, PlotSpec, ProblemSpec,
+    SeedSpec, Spec, SweepSpec,
 };
 use experiments::sweep::{expand, RunPoint};
 use experiments::Silent;
@@ -284,20 +283,7 @@ impl Experiment {
                 spectral: self.spectral,
                 ..DiagnosticsSpec::default()
             },
-            plot: PlotSpec {
-                kind: PlotKind::Trajectories,
-                quantities: vec![TEST_ERROR.name.into()],
-                size: None,
-                columns: None,
-                phases: false,
-                x: None,
-                group: None,
-                reference_exponent: None,
-                max_t: None,
-                fit_max_x: None,
-                target_error: None,
-                log_t: false,
-            },
+            plot: PlotSpec::test_error_trajectories(),
         }
     }
 
