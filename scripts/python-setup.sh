@@ -7,17 +7,7 @@
 #   PYTHON=python3.11 scripts/python-setup.sh    # another interpreter (default: python3 on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-need=()
-for pkg in python3-dev python3-venv; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "python-setup: installing ${need[*]}" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+bash scripts/setup.sh python3-dev python3-venv
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "python-setup: creating .venv with $($python --version)" >&2

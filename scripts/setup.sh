@@ -2,10 +2,11 @@
 # Installs what building and running this workspace needs on a fresh Debian machine; skips what is there.
 #   - libopenblas-dev, pkg-config: the BLAS behind the operator products (openblas-src, feature `system`)
 #   - rustfmt, clippy: for `make lint`
+#   - any Debian packages named as arguments (e.g. scripts/python-setup.sh: python3-dev python3-venv)
 # and checks that cargo is at least the workspace's rust-version.
 set -euo pipefail
 need=()
-for pkg in libopenblas-dev pkg-config; do
+for pkg in libopenblas-dev pkg-config "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

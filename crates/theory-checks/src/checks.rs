@@ -60,17 +60,6 @@ fn list_e(v: &[f64]) -> String {
         .join(", ")
 }
 
-fn row(
-    case: String,
-    quantity: &str,
-    theory: &str,
-    measured: String,
-    tolerance: &str,
-    comparisons: Vec<Comparison>,
-) -> Row {
-    Row::new(case, quantity, theory, measured, tolerance, comparisons)
-}
-
 /// Groups runs by `key`, in order of first appearance.
 fn by<'a, K: PartialEq + Copy>(
     runs: impl IntoIterator<Item = &'a (RunPoint, RunResult)>,
@@ -201,7 +190,7 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
         angle = before.into_iter().fold(angle, f64::max);
     }
     vec![
-        row(
+        Row::new(
             case.to_string(),
             "Lemma D.1/D.2: first t with ‖U_t − Ũ_t‖ > ‖Ũ_t‖, against its lower bound t_D(1) (per replicate)",
             "≥ t_D(1) = ln(‖M‖‖U_0ᵀv_1‖/(8(1+δ)√min(n,r')α³‖B‖³))/(2 ln(1+μ‖M‖)) > 0",
@@ -209,7 +198,7 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             "departure ≥ t_D(1) (earliest crossing within the log period), t_D(1) > 0",
             lemma,
         ),
-        row(
+        Row::new(
             case.to_string(),
             "first t with ‖U_t − Ũ_t‖ ≥ ‖Ũ_t‖/2, against t_D(1/2) (same bound at level 1/2; per replicate)",
             "≥ t_D(1/2) = t_D(1) − ln 2/(2 ln(1+μ‖M‖)) > 0",
@@ -217,7 +206,7 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             "departure ≥ t_D(1/2) (earliest crossing within the log period), t_D(1/2) > 0",
             half,
         ),
-        row(
+        Row::new(
             case.to_string(),
             "ingredients of the bound, per replicate (δ̂: RIP lower estimate of rank 2r+1)",
             "t_D(1) grows like ln(1/α)/ln(1+μ‖M‖)",
@@ -225,7 +214,7 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             "reported, not judged",
             vec![],
         ),
-        row(
+        Row::new(
             case.to_string(),
             "max_{t < t_D(1/2)} sin∠(L_t, top-r subspace of Ũ_t)",
             "small: before the departure GD and the power method span the same subspace",
@@ -279,7 +268,7 @@ pub fn alignment(scale: &Scale) -> Check {
         );
         rows.extend(departure_rows(&case, &group, scale.r));
         if missing > 0 {
-            rows.push(row(
+            rows.push(Row::new(
                 case.clone(),
                 "phases detected",
                 "t_* and t_1 are reached",
@@ -300,7 +289,7 @@ pub fn alignment(scale: &Scale) -> Check {
         }
         let c = c_vals.iter().copied().fold(0f64, f64::max);
         cs.push(c);
-        rows.push(row(
+        rows.push(Row::new(
             case.clone(),
             "c = sin θ(t_1)·κ² (max over replicates)",
             "sin θ ≤ c·κ⁻² with c an absolute constant",
@@ -309,7 +298,7 @@ pub fn alignment(scale: &Scale) -> Check {
             vec![],
         ));
         let d = dev.iter().copied().fold(0f64, f64::max);
-        rows.push(row(
+        rows.push(Row::new(
             case.clone(),
             "max_{t ≤ t_*} ‖U_t − Ũ_t‖/‖Ũ_t‖ (t_* of the phase detector)",
             "saturates at 1 once the signal reaches the scale of X: GD stops growing, Ũ_t does not",
@@ -324,7 +313,7 @@ pub fn alignment(scale: &Scale) -> Check {
             .windows(2)
             .map(|w| Comparison::at_most("next c", w[1], 2.0 * w[0]))
             .collect();
-        rows.push(row(
+        rows.push(Row::new(
             format!("κ ∈ {{{}}}", list(&scale.kappas)),
             "trend of c = sin θ(t_1)·κ² in κ",
             "does not grow with κ (sin θ ∝ κ⁻² or better)",
@@ -377,7 +366,7 @@ pub fn alignment(scale: &Scale) -> Check {
         list(&scale.kappas),
         g.replicates
     );
-    rows.push(row(
+    rows.push(Row::new(
         in_case.clone(),
         "RIP constant δ_{2r+1} (lower estimate, replicate 0, per κ)",
         "the theorem asks δ ≤ cκ⁻⁴r^(−1/2): met for small κ only, whatever m",
@@ -385,7 +374,7 @@ pub fn alignment(scale: &Scale) -> Check {
         "reported, not judged",
         vec![],
     ));
-    rows.push(row(
+    rows.push(Row::new(
         in_case.clone(),
         "median sin θ(t_1) per κ",
         "≤ cκ⁻²; at fixed m it cannot fall below the angle between L and col(X), which δ (i.e. m) sets",
@@ -394,7 +383,7 @@ pub fn alignment(scale: &Scale) -> Check {
         vec![],
     ));
     let all_found = cs_g.iter().all(|c| c.is_finite());
-    rows.push(row(
+    rows.push(Row::new(
         in_case,
         "trend of c = sin θ(t_1)·κ² in κ (max over replicates)",
         "does not grow with κ (sin θ ∝ κ⁻² or better)",
@@ -422,7 +411,7 @@ pub fn alignment(scale: &Scale) -> Check {
     }
     let first = med.first().map_or(f64::NAN, |m| m.1);
     let lastv = med.last().map_or(f64::NAN, |m| m.1);
-    rows.push(row(
+    rows.push(Row::new(
         format!("κ = 2, r' ∈ {{{}}}", list(&widths)),
         "median sin θ(t_1) against r'",
         "alignment improves or does not degrade as r' grows",
@@ -545,7 +534,7 @@ fn exponent_rows(
         format!("{case} [{used} α in the fit]")
     };
     let first = match inside {
-        Some(delta) => row(
+        Some(delta) => Row::new(
             case.clone(),
             "fitted p in final error ∝ α^p",
             "p ≥ 21/16 = 1.3125 inside the theorem's regime",
@@ -556,7 +545,7 @@ fn exponent_rows(
             ),
             vec![Comparison::at_least("p", p, 21.0 / 16.0)],
         ),
-        None => row(
+        None => Row::new(
             case.clone(),
             "fitted p in final error ∝ α^p",
             "p ≥ 21/16 = 1.3125 inside the theorem's regime",
@@ -567,7 +556,7 @@ fn exponent_rows(
     };
     [
         first,
-        row(
+        Row::new(
             case,
             "p against [2(1−ρ_r), 2(1−ρ_1)]",
             "p ∈ [2(1−ρ_r), 2(1−ρ_1)] (our conjecture, not in the paper)",
@@ -629,7 +618,7 @@ pub fn error_exponent(scale: &Scale) -> Check {
             .windows(2)
             .map(|w| Comparison::at_least("next p", w[1], w[0] - 0.1))
             .collect();
-        rows.push(row(
+        rows.push(Row::new(
             format!("κ = 2, r' = {rp}, m ∈ {{{}}}", list(&scale.m_list)),
             "p against m",
             "p increases with m towards 2 (conjecture)",
@@ -753,7 +742,7 @@ pub fn iteration_counts(scale: &Scale) -> Check {
         }
         let fit = linear_fit(&xs, &ys);
         let (slope, r2) = fit.map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
-        rows.push(row(
+        rows.push(Row::new(
             format!(
                 "{name}, {} α values × {} replicates{}",
                 xs.len(),
@@ -770,7 +759,7 @@ pub fn iteration_counts(scale: &Scale) -> Check {
             "R² ≥ 0.98",
             vec![Comparison::at_least("R²", r2, 0.98)],
         ));
-        rows.push(row(
+        rows.push(Row::new(
             name.to_string(),
             "slope / (1/(μσ_min(X)²))",
             "O(1): lengths scale like ln(1/α)/(μσ_min(X)²)",
@@ -845,7 +834,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
     let fratio = fv.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         / fv.iter().copied().fold(f64::INFINITY, f64::min);
     let mut rows = vec![
-        row(
+        Row::new(
             format!("α = 1e-6, r' ∈ {{{}}}", list(&scale.widths)),
             "median final test error per r'; max/min",
             "bounded in r'; the theorem allows a factor (min(n,r')−r)^(3/8)(√n/√min(n,r'))^(21κ²) (constants 1)",
@@ -862,7 +851,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
         .iter()
         .map(|t| Comparison::at_most("t_*", t.1, 1.1 * t0 + 2.0))
         .collect();
-    rows.push(row(
+    rows.push(Row::new(
         format!("α = 1e-6, r' ∈ {{{}}}", list(&scale.widths)),
         "median t_* per r'",
         "phase I does not get longer as r' grows",
@@ -899,7 +888,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
             })
             .count();
         fracs.push(slow as f64 / sel.len() as f64);
-        rows.push(row(
+        rows.push(Row::new(
             format!("r' = {rp}, {} draws of B on one instance", sel.len()),
             "fraction with t_* > 1.5 × median t_* at r' = 2r",
             "≤ (Cε)^(r'−r+1) + Ce^(−cr'): rare, rarer for r' = r + 1",
@@ -912,7 +901,7 @@ pub fn overparameterization(scale: &Scale) -> Check {
             vec![],
         ));
     }
-    rows.push(row(
+    rows.push(Row::new(
         "r' = r vs r + 1".into(),
         "fraction of slow phase I",
         "does not increase from r' = r to r' = r + 1",
@@ -977,7 +966,7 @@ pub fn operator(scale: &Scale) -> Check {
                 ""
             }
         );
-        rows.push(row(
+        rows.push(Row::new(
             case.clone(),
             "δ_{2r+1} lower estimate",
             "theorem assumes δ ≤ cκ⁻⁴r^(−1/2) (c unspecified; = 1 here)",
@@ -985,7 +974,7 @@ pub fn operator(scale: &Scale) -> Check {
             "inside iff δ ≤ c·threshold",
             vec![],
         ));
-        rows.push(row(
+        rows.push(Row::new(
             case,
             "‖𝒜*𝒜(XXᵀ) − XXᵀ‖ / λ_r(XXᵀ)",
             "small (phase I needs the spectral perturbation below the signal)",
@@ -1116,7 +1105,7 @@ pub fn preconditioned(scale: &Scale) -> Check {
             Comparison::at_least("slope", slope, lo),
             Comparison::at_most("slope", slope, hi),
         ];
-        rows.push(row(
+        rows.push(Row::new(
             format!("{label}, r' = {rp} (median iterations: {counts})"),
             "fitted slope of log(iterations to ε) vs log κ",
             theory,
@@ -1164,7 +1153,7 @@ pub fn preconditioned(scale: &Scale) -> Check {
                 }
             });
             let reached = fits.iter().all(|f| f.2);
-            rows.push(row(
+            rows.push(Row::new(
                 case,
                 "ln(test error) linear in t from 1e-3 down to 1e-12: rate per iteration, min R² over replicates",
                 if exact {
@@ -1190,7 +1179,7 @@ pub fn preconditioned(scale: &Scale) -> Check {
             );
             let measured = format!("β = {}, final error {}", fmt(beta), fmt(fin));
             if label == "gd" && a >= 1e-3 {
-                rows.push(row(
+                rows.push(Row::new(
                     case,
                     "fitted β of error ∝ t^(−β) over t ∈ [T/10, T] (median over replicates)",
                     "sublinear: a power law with β ≤ 2 (Xiong, Ding & Du: Ω(1/T²) lower bound), no linear rate",
@@ -1208,7 +1197,7 @@ pub fn preconditioned(scale: &Scale) -> Check {
                 } else {
                     "ScaledGD(λ) with fixed λ at r' > r: its guarantee asks α small in terms of the target accuracy; measured, not judged"
                 };
-                rows.push(row(
+                rows.push(Row::new(
                     case,
                     "fitted β of error ∝ t^(−β) over t ∈ [T/10, T] (median over replicates)",
                     reading,
@@ -1299,7 +1288,7 @@ pub fn noise(scale: &Scale) -> Check {
         }
         let slope = power_law_fit(&sigmas, &best).map_or(f64::NAN, |f| f.slope);
         let width = if rp == nz.r { "r' = r" } else { "r' = n" };
-        rows.push(row(
+        rows.push(Row::new(
             format!("{width} = {rp}, σ ∈ {{{}}}", list_e(&sigmas)),
             "fitted slope of log(best test error along the path) vs log σ (medians over replicates)",
             "≈ 1: the error of the best iterate scales like the noise level",
@@ -1310,7 +1299,7 @@ pub fn noise(scale: &Scale) -> Check {
                 Comparison::at_most("slope", slope, 1.1),
             ],
         ));
-        rows.push(row(
+        rows.push(Row::new(
             format!("{width} = {rp}"),
             "best test error / (σ·√(nr/m)) per σ",
             "bounded: the minimax rate σ·√(nr/m) up to a constant (the test error is relative to ‖XXᵀ‖_F)",
@@ -1355,7 +1344,7 @@ pub fn noise(scale: &Scale) -> Check {
                     vec![],
                 )
             };
-            rows.push(row(
+            rows.push(Row::new(
                 format!("{width} = {rp}, σ = {sigma:e}"),
                 "test error at t = T over the best test error for t ≤ T, per budget T (median over replicates)",
                 theory,
