@@ -639,56 +639,12 @@ fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bi
         ));
         lowrank_core::Control::Continue
     };
-    let batch =
-        |rows: &mut Vec<Rows>, resume: Option<BatchState>, cp: Option<&mut dyn Checkpointer>| {
-            let mut observers: Vec<_> = rows
-                .iter_mut()
-                .map(|r| move |s: &lowrank_core::IterationState<'_>| recorder(r, s))
-                .collect();
-            let runs = observers
-                .iter_mut()
-                .zip(inits.iter().zip(&params))
-                .map(|(o, (u0, p))| BatchRun {
-                    params: p.clone(),
-                    u0: u0.clone(),
-                    observer: o,
-                })
-                .collect();
-            run_gradient_descent_batch_from(&problem, runs, resume, cp)
-        };
-    struct SaveAt(usize, Option<BatchState>);
-    impl Checkpointer for SaveAt {
-        fn due(&mut self, t: usize) -> bool {
-            t == self.0
-        }
-        fn save(&mut self, state: &BatchState) {
-            self.1 = Some(state.clone());
-        }
-    }
-    let mut whole: Vec<Rows> = vec![Vec::new(); specs.len()];
-    let mut cp = SaveAt(120, None);
-    let uninterrupted = batch(&mut whole, None, Some(&mut cp));
-    let state = cp.1.expect("saved at t = 120");
-    assert_eq!(state.t, 120);
-    assert!(state.runs[2].status.is_some() && state.runs[3].status.is_some());
-    // Observers that had seen everything before t = 120, then the rest of the batch.
-    let mut resumed: Vec<Rows> = whole
-        .iter()
-        .map(|r| r.iter().filter(|x| x.0 < 120).cloned().collect())
-        .collect();
-    let continued = batch(&mut resumed, Some(state), None);
-    assert_eq!(whole, resumed);
-    for (a, b) in uninterrupted.iter().zip(&continued) {
-        assert_eq!(a.status, b.status);
-        assert_eq!(
-            a.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            b.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-    }
-    // And the plain entry point is the same loop.
-    let mut plain: Vec<Rows> = vec![Vec::new(); specs.len()];
-    {
-        let mut observers: Vec<_> = plain
+    // `plain`: through run_gradient_descent_batch; else through _from with `resume` and `cp`.
+    let batch = |rows: &mut Vec<Rows>,
+                 plain: bool,
+                 resume: Option<BatchState>,
+                 cp: Option<&mut dyn Checkpointer>| {
+        let mut observers: Vec<_> = rows
             .iter_mut()
             .map(|r| move |s: &lowrank_core::IterationState<'_>| recorder(r, s))
             .collect();
@@ -701,7 +657,43 @@ fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bi
                 observer: o,
             })
             .collect();
-        run_gradient_descent_batch(&problem, runs);
+        if plain {
+            run_gradient_descent_batch(&problem, runs)
+        } else {
+            run_gradient_descent_batch_from(&problem, runs, resume, cp)
+        }
+    };
+    struct SaveAt(usize, Option<BatchState>);
+    impl Checkpointer for SaveAt {
+        fn due(&mut self, t: usize) -> bool {
+            t == self.0
+        }
+        fn save(&mut self, state: &BatchState) {
+            self.1 = Some(state.clone());
+        }
     }
+    let mut whole: Vec<Rows> = vec![Vec::new(); specs.len()];
+    let mut cp = SaveAt(120, None);
+    let uninterrupted = batch(&mut whole, false, None, Some(&mut cp));
+    let state = cp.1.expect("saved at t = 120");
+    assert_eq!(state.t, 120);
+    assert!(state.runs[2].status.is_some() && state.runs[3].status.is_some());
+    // Observers that had seen everything before t = 120, then the rest of the batch.
+    let mut resumed: Vec<Rows> = whole
+        .iter()
+        .map(|r| r.iter().filter(|x| x.0 < 120).cloned().collect())
+        .collect();
+    let continued = batch(&mut resumed, false, Some(state), None);
+    assert_eq!(whole, resumed);
+    for (a, b) in uninterrupted.iter().zip(&continued) {
+        assert_eq!(a.status, b.status);
+        assert_eq!(
+            a.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    // And the plain entry point is the same loop.
+    let mut plain: Vec<Rows> = vec![Vec::new(); specs.len()];
+    batch(&mut plain, true, None, None);
     assert_eq!(whole, plain);
 }

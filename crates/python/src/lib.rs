@@ -108,6 +108,14 @@ fn spec_value(inst: &Instance, run: &RunArgs) -> Spec {
     }
 }
 
+/// The run point (replicate 0) of a checked spec: its instance and seeds.
+fn first_point(config: &Config) -> PyResult<experiments::sweep::RunPoint> {
+    experiments::sweep::expand(config)
+        .into_iter()
+        .next()
+        .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))
+}
+
 /// The run parameters of one run (validated through the spec checks).
 #[derive(Clone)]
 struct RunArgs {
@@ -164,11 +172,7 @@ struct PyProblem {
 impl PyProblem {
     /// The run point of the spec built from the instance and `run` (its seeds are the spec's).
     fn point(&self, run: &RunArgs) -> PyResult<experiments::sweep::RunPoint> {
-        let config = self.config(run)?;
-        experiments::sweep::expand(&config)
-            .into_iter()
-            .next()
-            .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))
+        first_point(&self.config(run)?)
     }
 
     /// Validates the spec built from the instance and `run`, returning the checked config.
@@ -187,10 +191,7 @@ impl PyProblem {
         let spec = spec_value(&instance, &RunArgs::default());
         let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
             .map_err(value_error)?;
-        let point = experiments::sweep::expand(&config)
-            .into_iter()
-            .next()
-            .ok_or_else(|| PyRuntimeError::new_err("the spec expanded to no run"))?;
+        let point = first_point(&config)?;
         let problem = py.detach(|| experiments::run::build_problem(&point));
         Ok(Self {
             problem: Arc::new(problem),
@@ -596,9 +597,7 @@ impl PyProblem {
         let mut inits = Vec::with_capacity(runs.len());
         for (a, u0, _, _) in &runs {
             let config = self.config(a)?;
-            let init_seed = experiments::sweep::expand(&config)
-                .first()
-                .map_or(0, |p| p.init_seed);
+            let init_seed = first_point(&config)?.init_seed;
             let algorithm = config
                 .spec
                 .algorithm
