@@ -47,8 +47,10 @@ theory: build
 
 ## Benchmark (crates/bench): machine limits, ms per iteration of each engine path and algorithm, and
 ## the time of a full `make figures`; writes bench/results.json (method and history: bench/README.md).
-bench: build
+## Then one GD iteration and a batch of 32 through Python against the command line (bench/python.txt).
+bench: build python
 	$(TARGET_DIR)/release/bench --out bench/results.json
+	.venv/bin/python examples/python/bench.py $(abspath $(BIN)) | tee bench/python.txt
 
 ## Run the test suite (unit, numerical and pipeline tests, doc examples, the core's example
 ## program), then fmt and clippy checks, then the Python module's tests (pytest, after `make python`).
