@@ -7,7 +7,7 @@ use lowrank_core::{
     run_gradient_descent, small_random_init, DiagnosticsRecorder, PackedOperator, Problem,
     RunParams, SingularValues,
 };
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ShapeBuilder};
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
@@ -290,12 +290,10 @@ fn batched_runs_match_one_at_a_time_runs() {
 
 #[test]
 fn fused_pass_equals_two_passes() {
-    // Several blocks per row chunk plus a ragged end (single-input kernel and batched path, with
-    // short blocks and, at n = 64 with 130 inputs, long ones: see `fused_block_rows`), and m smaller
-    // than the number of chunks (empty chunks). One workspace is reused across batch sizes, as the
-    // GD loop does.
-    use lowrank_core::operator::{fused_block_rows, FusedWorkspace, FUSED_BLOCK_ROWS, ROW_CHUNKS};
-    assert!(fused_block_rows(130, 64 * 65 / 2) > 1100 / ROW_CHUNKS / 2);
+    // Several blocks per row chunk plus a ragged end (single-input kernel and batched path), and m
+    // smaller than the number of chunks (empty chunks). One workspace is reused across batch sizes
+    // and adjoint layouts, as the GD loop does. Both layouts of the adjoint give the same bits.
+    use lowrank_core::operator::{FusedWorkspace, FUSED_BLOCK_ROWS, ROW_CHUNKS};
     let mut workspace = FusedWorkspace::new();
     let cases: [(usize, usize, &[usize]); 3] = [
         (14, ROW_CHUNKS * 3 * FUSED_BLOCK_ROWS + 17, &[1, 5, 2, 40]),
@@ -310,13 +308,33 @@ fn fused_pass_equals_two_passes() {
             let w =
                 Array2::<f64>::random_using((p, a), StandardNormal, &mut rng(63, Stream::Operator));
             let mut res = Array2::<f64>::from_elem((m, a), f64::NAN);
-            let mut adj = Array2::<f64>::from_elem((p, a), f64::NAN);
+            let mut adj = Array2::<f64>::from_elem((p, a).f(), f64::NAN);
             op.residual_and_adjoint(
                 w.view(),
                 y.view(),
                 res.view_mut(),
                 adj.view_mut(),
                 &mut workspace,
+            );
+            let mut res_row = Array2::<f64>::from_elem((m, a), f64::NAN);
+            let mut adj_row = Array2::<f64>::from_elem((p, a), f64::NAN);
+            op.residual_and_adjoint(
+                w.view(),
+                y.view(),
+                res_row.view_mut(),
+                adj_row.view_mut(),
+                &mut workspace,
+            );
+            let bits = |x: &Array2<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&res),
+                bits(&res_row),
+                "m = {m}, a = {a}: residual by layout"
+            );
+            assert_eq!(
+                bits(&adj),
+                bits(&adj_row),
+                "m = {m}, a = {a}: adjoint by layout"
             );
             for k in 0..a {
                 let r = op.apply_packed(w.column(k)) - &y;

@@ -149,17 +149,19 @@ impl PackedOperator {
     /// ```
     /// The rows of 𝐀 are split into [`ROW_CHUNKS`] contiguous chunks that run in parallel on the
     /// rayon pool (so at most ROW_CHUNKS threads work). Each chunk streams its rows in blocks (four
-    /// rows for a = 1, [`fused_block_rows`] for a ≥ 2): a block's residual entries are computed and
+    /// rows for a = 1, [`FUSED_BLOCK_ROWS`] for a ≥ 2): a block's residual entries are computed and
     /// immediately accumulated into the chunk's partial G, so the block's second use comes from
-    /// cache (except for the 256-row blocks at large n, which exceed the last-level cache; that
-    /// case is compute bound). The partial G's are added in chunk order, so the result does not
-    /// depend on the number of threads.
+    /// cache. The partial G's are added in chunk order, so the result does not depend on the
+    /// number of threads.
     ///
     /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
     /// one axpy of those rows); a ≥ 2 uses faer's matrix products on each block (compute bound;
     /// faer was chosen over OpenBLAS by measurement, see bench/README.md).
     /// `workspace` holds the chunks' partial sums (see [`FusedWorkspace`]). Any memory layouts
-    /// work; the fastest for a ≥ 2 are row-major `w` and `residual` and column-major `adjoint`.
+    /// work and give the same bits (tested): the layout of `adjoint` only decides the order in
+    /// which faer's kernels visit G. The fastest for a ≥ 2 are row-major `w` and `residual`; for
+    /// `adjoint`, row-major at wide batches and column-major at narrow ones, the crossover depending
+    /// on the machine ([`DensePass`] measures it).
     pub fn residual_and_adjoint(
         &self,
         w: ArrayView2<'_, f64>,
@@ -204,11 +206,13 @@ impl PackedOperator {
             return;
         }
         workspace.reserve(a, p);
-        // Chunk 0 accumulates straight into `adjoint`, chunk c ≥ 1 into workspace.partial[c − 1].
+        // Chunk 0 accumulates straight into `adjoint`, chunk c ≥ 1 into workspace.partial[c − 1],
+        // in the layout of `adjoint`.
+        let row_major = adjoint.strides()[1] == 1;
         let mut outputs: Vec<ArrayViewMut2<'_, f64>> = Vec::with_capacity(ROW_CHUNKS);
         outputs.push(adjoint.view_mut());
         for buf in workspace.partial.iter_mut() {
-            outputs.push(buf.slice_mut(s![.., ..a]));
+            outputs.push(partial_view(buf, p, a, row_major));
         }
         let jobs = outputs.into_par_iter().zip(residual_parts).enumerate();
         jobs.for_each(|(c, (g, r))| {
@@ -221,8 +225,8 @@ impl PackedOperator {
                 g,
             );
         });
-        for buf in &workspace.partial {
-            adjoint += &buf.slice(s![.., ..a]);
+        for buf in workspace.partial.iter_mut() {
+            adjoint += &partial_view(buf, p, a, row_major);
         }
     }
 
@@ -273,6 +277,11 @@ impl MeasurementOperator for PackedOperator {
 /// The batched pass of a [`PackedOperator`]: W = [svec(U_iU_iᵀ)]_i, then the fused
 /// R = 𝐀·W − y·1ᵀ, G = 𝐀ᵀ·R ([`PackedOperator::residual_and_adjoint`]), then
 /// ∇f(U_i) = smat(G_i)·U_i. The per-run steps run in parallel, one task per run.
+///
+/// G's layout does not change a bit of the result but does change the speed, by up to 1.6× and in
+/// opposite directions at narrow and wide batches, with a crossover that depends on the machine
+/// (bench/README.md). So the pass times its first passes at each batch width in both layouts,
+/// alternating, and then keeps the faster one ([`AdjointLayoutChoice`]).
 #[derive(Debug)]
 pub struct DensePass<'o> {
     op: &'o PackedOperator,
@@ -280,9 +289,9 @@ pub struct DensePass<'o> {
     w: Array2<f64>,
     /// R (m×k), row-major.
     residual: Array2<f64>,
-    /// G (p×k), column-major: the layout faer's adjoint product G (+)= A_bᵀ·R_b writes fastest
-    /// (bench/README.md has the measurements behind the layouts).
-    g: Array2<f64>,
+    /// G (p×a for a batch of a runs), row- or column-major as `layout` chooses: storage for p·k.
+    g: Vec<f64>,
+    layout: AdjointLayoutChoice,
     /// smat(G_i) per run (n×n each).
     adjoint: Vec<Array2<f64>>,
     workspace: FusedWorkspace,
@@ -296,7 +305,8 @@ impl<'o> DensePass<'o> {
             op,
             w: Array2::zeros((p, k_max)),
             residual: Array2::zeros((m, k_max)),
-            g: Array2::zeros((p, k_max).f()),
+            g: vec![0.0; p * k_max],
+            layout: AdjointLayoutChoice::default(),
             adjoint: (0..k_max).map(|_| Array2::zeros((n, n))).collect(),
             workspace: FusedWorkspace::new(),
         }
@@ -315,22 +325,106 @@ impl<'o> DensePass<'o> {
         let chunks = ROW_CHUNKS as u128;
         8 * ((2 + chunks - 1) * p * k + (chunks + 1) * p + m * k + k * n * n)
     }
+
+    /// The layout the pass uses for G at batch width `a` once it has measured both, if it has.
+    pub fn adjoint_layout(&self, a: usize) -> Option<AdjointLayout> {
+        self.layout.chosen(a)
+    }
+}
+
+/// Memory layout of the p×a adjoint G of a batched pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdjointLayout {
+    /// G(j, i) at j + p·i: each run's column contiguous.
+    ColumnMajor,
+    /// G(j, i) at a·j + i: the runs' entries j side by side.
+    RowMajor,
+}
+
+/// The choice of [`AdjointLayout`] per batch width: the first [`AdjointLayoutChoice::TRIALS`]
+/// passes at a width alternate the two layouts (column-major first) and are timed; after them the
+/// layout of the fastest single pass is kept for that width. Only speed depends on it.
+#[derive(Debug, Default, Clone)]
+pub struct AdjointLayoutChoice {
+    /// Per width a: the fastest pass seen in each layout and the number of passes timed.
+    widths: Vec<(usize, [f64; 2], usize)>,
+}
+
+impl AdjointLayoutChoice {
+    /// Passes timed per width (half in each layout) before the choice is made.
+    pub const TRIALS: usize = 2;
+
+    fn entry(&mut self, a: usize) -> &mut (usize, [f64; 2], usize) {
+        let i = match self.widths.iter().position(|e| e.0 == a) {
+            Some(i) => i,
+            None => {
+                self.widths.push((a, [f64::INFINITY; 2], 0));
+                self.widths.len() - 1
+            }
+        };
+        &mut self.widths[i]
+    }
+
+    /// The layout chosen for width `a`, once measured.
+    pub fn chosen(&self, a: usize) -> Option<AdjointLayout> {
+        let (_, best, timed) = self.widths.iter().find(|e| e.0 == a)?;
+        (*timed >= Self::TRIALS).then(|| {
+            if best[1] < best[0] {
+                AdjointLayout::RowMajor
+            } else {
+                AdjointLayout::ColumnMajor
+            }
+        })
+    }
+
+    /// The layout of the next pass at width `a`, and whether to time it.
+    fn next(&mut self, a: usize) -> (AdjointLayout, bool) {
+        if let Some(layout) = self.chosen(a) {
+            return (layout, false);
+        }
+        let timed = self.entry(a).2;
+        let layout = if timed.is_multiple_of(2) {
+            AdjointLayout::ColumnMajor
+        } else {
+            AdjointLayout::RowMajor
+        };
+        (layout, true)
+    }
+
+    fn record(&mut self, a: usize, layout: AdjointLayout, seconds: f64) {
+        let e = self.entry(a);
+        let slot = usize::from(layout == AdjointLayout::RowMajor);
+        e.1[slot] = e.1[slot].min(seconds);
+        e.2 += 1;
+    }
 }
 
 impl BatchPass for DensePass<'_> {
     fn compute(&mut self, runs: &mut [PassRun<'_>], y: ArrayView1<'_, f64>) {
         let a = runs.len();
+        let p = self.w.nrows();
         runs.par_iter()
             .zip(self.w.slice_mut(s![.., ..a]).axis_iter_mut(Axis(1)))
             .for_each(|(run, col)| svec_into(run.uut, col));
+        let (layout, timed) = if a >= 2 {
+            self.layout.next(a)
+        } else {
+            (AdjointLayout::ColumnMajor, false)
+        };
+        let row_major = layout == AdjointLayout::RowMajor;
+        let start = std::time::Instant::now();
         self.op.residual_and_adjoint(
             self.w.slice(s![.., ..a]),
             y,
             self.residual.slice_mut(s![.., ..a]),
-            self.g.slice_mut(s![.., ..a]),
+            partial_view(&mut self.g, p, a, row_major),
             &mut self.workspace,
         );
-        let g = &self.g;
+        if timed {
+            self.layout.record(a, layout, start.elapsed().as_secs_f64());
+        }
+        let g = partial_view(&mut self.g, p, a, row_major);
+        let g = g.view();
         runs.par_iter_mut()
             .zip(self.adjoint.par_iter_mut())
             .enumerate()
@@ -350,31 +444,19 @@ impl BatchPass for DensePass<'_> {
 /// are bitwise the same on any number of cores.
 pub const ROW_CHUNKS: usize = 4;
 
-/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs with a small G (see [`fused_block_rows`]):
-/// 32 rows (1.3 MB at n = 100) are read from memory once, used by the forward product and again,
-/// from cache, by the adjoint product (the block size was chosen by measurement: bench/README.md).
+/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs: 32 rows (1.3 MB at n = 100) are read from
+/// memory once, used by the forward product and again, from cache, by the adjoint product. Longer
+/// blocks (256 rows once G outgrew 2 MiB, the rule until 2026-12-04) were slower on every width and
+/// size measured since (bench/README.md).
 pub const FUSED_BLOCK_ROWS: usize = 32;
 
-/// Rows per block for a inputs of p = n(n+1)/2 entries: [`FUSED_BLOCK_ROWS`] while the p×a partial G
-/// (read and written once per block by the adjoint product) is at most 2 MiB, else 256. Once G
-/// lives in main memory its traffic per block is fixed, so the block must be long enough for the
-/// block's O(block·p·a) flops to hide it (256 rows was the best measured at n = 200, a = 32; see
-/// bench/README.md).
-pub fn fused_block_rows(a: usize, p: usize) -> usize {
-    if p * a * 8 <= 2 << 20 {
-        FUSED_BLOCK_ROWS
-    } else {
-        256
-    }
-}
-
 /// Scratch space of [`PackedOperator::residual_and_adjoint`], allocated at first use and
-/// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each,
-/// column-major, the layout faer's adjoint product writes fastest; chunk 0 writes into the
-/// output); for one input a contiguous copy of w and every chunk's partial adjoint (p each).
+/// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each, in
+/// the layout of the output; chunk 0 writes into the output); for one input a contiguous copy of
+/// w and every chunk's partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
-    partial: Vec<Array2<f64>>,
+    partial: Vec<Vec<f64>>,
     w1: Array1<f64>,
     single: Vec<Array1<f64>>,
 }
@@ -393,15 +475,23 @@ impl FusedWorkspace {
     }
 
     fn reserve(&mut self, a: usize, p: usize) {
-        let fits = self.partial.len() == ROW_CHUNKS - 1
-            && self
-                .partial
-                .iter()
-                .all(|b| b.ncols() >= a && b.nrows() == p);
+        let fits =
+            self.partial.len() == ROW_CHUNKS - 1 && self.partial.iter().all(|b| b.len() >= p * a);
         if !fits {
-            self.partial = (1..ROW_CHUNKS).map(|_| Array2::zeros((p, a).f())).collect();
+            self.partial = (1..ROW_CHUNKS).map(|_| vec![0.0; p * a]).collect();
         }
     }
+}
+
+/// The first p·a entries of `buf` as a p×a matrix, row- or column-major.
+fn partial_view(buf: &mut [f64], p: usize, a: usize, row_major: bool) -> ArrayViewMut2<'_, f64> {
+    let buf = &mut buf[..p * a];
+    let view = if row_major {
+        ArrayViewMut2::from_shape((p, a), buf)
+    } else {
+        ArrayViewMut2::from_shape((p, a).f(), buf)
+    };
+    view.expect("p·a entries")
 }
 
 /// `residual` (m×a) cut into the row chunks of `bounds`.
@@ -668,7 +758,7 @@ fn dot4_axpy4_body_simd<S: pulp::Simd, const AXPY: bool>(
 }
 
 /// a ≥ 2 inputs over a chunk of rows `block` (c×p): r = block·w − y·1ᵀ (c×a), g = blockᵀ·r
-/// (p×a, overwritten), in blocks of [`fused_block_rows`] rows with faer's sequential products.
+/// (p×a, overwritten), in blocks of [`FUSED_BLOCK_ROWS`] rows with faer's sequential products.
 fn fused_chunk_batch(
     block: ArrayView2<'_, f64>,
     w: ArrayView2<'_, f64>,
@@ -677,11 +767,10 @@ fn fused_chunk_batch(
     g: ArrayViewMut2<'_, f64>,
 ) {
     let (mut r, mut g) = (r, g);
-    let (c, a) = (block.nrows(), w.ncols());
-    let rows_per_block = fused_block_rows(a, block.ncols());
+    let c = block.nrows();
     let mut first = true;
-    for start in (0..c).step_by(rows_per_block) {
-        let end = (start + rows_per_block).min(c);
+    for start in (0..c).step_by(FUSED_BLOCK_ROWS) {
+        let end = (start + FUSED_BLOCK_ROWS).min(c);
         let ab = block.slice(s![start..end, ..]);
         let mut rb = r.slice_mut(s![start..end, ..]);
         // R_b (b×a) = A_b (b×p) · W (p×a) − y_b·1ᵀ, computed as R_bᵀ = Wᵀ·A_bᵀ: the orientation
@@ -718,6 +807,38 @@ fn fused_chunk_batch(
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
+
+    /// The layout choice alternates column- and row-major passes, then keeps the faster layout,
+    /// per batch width.
+    #[test]
+    fn adjoint_layout_choice_times_both_then_keeps_the_faster() {
+        let mut choice = AdjointLayoutChoice::default();
+        let mut seen = Vec::new();
+        for _ in 0..AdjointLayoutChoice::TRIALS {
+            let (layout, timed) = choice.next(8);
+            assert!(timed);
+            seen.push(layout);
+            let seconds = if layout == AdjointLayout::RowMajor {
+                1.0
+            } else {
+                2.0
+            };
+            choice.record(8, layout, seconds);
+        }
+        assert_eq!(
+            &seen[..2],
+            &[AdjointLayout::ColumnMajor, AdjointLayout::RowMajor]
+        );
+        assert_eq!(choice.next(8), (AdjointLayout::RowMajor, false));
+        assert_eq!(choice.chosen(8), Some(AdjointLayout::RowMajor));
+        // Another width is measured on its own; a tie keeps column-major.
+        assert_eq!(choice.chosen(3), None);
+        for _ in 0..AdjointLayoutChoice::TRIALS {
+            let (layout, _) = choice.next(3);
+            choice.record(3, layout, 1.0);
+        }
+        assert_eq!(choice.chosen(3), Some(AdjointLayout::ColumnMajor));
+    }
 
     /// The single-input kernel gives the same bits with the widest SIMD instruction set the CPU
     /// has (what `residual_and_adjoint` uses) as with pulp's portable fallback.

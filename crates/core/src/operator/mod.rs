@@ -21,8 +21,8 @@ pub mod dense;
 
 pub use completion::{CompletionOperator, CompletionPass};
 pub use dense::{
-    fused_block_rows, operator_bytes, DensePass, FusedWorkspace, PackedOperator, FUSED_BLOCK_ROWS,
-    PREFETCH_AHEAD, ROW_CHUNKS,
+    operator_bytes, AdjointLayout, AdjointLayoutChoice, DensePass, FusedWorkspace, PackedOperator,
+    FUSED_BLOCK_ROWS, PREFETCH_AHEAD, ROW_CHUNKS,
 };
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
