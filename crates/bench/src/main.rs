@@ -150,6 +150,15 @@ struct InstanceLimits {
     /// probes, and the baselines' GEMV passes if their matrix is ≥ MAIN_MEMORY_FACTOR × the
     /// last-level cache).
     bandwidth_limit_gb_s: Vec<f64>,
+    /// Summing a buffer of the packed operator's size on all cores, repeatedly (GB/s), each
+    /// round: the rate at which this machine re-reads that many bytes, from main memory or, where
+    /// they fit, partly from cache. The packed methods' limit in a round is the larger of this and
+    /// the bandwidth limit.
+    operator_size_read_gb_s: Vec<f64>,
+    /// Whether the operator re-reads faster than main memory (the operator-size rate above the
+    /// bandwidth limit by 10% or more in the median round): the instance is then (partly)
+    /// cache-resident and its packed rows are measured against the operator-size rate.
+    cache_resident: bool,
     /// GEMM 2000³ on all cores (GFLOP/s), each round: the compute limit of that round (the
     /// faster of OpenBLAS and faer).
     gemm_gflop_s: Vec<f64>,
@@ -281,7 +290,12 @@ struct SumProbe(Vec<f64>);
 
 impl SumProbe {
     fn new() -> Self {
-        Self(vec![1.0; 128 * 1024 * 1024])
+        Self::with_bytes(1 << 30)
+    }
+
+    /// A probe over a buffer of `bytes` (rounded down to whole f64s).
+    fn with_bytes(bytes: usize) -> Self {
+        Self(vec![1.0; (bytes / 8).max(1)])
     }
 
     /// Seconds of one sum on `threads` threads (fastest call of a slot).
@@ -657,6 +671,8 @@ const TURN_GEMV: usize = 1;
 const TURN_GEMM: usize = 2;
 const TURN_BASELINE: usize = 3;
 const TURN_TWO_PASS: usize = 4;
+/// After the batches: the sum over a buffer of the packed operator's size.
+const TURN_OPERATOR_SIZE: usize = TURN_TWO_PASS + 2 + BATCH_WIDTHS.len();
 
 /// Measures one instance in one interleaved window (see the module docs): the limit probes, the
 /// baseline, the packed two-pass, the engine's single-run path and its batches of
@@ -706,12 +722,15 @@ fn bench_instance(
     );
     let turn_seconds = if large { 1.3 } else { 0.7 };
     let iters_single = ((turn_seconds / t_two.max(1e-4)) as usize).clamp(10, 400);
+    // At least 10 iterations: a batch's first passes time both layouts of the adjoint
+    // (`AdjointLayoutChoice`), and the turn should measure the steady state.
     let iters_batch =
-        |k: usize| ((turn_seconds / (t_two * k as f64 / 4.0)).max(5.0) as usize).min(200);
+        |k: usize| ((turn_seconds / (t_two * k as f64 / 4.0)).max(10.0) as usize).min(200);
 
     eprintln!("instance {name}: interleaved window …");
+    let operator_size = SumProbe::with_bytes(m * p * 8);
     let values = {
-        let (problem, dense, sum) = (&problem, &dense, &*sum);
+        let (problem, dense, sum, operator_size) = (&problem, &dense, &*sum, &operator_size);
         // In the order of the TURN_* constants.
         let mut turns: Vec<Turn<'_>> = vec![
             Box::new(move || sum.seconds(cores)),
@@ -746,6 +765,8 @@ fn bench_instance(
                 engine_once(problem, k, r_prime, iters)
             }));
         }
+        debug_assert_eq!(turns.len(), TURN_OPERATOR_SIZE);
+        turns.push(Box::new(|| operator_size.seconds(cores)));
         interleaved(&mut turns, 3, if large { 40.0 } else { 15.0 })
     };
     drop(dense);
@@ -774,6 +795,15 @@ fn bench_instance(
             bw
         })
         .collect();
+    let operator_read: Vec<f64> = values[TURN_OPERATOR_SIZE]
+        .iter()
+        .map(|&t| operator_size.gb_s(t))
+        .collect();
+    drop(operator_size);
+    let cache_resident = median((0..rounds).map(|i| operator_read[i] / bandwidth[i])) >= 1.1;
+    let packed_limit: Vec<f64> = (0..rounds)
+        .map(|i| bandwidth[i].max(operator_read[i]))
+        .collect();
     let gemm_rate: Vec<f64> = values[TURN_GEMM]
         .iter()
         .map(|&t| GemmProbe::gflop_s(t))
@@ -790,6 +820,8 @@ fn bench_instance(
         sum_gb_s: range(values[TURN_SUM].iter().map(|&t| sum.gb_s(t)).collect()),
         gemv_gb_s: range(values[TURN_GEMV].iter().map(|&t| gemv.gb_s(t)).collect()),
         bandwidth_limit_gb_s: bandwidth.clone(),
+        operator_size_read_gb_s: operator_read,
+        cache_resident,
         gemm_gflop_s: gemm_rate.clone(),
         gemm_by_library_gflop_s: by_library,
     };
@@ -832,10 +864,16 @@ fn bench_instance(
         .enumerate()
         .map(|(j, (method, engine_runs, work, unit))| {
             let times = &values[TURN_BASELINE + j];
-            let limit = if unit == "GB/s" {
-                &bandwidth
-            } else {
+            // The packed passes (two-pass and fused) read the packed operator: their limit is
+            // the rate at which this machine re-reads that many bytes, if above main memory's.
+            let packed =
+                j == TURN_TWO_PASS - TURN_BASELINE || j == TURN_TWO_PASS + 1 - TURN_BASELINE;
+            let limit = if unit != "GB/s" {
                 &gemm_rate
+            } else if packed {
+                &packed_limit
+            } else {
+                &bandwidth
             };
             let t = min_of(times);
             Row {
@@ -1131,8 +1169,8 @@ fn print_results(results: &Results, cli: &Cli) {
     for l in &results.limits {
         println!(
             "  {} ({} rounds): sum {:.1} [{:.1}] GB/s, BLAS GEMV 400 MB {:.1} [{:.1}] GB/s; \
-             bandwidth limit per round {} GB/s; GEMM 2000³ per round {} GFLOP/s (OpenBLAS, \
-             faer: {})",
+             bandwidth limit per round {} GB/s; re-reading the operator's size per round {} GB/s{}; \
+             GEMM 2000³ per round {} GFLOP/s (OpenBLAS, faer: {})",
             l.instance,
             l.rounds,
             l.sum_gb_s[0],
@@ -1140,6 +1178,12 @@ fn print_results(results: &Results, cli: &Cli) {
             l.gemv_gb_s[0],
             l.gemv_gb_s[1],
             list(&l.bandwidth_limit_gb_s),
+            list(&l.operator_size_read_gb_s),
+            if l.cache_resident {
+                " (cache-resident: the packed rows are measured against this rate)"
+            } else {
+                ""
+            },
             list(&l.gemm_gflop_s),
             l.gemm_by_library_gflop_s
                 .iter()
