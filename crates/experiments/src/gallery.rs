@@ -32,7 +32,8 @@ pub struct DistinctRuns {
     /// Their computing time (s), each run's from its cache entry.
     pub seconds: f64,
     /// Flops of their operator products: 4·m·p per run-iteration (forward 𝐀·w and adjoint 𝐀ᵀ·r,
-    /// 2·m·p each, p = n(n+1)/2), over the iterations each run did (T, or up to divergence).
+    /// 2·m·p each, p = n(n+1)/2), over the iterations each run did: T, or up to its divergence, or
+    /// up to the logged step at which it stopped (its observer, or `gd.stop_below_test_error`).
     pub operator_flops: f64,
 }
 
@@ -40,8 +41,8 @@ pub struct DistinctRuns {
 /// run's time from its cache entry, so a run that several specs share (specs whose batches are
 /// identical, see `run`) counts once, as it is computed once. `None` if no run has results.
 pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns> {
-    // cache key → (cache directory, operator flops of the run)
-    let mut runs: BTreeMap<String, (PathBuf, f64)> = BTreeMap::new();
+    // cache key → (cache directory, operator flops per iteration, iterations unless it stopped)
+    let mut runs: BTreeMap<String, (PathBuf, f64, f64)> = BTreeMap::new();
     for c in configs {
         let Ok(rows) = crate::output::read_runs(&layout.results_dir(c)) else {
             continue;
@@ -52,14 +53,22 @@ pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns
                 t if t.is_nan() => row.num(col::ITERATIONS),
                 t => t,
             };
-            let flops = 4.0 * m * (n * (n + 1.0) / 2.0) * iterations;
+            let per_iteration = 4.0 * m * (n * (n + 1.0) / 2.0);
             runs.entry(row.text(col::KEY).to_string())
-                .or_insert_with(|| (layout.cache_dir(c), flops));
+                .or_insert_with(|| (layout.cache_dir(c), per_iteration, iterations));
         }
     }
     let timed: Vec<(f64, f64)> = runs
         .iter()
-        .filter_map(|(key, (dir, flops))| Some((crate::run::read_entry(dir, key)?.seconds, *flops)))
+        .filter_map(|(key, (dir, per_iteration, iterations))| {
+            let entry = crate::run::read_entry(dir, key)?;
+            let stopped = entry.status == "stopped" || entry.status == crate::run::REACHED_TARGET;
+            let iterations = match entry.t.last() {
+                Some(&t) if stopped => t as f64,
+                _ => *iterations,
+            };
+            Some((entry.seconds, per_iteration * iterations))
+        })
         .collect();
     (!timed.is_empty()).then(|| DistinctRuns {
         runs: timed.len(),

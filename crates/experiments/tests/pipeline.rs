@@ -836,6 +836,38 @@ fn solve_right(g: &ndarray::Array2<f64>, p: &ndarray::Array2<f64>) -> ndarray::A
 }
 
 #[test]
+fn operator_flops_count_the_iterations_a_run_did() {
+    // A run that stops at its target test error did fewer than T iterations of the operator
+    // products: the flops behind `make bench`'s GEMM bound count those only.
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layout(tmp.path());
+    let text = SMALL.replace(
+        "iterations = 120\nlog_every = 10",
+        "iterations = 3000\nlog_every = 10\nstop_below_test_error = 1e-3",
+    );
+    let path = write_spec(tmp.path(), "stops", &text);
+    let config = parse(&path, &text, false).unwrap();
+    run_experiment(&config, &l, &Silent).unwrap();
+    let entry_dir = l.cache_dir(&config);
+    let entry = std::fs::read_dir(&entry_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap();
+    assert_eq!(v["status"], "reached_target");
+    let t_stop = v["t"].as_array().unwrap().last().unwrap().as_u64().unwrap() as usize;
+    assert!(t_stop < 3000, "the run stops early (t = {t_stop})");
+    let (n, m) = (config.spec.problem.n, config.spec.problem.m.unwrap());
+    let distinct = experiments::gallery::distinct_runs(std::slice::from_ref(&config), &l).unwrap();
+    assert_eq!(
+        distinct.operator_flops,
+        4.0 * (m * n * (n + 1) / 2 * t_stop) as f64
+    );
+}
+
+#[test]
 fn total_computing_time_counts_shared_runs_once() {
     // Two specs with the same runs (they differ only in what they plot): `one` takes both runs
     // of `wide` from the cache. Four runs are listed, two are distinct.
