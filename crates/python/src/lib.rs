@@ -8,6 +8,7 @@
 //! (float64, C order); runs release the GIL.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use experiments::spec::{
@@ -413,7 +414,8 @@ impl PyProblem {
     /// init seed; r' = r unless given). `algorithm` is "gd", "scaled_gd" (needs `lam` = λ ≥ 0) or
     /// "precgd" (needs `c` > 0). `callback(t, U, loss)` is called at every logged step with a
     /// read-only copy of U_t; returning a falsy value other than None (False, numpy.False_, 0)
-    /// stops the run there. Returns a `Run`.
+    /// stops the run there, and an exception it raises is raised by `run`. Ctrl-C
+    /// (KeyboardInterrupt) stops the run at its next logged step and is raised. Returns a `Run`.
     #[pyo3(signature = (u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
                         log_every=10, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
     #[allow(clippy::too_many_arguments)]
@@ -452,7 +454,8 @@ impl PyProblem {
     /// Several runs on this instance in one lockstep batch (one pass of 𝒜 per iteration for all):
     /// `run_batch([dict(alpha=…, r_prime=…, …), …])`, each dict with the keyword arguments of
     /// `run`. Returns a list of `Run`, in order. Equal to the runs one at a time up to rounding
-    /// (the batched kernel sums in another order).
+    /// (the batched kernel sums in another order). An exception in one run's callback, or Ctrl-C,
+    /// stops every run of the batch at its next logged step and is raised.
     fn run_batch(&self, py: Python<'_>, runs: Vec<Bound<'_, PyDict>>) -> PyResult<Vec<PyRun>> {
         let mut specs = Vec::with_capacity(runs.len());
         for d in &runs {
@@ -523,6 +526,9 @@ struct PyObserver<'a> {
     keep_iterates: bool,
     record: Record,
     error: Option<PyErr>,
+    /// Set when the batch is to end (Ctrl-C, or a callback of another run raised): every run
+    /// stops at its next logged step.
+    abort: &'a AtomicBool,
 }
 
 #[derive(Default)]
@@ -546,6 +552,9 @@ const COLUMNS: [&str; 8] = [
 
 impl Observer for PyObserver<'_> {
     fn observe(&mut self, state: &IterationState<'_>) -> Control {
+        if self.abort.load(Ordering::Relaxed) {
+            return Control::Stop;
+        }
         let Ok(d) = self.calculator.compute(state) else {
             self.error = Some(PyRuntimeError::new_err(
                 "a decomposition failed while computing the diagnostics",
@@ -584,11 +593,46 @@ impl Observer for PyObserver<'_> {
                 Ok(false) => Control::Stop,
                 Err(e) => {
                     self.error = Some(e);
+                    self.abort.store(true, Ordering::Relaxed);
                     Control::Stop
                 }
             }
         })
     }
+}
+
+/// Runs `work` (a batch whose observers watch `abort`) on a helper thread without the GIL, while
+/// this thread checks for signals every 50 ms: on Ctrl-C (KeyboardInterrupt, or whatever a Python
+/// signal handler raises) it sets `abort`, so the runs stop at their next logged step, waits for
+/// them and returns the exception beside the outcomes.
+fn run_interruptibly<T: Send>(
+    py: Python<'_>,
+    abort: &AtomicBool,
+    work: impl FnOnce() -> T + Send,
+) -> (T, Option<PyErr>) {
+    let waiter = std::thread::current();
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(move || {
+            let out = work();
+            waiter.unpark();
+            out
+        });
+        let mut interrupted = None;
+        while !handle.is_finished() {
+            py.detach(|| std::thread::park_timeout(std::time::Duration::from_millis(50)));
+            if interrupted.is_none() {
+                if let Err(e) = py.check_signals() {
+                    abort.store(true, Ordering::Relaxed);
+                    interrupted = Some(e);
+                }
+            }
+        }
+        let out = match handle.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (out, interrupted)
+    })
 }
 
 impl PyProblem {
@@ -629,6 +673,7 @@ impl PyProblem {
         }
         let problem = Arc::clone(&self.problem);
         let y_norm = problem.y.dot(&problem.y).sqrt();
+        let abort = AtomicBool::new(false);
         let mut observers: Vec<PyObserver<'_>> = runs
             .into_iter()
             .map(|(_, _, callback, keep_iterates)| PyObserver {
@@ -637,9 +682,10 @@ impl PyProblem {
                 keep_iterates,
                 record: Record::default(),
                 error: None,
+                abort: &abort,
             })
             .collect();
-        let outcomes = py.detach(|| {
+        let (outcomes, interrupted) = run_interruptibly(py, &abort, || {
             let batch = observers
                 .iter_mut()
                 .zip(params.iter().zip(inits))
@@ -651,6 +697,9 @@ impl PyProblem {
                 .collect();
             run_gradient_descent_batch(&problem, batch)
         });
+        if let Some(e) = interrupted {
+            return Err(e);
+        }
         let mut out = Vec::with_capacity(outcomes.len());
         for (o, outcome) in observers.into_iter().zip(outcomes) {
             if let Some(e) = o.error {

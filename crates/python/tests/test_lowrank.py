@@ -104,6 +104,43 @@ def test_a_callback_that_raises_raises():
         p.run(iterations=50, callback=boom)
 
 
+def test_a_raising_callback_stops_the_whole_batch_at_once():
+    # Run 0's callback raises at t = 20; run 1 (no exception of its own, 20000 iterations) stops
+    # at its next logged step instead of running to the end first.
+    p = small()
+    seen = []
+
+    def boom(t, u, loss):
+        if t == 20:
+            raise KeyError("from run 0")
+
+    def count(t, u, loss):
+        seen.append(t)
+
+    with pytest.raises(KeyError, match="from run 0"):
+        p.run_batch([dict(iterations=20000, callback=boom), dict(iterations=20000, callback=count)])
+    assert max(seen) <= 30, max(seen)
+
+
+def test_ctrl_c_stops_a_run_and_raises_keyboard_interrupt():
+    # SIGINT to this process while a long run is inside the engine (the GIL released): the run
+    # stops at a logged step soon after and KeyboardInterrupt is raised.
+    import signal
+    import threading
+    import time
+
+    p = lowrank.Problem.gaussian(n=30, r=2, m=600, kappa=2.0, seed=4)
+    seen = []
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        p.run(iterations=10**7, log_every=10, callback=lambda t, u, loss: seen.append(t))
+    elapsed = time.perf_counter() - start
+    timer.cancel()
+    assert 0 < max(seen) < 10**7 and elapsed < 30, (max(seen), elapsed)
+
+
 def test_batch_equals_single_runs():
     p = lowrank.Problem.gaussian(n=20, r=2, m=300, kappa=2.0, seed=2)
     specs = [
