@@ -7,6 +7,8 @@ BIN := $(TARGET_DIR)/release/experiments
 SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
+# Shard processes of `make figures` (run --jobs): one per core by default; JOBS=1 runs one process.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: all setup build figures check-figures slurm-check python python-test theory bench test lint fmt clean-results
 
@@ -19,9 +21,10 @@ build: setup
 	$(CARGO) build --release --workspace
 
 ## Regenerate every figure in figures/ from the specs in experiments/ (QUICK=1: reduced sizes,
-## into figures/quick/). Cached runs are reused, so with nothing changed this takes seconds.
+## into figures/quick/) with JOBS shard processes, then the merge (same CSV bytes as one process).
+## Cached runs are reused, so with nothing changed this takes seconds.
 figures: build
-	$(BIN) run $(QUICK_FLAG) $(SPECS)
+	$(BIN) run --jobs $(JOBS) $(QUICK_FLAG) $(SPECS)
 	$(if $(QUICK),,$(BIN) gallery)
 
 ## CI's figure check: every full-size spec validates, quick mode draws every figure (non-empty files).
