@@ -1110,6 +1110,34 @@ fn targets(instances: &[Instance], rows: &[Row], figures: Option<&Figures>) -> V
             });
         }
     }
+    // Issue 20 ("batches at the GEMM limit"): k = 32 at ≥ 70% of the GEMM rate, the single run
+    // at n = 200 at ≥ 90% of the bandwidth limit, the figures' runs within 1.5× of their GEMM bound.
+    for inst in instances {
+        let mut wanted = vec![(32, 0.70)];
+        if inst.n == 200 {
+            wanted.push((1, 0.90));
+        }
+        for (k, fraction) in wanted {
+            let row = rows
+                .iter()
+                .find(|r| r.instance == inst.name && r.engine_runs == Some(k));
+            out.push(Target {
+                what: format!("{}: engine, k = {k} (issue 20)", inst.name),
+                required: format!("≥ {:.0}% of limit", 100.0 * fraction),
+                measured: row.map_or("not measured in this run".into(), |r| {
+                    format!("{:.0}%", 100.0 * r.fraction_of_limit)
+                }),
+                met: row.is_some_and(|r| r.fraction_of_limit >= fraction),
+            });
+        }
+    }
+    let ratio = figures.map(|f| f.runs_seconds / f.gemm_bound_seconds);
+    out.push(Target {
+        what: "full `make figures`: its runs' time against their GEMM bound (issue 20)".into(),
+        required: "≤ 1.5×".into(),
+        measured: ratio.map_or("not measured".into(), |x| format!("{x:.2}×")),
+        met: ratio.is_some_and(|x| x <= 1.5),
+    });
     let wall = figures.and_then(|f| f.wall_seconds);
     out.push(Target {
         what: "full `make figures` at default sizes".into(),
@@ -1254,7 +1282,7 @@ fn print_results(results: &Results, cli: &Cli) {
         }
         None => println!("\nfull `make figures`: not timed (see the error above)"),
     }
-    println!("\ntargets (issue 5):");
+    println!("\ntargets (issues 5 and 20):");
     for t in &results.targets {
         println!(
             "  [{}] {}: {} (required {})",
