@@ -24,6 +24,7 @@
 //! these paired ratios over the rounds is reported; the GEMM rate of the figures' run is measured
 //! just before and just after it.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -211,11 +212,117 @@ struct Figures {
     /// GEMM 2000³ on all cores (GFLOP/s) just before and just after the figures' run (with
     /// --skip-figures, both entries are the one measurement made then).
     gemm_gflop_s_before_after: [f64; 2],
-    /// operator_flops at the mean of those two GEMM rates (s): what the runs would take at 100%
-    /// of it.
+    /// operator_flops at the mean of those two GEMM rates (s), each batch at the share of the
+    /// cores it ran on ([`Roofline::gemm_bound_seconds`]): what the runs would take at 100% of it.
     gemm_bound_seconds: f64,
     /// Each spec's computing time (s) and run count, from its manifest.
     per_spec: Vec<SpecTime>,
+    /// The batches' roofline: per batch-iteration of a batch on a packed operator, the larger of
+    /// its products' flops (4·m·p per active run) at the GEMM rate of the cores it ran on and one
+    /// read of the operator (8·m·p bytes) at the rate those cores re-read a buffer of its size.
+    roofline: Roofline,
+}
+
+/// The figures' batches against their roofline (see [`Figures::roofline`]).
+#[derive(Serialize)]
+struct Roofline {
+    /// Computing time of the batches on a packed operator (s), from the cache.
+    dense_seconds: f64,
+    /// Their roofline time (s).
+    dense_roofline_seconds: f64,
+    /// Computing time of the other (matrix completion) batches (s), not in the roofline.
+    other_seconds: f64,
+    /// Batches whose thread count was not recorded (taken as all cores).
+    threads_unknown: usize,
+    /// The batches' operator flops at the GEMM rate of the cores each ran on (s): the GEMM bound
+    /// with each batch's own share of the machine (J shard processes have 1/J of the cores each).
+    gemm_bound_seconds: f64,
+    /// The batches with the most computing time, slowest first.
+    slowest: Vec<BatchRoofline>,
+}
+
+/// One batch against its roofline.
+#[derive(Serialize)]
+struct BatchRoofline {
+    spec: String,
+    n: usize,
+    m: usize,
+    runs: usize,
+    /// The most iterations one of its runs did.
+    iterations: f64,
+    seconds: f64,
+    roofline_seconds: f64,
+    /// Its operator products' flops over its computing time (GFLOP/s).
+    gflop_s: f64,
+}
+
+/// The roofline of the figures' batches (see [`Figures::roofline`]), `gemm_gflop_s` being the
+/// GEMM rate on all `cores`: a batch computed on t threads gets t/cores of it, and each operator
+/// size is read once with a probe of that size on t threads.
+fn roofline(
+    batches: &[experiments::gallery::BatchDone],
+    gemm_gflop_s: f64,
+    cores: usize,
+) -> Roofline {
+    let mut read_gb_s: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let mut rows = Vec::new();
+    let (mut dense_seconds, mut dense_roofline_seconds, mut other_seconds) = (0.0, 0.0, 0.0);
+    let (mut threads_unknown, mut gemm_bound_seconds) = (0, 0.0);
+    for b in batches {
+        if b.m == 0 {
+            other_seconds += b.seconds;
+            continue;
+        }
+        let threads = if b.threads == 0 {
+            threads_unknown += 1;
+            cores
+        } else {
+            b.threads.min(cores)
+        };
+        let gemm_gflop_s = gemm_gflop_s * threads as f64 / cores as f64;
+        let per_run_flops = 4.0 * b.m as f64 * (b.n * (b.n + 1) / 2) as f64;
+        let bytes = 8 * b.m * (b.n * (b.n + 1) / 2);
+        let gb_s = *read_gb_s.entry((bytes, threads)).or_insert_with(|| {
+            let probe = SumProbe::with_bytes(bytes);
+            probe.gb_s(probe.seconds(threads))
+        });
+        let read_seconds = bytes as f64 / (gb_s * 1e9);
+        // The runs leave the batch at their own iteration counts: between consecutive counts,
+        // the runs still active share each pass.
+        let mut its = b.iterations.clone();
+        its.sort_by(f64::total_cmp);
+        let (mut done, mut bound, mut flops) = (0.0, 0.0, 0.0);
+        for (j, &t) in its.iter().enumerate() {
+            let active = (its.len() - j) as f64;
+            let steps = t - done;
+            bound += steps * (per_run_flops * active / (gemm_gflop_s * 1e9)).max(read_seconds);
+            flops += steps * per_run_flops * active;
+            done = t;
+        }
+        dense_seconds += b.seconds;
+        dense_roofline_seconds += bound;
+        gemm_bound_seconds += flops / (gemm_gflop_s * 1e9);
+        rows.push(BatchRoofline {
+            spec: b.spec.clone(),
+            n: b.n,
+            m: b.m,
+            runs: b.iterations.len(),
+            iterations: done,
+            seconds: b.seconds,
+            roofline_seconds: bound,
+            gflop_s: flops / b.seconds / 1e9,
+        });
+    }
+    rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    rows.truncate(8);
+    Roofline {
+        dense_seconds,
+        dense_roofline_seconds,
+        other_seconds,
+        threads_unknown,
+        gemm_bound_seconds,
+        slowest: rows,
+    }
 }
 
 /// One spec's share of the figures' time.
@@ -936,6 +1043,8 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
                    gemm_after: f64| {
         let distinct = experiments::gallery::distinct_runs(&configs, layout)?;
         let gemm_gflop_s = 0.5 * (gemm_before + gemm_after);
+        let batches = experiments::gallery::batches_done(&configs, layout);
+        let roofline = roofline(&batches, gemm_gflop_s, cores);
         Some(Figures {
             source: if measure {
                 "measured in this run"
@@ -948,7 +1057,7 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
             distinct_runs: distinct.runs,
             operator_flops: distinct.operator_flops,
             gemm_gflop_s_before_after: [gemm_before, gemm_after],
-            gemm_bound_seconds: distinct.operator_flops / (gemm_gflop_s * 1e9),
+            gemm_bound_seconds: roofline.gemm_bound_seconds,
             per_spec: configs
                 .iter()
                 .filter_map(|c| {
@@ -960,6 +1069,7 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
                     })
                 })
                 .collect(),
+            roofline,
         })
     };
     if !measure {
@@ -1286,6 +1396,38 @@ fn print_results(results: &Results, cli: &Cli) {
                 })
                 .collect();
             println!("  per spec: {}", per_spec.join(", "));
+            let r = &f.roofline;
+            println!(
+                "  roofline (per batch-iteration the larger of its flops at the GEMM rate and one \
+                 read of its operator at the rate this machine re-reads that many bytes): {:.1} min \
+                 for the batches on packed operators, which took {:.1} min ({:.1}x it); matrix \
+                 completion batches {:.1} min, not in it. Slowest batches (time, roofline, GFLOP/s):",
+                r.dense_roofline_seconds / 60.0,
+                r.dense_seconds / 60.0,
+                r.dense_seconds / r.dense_roofline_seconds,
+                r.other_seconds / 60.0,
+            );
+            if r.threads_unknown > 0 {
+                println!(
+                    "  ({} batches from cache entries without their thread count, taken as all \
+                     cores: if they ran in `run --jobs` shard processes, their bounds are too low)",
+                    r.threads_unknown
+                );
+            }
+            for b in &r.slowest {
+                println!(
+                    "    {} n={} m={} {} runs x {:.0} it: {:.1} s, roofline {:.1} s ({:.1}x), {:.1} GFLOP/s",
+                    b.spec,
+                    b.n,
+                    b.m,
+                    b.runs,
+                    b.iterations,
+                    b.seconds,
+                    b.roofline_seconds,
+                    b.seconds / b.roofline_seconds,
+                    b.gflop_s
+                );
+            }
         }
         None if cli.skip_figures => {
             println!("\nfull `make figures`: no results/ yet (run make figures first)")

@@ -62,12 +62,10 @@ pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns
         .iter()
         .filter_map(|(key, (dir, per_iteration, iterations))| {
             let entry = crate::run::read_entry(dir, key)?;
-            let stopped = entry.status == "stopped" || entry.status == crate::run::REACHED_TARGET;
-            let iterations = match entry.t.last() {
-                Some(&t) if stopped => t as f64,
-                _ => *iterations,
-            };
-            Some((entry.seconds, per_iteration * iterations))
+            Some((
+                entry.seconds,
+                per_iteration * iterations_done(&entry, *iterations),
+            ))
         })
         .collect();
     (!timed.is_empty()).then(|| DistinctRuns {
@@ -75,6 +73,64 @@ pub fn distinct_runs(configs: &[Config], layout: &Layout) -> Option<DistinctRuns
         seconds: timed.iter().map(|(s, _)| s).sum(),
         operator_flops: timed.iter().map(|(_, f)| f).sum(),
     })
+}
+
+/// The iterations a run did, given the `planned` count (T, or its divergence time): up to the
+/// logged step at which it stopped if it was stopped (its observer, or `gd.stop_below_test_error`).
+fn iterations_done(entry: &crate::run::RunResult, planned: f64) -> f64 {
+    let stopped = entry.status == "stopped" || entry.status == crate::run::REACHED_TARGET;
+    match entry.t.last() {
+        Some(&t) if stopped => t as f64,
+        _ => planned,
+    }
+}
+
+/// One batch of the plan of a set of specs ([`crate::shard::plan`]), with what the cache says
+/// it cost (see [`batches_done`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchDone {
+    /// The spec it was computed for.
+    pub spec: String,
+    /// n and m of its instance (m = 0 for matrix completion).
+    pub n: usize,
+    /// m.
+    pub m: usize,
+    /// Its computing time (s): the sum of its runs' times in their cache entries.
+    pub seconds: f64,
+    /// Threads it was computed on (0: not recorded, in entries written before 2026-12-05).
+    pub threads: usize,
+    /// The iterations each of its runs did: T, or up to its divergence, or up to the logged step
+    /// at which it stopped.
+    pub iterations: Vec<f64>,
+}
+
+/// The batches of `configs` as `run` forms them, each with its time and its runs' iterations
+/// from the cache; batches with a run that is not in the cache are left out.
+pub fn batches_done(configs: &[Config], layout: &Layout) -> Vec<BatchDone> {
+    let plan = crate::shard::plan(configs, 1);
+    plan.batches
+        .iter()
+        .filter_map(|b| {
+            let dir = layout.cache_dir(&configs[b.spec_index]);
+            let (mut seconds, mut threads) = (0.0, 0);
+            let mut iterations = Vec::with_capacity(b.keys.len());
+            for key in &b.keys {
+                let entry = crate::run::read_entry(&dir, key)?;
+                seconds += entry.seconds;
+                threads = threads.max(entry.threads);
+                let planned = entry.diverged_at.unwrap_or(b.iterations) as f64;
+                iterations.push(iterations_done(&entry, planned));
+            }
+            Some(BatchDone {
+                spec: b.spec.clone(),
+                n: b.n,
+                m: b.m,
+                seconds,
+                threads,
+                iterations,
+            })
+        })
+        .collect()
 }
 
 /// The gallery text for `configs` (figure paths relative to the figures directory).

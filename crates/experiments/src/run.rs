@@ -91,10 +91,19 @@ pub struct RunResult {
     /// which runs each machine computed. Empty in entries written before it was recorded.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub computed_on: String,
+    /// Threads of the rayon pool that computed the run's batch: `seconds` is time on that many
+    /// cores (`run --jobs J` gives each shard process 1/J of them). 0 in entries written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "no_threads")]
+    pub threads: usize,
     /// In a cache entry: SHA-256 (hex) of the entry's JSON with this field empty ([`seal`]);
     /// empty in memory.
     #[serde(default)]
     pub checksum: String,
+}
+
+fn no_threads(threads: &usize) -> bool {
+    *threads == 0
 }
 
 /// SHA-256 (hex) of `r`'s JSON with its checksum field empty. serde_json writes every f64 in its
@@ -577,6 +586,7 @@ pub fn run_batch(
                 truth_singular_values: (!p.truth.is_orthonormal())
                     .then(|| problem.truth.singular_values.clone()),
                 computed_on: crate::manifest::Machine::current().label(),
+                threads: 0,
                 checksum: String::new(),
             }
         })
@@ -797,6 +807,7 @@ fn run_group(
         let keys: Vec<String> = computed.iter().map(|r| r.key.clone()).collect();
         for (&i, mut r) in chunk.iter().zip(computed.drain(..)) {
             r.seconds = share;
+            r.threads = rayon::current_num_threads();
             if let Some(dir) = cache_dir {
                 let json = serde_json::to_vec(&seal(r.clone())).expect("RunResult serializes");
                 write_atomic(&cache_entry(dir, &r.key), &json)?;

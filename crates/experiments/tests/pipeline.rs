@@ -2498,3 +2498,43 @@ fn a_run_estimated_above_the_time_limit_is_refused_before_anything_is_created() 
         "{err}"
     );
 }
+
+/// Cache entries record the threads their batch ran on (read back by `batches_done`), and an
+/// entry written before the field existed (no "threads" key, its checksum computed without it)
+/// is still valid.
+#[test]
+fn cache_entries_record_their_threads_and_entries_without_them_stay_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let spec = write_spec(tmp.path(), "small", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let threads = rayon::current_num_threads();
+    let batches = experiments::gallery::batches_done(std::slice::from_ref(&config), &l);
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].threads, threads);
+    assert_eq!(batches[0].iterations.len(), 2);
+    assert!(batches[0].seconds > 0.0);
+    let cache = l.cache_dir(&config);
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v["threads"], threads, "{}", path.display());
+        // The entry as written before the field: without it, sealed without it.
+        v.as_object_mut().unwrap().remove("threads");
+        let old: experiments::run::RunResult = serde_json::from_value(v).unwrap();
+        assert_eq!(old.threads, 0);
+        let bytes = serde_json::to_vec(&experiments::run::seal(old)).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("\"threads\""));
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let again = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!((again.cache.hits, again.cache.rejected), (2, 0));
+    let batches = experiments::gallery::batches_done(std::slice::from_ref(&config), &l);
+    assert_eq!(batches[0].threads, 0);
+}
