@@ -2,13 +2,16 @@
 //! where it was and ends with the same bytes as an uninterrupted one.
 //!
 //! A batch that has computed for [`FIRST_AFTER`] × the interval (by default 60 s) writes its state
-//! every interval (default 10 s; `LOWRANK_CHECKPOINT_SECONDS` sets the interval, e.g. 0.1 in tests)
+//! every interval (default 10 s; `LOWRANK_CHECKPOINT_SECONDS` sets the interval, e.g. 0.1 in tests),
+//! or less often once a write takes longer than [`MAX_OVERHEAD`] of the interval (the logged rows
+//! grow with t, so a fixed interval would make the writes of a long batch cost O(T²)),
 //! to `<cache>/<first key of the batch>.checkpoint.json`, atomically (a private temporary file
 //! renamed over the previous checkpoint). The state is the core's [`BatchState`] (every run's U_t,
 //! last observed iterate and end, if any) and each run's logged rows so far, all floats stored as
 //! their IEEE-754 bit patterns, so resuming is exact. When the batch is done and cached the
 //! checkpoint is removed. A checkpoint that does not match its batch (other keys, shapes, or rows)
-//! is ignored and the batch starts from t = 0.
+//! is ignored and the batch starts from t = 0. A write that fails (disk full, permissions) stops the
+//! batch's checkpoints, not the batch, and is reported once through the caller's callback.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,19 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A batch writes its first checkpoint after this many intervals (60 s by default).
 pub const FIRST_AFTER: u32 = 6;
+
+/// The largest share of a batch's time that writing its checkpoints may take: after a write that
+/// took d, the next one is due after max(interval, d / MAX_OVERHEAD) ([`next_delay`]).
+pub const MAX_OVERHEAD: f64 = 0.1;
+
+/// The wait before the next checkpoint after one whose write took `write`: max(interval,
+/// write / [`MAX_OVERHEAD`]).
+pub fn next_delay(interval: Duration, write: Duration) -> Duration {
+    interval.max(write.mul_f64(1.0 / MAX_OVERHEAD))
+}
+
+/// Called once with the checkpoint's path and the error when a checkpoint cannot be written.
+pub type OnFailure<'a> = Box<dyn FnMut(&Path, &std::io::Error) + Send + 'a>;
 
 /// Version of the checkpoint format.
 const FORMAT: u32 = 1;
@@ -177,8 +193,9 @@ pub fn load(
     Some((BatchState { t: file.t, runs }, recorded))
 }
 
-/// Writes a batch's state every interval once the batch has run for [`FIRST_AFTER`] intervals.
-pub struct TimedCheckpointer {
+/// Writes a batch's state every interval once the batch has run for [`FIRST_AFTER`] intervals (less
+/// often when writes are slow, see [`next_delay`]).
+pub struct TimedCheckpointer<'a> {
     path: PathBuf,
     keys: Vec<String>,
     recorded: Vec<SharedRecorded>,
@@ -188,15 +205,18 @@ pub struct TimedCheckpointer {
     pub written: usize,
     /// The first write that failed (checkpoints are then no longer attempted; the run goes on).
     pub failed: Option<std::io::Error>,
+    on_failure: Option<OnFailure<'a>>,
 }
 
-impl TimedCheckpointer {
-    /// For the batch with cache keys `keys` and its runs' shared rows.
+impl<'a> TimedCheckpointer<'a> {
+    /// For the batch with cache keys `keys` and its runs' shared rows; `on_failure` hears of the
+    /// first write that fails.
     pub fn new(
         cache_dir: &Path,
         keys: Vec<String>,
         recorded: Vec<SharedRecorded>,
         interval: Duration,
+        on_failure: Option<OnFailure<'a>>,
     ) -> Self {
         Self {
             path: path(cache_dir, &keys),
@@ -206,16 +226,18 @@ impl TimedCheckpointer {
             next: Instant::now() + interval * FIRST_AFTER,
             written: 0,
             failed: None,
+            on_failure,
         }
     }
 }
 
-impl Checkpointer for TimedCheckpointer {
+impl Checkpointer for TimedCheckpointer<'_> {
     fn due(&mut self, _t: usize) -> bool {
         self.failed.is_none() && Instant::now() >= self.next
     }
 
     fn save(&mut self, state: &BatchState) {
+        let start = Instant::now();
         let runs = state
             .runs
             .iter()
@@ -247,13 +269,76 @@ impl Checkpointer for TimedCheckpointer {
         let json = serde_json::to_vec(&file).expect("a checkpoint serializes");
         match write_atomic(&self.path, &json) {
             Ok(()) => self.written += 1,
-            Err(e) => self.failed = Some(e),
+            Err(e) => {
+                if let Some(report) = self.on_failure.as_mut() {
+                    report(&self.path, &e);
+                }
+                self.failed = Some(e);
+            }
         }
-        self.next = Instant::now() + self.interval;
+        self.next = Instant::now() + next_delay(self.interval, start.elapsed());
     }
 }
 
 /// Removes a batch's checkpoint (after its results are cached); a missing file is fine.
 pub fn remove(cache_dir: &Path, keys: &[String]) {
     let _ = std::fs::remove_file(path(cache_dir, keys));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_writes_space_the_checkpoints_out() {
+        let interval = Duration::from_secs(10);
+        assert_eq!(next_delay(interval, Duration::from_millis(50)), interval);
+        assert_eq!(next_delay(interval, Duration::from_secs(1)), interval);
+        assert_eq!(
+            next_delay(interval, Duration::from_secs(3)),
+            Duration::from_secs(30)
+        );
+    }
+
+    /// A write that fails is reported once, stops the checkpoints and leaves nothing behind.
+    #[test]
+    fn a_failed_write_is_reported_once_and_stops_the_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = vec!["00c0ffee00c0ffee".to_string()];
+        // A directory where the checkpoint file should go: renaming onto it fails.
+        std::fs::create_dir(path(dir.path(), &keys)).unwrap();
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reports);
+        let mut c = TimedCheckpointer::new(
+            dir.path(),
+            keys.clone(),
+            vec![SharedRecorded::default()],
+            Duration::ZERO,
+            Some(Box::new(move |p: &Path, e: &std::io::Error| {
+                sink.lock().unwrap().push((p.to_path_buf(), e.to_string()));
+            })),
+        );
+        let state = BatchState {
+            t: 7,
+            runs: vec![RunState {
+                u: Array2::zeros((3, 2)),
+                last_good: Array2::zeros((3, 2)),
+                status: None,
+            }],
+        };
+        assert!(c.due(7));
+        c.save(&state);
+        assert!(c.failed.is_some());
+        assert_eq!(c.written, 0);
+        assert!(!c.due(8), "no checkpoint is attempted after a failure");
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].0, path(dir.path(), &keys));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(
+            left.len(),
+            1,
+            "only the directory in the way: no temporary file left"
+        );
+    }
 }

@@ -206,6 +206,18 @@ impl Progress for Reporter {
             )
         });
     }
+    fn checkpoint_failed(&self, points: &[&RunPoint], path: &Path, error: &std::io::Error) {
+        self.iters.suspend(|| {
+            eprintln!(
+                "{}: warning: could not write the checkpoint of a batch of {} run{} ({}: {error}); \
+                 the batch goes on without checkpoints, so an interruption restarts it from t = 0",
+                self.spec,
+                points.len(),
+                if points.len() == 1 { "" } else { "s" },
+                path.display()
+            )
+        });
+    }
     fn iteration(&self, t: usize) {
         self.iters.set_position(t as u64);
     }

@@ -542,12 +542,16 @@ pub fn run_batch(
             },
         )
     });
+    let report_failure = |path: &Path, error: &std::io::Error| {
+        progress.checkpoint_failed(points, path, error);
+    };
     let mut checkpointer = match (cache_dir, checkpoint::interval()) {
         (Some(d), Ok(every)) => Some(TimedCheckpointer::new(
             d,
             keys.clone(),
             shared.clone(),
             every,
+            Some(Box::new(report_failure)),
         )),
         _ => None,
     };
@@ -603,6 +607,8 @@ pub trait Progress: Sync {
     fn run_finished(&self, _point: &RunPoint, _result: &RunResult, _cached: bool) {}
     /// A batch continues from its checkpoint at iteration `t`.
     fn resumed(&self, _points: &[&RunPoint], _t: usize) {}
+    /// A batch's checkpoint could not be written at `path`: the batch goes on without checkpoints.
+    fn checkpoint_failed(&self, _points: &[&RunPoint], _path: &Path, _error: &std::io::Error) {}
 }
 
 /// Reports nothing.

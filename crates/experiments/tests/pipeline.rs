@@ -2372,6 +2372,51 @@ fn runs_cut_short_are_recorded_unsettled_drawn_hollow_and_left_out_of_fits() {
     );
 }
 
+/// A checkpoint that cannot be written is reported once, on stderr, and the batch still completes
+/// with the same bytes as a run that wrote its checkpoints.
+#[test]
+fn a_checkpoint_that_cannot_be_written_is_reported_and_the_batch_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 100000")
+        .replace("log_every = 10", "log_every = 500");
+    write_spec(tmp.path(), "long", &text);
+    let cli = |results: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .current_dir(tmp.path())
+            .env("LOWRANK_CHECKPOINT_SECONDS", "0.01")
+            .args(["--results", results, "--figures", "figures"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let fine = cli("fine", &["run", "long.toml"]);
+    assert!(fine.status.success(), "{fine:?}");
+    // The batch's checkpoint path, from the plan, taken by a directory.
+    let plan = cli("blocked", &["plan", "long.toml", "--json", "plan.json"]);
+    assert!(plan.status.success(), "{plan:?}");
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("plan.json")).unwrap()).unwrap();
+    let key = plan["batches"][0]["keys"][0].as_str().unwrap().to_string();
+    let cache = tmp.path().join("blocked/cache");
+    std::fs::create_dir_all(cache.join(format!("{key}.checkpoint.json"))).unwrap();
+    let blocked = cli("blocked", &["run", "long.toml"]);
+    assert!(blocked.status.success(), "{blocked:?}");
+    let stderr = String::from_utf8_lossy(&blocked.stderr);
+    assert_eq!(
+        stderr.matches("could not write the checkpoint").count(),
+        1,
+        "{stderr}"
+    );
+    for f in ["runs.csv", "trajectories.csv"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("fine/long").join(f)).unwrap(),
+            std::fs::read(tmp.path().join("blocked/long").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
 #[test]
 fn a_run_killed_mid_batch_resumes_from_its_checkpoint_and_ends_with_the_same_bytes() {
     let tmp = tempfile::tempdir().unwrap();
