@@ -51,6 +51,16 @@ fn layout(dir: &Path) -> Layout {
     }
 }
 
+/// SMALL with a sweep over two α (one batch of two runs), written to `dir`, parsed and run once.
+fn run_two_alphas(dir: &Path) -> (experiments::spec::Config, Layout) {
+    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let spec = write_spec(dir, "small", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(dir);
+    run_experiment(&config, &l, &Silent).unwrap();
+    (config, l)
+}
+
 fn run_cli(args: &[&str], cwd: &Path) -> (bool, String) {
     run_cli_with_memory_limit(args, cwd, None)
 }
@@ -181,11 +191,7 @@ fn numbers_do_not_depend_on_what_the_cache_holds() {
 #[test]
 fn malformed_cache_entries_are_recomputed() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
-    let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false).unwrap();
-    let l = layout(tmp.path());
-    run_experiment(&config, &l, &Silent).unwrap();
+    let (config, l) = run_two_alphas(tmp.path());
     let csv = std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap();
     // Cut every row of one entry to three values (valid JSON, wrong shape).
     let cache = l.cache_dir(&config);
@@ -1888,11 +1894,7 @@ fn sizes_that_would_wrap_or_not_fit_are_refused_before_anything_is_allocated() {
 #[test]
 fn corrupted_cache_entries_are_rejected_counted_and_recomputed() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
-    let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false).unwrap();
-    let l = layout(tmp.path());
-    run_experiment(&config, &l, &Silent).unwrap();
+    let (config, l) = run_two_alphas(tmp.path());
     let csvs = |l: &Layout| {
         ["runs.csv", "trajectories.csv"]
             .map(|f| std::fs::read(l.results_dir(&config).join(f)).unwrap())
@@ -2550,11 +2552,7 @@ fn a_run_estimated_above_the_time_limit_is_refused_before_anything_is_created() 
 #[test]
 fn cache_entries_record_their_threads_and_entries_without_them_stay_valid() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
-    let spec = write_spec(tmp.path(), "small", &text);
-    let config = parse(&spec, &text, false).unwrap();
-    let l = layout(tmp.path());
-    run_experiment(&config, &l, &Silent).unwrap();
+    let (config, l) = run_two_alphas(tmp.path());
     let threads = rayon::current_num_threads();
     let batches = experiments::gallery::batches_done(std::slice::from_ref(&config), &l);
     assert_eq!(batches.len(), 1);
