@@ -1398,8 +1398,9 @@ fn print_results(results: &Results, cli: &Cli) {
             println!("  per spec: {}", per_spec.join(", "));
             let r = &f.roofline;
             println!(
-                "  roofline (per batch-iteration the larger of its flops at the GEMM rate and one \
-                 read of its operator at the rate this machine re-reads that many bytes): {:.1} min \
+                "  roofline (per batch-iteration the larger of its flops at the GEMM rate of the \
+                 cores it ran on and one read of its operator at the rate those cores re-read that \
+                 many bytes): {:.1} min \
                  for the batches on packed operators, which took {:.1} min ({:.1}x it); matrix \
                  completion batches {:.1} min, not in it. Slowest batches (time, roofline, GFLOP/s):",
                 r.dense_roofline_seconds / 60.0,
