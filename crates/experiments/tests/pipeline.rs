@@ -2374,21 +2374,44 @@ fn runs_cut_short_are_recorded_unsettled_drawn_hollow_and_left_out_of_fits() {
     );
 }
 
+/// SMALL as one run of 100000 iterations (a few seconds: long enough to checkpoint), written to
+/// `dir` as long.toml.
+fn write_long_spec(dir: &Path) {
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 100000")
+        .replace("log_every = 10", "log_every = 500");
+    write_spec(dir, "long", &text);
+}
+
+/// The experiments binary in `dir` with results under `results`, checkpointing every `seconds`.
+fn checkpointing_cli(dir: &Path, seconds: &str, results: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_experiments"));
+    c.current_dir(dir)
+        .env("LOWRANK_CHECKPOINT_SECONDS", seconds)
+        .args(["--results", results, "--figures", "figures"])
+        .args(args);
+    c
+}
+
+/// Asserts that long.toml's CSVs under results `a` and `b` (in `dir`) are the same bytes.
+fn assert_same_long_csvs(dir: &Path, a: &str, b: &str) {
+    for f in ["runs.csv", "trajectories.csv"] {
+        assert_eq!(
+            std::fs::read(dir.join(a).join("long").join(f)).unwrap(),
+            std::fs::read(dir.join(b).join("long").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
 /// A checkpoint that cannot be written is reported once, on stderr, and the batch still completes
 /// with the same bytes as a run that wrote its checkpoints.
 #[test]
 fn a_checkpoint_that_cannot_be_written_is_reported_and_the_batch_completes() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = SMALL
-        .replace("iterations = 120", "iterations = 100000")
-        .replace("log_every = 10", "log_every = 500");
-    write_spec(tmp.path(), "long", &text);
+    write_long_spec(tmp.path());
     let cli = |results: &str, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_experiments"))
-            .current_dir(tmp.path())
-            .env("LOWRANK_CHECKPOINT_SECONDS", "0.01")
-            .args(["--results", results, "--figures", "figures"])
-            .args(args)
+        checkpointing_cli(tmp.path(), "0.01", results, args)
             .output()
             .unwrap()
     };
@@ -2410,36 +2433,14 @@ fn a_checkpoint_that_cannot_be_written_is_reported_and_the_batch_completes() {
         1,
         "{stderr}"
     );
-    for f in ["runs.csv", "trajectories.csv"] {
-        assert_eq!(
-            std::fs::read(tmp.path().join("fine/long").join(f)).unwrap(),
-            std::fs::read(tmp.path().join("blocked/long").join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    assert_same_long_csvs(tmp.path(), "fine", "blocked");
 }
 
 #[test]
 fn a_run_killed_mid_batch_resumes_from_its_checkpoint_and_ends_with_the_same_bytes() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = SMALL
-        .replace("iterations = 120", "iterations = 100000")
-        .replace("log_every = 10", "log_every = 500");
-    write_spec(tmp.path(), "long", &text);
-    let cli = |results: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_experiments"));
-        c.current_dir(tmp.path())
-            .env("LOWRANK_CHECKPOINT_SECONDS", "0.05")
-            .args([
-                "--results",
-                results,
-                "--figures",
-                "figures",
-                "run",
-                "long.toml",
-            ]);
-        c
-    };
+    write_long_spec(tmp.path());
+    let cli = |results: &str| checkpointing_cli(tmp.path(), "0.05", results, &["run", "long.toml"]);
     // Uninterrupted.
     let whole = cli("whole").output().unwrap();
     assert!(whole.status.success(), "{whole:?}");
@@ -2482,13 +2483,7 @@ fn a_run_killed_mid_batch_resumes_from_its_checkpoint_and_ends_with_the_same_byt
         stderr.contains("continues from its checkpoint at t = "),
         "{stderr}"
     );
-    for f in ["runs.csv", "trajectories.csv"] {
-        assert_eq!(
-            std::fs::read(tmp.path().join("whole/long").join(f)).unwrap(),
-            std::fs::read(tmp.path().join("killed/long").join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    assert_same_long_csvs(tmp.path(), "whole", "killed");
     assert!(
         !has_checkpoint(),
         "the checkpoint is removed once the batch is cached"
