@@ -275,6 +275,23 @@ impl pulp::WithSimd for Chunk<'_> {
     }
 }
 
+/// Calls the register-tile kernel `$kernel` for `$mi` rows (MI, or 1 at the end of a block) and
+/// `$nvp` vectors of runs (1..=NV_MAX), each a compile-time shape.
+macro_rules! tile {
+    ($kernel:ident, $simd:expr, $mi:expr, $nvp:expr, $rows:expr, ($($arg:expr),*)) => {
+        match ($mi, $nvp) {
+            (MI, 4) => $kernel::<S, MI, 4>($simd, $rows, $($arg),*),
+            (MI, 3) => $kernel::<S, MI, 3>($simd, $rows, $($arg),*),
+            (MI, 2) => $kernel::<S, MI, 2>($simd, $rows, $($arg),*),
+            (MI, _) => $kernel::<S, MI, 1>($simd, $rows, $($arg),*),
+            (_, 4) => $kernel::<S, 1, 4>($simd, [$rows[0]], $($arg),*),
+            (_, 3) => $kernel::<S, 1, 3>($simd, [$rows[0]], $($arg),*),
+            (_, 2) => $kernel::<S, 1, 2>($simd, [$rows[0]], $($arg),*),
+            (_, _) => $kernel::<S, 1, 1>($simd, [$rows[0]], $($arg),*),
+        }
+    };
+}
+
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn chunk<S: Simd>(
@@ -318,16 +335,7 @@ fn chunk<S: Simd>(
                 while v0 < nv {
                     let nvp = (nv - v0).min(NV_MAX);
                     let off = v0 * lanes;
-                    match (mi, nvp) {
-                        (MI, 4) => forward::<S, MI, 4>(simd, rows, next, p, ws, ap, off, rt),
-                        (MI, 3) => forward::<S, MI, 3>(simd, rows, next, p, ws, ap, off, rt),
-                        (MI, 2) => forward::<S, MI, 2>(simd, rows, next, p, ws, ap, off, rt),
-                        (MI, _) => forward::<S, MI, 1>(simd, rows, next, p, ws, ap, off, rt),
-                        (_, 4) => forward::<S, 1, 4>(simd, [rows[0]], next, p, ws, ap, off, rt),
-                        (_, 3) => forward::<S, 1, 3>(simd, [rows[0]], next, p, ws, ap, off, rt),
-                        (_, 2) => forward::<S, 1, 2>(simd, [rows[0]], next, p, ws, ap, off, rt),
-                        (_, _) => forward::<S, 1, 1>(simd, [rows[0]], next, p, ws, ap, off, rt),
-                    }
+                    tile!(forward, simd, mi, nvp, rows, (next, p, ws, ap, off, rt));
                     v0 += nvp;
                 }
                 i += mi;
@@ -352,16 +360,7 @@ fn chunk<S: Simd>(
                 while v0 < nv {
                     let nvp = (nv - v0).min(NV_MAX);
                     let off = v0 * lanes;
-                    match (mi, nvp) {
-                        (MI, 4) => adjoint::<S, MI, 4>(simd, rows, next, p, rt, ap, off, gs),
-                        (MI, 3) => adjoint::<S, MI, 3>(simd, rows, next, p, rt, ap, off, gs),
-                        (MI, 2) => adjoint::<S, MI, 2>(simd, rows, next, p, rt, ap, off, gs),
-                        (MI, _) => adjoint::<S, MI, 1>(simd, rows, next, p, rt, ap, off, gs),
-                        (_, 4) => adjoint::<S, 1, 4>(simd, [rows[0]], next, p, rt, ap, off, gs),
-                        (_, 3) => adjoint::<S, 1, 3>(simd, [rows[0]], next, p, rt, ap, off, gs),
-                        (_, 2) => adjoint::<S, 1, 2>(simd, [rows[0]], next, p, rt, ap, off, gs),
-                        (_, _) => adjoint::<S, 1, 1>(simd, [rows[0]], next, p, rt, ap, off, gs),
-                    }
+                    tile!(adjoint, simd, mi, nvp, rows, (next, p, rt, ap, off, gs));
                     v0 += nvp;
                 }
                 i += mi;
