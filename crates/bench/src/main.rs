@@ -829,8 +829,8 @@ fn bench_instance(
     );
     let turn_seconds = if large { 1.3 } else { 0.7 };
     let iters_single = ((turn_seconds / t_two.max(1e-4)) as usize).clamp(10, 400);
-    // At least 10 iterations: a batch's first passes time both layouts of the adjoint
-    // (`AdjointLayoutChoice`), and the turn should measure the steady state.
+    // At least 10 iterations: a batch's first pass allocates and first touches its buffers, and
+    // the turn should measure the steady state.
     let iters_batch =
         |k: usize| ((turn_seconds / (t_two * k as f64 / 4.0)).max(10.0) as usize).min(200);
 

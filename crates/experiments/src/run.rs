@@ -5,10 +5,10 @@
 //!
 //! The batches are fixed by the points alone ([`plan_batches`]): the runs of one instance, in the
 //! order of the points, cut into pieces of at most [`MAX_BATCH`]. This matters because a run's
-//! last bits depend on its batch: a lone run uses the hand-written single-run kernel and a batch
-//! uses faer's products, whose rounding changes with the batch width (measured: at n = 100 a run's
-//! adjoint differs in some bits between batches of ≤ 13 and ≥ 14 runs; over 600 iterations such
-//! differences grow to ~1e-9 relative). So each finished batch is stored as one `<cache>/<key>.json`
+//! last bits depend on its batch: a lone run uses the single-run kernel and a batch of two or more
+//! the batch kernel (`lowrank_core::operator::batch_kernel`), which round differently; in a batch
+//! whose other runs stop early (`stop_below_test_error`) the last active run switches to the
+//! single-run kernel at a point that depends on the others. So each finished batch is stored as one `<cache>/<key>.json`
 //! per run, where the key ([`batch_cache_keys`]) hashes everything that determines the run's
 //! numbers: its [`RunPoint`] minus its grid position, the same for every other run of its batch
 //! in order, and [`CACHE_VERSION`]. A batch is read from the cache only if every run of it is
@@ -44,10 +44,14 @@ use crate::sweep::{InstanceKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
 ///
+/// 9 (2026-12-05): batches of two or more runs use the hand-written batch kernel (every entry one
+/// chain of fused multiply-adds in index order) instead of faer's products: every batched run's
+/// last bits move (single runs are unchanged).
+///
 /// 8 (2026-12-04): batches whose p×a adjoint exceeds 2 MiB (n = 100 with more than 51 runs, n = 200
 /// with more than 13) use 32-row blocks instead of 256, which moves their last bits; no spec in
 /// experiments/ has such a batch (its CSVs were byte-identical apart from the key column).
-pub const CACHE_VERSION: u32 = 8;
+pub const CACHE_VERSION: u32 = 9;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 pub const SPECTRAL_VERSION: u32 = 3;

@@ -151,7 +151,7 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
 }
 
 /// A run's last bits depend on the batch it is computed in (a lone run uses the single-run
-/// kernel, a batch faer's products), so what the cache already holds must not change a spec's
+/// kernel, a batch the batch kernel), so what the cache already holds must not change a spec's
 /// numbers: a spec run after a subset of itself gives the same bytes as run into an empty cache.
 #[test]
 fn numbers_do_not_depend_on_what_the_cache_holds() {

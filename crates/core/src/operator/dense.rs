@@ -25,9 +25,6 @@
 //! row by row from [`Stream::Operator`](crate::seeds::Stream::Operator); this is the same
 //! distribution as the definition, at half the random draws.
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Par};
-use faer_ext::IntoFaer;
 use ndarray::linalg::general_mat_vec_mul;
 use ndarray::{
     s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, ShapeBuilder,
@@ -39,6 +36,7 @@ use rayon::prelude::*;
 
 use ndarray::linalg::general_mat_mul;
 
+use super::batch_kernel::{self, padded_width};
 use super::{BatchPass, MeasurementOperator, PassRun};
 use crate::packing::{packed_dim, smat, smat_into, svec, svec_into};
 
@@ -155,13 +153,11 @@ impl PackedOperator {
     /// number of threads.
     ///
     /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
-    /// one axpy of those rows); a ≥ 2 uses faer's matrix products on each block (compute bound;
-    /// faer was chosen over OpenBLAS by measurement, see bench/README.md).
-    /// `workspace` holds the chunks' partial sums (see [`FusedWorkspace`]). Any memory layouts
-    /// work and give the same bits (tested): the layout of `adjoint` only decides the order in
-    /// which faer's kernels visit G. The fastest for a ≥ 2 are row-major `w` and `residual`; for
-    /// `adjoint`, row-major at wide batches and column-major at narrow ones, the crossover depending
-    /// on the machine ([`DensePass`] measures it).
+    /// one axpy of those rows); a ≥ 2 the batch kernel of [`super::batch_kernel`] (compute bound:
+    /// the runs across the lanes of a vector, each entry one chain of fused multiply-adds in index
+    /// order, so its bits do not depend on the vector width). For a ≥ 2 the inputs, residuals and
+    /// partial adjoints go through padded row-major copies in `workspace` ([`FusedWorkspace`]);
+    /// any memory layouts of `w`, `residual` and `adjoint` work and give the same bits (tested).
     pub fn residual_and_adjoint(
         &self,
         w: ArrayView2<'_, f64>,
@@ -177,8 +173,8 @@ impl PackedOperator {
         assert_eq!(adjoint.dim(), (p, a), "adjoint must be p×a");
         let mut adjoint = adjoint;
         let bounds = chunk_bounds(m);
-        let residual_parts = split_rows(residual, &bounds);
         if a == 1 {
+            let residual_parts = split_rows(residual, &bounds);
             // Contiguous copies for the hand-written kernel (w may be a column of a wider buffer).
             workspace.reserve_single(p);
             let FusedWorkspace { w1, single, .. } = workspace;
@@ -205,28 +201,62 @@ impl PackedOperator {
             }
             return;
         }
-        workspace.reserve(a, p);
-        // Chunk 0 accumulates straight into `adjoint`, chunk c ≥ 1 into workspace.partial[c − 1],
-        // in the layout of `adjoint`.
-        let row_major = adjoint.strides()[1] == 1;
-        let mut outputs: Vec<ArrayViewMut2<'_, f64>> = Vec::with_capacity(ROW_CHUNKS);
-        outputs.push(adjoint.view_mut());
-        for buf in workspace.partial.iter_mut() {
-            outputs.push(partial_view(buf, p, a, row_major));
+        let ap = padded_width(a);
+        workspace.reserve(ap, p, m);
+        let FusedWorkspace {
+            w_pad,
+            r_pad,
+            y_copy,
+            partial,
+            ..
+        } = workspace;
+        // W in the padded layout; the padding columns keep whatever they hold (each column is its
+        // own chain of operations, so they cannot touch the others).
+        let w_pad = &mut w_pad[..p * ap];
+        for (dst, src) in w_pad.chunks_exact_mut(ap).zip(w.rows()) {
+            for (d, &v) in dst.iter_mut().zip(&src) {
+                *d = v;
+            }
         }
-        let jobs = outputs.into_par_iter().zip(residual_parts).enumerate();
+        let w_pad = &*w_pad;
+        y_copy.clear();
+        y_copy.extend(y.iter());
+        let packed = self.packed.as_slice().expect("standard layout");
+        let mut r_parts: Vec<&mut [f64]> = Vec::with_capacity(ROW_CHUNKS);
+        let mut rest = &mut r_pad[..m * ap];
+        for c in 0..ROW_CHUNKS {
+            let (head, tail) = rest.split_at_mut((bounds[c + 1] - bounds[c]) * ap);
+            r_parts.push(head);
+            rest = tail;
+        }
+        let jobs = partial.par_iter_mut().zip(r_parts).enumerate();
         jobs.for_each(|(c, (g, r))| {
             let rows = bounds[c]..bounds[c + 1];
-            fused_chunk_batch(
-                self.packed.slice(s![rows.clone(), ..]),
-                w,
-                y.slice(s![rows]),
+            batch_kernel::residual_and_adjoint_chunk(
+                &packed[rows.start * p..rows.end * p],
+                p,
+                w_pad,
+                ap,
+                &y_copy[rows],
                 r,
-                g,
+                &mut g[..p * ap],
             );
         });
-        for buf in workspace.partial.iter_mut() {
-            adjoint += &partial_view(buf, p, a, row_major);
+        let mut residual = residual;
+        for (mut dst, src) in residual.rows_mut().into_iter().zip(r_pad.chunks_exact(ap)) {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v;
+            }
+        }
+        // G = partial_0 + partial_1 + … in chunk order.
+        for (l, mut dst) in adjoint.rows_mut().into_iter().enumerate() {
+            for (j, d) in dst.iter_mut().enumerate() {
+                let mut v = partial[0][l * ap + j];
+                for part in &partial[1..] {
+                    v += part[l * ap + j];
+                }
+                *d = v;
+            }
         }
     }
 
@@ -277,21 +307,15 @@ impl MeasurementOperator for PackedOperator {
 /// The batched pass of a [`PackedOperator`]: W = [svec(U_iU_iᵀ)]_i, then the fused
 /// R = 𝐀·W − y·1ᵀ, G = 𝐀ᵀ·R ([`PackedOperator::residual_and_adjoint`]), then
 /// ∇f(U_i) = smat(G_i)·U_i. The per-run steps run in parallel, one task per run.
-///
-/// G's layout does not change a bit of the result but does change the speed, by up to 1.7× and in
-/// opposite directions at narrow and wide batches, with a crossover that depends on the machine
-/// (bench/README.md). So the pass times one pass at each batch width in each layout and then keeps
-/// the faster one ([`AdjointLayoutChoice`]).
 #[derive(Debug)]
 pub struct DensePass<'o> {
     op: &'o PackedOperator,
-    /// W (p×k), row-major (the layout faer's forward product reads fastest).
+    /// W (p×k), row-major.
     w: Array2<f64>,
     /// R (m×k), row-major.
     residual: Array2<f64>,
-    /// G (p×a for a batch of a runs), row- or column-major as `layout` chooses: storage for p·k.
+    /// G (p×a for a batch of a runs), column-major (each run's column contiguous): storage for p·k.
     g: Vec<f64>,
-    layout: AdjointLayoutChoice,
     /// smat(G_i) per run (n×n each).
     adjoint: Vec<Array2<f64>>,
     workspace: FusedWorkspace,
@@ -306,92 +330,25 @@ impl<'o> DensePass<'o> {
             w: Array2::zeros((p, k_max)),
             residual: Array2::zeros((m, k_max)),
             g: vec![0.0; p * k_max],
-            layout: AdjointLayoutChoice::default(),
             adjoint: (0..k_max).map(|_| Array2::zeros((n, n))).collect(),
             workspace: FusedWorkspace::new(),
         }
     }
 
-    /// Bytes of the buffers of the pass for k runs on an operator with n and m:
+    /// Bytes of the buffers of the pass for k runs on an operator with n and m, with
+    /// p = n(n+1)/2 and k̄ = [`padded_width`] of k:
     /// ```text
-    ///   8 · ( (2 + ROW_CHUNKS − 1)·p·k     W, G and the chunks' partial G   (p = n(n+1)/2)
-    ///       + (ROW_CHUNKS + 1)·p            the single-input kernel's copy of w and partial G's
-    ///       + m·k                          residuals R
-    ///       + k·n² )                       smat(G_i) per run
+    ///   8 · ( 2·p·k + (ROW_CHUNKS + 1)·p·k̄   W and G; padded W and the chunks' partial G
+    ///       + (ROW_CHUNKS + 1)·p              the single-input kernel's copy of w and partial G's
+    ///       + m·(k + k̄ + 1)                   R, padded R and a copy of y
+    ///       + k·n² )                          smat(G_i) per run
     /// ```
     pub fn bytes(n: usize, m: usize, k: usize) -> u128 {
+        let kp = padded_width(k) as u128;
         let (n, m, k) = (n as u128, m as u128, k as u128);
         let p = n * (n + 1) / 2;
         let chunks = ROW_CHUNKS as u128;
-        8 * ((2 + chunks - 1) * p * k + (chunks + 1) * p + m * k + k * n * n)
-    }
-}
-
-/// Memory layout of the p×a adjoint G of a batched pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdjointLayout {
-    /// G(j, i) at j + p·i: each run's column contiguous.
-    ColumnMajor,
-    /// G(j, i) at a·j + i: the runs' entries j side by side.
-    RowMajor,
-}
-
-/// The choice of [`AdjointLayout`] per batch width: the first pass at a width warms the buffers
-/// (column-major, untimed: it pays the first touch of freshly allocated pages), the next two are
-/// timed, one per layout, and from then on the faster layout is kept for that width. Only speed
-/// depends on it.
-#[derive(Debug, Default, Clone)]
-pub struct AdjointLayoutChoice {
-    /// Per width a: the time of the timed pass in each layout and the number of passes so far.
-    widths: Vec<(usize, [f64; 2], usize)>,
-}
-
-impl AdjointLayoutChoice {
-    /// Passes at a width before the choice is made: one warm-up, then one timed per layout.
-    pub const TRIALS: usize = 3;
-
-    fn entry(&mut self, a: usize) -> &mut (usize, [f64; 2], usize) {
-        let i = match self.widths.iter().position(|e| e.0 == a) {
-            Some(i) => i,
-            None => {
-                self.widths.push((a, [f64::INFINITY; 2], 0));
-                self.widths.len() - 1
-            }
-        };
-        &mut self.widths[i]
-    }
-
-    /// The layout chosen for width `a`, once measured.
-    pub fn chosen(&self, a: usize) -> Option<AdjointLayout> {
-        let (_, time, passes) = self.widths.iter().find(|e| e.0 == a)?;
-        (*passes >= Self::TRIALS).then(|| {
-            if time[1] < time[0] {
-                AdjointLayout::RowMajor
-            } else {
-                AdjointLayout::ColumnMajor
-            }
-        })
-    }
-
-    /// The layout of the next pass at width `a`, and whether to time it.
-    fn next(&mut self, a: usize) -> (AdjointLayout, bool) {
-        if let Some(layout) = self.chosen(a) {
-            return (layout, false);
-        }
-        match self.entry(a).2 {
-            0 => (AdjointLayout::ColumnMajor, false),
-            1 => (AdjointLayout::ColumnMajor, true),
-            _ => (AdjointLayout::RowMajor, true),
-        }
-    }
-
-    /// Counts a pass at width `a` before the choice, with its time if it was timed.
-    fn record(&mut self, a: usize, layout: AdjointLayout, seconds: Option<f64>) {
-        let e = self.entry(a);
-        if let Some(seconds) = seconds {
-            e.1[usize::from(layout == AdjointLayout::RowMajor)] = seconds;
-        }
-        e.2 += 1;
+        8 * (2 * p * k + (chunks + 1) * p * kp + (chunks + 1) * p + m * (k + kp + 1) + k * n * n)
     }
 }
 
@@ -402,26 +359,14 @@ impl BatchPass for DensePass<'_> {
         runs.par_iter()
             .zip(self.w.slice_mut(s![.., ..a]).axis_iter_mut(Axis(1)))
             .for_each(|(run, col)| svec_into(run.uut, col));
-        let (layout, timed) = if a >= 2 {
-            self.layout.next(a)
-        } else {
-            (AdjointLayout::ColumnMajor, false)
-        };
-        let choosing = a >= 2 && self.layout.chosen(a).is_none();
-        let row_major = layout == AdjointLayout::RowMajor;
-        let start = std::time::Instant::now();
         self.op.residual_and_adjoint(
             self.w.slice(s![.., ..a]),
             y,
             self.residual.slice_mut(s![.., ..a]),
-            partial_view(&mut self.g, p, a, row_major),
+            column_major(&mut self.g, p, a),
             &mut self.workspace,
         );
-        if choosing {
-            let seconds = timed.then(|| start.elapsed().as_secs_f64());
-            self.layout.record(a, layout, seconds);
-        }
-        let g = partial_view(&mut self.g, p, a, row_major);
+        let g = column_major(&mut self.g, p, a);
         let g = g.view();
         runs.par_iter_mut()
             .zip(self.adjoint.par_iter_mut())
@@ -442,18 +387,18 @@ impl BatchPass for DensePass<'_> {
 /// are bitwise the same on any number of cores.
 pub const ROW_CHUNKS: usize = 4;
 
-/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs: 32 rows (1.3 MB at n = 100) are read from
-/// memory once, used by the forward product and again, from cache, by the adjoint product. Longer
-/// blocks (256 rows once G outgrew 2 MiB, the rule until 2026-12-04) were slower on every width and
-/// size measured since (bench/README.md).
-pub const FUSED_BLOCK_ROWS: usize = 32;
+/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs ([`batch_kernel::BLOCK_ROWS`]).
+pub const FUSED_BLOCK_ROWS: usize = batch_kernel::BLOCK_ROWS;
 
 /// Scratch space of [`PackedOperator::residual_and_adjoint`], allocated at first use and
-/// reused: for a ≥ 2 inputs the partial adjoints of row chunks 1..[`ROW_CHUNKS`] (p×a each, in
-/// the layout of the output; chunk 0 writes into the output); for one input a contiguous copy of
-/// w and every chunk's partial adjoint (p each).
+/// reused: for a ≥ 2 inputs padded row-major copies of W (p×k̄), R (m×k̄) and y, and every row
+/// chunk's partial adjoint (p×k̄ each); for one input a contiguous copy of w and every chunk's
+/// partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
+    w_pad: Vec<f64>,
+    r_pad: Vec<f64>,
+    y_copy: Vec<f64>,
     partial: Vec<Vec<f64>>,
     w1: Array1<f64>,
     single: Vec<Array1<f64>>,
@@ -472,24 +417,23 @@ impl FusedWorkspace {
         }
     }
 
-    fn reserve(&mut self, a: usize, p: usize) {
-        let fits =
-            self.partial.len() == ROW_CHUNKS - 1 && self.partial.iter().all(|b| b.len() >= p * a);
+    /// Room for a batch with `ap` padded columns.
+    fn reserve(&mut self, ap: usize, p: usize, m: usize) {
+        let fits = self.partial.len() == ROW_CHUNKS
+            && self.partial.iter().all(|b| b.len() >= p * ap)
+            && self.w_pad.len() >= p * ap
+            && self.r_pad.len() >= m * ap;
         if !fits {
-            self.partial = (1..ROW_CHUNKS).map(|_| vec![0.0; p * a]).collect();
+            self.partial = (0..ROW_CHUNKS).map(|_| vec![0.0; p * ap]).collect();
+            self.w_pad = vec![0.0; p * ap];
+            self.r_pad = vec![0.0; m * ap];
         }
     }
 }
 
-/// The first p·a entries of `buf` as a p×a matrix, row- or column-major.
-fn partial_view(buf: &mut [f64], p: usize, a: usize, row_major: bool) -> ArrayViewMut2<'_, f64> {
-    let buf = &mut buf[..p * a];
-    let view = if row_major {
-        ArrayViewMut2::from_shape((p, a), buf)
-    } else {
-        ArrayViewMut2::from_shape((p, a).f(), buf)
-    };
-    view.expect("p·a entries")
+/// The first p·a entries of `buf` as a column-major p×a matrix.
+fn column_major(buf: &mut [f64], p: usize, a: usize) -> ArrayViewMut2<'_, f64> {
+    ArrayViewMut2::from_shape((p, a).f(), &mut buf[..p * a]).expect("p·a entries")
 }
 
 /// `residual` (m×a) cut into the row chunks of `bounds`.
@@ -685,14 +629,14 @@ pub const PREFETCH_AHEAD: usize = 256;
 /// A software prefetch into L1 (x86-64; a no-op elsewhere). Prefetching reads nothing into the
 /// program and never faults, so any address (even past the end of a row) may be asked for.
 #[derive(Clone, Copy)]
-struct Prefetch {
+pub(super) struct Prefetch {
     #[cfg(target_arch = "x86_64")]
     sse: Option<pulp::core_arch::x86::Sse>,
 }
 
 impl Prefetch {
     #[inline(always)]
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             #[cfg(target_arch = "x86_64")]
             sse: pulp::core_arch::x86::Sse::try_new(),
@@ -701,7 +645,7 @@ impl Prefetch {
 
     /// Asks for the cache line holding `ptr`.
     #[inline(always)]
-    fn line(self, ptr: *const f64) {
+    pub(super) fn line(self, ptr: *const f64) {
         #[cfg(target_arch = "x86_64")]
         if let Some(sse) = self.sse {
             sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
@@ -755,90 +699,56 @@ fn dot4_axpy4_body_simd<S: pulp::Simd, const AXPY: bool>(
     acc.map(cast::<S::f64s, [f64; 4]>)
 }
 
-/// a ≥ 2 inputs over a chunk of rows `block` (c×p): r = block·w − y·1ᵀ (c×a), g = blockᵀ·r
-/// (p×a, overwritten), in blocks of [`FUSED_BLOCK_ROWS`] rows with faer's sequential products.
-fn fused_chunk_batch(
-    block: ArrayView2<'_, f64>,
-    w: ArrayView2<'_, f64>,
-    y: ArrayView1<'_, f64>,
-    r: ArrayViewMut2<'_, f64>,
-    g: ArrayViewMut2<'_, f64>,
-) {
-    let (mut r, mut g) = (r, g);
-    let c = block.nrows();
-    let mut first = true;
-    for start in (0..c).step_by(FUSED_BLOCK_ROWS) {
-        let end = (start + FUSED_BLOCK_ROWS).min(c);
-        let ab = block.slice(s![start..end, ..]);
-        let mut rb = r.slice_mut(s![start..end, ..]);
-        // R_b (b×a) = A_b (b×p) · W (p×a) − y_b·1ᵀ, computed as R_bᵀ = Wᵀ·A_bᵀ: the orientation
-        // faer's kernels ran faster (bench/README.md).
-        matmul(
-            rb.view_mut().reversed_axes().into_faer(),
-            Accum::Replace,
-            w.t().into_faer(),
-            ab.t().into_faer(),
-            1.0,
-            Par::Seq,
-        );
-        let yb = y.slice(s![start..end]);
-        for mut col in rb.columns_mut() {
-            col -= &yb;
-        }
-        // G (p×a) (+)= A_bᵀ (p×b) · R_b (b×a)
-        matmul(
-            g.view_mut().into_faer(),
-            if first { Accum::Replace } else { Accum::Add },
-            ab.t().into_faer(),
-            rb.view().into_faer(),
-            1.0,
-            Par::Seq,
-        );
-        first = false;
-    }
-    if first {
-        g.fill(0.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
 
-    /// The layout choice warms up, times one pass per layout, then keeps the faster, per width.
+    /// The batch kernel gives the same bits with AVX-512 (8 lanes), AVX2 (4 lanes) and scalar
+    /// fused multiply-adds, for widths that exercise one to five vectors and the row tile's tail.
     #[test]
-    fn adjoint_layout_choice_times_both_then_keeps_the_faster() {
-        let mut choice = AdjointLayoutChoice::default();
-        let mut seen = Vec::new();
-        for _ in 0..AdjointLayoutChoice::TRIALS {
-            let (layout, timed) = choice.next(8);
-            seen.push((layout, timed));
-            let seconds = if layout == AdjointLayout::RowMajor {
-                1.0
-            } else {
-                2.0
+    fn batch_kernel_bits_do_not_depend_on_the_instruction_set() {
+        use super::batch_kernel::{chunk, padded_width};
+        let (n, m) = (13, 301); // p = 91; 301 rows: 50 six-row tiles and one single row
+        let p = packed_dim(n);
+        let block: Vec<f64> = (0..m * p)
+            .map(|i| ((i * 7919 % 1013) as f64 - 506.0) / 311.0)
+            .collect();
+        let y: Vec<f64> = (0..m).map(|i| (i as f64).sin()).collect();
+        for a in [2, 8, 13, 40] {
+            let ap = padded_width(a);
+            let w: Vec<f64> = (0..p * ap)
+                .map(|i| ((i * 31 % 11) as f64 - 5.0) * 0.0173)
+                .collect();
+            let run = |f: &dyn Fn(&mut [f64], &mut [f64])| {
+                let (mut r, mut g) = (vec![0.0; m * ap], vec![0.0; p * ap]);
+                f(&mut r, &mut g);
+                (r, g)
             };
-            choice.record(8, layout, timed.then_some(seconds));
+            let scalar = run(&|r, g| chunk(pulp::Scalar::new(), &block, p, &w, ap, &y, r, g));
+            assert!(scalar.1.iter().any(|&v| v != 0.0));
+            // The scalar kernel is the definition: one fused multiply-add per term, in order.
+            for (i, ri) in scalar.0.chunks_exact(ap).enumerate().step_by(37) {
+                for (j, &rij) in ri.iter().enumerate() {
+                    let chain =
+                        (0..p).fold(0.0f64, |s, l| block[i * p + l].mul_add(w[l * ap + j], s));
+                    assert_eq!(rij.to_bits(), (chain - y[i]).to_bits());
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(v3) = pulp::x86::V3::try_new() {
+                    let v3 = run(&|r, g| chunk(v3, &block, p, &w, ap, &y, r, g));
+                    assert!(v3 == scalar, "AVX2 bits differ at a = {a}");
+                }
+                if let Some(v4) = pulp::x86::V4::try_new() {
+                    if ap.is_multiple_of(8) {
+                        let v4 = run(&|r, g| chunk(v4, &block, p, &w, ap, &y, r, g));
+                        assert!(v4 == scalar, "AVX-512 bits differ at a = {a}");
+                    }
+                }
+            }
         }
-        assert_eq!(
-            seen,
-            [
-                (AdjointLayout::ColumnMajor, false),
-                (AdjointLayout::ColumnMajor, true),
-                (AdjointLayout::RowMajor, true)
-            ]
-        );
-        assert_eq!(choice.next(8), (AdjointLayout::RowMajor, false));
-        assert_eq!(choice.chosen(8), Some(AdjointLayout::RowMajor));
-        // The untimed warm-up does not count: a slow first column-major pass is forgotten.
-        assert_eq!(choice.chosen(3), None);
-        for (i, seconds) in [100.0, 1.0, 1.5].into_iter().enumerate() {
-            let (layout, timed) = choice.next(3);
-            assert_eq!(timed, i > 0);
-            choice.record(3, layout, timed.then_some(seconds));
-        }
-        assert_eq!(choice.chosen(3), Some(AdjointLayout::ColumnMajor));
     }
 
     /// The single-input kernel gives the same bits with the widest SIMD instruction set the CPU

@@ -16,13 +16,14 @@
 //! [`dense`]; [`CompletionOperator`] (entries of XXᵀ on a sparse Ω; matrix completion), in
 //! [`completion`].
 
+pub mod batch_kernel;
 pub mod completion;
 pub mod dense;
 
 pub use completion::{CompletionOperator, CompletionPass};
 pub use dense::{
-    operator_bytes, AdjointLayout, AdjointLayoutChoice, DensePass, FusedWorkspace, PackedOperator,
-    FUSED_BLOCK_ROWS, PREFETCH_AHEAD, ROW_CHUNKS,
+    operator_bytes, DensePass, FusedWorkspace, PackedOperator, FUSED_BLOCK_ROWS, PREFETCH_AHEAD,
+    ROW_CHUNKS,
 };
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
