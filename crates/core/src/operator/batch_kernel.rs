@@ -17,10 +17,10 @@
 //!
 //! # Tiling
 //! Rows come in blocks of [`BLOCK_ROWS`]; both products walk the packed index in slices sized so
-//! that W's (forward) or G's (adjoint) slice stays in L1 ([`SLICE_BYTES`]). For a slice, the
-//! forward keeps a register tile of R (6 rows × up to 4 vectors of runs) while streaming W's slice
-//! and broadcasting the rows' entries of 𝐀; the adjoint keeps the tile of R in registers and
-//! streams G's slice through them. 𝐀 is read twice per block (the second time mostly from the
+//! that W's (forward) or G's (adjoint) slice stays in L1 ([`slice_bytes`]). For a slice, the
+//! forward keeps a register tile of R (6 rows × up to 4 AVX-512 or 2 narrower vectors of runs)
+//! while streaming W's slice and broadcasting the rows' entries of 𝐀; the adjoint keeps the tile
+//! of R in registers and streams G's slice through them. 𝐀 is read twice per block (the second time mostly from the
 //! last-level cache), W and G once per slice per block, R from L2. The rows of the next tile are
 //! prefetched into L1 while the current one runs.
 //!
@@ -34,8 +34,16 @@ use pulp::Simd;
 use super::dense::Prefetch;
 
 /// Bytes of W's (forward) or G's (adjoint) slice, which stays in L1 while a block's rows stream
-/// past it.
-pub const SLICE_BYTES: usize = 24 << 10;
+/// past it, for vectors of `lanes` entries: 24 KiB with AVX-512, 12 KiB with AVX2 and narrower
+/// (chosen by measurement on an Intel Xeon with AVX-512 and an AMD EPYC Zen 3, whose L1 data
+/// caches hold 48 and 32 KiB; bench/README.md).
+pub const fn slice_bytes(lanes: usize) -> usize {
+    if lanes >= 8 {
+        24 << 10
+    } else {
+        12 << 10
+    }
+}
 
 /// Rows of 𝐀 per block: the block's R (BLOCK_ROWS·ap·8 bytes) stays in L2 between slices.
 pub const BLOCK_ROWS: usize = 1024;
@@ -43,24 +51,43 @@ pub const BLOCK_ROWS: usize = 1024;
 /// Rows per register tile.
 const MI: usize = 6;
 
-/// Most vectors of runs per register tile (6 × 4 = 24 accumulators of the 32 AVX-512 registers).
-/// A 5 × 5 tile for 33–40 runs (instead of a 4-vector and a 1-vector tile) measured no faster.
-const NV_MAX: usize = 4;
-
-/// Columns of the padded W, R and G for a runs: 4 for a ≤ 4, else a rounded up to a multiple of 8
-/// (one or more AVX-512 vectors; AVX2 and scalar code use the same layout).
-pub fn padded_width(a: usize) -> usize {
-    if a <= 4 {
+/// Most vectors of runs per register tile for `lanes`-wide vectors: 4 with AVX-512 (6 × 4 = 24
+/// accumulators of its 32 registers; a 5 × 5 tile for 33–40 runs measured no faster), 2 with
+/// narrower vectors, whose instruction sets have 16 registers (6 × 2 = 12 accumulators, the
+/// AVX2 shape of BLIS's dgemm kernel; 6 × 4 spilled to the stack and ran at half the speed).
+const fn nv_max(lanes: usize) -> usize {
+    if lanes >= 8 {
         4
     } else {
-        a.div_ceil(8) * 8
+        2
     }
 }
 
-/// Entries of the packed index per slice for `ap` padded columns: SLICE_BYTES / (8·ap), a multiple
-/// of 8 between 16 and 512.
-fn slice_len(ap: usize) -> usize {
-    (SLICE_BYTES / (8 * ap)).clamp(16, 512) / 8 * 8
+/// Columns of the padded W, R and G for a runs on this CPU: [`padded_width_for_lanes`] with 8
+/// lanes if it has AVX-512, else 4 (AVX2 pads 9 runs to 12 columns, not 16). The padding does not
+/// enter any run's arithmetic.
+pub fn padded_width(a: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    let lanes = if pulp::x86::V4::is_available() { 8 } else { 4 };
+    #[cfg(not(target_arch = "x86_64"))]
+    let lanes = 4;
+    padded_width_for_lanes(a, lanes)
+}
+
+/// Columns of the padded W, R and G for a runs and vectors of `lanes` entries: 4 for a ≤ 4, else a
+/// rounded up to a multiple of `lanes`.
+pub const fn padded_width_for_lanes(a: usize, lanes: usize) -> usize {
+    if a <= 4 {
+        4
+    } else {
+        a.div_ceil(lanes) * lanes
+    }
+}
+
+/// Entries of the packed index per slice for `ap` padded columns and `lanes`-wide vectors:
+/// slice_bytes(lanes) / (8·ap), a multiple of 8 between 16 and 512.
+fn slice_len(ap: usize, lanes: usize) -> usize {
+    (slice_bytes(lanes) / (8 * ap)).clamp(16, 512) / 8 * 8
 }
 
 /// R = block·W − y·1ᵀ (c×ap) and G = blockᵀ·R (p×ap), both overwritten, with the widest vectors
@@ -121,7 +148,7 @@ impl pulp::WithSimd for Chunk<'_> {
 }
 
 /// Calls the register-tile kernel `$kernel` for `$mi` rows (MI, or 1 at the end of a block) and
-/// `$nvp` vectors of runs (1..=NV_MAX), each a compile-time shape.
+/// `$nvp` vectors of runs (1..=4), each a compile-time shape.
 macro_rules! tile {
     ($kernel:ident, $simd:expr, $mi:expr, $nvp:expr, $rows:expr, ($($arg:expr),*)) => {
         match ($mi, $nvp) {
@@ -161,7 +188,7 @@ pub(crate) fn chunk<S: Simd>(
     assert_eq!(r.len(), c * ap, "r must be c×ap");
     assert_eq!(g.len(), p * ap, "g must be p×ap");
     let nv = ap / lanes;
-    let slice = slice_len(ap);
+    let slice = slice_len(ap, lanes);
     r.fill(0.0);
     g.fill(0.0);
     for i0 in (0..c).step_by(BLOCK_ROWS) {
@@ -179,7 +206,7 @@ pub(crate) fn chunk<S: Simd>(
                 let rt = &mut rb[(i - i0) * ap..(i - i0 + mi) * ap];
                 let mut v0 = 0;
                 while v0 < nv {
-                    let nvp = (nv - v0).min(NV_MAX);
+                    let nvp = (nv - v0).min(nv_max(lanes));
                     let off = v0 * lanes;
                     tile!(forward, simd, mi, nvp, rows, (next, ws, ap, off, rt));
                     v0 += nvp;
@@ -204,7 +231,7 @@ pub(crate) fn chunk<S: Simd>(
                 let rt = &rb[(i - i0) * ap..(i - i0 + mi) * ap];
                 let mut v0 = 0;
                 while v0 < nv {
-                    let nvp = (nv - v0).min(NV_MAX);
+                    let nvp = (nv - v0).min(nv_max(lanes));
                     let off = v0 * lanes;
                     tile!(adjoint, simd, mi, nvp, rows, (next, rt, ap, off, gs));
                     v0 += nvp;

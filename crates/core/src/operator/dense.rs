@@ -336,7 +336,9 @@ impl<'o> DensePass<'o> {
     }
 
     /// Bytes of the buffers of the pass for k runs on an operator with n and m, with
-    /// p = n(n+1)/2 and k̄ = [`padded_width`] of k:
+    /// p = n(n+1)/2 and k̄ = k padded to the widest layout, 8 lanes
+    /// ([`batch_kernel::padded_width_for_lanes`]; an upper bound on every CPU, so that what fits in
+    /// a memory budget does not depend on the CPU):
     /// ```text
     ///   8 · ( 2·p·k + (ROW_CHUNKS + 1)·p·k̄   W and G; padded W and the chunks' partial G
     ///       + (ROW_CHUNKS + 1)·p              the single-input kernel's copy of w and partial G's
@@ -344,7 +346,7 @@ impl<'o> DensePass<'o> {
     ///       + k·n² )                          smat(G_i) per run
     /// ```
     pub fn bytes(n: usize, m: usize, k: usize) -> u128 {
-        let kp = padded_width(k) as u128;
+        let kp = batch_kernel::padded_width_for_lanes(k, 8) as u128;
         let (n, m, k) = (n as u128, m as u128, k as u128);
         let p = n * (n + 1) / 2;
         let chunks = ROW_CHUNKS as u128;
@@ -708,15 +710,15 @@ mod tests {
     /// fused multiply-adds, for widths that exercise one to five vectors and the row tile's tail.
     #[test]
     fn batch_kernel_bits_do_not_depend_on_the_instruction_set() {
-        use super::batch_kernel::{chunk, padded_width};
+        use super::batch_kernel::{chunk, padded_width_for_lanes};
         let (n, m) = (13, 301); // p = 91; 301 rows: 50 six-row tiles and one single row
         let p = packed_dim(n);
         let block: Vec<f64> = (0..m * p)
             .map(|i| ((i * 7919 % 1013) as f64 - 506.0) / 311.0)
             .collect();
         let y: Vec<f64> = (0..m).map(|i| (i as f64).sin()).collect();
-        for a in [2, 8, 13, 40] {
-            let ap = padded_width(a);
+        for (a, lanes) in [2, 8, 13, 40].into_iter().flat_map(|a| [(a, 4), (a, 8)]) {
+            let ap = padded_width_for_lanes(a, lanes);
             let w: Vec<f64> = (0..p * ap)
                 .map(|i| ((i * 31 % 11) as f64 - 5.0) * 0.0173)
                 .collect();
