@@ -266,6 +266,25 @@ impl Next {
     }
 }
 
+/// The register tile of R (M rows of `rt`, ap entries apart) at columns off..off + NV·L, with the
+/// range asserted once for the tile's kernel.
+#[inline(always)]
+fn load_tile<S: Simd, const M: usize, const NV: usize>(
+    simd: S,
+    rt: &[f64],
+    ap: usize,
+    off: usize,
+) -> [[S::f64s; NV]; M] {
+    let lanes = S::F64_LANES;
+    assert!(off + NV * lanes <= ap && rt.len() >= M * ap);
+    let mut tile = [[simd.splat_f64s(0.0); NV]; M];
+    for (q, row) in tile.iter_mut().enumerate() {
+        let (v, _) = S::as_simd_f64s(&rt[q * ap + off..][..NV * lanes]);
+        row.copy_from_slice(&v[..NV]);
+    }
+    tile
+}
+
 /// One register tile of the forward: R[q, off..off + NV·L] += Σ_t rows[q][t] · ws[t, off..] over
 /// the slice (t in order), for the M rows whose R rows are `rt` (M·ap entries).
 #[inline(always)]
@@ -281,13 +300,8 @@ fn forward<S: Simd, const M: usize, const NV: usize>(
     let lanes = S::F64_LANES;
     let len = ws.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
-    assert!(off + NV * lanes <= ap && rt.len() >= M * ap);
     let prefetch = Prefetch::new();
-    let mut acc = [[simd.splat_f64s(0.0); NV]; M];
-    for q in 0..M {
-        let (tile, _) = S::as_simd_f64s(&rt[q * ap + off..][..NV * lanes]);
-        acc[q].copy_from_slice(&tile[..NV]);
-    }
+    let mut acc = load_tile::<S, M, NV>(simd, rt, ap, off);
     let ptrs = rows.map(|row| row.as_ptr());
     let wp = ws.as_ptr().wrapping_add(off);
     let mut t8 = 0;
@@ -328,16 +342,10 @@ fn adjoint<S: Simd, const M: usize, const NV: usize>(
     off: usize,
     gs: &mut [f64],
 ) {
-    let lanes = S::F64_LANES;
     let len = gs.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
-    assert!(off + NV * lanes <= ap && rt.len() >= M * ap);
     let prefetch = Prefetch::new();
-    let mut rv = [[simd.splat_f64s(0.0); NV]; M];
-    for q in 0..M {
-        let (tile, _) = S::as_simd_f64s(&rt[q * ap + off..][..NV * lanes]);
-        rv[q].copy_from_slice(&tile[..NV]);
-    }
+    let rv = load_tile::<S, M, NV>(simd, rt, ap, off);
     let ptrs = rows.map(|row| row.as_ptr());
     let gp = gs.as_mut_ptr().wrapping_add(off);
     let mut t8 = 0;
