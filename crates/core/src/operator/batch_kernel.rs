@@ -20,9 +20,9 @@
 //! that W's (forward) or G's (adjoint) slice stays in L1 ([`slice_bytes`]). For a slice, the
 //! forward keeps a register tile of R (6 rows × up to 4 AVX-512 or 2 narrower vectors of runs)
 //! while streaming W's slice and broadcasting the rows' entries of 𝐀; the adjoint keeps the tile
-//! of R in registers and streams G's slice through them. 𝐀 is read twice per block (the second time mostly from the
-//! last-level cache), W and G once per slice per block, R from L2. The rows of the next tile are
-//! prefetched into L1 while the current one runs.
+//! of R in registers and streams G's slice through them. 𝐀 is read twice per block (the second
+//! time mostly from the last-level cache), W and G once per slice per block, R from L2. The rows of
+//! the next tile are prefetched into L1 while the current one runs.
 //!
 //! The tiles' inner loops read through raw pointers (this module allows `unsafe_code`): indexed
 //! slices kept six bounds checks per step and spilled the row pointers to the stack, which cost
