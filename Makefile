@@ -57,9 +57,15 @@ bench: build python
 
 ## Run the test suite (unit, numerical and pipeline tests, doc examples, the core's example
 ## program), then fmt and clippy checks, then the Python module's tests (pytest, after `make python`).
+## The tests build in the release profile, so the binaries and the Python module below reuse their
+## compiled dependencies (one optimized build of the tree instead of three; debug assertions are off,
+## as in the binaries; plain `cargo test` keeps them, in the test profile at opt-level 2).
+## scripts/check-locks.py keeps the Python module's lock file on the workspace's versions, which
+## that reuse needs.
 test: setup
-	$(CARGO) test --workspace
-	$(CARGO) run -q -p lowrank-core --example compare_algorithms
+	python3 scripts/check-locks.py
+	$(CARGO) test --release --workspace
+	$(CARGO) run --release -q -p lowrank-core --example compare_algorithms
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps -q
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
