@@ -61,11 +61,13 @@ bench: build python
 ## compiled dependencies (one optimized build of the tree instead of three; debug assertions are off,
 ## as in the binaries; plain `cargo test` keeps them, in the test profile at opt-level 2).
 ## scripts/check-locks.py keeps the Python module's lock file on the workspace's versions, which
-## that reuse needs.
+## that reuse needs. The example runs from the workspace's build: `cargo run -p lowrank-core` alone
+## would resolve other features and compile the tree once more.
 test: setup
 	python3 scripts/check-locks.py
 	$(CARGO) test --release --workspace
-	$(CARGO) run --release -q -p lowrank-core --example compare_algorithms
+	$(CARGO) build --release --workspace --examples -q
+	$(TARGET_DIR)/release/examples/compare_algorithms
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps -q
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
