@@ -707,7 +707,8 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
 
     /// The batch kernel gives the same bits with AVX-512 (8 lanes), AVX2 (4 lanes) and scalar
-    /// fused multiply-adds, for widths that exercise one to five vectors and the row tile's tail.
+    /// fused multiply-adds, for widths that exercise one to ten vectors, every register tile shape
+    /// and the row tile's tail.
     #[test]
     fn batch_kernel_bits_do_not_depend_on_the_instruction_set() {
         use super::batch_kernel::{chunk, padded_width_for_lanes};
@@ -717,7 +718,7 @@ mod tests {
             .map(|i| ((i * 7919 % 1013) as f64 - 506.0) / 311.0)
             .collect();
         let y: Vec<f64> = (0..m).map(|i| (i as f64).sin()).collect();
-        for (a, lanes) in [2, 8, 13, 40].into_iter().flat_map(|a| [(a, 4), (a, 8)]) {
+        for (a, lanes) in [2, 8, 9, 13, 20, 40].into_iter().flat_map(|a| [(a, 4), (a, 8)]) {
             let ap = padded_width_for_lanes(a, lanes);
             let w: Vec<f64> = (0..p * ap)
                 .map(|i| ((i * 31 % 11) as f64 - 5.0) * 0.0173)
