@@ -30,13 +30,13 @@ use ndarray::{
     s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, ShapeBuilder,
 };
 use ndarray_rand::rand::Rng;
-use ndarray_rand::rand_distr::StandardNormal;
-use ndarray_rand::RandomExt;
+use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use ndarray::linalg::general_mat_mul;
 
 use super::batch_kernel::{self, padded_width};
+use super::huge_pages::streamed_vec;
 use super::{BatchPass, MeasurementOperator, PassRun};
 use crate::packing::{packed_dim, smat, smat_into, svec, svec_into};
 
@@ -56,11 +56,16 @@ pub struct PackedOperator {
 }
 
 impl PackedOperator {
-    /// Gaussian measurements A_i = (G_i + G_iᵀ)/2 (see the module docs for how they are drawn).
+    /// Gaussian measurements A_i = (G_i + G_iᵀ)/2 (see the module docs for how they are drawn),
+    /// stored in memory advised for transparent huge pages (`operator/huge_pages.rs`).
     pub fn sample_gaussian<R: Rng + ?Sized>(n: usize, m: usize, rng: &mut R) -> Self {
         let scale = 1.0 / (m as f64).sqrt();
-        let mut packed = Array2::<f64>::random_using((m, packed_dim(n)), StandardNormal, rng);
-        packed.mapv_inplace(|a| a * scale);
+        let p = packed_dim(n);
+        let entries = streamed_vec(m * p, || {
+            let a: f64 = StandardNormal.sample(rng);
+            a * scale
+        });
+        let packed = Array2::from_shape_vec((m, p), entries).expect("m·p entries");
         Self { n, packed }
     }
 
@@ -718,7 +723,10 @@ mod tests {
             .map(|i| ((i * 7919 % 1013) as f64 - 506.0) / 311.0)
             .collect();
         let y: Vec<f64> = (0..m).map(|i| (i as f64).sin()).collect();
-        for (a, lanes) in [2, 8, 9, 13, 20, 40].into_iter().flat_map(|a| [(a, 4), (a, 8)]) {
+        for (a, lanes) in [2, 8, 9, 13, 20, 40]
+            .into_iter()
+            .flat_map(|a| [(a, 4), (a, 8)])
+        {
             let ap = padded_width_for_lanes(a, lanes);
             let w: Vec<f64> = (0..p * ap)
                 .map(|i| ((i * 31 % 11) as f64 - 5.0) * 0.0173)
