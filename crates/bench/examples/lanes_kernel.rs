@@ -1,22 +1,22 @@
 //! A design experiment (bench/README.md, "Engine design choices"): the engine's batched pass
 //! against the same batch kernel run on a copy of 𝐀 in memory advised for transparent huge pages.
 //!
-//! cargo run --release -p bench --example lanes_kernel --features lanes-kernel [k…]
+//! cargo run --release -p bench --example lanes_kernel [k…]
 //!
 //! Optional NM=n,m (default: the bench's three sizes). Prints GFLOP/s of the pass (4·m·p·k flops,
-//! best of 4) for the engine (`PackedOperator::residual_and_adjoint`: copies into padded buffers,
-//! then `batch_kernel::residual_and_adjoint_chunk` on four row chunks) and for the kernel alone on
-//! four chunks of the huge-page copy, and whether the two agree bit for bit (the tiling and the
+//! best of 4) for the engine (`PackedOperator::residual_and_adjoint` over `from_packed`'s ordinary
+//! pages: copies into padded buffers, then `batch_kernel::residual_and_adjoint_chunk` on four row
+//! chunks) and for the kernel alone on four chunks of the huge-page copy (`huge_pages::streamed_vec`,
+//! as `sample_gaussian` stores 𝐀), and whether the two agree bit for bit (the tiling and the
 //! pages do not enter the arithmetic).
 //!
 //! The kernel was developed here; earlier versions of this file (git history) held its own copy
 //! with variants since measured and dropped: a transposed copy of 𝐀 for the adjoint (twice the
 //! memory, no faster) and adjoints with G's tile in registers.
-#![allow(unsafe_code)]
-
 use std::time::Instant;
 
 use lowrank_core::operator::batch_kernel::{padded_width, residual_and_adjoint_chunk};
+use lowrank_core::operator::huge_pages::streamed_vec;
 use lowrank_core::operator::{FusedWorkspace, PackedOperator};
 use lowrank_core::packing::packed_dim;
 use ndarray::{Array1, Array2};
@@ -45,7 +45,8 @@ fn main() {
         let a = Array2::from_shape_fn((m, p), |(i, j)| {
             (((i * 7 + j * 13) % 17) as f64 - 8.0) * 0.37
         });
-        let huge = huge_copy(a.as_slice().expect("standard layout"));
+        let mut entries = a.iter().copied();
+        let huge = streamed_vec(a.len(), || entries.next().expect("m·p entries"));
         let op = PackedOperator::from_packed(n, a);
         let y = Array1::from_shape_fn(m, |i| (i % 3) as f64 * 1.3);
         for &k in &ks {
@@ -108,22 +109,4 @@ fn main() {
             );
         }
     }
-}
-
-/// A copy of `src` in memory advised for transparent huge pages (2 MiB) before it is first touched.
-fn huge_copy(src: &[f64]) -> Vec<f64> {
-    const HUGE: usize = 1 << 21;
-    let mut v: Vec<f64> = Vec::with_capacity(src.len() + HUGE / 8);
-    let addr = v.as_ptr() as usize;
-    let start = (addr + HUGE - 1) & !(HUGE - 1);
-    let end = (addr + v.capacity() * 8) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: [start, end) lies inside v's allocation; madvise only changes how its pages are
-        // backed.
-        let rc =
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-        assert_eq!(rc, 0, "madvise(MADV_HUGEPAGE) failed");
-    }
-    v.extend_from_slice(src);
-    v
 }

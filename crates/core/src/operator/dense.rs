@@ -57,7 +57,7 @@ pub struct PackedOperator {
 
 impl PackedOperator {
     /// Gaussian measurements A_i = (G_i + G_iᵀ)/2 (see the module docs for how they are drawn),
-    /// stored in memory advised for transparent huge pages (`operator/huge_pages.rs`).
+    /// stored in memory advised for transparent huge pages ([`streamed_vec`]).
     pub fn sample_gaussian<R: Rng + ?Sized>(n: usize, m: usize, rng: &mut R) -> Self {
         let scale = 1.0 / (m as f64).sqrt();
         let p = packed_dim(n);
@@ -70,12 +70,15 @@ impl PackedOperator {
     }
 
     /// The operator with the given symmetric measurement matrices A_1..A_m (each n×n), scaled by
-    /// 1/√m as in the module docs. Lets new measurement models reuse the packed machinery.
+    /// 1/√m as in the module docs, stored like [`Self::sample_gaussian`]'s. Lets new measurement
+    /// models reuse the packed machinery.
     pub fn from_symmetric_matrices(matrices: &[Array2<f64>]) -> Self {
         let m = matrices.len();
         let n = matrices.first().map_or(0, |a| a.nrows());
         let scale = 1.0 / (m as f64).sqrt();
-        let mut packed = Array2::zeros((m, packed_dim(n)));
+        let p = packed_dim(n);
+        let mut packed =
+            Array2::from_shape_vec((m, p), streamed_vec(m * p, || 0.0)).expect("m·p entries");
         for (mut row, a) in packed.rows_mut().into_iter().zip(matrices) {
             assert_eq!(a.dim(), (n, n), "measurement matrices must all be n×n");
             svec_into(a.view(), row.view_mut());
@@ -84,7 +87,8 @@ impl PackedOperator {
         Self { n, packed }
     }
 
-    /// The operator from its packed rows (m×p, row i = svec(A_i)/√m), stored row-major.
+    /// The operator from its packed rows (m×p, row i = svec(A_i)/√m), stored row-major in the
+    /// caller's allocation (not advised for huge pages: build it with [`streamed_vec`] for that).
     pub fn from_packed(n: usize, packed: Array2<f64>) -> Self {
         assert_eq!(
             packed.ncols(),

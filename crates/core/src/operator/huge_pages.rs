@@ -11,7 +11,7 @@
 
 /// A vector of `len` entries, `fill()` called once per entry in order, in memory advised for
 /// transparent huge pages (see the module docs).
-pub(crate) fn streamed_vec(len: usize, mut fill: impl FnMut() -> f64) -> Vec<f64> {
+pub fn streamed_vec(len: usize, mut fill: impl FnMut() -> f64) -> Vec<f64> {
     let mut v: Vec<f64> = Vec::with_capacity(len);
     advise_huge_pages(&v);
     v.extend((0..len).map(|_| fill()));

@@ -19,7 +19,7 @@
 pub mod batch_kernel;
 pub mod completion;
 pub mod dense;
-mod huge_pages;
+pub mod huge_pages;
 
 pub use completion::{CompletionOperator, CompletionPass};
 pub use dense::{
