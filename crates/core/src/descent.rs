@@ -14,13 +14,15 @@
 //! At t = 0, log_every, 2·log_every, … and at the last iteration the observer sees U_t together with
 //! its residual 𝒜(U_tU_tᵀ) − y (so train error and loss at t refer to U_t, before the update).
 
+use std::sync::Arc;
+
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::algorithm::{Algorithm, StepContext, StepFailure, StepRule};
 use crate::linalg::frobenius_norm;
-use crate::operator::PassRun;
+use crate::operator::{PassKernel, PassRun};
 use crate::problem::Problem;
 
 /// Parameters of one run of the descent loop: the algorithm, its step size and the loop's schedule.
@@ -218,7 +220,9 @@ pub struct BatchRun<'o> {
 }
 
 /// Per-run state inside a batch.
-struct Member<'o> {
+struct Member<'o, 'p> {
+    /// The run's instance (its X and y; the operator is the batch's).
+    instance: &'p Problem,
     params: RunParams,
     u: Array2<f64>,
     last_good: Array2<f64>,
@@ -255,9 +259,11 @@ pub fn batch_workspace_bytes(n: usize, m: usize, k: usize, r_prime: usize) -> u1
 /// residual 𝒜(U_kU_kᵀ) − y and gradient ∇f(U_k) (for the dense operator, matrix–matrix products
 /// fused into one pass over 𝐀, see [`DensePass`](crate::operator::DensePass)); then each run is
 /// observed and takes its algorithm's step. Runs that finish (t = T_k), diverge, fail a step or
-/// are stopped leave the batch; when one run is left the dense operator uses its single-input
-/// kernel. Each run's numbers equal those of [`run_gradient_descent`] up to floating-point
-/// reassociation in the products. Outcomes are returned in input order.
+/// are stopped leave the batch. A batch of one run uses the dense operator's single-input kernel,
+/// a batch of two or more its batch kernel throughout, so a run's numbers do not depend on which
+/// other runs share its batch or when they leave (bit for bit); they equal those of
+/// [`run_gradient_descent`] up to floating-point reassociation in the products. Outcomes are
+/// returned in input order.
 pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) -> Vec<RunOutcome> {
     run_gradient_descent_batch_from(problem, runs, None, None)
 }
@@ -306,15 +312,51 @@ pub fn run_gradient_descent_batch_from(
     problem: &Problem,
     runs: Vec<BatchRun<'_>>,
     resume: Option<BatchState>,
+    checkpointer: Option<&mut dyn Checkpointer>,
+) -> Vec<RunOutcome> {
+    let instances = vec![problem; runs.len()];
+    let kernel = PassKernel::for_batch_of(runs.len());
+    run_gradient_descent_shared_operator_from(&instances, runs, kernel, resume, checkpointer)
+}
+
+/// [`run_gradient_descent_batch_from`] for runs on instances that share one measurement operator
+/// but not X and y (e.g. other noise levels σ, or other singular values of X, with the same 𝒜):
+/// run i is on `instances[i]`, whose X sets its divergence limit and whose y its residual. The
+/// operator is used once per iteration for all of them, and each run's numbers are those it has
+/// in any batch with the same `kernel` (bit for bit; tested): [`run_gradient_descent_batch_from`]
+/// uses [`PassKernel::for_batch_of`] its number of runs, so a caller that computes part of a
+/// batch (the runs not yet cached) passes the kernel of the whole to get the same numbers.
+///
+/// # Panics
+/// As [`run_gradient_descent_batch_from`], and if `instances` does not have one instance per run
+/// or the instances do not share one operator (the same `Arc`).
+pub fn run_gradient_descent_shared_operator_from(
+    instances: &[&Problem],
+    runs: Vec<BatchRun<'_>>,
+    kernel: PassKernel,
+    resume: Option<BatchState>,
     mut checkpointer: Option<&mut dyn Checkpointer>,
 ) -> Vec<RunOutcome> {
-    let x_norm = frobenius_norm(problem.truth.x.view());
-    let mut members: Vec<Member<'_>> = runs
+    assert_eq!(instances.len(), runs.len(), "one instance per run");
+    let Some(first) = instances.first() else {
+        return Vec::new();
+    };
+    assert!(
+        instances
+            .iter()
+            .all(|p| Arc::ptr_eq(&p.operator, &first.operator)),
+        "the instances of a batch share one operator"
+    );
+    let operator = &*first.operator;
+    let mut members: Vec<Member<'_, '_>> = runs
         .into_iter()
-        .map(|r| {
+        .zip(instances)
+        .map(|(r, &instance)| {
             let n = r.u0.nrows();
             let rp = r.u0.ncols();
+            let x_norm = frobenius_norm(instance.truth.x.view());
             Member {
+                instance,
                 limit: r.params.divergence_factor * x_norm.max(frobenius_norm(r.u0.view())),
                 rule: r.params.algorithm.rule(rp),
                 params: r.params,
@@ -347,8 +389,8 @@ pub fn run_gradient_descent_batch_from(
         }
         t = state.t;
     }
-    let mut pass = problem.operator.batch_pass(members.len());
-    let pass_reads_uut = problem.operator.reads_uut();
+    let mut pass = operator.batch_pass(members.len(), kernel);
+    let pass_reads_uut = operator.reads_uut();
     // The per-run work (UUᵀ, observation, update) runs in parallel over the active runs, one run
     // per task: each run's arithmetic is the same as on one thread, so results do not depend on
     // the number of threads.
@@ -368,7 +410,7 @@ pub fn run_gradient_descent_batch_from(
                 });
             }
         }
-        let mut active: Vec<&mut Member<'_>> = members
+        let mut active: Vec<&mut Member<'_, '_>> = members
             .iter_mut()
             .filter(|mb| mb.status.is_none())
             .collect();
@@ -382,16 +424,21 @@ pub fn run_gradient_descent_batch_from(
                 .iter_mut()
                 .map(|mb| {
                     let Member {
-                        u, uut, gradient, ..
+                        instance,
+                        u,
+                        uut,
+                        gradient,
+                        ..
                     } = &mut **mb;
                     PassRun {
+                        y: instance.y.view(),
                         u: u.view(),
                         uut: uut.view(),
                         gradient: gradient.view_mut(),
                     }
                 })
                 .collect();
-            pass.compute(&mut inputs, problem.y.view());
+            pass.compute(&mut inputs);
         }
         // Observe, detect divergence and the end of each run; runs that go on take their update.
         let pass = &*pass;

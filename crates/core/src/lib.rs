@@ -61,13 +61,13 @@ pub mod seeds;
 
 pub use algorithm::{Algorithm, AlgorithmError, StepFailure};
 pub use descent::{
-    run_gradient_descent, run_gradient_descent_batch, run_gradient_descent_batch_from, BatchRun,
-    BatchState, Checkpointer, Control, IterationState, Observer, RunOutcome, RunParams, RunState,
-    RunStatus,
+    run_gradient_descent, run_gradient_descent_batch, run_gradient_descent_batch_from,
+    run_gradient_descent_shared_operator_from, BatchRun, BatchState, Checkpointer, Control,
+    IterationState, Observer, RunOutcome, RunParams, RunState, RunStatus,
 };
 pub use diagnostics::{
     spectral_regime, Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, PowerMethodDeparture,
     SpectralComparison, SpectralDiagnostics, SpectralRegime,
 };
-pub use operator::{operator_bytes, BatchPass, MeasurementOperator, PackedOperator};
+pub use operator::{operator_bytes, BatchPass, MeasurementOperator, PackedOperator, PassKernel};
 pub use problem::{small_random_init, spectral_init, GroundTruth, Problem, SingularValues};

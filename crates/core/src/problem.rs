@@ -173,6 +173,18 @@ impl Problem {
         }
     }
 
+    /// The instance with target `truth` on this instance's operator (shared, not copied):
+    /// y = 𝒜(XXᵀ). Instances that share an operator can run in one batch
+    /// ([`run_gradient_descent_shared_operator_from`](crate::descent::run_gradient_descent_shared_operator_from)).
+    pub fn with_truth(&self, truth: GroundTruth) -> Self {
+        let y = self.operator.apply(truth.xxt.view());
+        Self {
+            truth,
+            operator: Arc::clone(&self.operator),
+            y,
+        }
+    }
+
     /// The instance with noisy data y = 𝒜(XXᵀ) + ε, ε_i = σ·g_i/√m with g from [`Stream::Noise`] of
     /// `seed` (see the module docs); σ = 0 returns the instance unchanged (no draw).
     pub fn with_noise(mut self, sigma: f64, seed: u64) -> Self {

@@ -10,7 +10,7 @@ use lowrank_core::{
     IterationState, Problem, RunParams, RunStatus, SingularValues, StepFailure,
 };
 use ndarray::linalg::general_mat_mul;
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 
 fn frob(a: &Array2<f64>) -> f64 {
     a.iter().map(|v| v * v).sum::<f64>().sqrt()
@@ -93,8 +93,9 @@ fn gd_through_the_step_rule_is_bitwise_the_plain_gd_loop() {
         general_mat_mul(1.0, &u, &u.t(), 0.0, &mut uut);
         svec_into(uut.view(), w.column_mut(0));
         op.residual_and_adjoint(
+            lowrank_core::PassKernel::SingleInput,
             w.view(),
-            problem.y.view(),
+            problem.y.view().insert_axis(Axis(1)),
             res.view_mut(),
             g.view_mut(),
             &mut ws,

@@ -82,19 +82,22 @@ fn the_batch_pass_gives_residuals_and_gradients_without_reading_uut() {
         .map(|(i, &rp)| small_random_init(15, rp, 0.7, 6 + i as u64))
         .collect();
     let stale = Array2::<f64>::zeros((15, 15)); // the pass must not read UUᵀ
-    let mut pass = problem.operator.batch_pass(3);
+    let mut pass = problem
+        .operator
+        .batch_pass(3, lowrank_core::PassKernel::Batch);
     for k in [1usize, 3] {
         let mut grads: Vec<Array2<f64>> = us[..k].iter().map(|u| Array2::zeros(u.dim())).collect();
         let mut runs: Vec<PassRun<'_>> = us[..k]
             .iter()
             .zip(grads.iter_mut())
             .map(|(u, g)| PassRun {
+                y: problem.y.view(),
                 u: u.view(),
                 uut: stale.view(),
                 gradient: g.view_mut(),
             })
             .collect();
-        pass.compute(&mut runs, problem.y.view());
+        pass.compute(&mut runs);
         drop(runs);
         for i in 0..k {
             let res = problem.operator.apply(us[i].dot(&us[i].t()).view()) - &problem.y;

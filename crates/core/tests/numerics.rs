@@ -310,8 +310,9 @@ fn fused_pass_equals_two_passes() {
             let mut res = Array2::<f64>::from_elem((m, a), f64::NAN);
             let mut adj = Array2::<f64>::from_elem((p, a).f(), f64::NAN);
             op.residual_and_adjoint(
+                lowrank_core::PassKernel::for_batch_of(a),
                 w.view(),
-                y.view(),
+                y.broadcast((a, m)).unwrap().reversed_axes(),
                 res.view_mut(),
                 adj.view_mut(),
                 &mut workspace,
@@ -319,8 +320,9 @@ fn fused_pass_equals_two_passes() {
             let mut res_row = Array2::<f64>::from_elem((m, a), f64::NAN);
             let mut adj_row = Array2::<f64>::from_elem((p, a), f64::NAN);
             op.residual_and_adjoint(
+                lowrank_core::PassKernel::for_batch_of(a),
                 w.view(),
-                y.view(),
+                y.broadcast((a, m)).unwrap().reversed_axes(),
                 res_row.view_mut(),
                 adj_row.view_mut(),
                 &mut workspace,
@@ -370,8 +372,9 @@ fn fused_pass_is_bitwise_independent_of_thread_count() {
                 let mut res = Array2::<f64>::zeros((m, a));
                 let mut adj = Array2::<f64>::zeros((p, a));
                 op.residual_and_adjoint(
+                    lowrank_core::PassKernel::for_batch_of(a),
                     w.view(),
-                    y.view(),
+                    y.broadcast((a, m)).unwrap().reversed_axes(),
                     res.view_mut(),
                     adj.view_mut(),
                     &mut FusedWorkspace::new(),
@@ -464,8 +467,9 @@ fn fused_pass_accepts_strided_data() {
     let mut adj = Array2::<f64>::zeros((p, 1));
     let w_view = w.insert_axis(ndarray::Axis(1));
     op.residual_and_adjoint(
+        lowrank_core::PassKernel::SingleInput,
         w_view,
-        y,
+        y.insert_axis(ndarray::Axis(1)),
         res.view_mut(),
         adj.view_mut(),
         &mut FusedWorkspace::new(),
@@ -479,10 +483,17 @@ fn fused_pass_accepts_strided_data() {
 
 #[test]
 fn the_operators_batch_pass_gives_each_runs_residual_and_gradient() {
-    // Through the trait object, for one run (the single-input kernel) and for three of different
-    // widths (the batched products): residual = 𝒜(UUᵀ) − y and gradient = ∇f(U), against the
-    // direct computations of `loss` / `gradient`.
+    // Through the trait object, with either kernel, for one run and for three of different widths,
+    // each run on its own instance of the operator (its own y): residual = 𝒜(UUᵀ) − y and
+    // gradient = ∇f(U), against the direct computations of `loss` / `gradient`.
+    use lowrank_core::{GroundTruth, PassKernel};
     let problem = Problem::sample_gaussian(14, 2, 230, &SingularValues::Condition(2.0), 91);
+    let other_truth = GroundTruth::sample(14, 2, &SingularValues::Condition(4.0), 97);
+    let instances = [
+        problem.clone().with_noise(0.3, 98),
+        problem.clone(),
+        problem.with_truth(other_truth),
+    ];
     let widths = [3usize, 1, 7];
     let us: Vec<Array2<f64>> = widths
         .iter()
@@ -490,34 +501,41 @@ fn the_operators_batch_pass_gives_each_runs_residual_and_gradient() {
         .map(|(i, &rp)| small_random_init(14, rp, 0.5, 92 + i as u64))
         .collect();
     let uuts: Vec<Array2<f64>> = us.iter().map(|u| u.dot(&u.t())).collect();
-    let mut pass = problem.operator.batch_pass(3);
-    for k in [1usize, 3] {
-        let mut grads: Vec<Array2<f64>> = us[..k].iter().map(|u| Array2::zeros(u.dim())).collect();
-        let mut runs: Vec<lowrank_core::operator::PassRun<'_>> = us[..k]
-            .iter()
-            .zip(&uuts)
-            .zip(grads.iter_mut())
-            .map(|((u, uut), g)| lowrank_core::operator::PassRun {
-                u: u.view(),
-                uut: uut.view(),
-                gradient: g.view_mut(),
-            })
-            .collect();
-        pass.compute(&mut runs, problem.y.view());
-        drop(runs);
-        for i in 0..k {
-            let want_r = problem.operator.apply(uuts[i].view()) - &problem.y;
-            let r = pass.residual(i).to_owned();
-            assert!(
-                frob(&(r - &want_r).insert_axis(ndarray::Axis(0)))
-                    <= 1e-12 * want_r.dot(&want_r).sqrt()
-            );
-            let want_g = gradient(&problem, us[i].view());
-            assert!(
-                frob(&(&grads[i] - &want_g)) <= 1e-12 * frob(&want_g),
-                "k = {k}, run {i}"
-            );
-            assert!((loss(&problem, us[i].view()) - 0.25 * want_r.dot(&want_r)).abs() <= 1e-12);
+    for kernel in [PassKernel::SingleInput, PassKernel::Batch] {
+        let mut pass = problem.operator.batch_pass(3, kernel);
+        for k in [1usize, 3] {
+            let mut grads: Vec<Array2<f64>> =
+                us[..k].iter().map(|u| Array2::zeros(u.dim())).collect();
+            let mut runs: Vec<lowrank_core::operator::PassRun<'_>> = us[..k]
+                .iter()
+                .zip(&uuts)
+                .zip(&instances)
+                .zip(grads.iter_mut())
+                .map(|(((u, uut), inst), g)| lowrank_core::operator::PassRun {
+                    y: inst.y.view(),
+                    u: u.view(),
+                    uut: uut.view(),
+                    gradient: g.view_mut(),
+                })
+                .collect();
+            pass.compute(&mut runs);
+            drop(runs);
+            for i in 0..k {
+                let inst = &instances[i];
+                let want_r = inst.operator.apply(uuts[i].view()) - &inst.y;
+                let r = pass.residual(i).to_owned();
+                assert!(
+                    frob(&(r - &want_r).insert_axis(ndarray::Axis(0)))
+                        <= 1e-12 * want_r.dot(&want_r).sqrt(),
+                    "{kernel:?}, k = {k}, run {i}"
+                );
+                let want_g = gradient(inst, us[i].view());
+                assert!(
+                    frob(&(&grads[i] - &want_g)) <= 1e-12 * frob(&want_g),
+                    "{kernel:?}, k = {k}, run {i}"
+                );
+                assert!((loss(inst, us[i].view()) - 0.25 * want_r.dot(&want_r)).abs() <= 1e-12);
+            }
         }
     }
     // The memory formula the loop and the memory check use is the operator's plus the runs'.
@@ -714,4 +732,116 @@ fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bi
     let mut plain: Vec<Rows> = vec![Vec::new(); specs.len()];
     batch(&mut plain, true, None, None);
     assert_eq!(whole, plain);
+}
+
+/// Stops its run at the first logged t ≥ `at` (after recording), else records like a
+/// [`DiagnosticsRecorder`].
+struct StopAt<'a> {
+    rec: DiagnosticsRecorder<'a>,
+    at: usize,
+}
+
+impl lowrank_core::Observer for StopAt<'_> {
+    fn observe(&mut self, state: &lowrank_core::IterationState<'_>) -> lowrank_core::Control {
+        self.rec.observe(state);
+        if state.t >= self.at {
+            lowrank_core::Control::Stop
+        } else {
+            lowrank_core::Control::Continue
+        }
+    }
+}
+
+#[test]
+fn a_batched_runs_bits_do_not_depend_on_its_companions_or_their_instances() {
+    // Run A (r' = 3) alone, in a batch with one companion on its own instance, and in a batch
+    // whose companions are on other instances of the same operator (noisy data; another X), stop
+    // early or run past it: with the same kernel, every recorded diagnostic and U_T are the same
+    // bits. So is each companion's run against a batch on its own instance. The batch kernel stays
+    // when one run is left, so A, alone after t = 200 or t = 300, still matches.
+    use lowrank_core::descent::{run_gradient_descent_shared_operator_from, BatchRun, RunOutcome};
+    use lowrank_core::{GroundTruth, PassKernel};
+    let base = Problem::sample_gaussian(16, 2, 300, &SingularValues::Condition(2.0), 51);
+    let noisy = base.clone().with_noise(0.1, 52);
+    let other = base.with_truth(GroundTruth::sample(
+        16,
+        2,
+        &SingularValues::Condition(5.0),
+        53,
+    ));
+    assert!(std::sync::Arc::ptr_eq(&noisy.operator, &other.operator));
+    // (instance, r', α, T, stop at)
+    type Member<'p> = (&'p Problem, usize, f64, usize, usize);
+    let a: Member<'_> = (&base, 3, 1e-4, 400, usize::MAX);
+    let run_with = |kernel: PassKernel,
+                    members: &[Member<'_>]|
+     -> Vec<(RunOutcome, Vec<[u64; 4]>)> {
+        let mut observers: Vec<StopAt<'_>> = members
+            .iter()
+            .map(|&(p, _, _, _, at)| StopAt {
+                rec: DiagnosticsRecorder::new(&p.truth, p.y.dot(&p.y).sqrt(), 2),
+                at,
+            })
+            .collect();
+        let runs = observers
+            .iter_mut()
+            .zip(members)
+            .map(|(obs, &(_, rp, alpha, t, _))| BatchRun {
+                params: RunParams::new(0.25, t, 5),
+                u0: small_random_init(16, rp, alpha, 60 + rp as u64),
+                observer: obs,
+            })
+            .collect();
+        let instances: Vec<&Problem> = members.iter().map(|m| m.0).collect();
+        let out = run_gradient_descent_shared_operator_from(&instances, runs, kernel, None, None);
+        out.into_iter()
+            .zip(observers)
+            .map(|(o, obs)| {
+                let rec = obs.rec.records.iter().map(|d| {
+                    [
+                        d.t as u64,
+                        d.test_error.to_bits(),
+                        d.loss.to_bits(),
+                        d.sin_theta.to_bits(),
+                    ]
+                });
+                (o, rec.collect())
+            })
+            .collect()
+    };
+    let bits = |o: &RunOutcome| o.u.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let same = |x: &(RunOutcome, Vec<[u64; 4]>), y: &(RunOutcome, Vec<[u64; 4]>)| {
+        x.0.status == y.0.status && bits(&x.0) == bits(&y.0) && x.1 == y.1
+    };
+    let run = |members: &[Member<'_>]| run_with(PassKernel::Batch, members);
+    let alone_ish = run(&[a, (&base, 5, 1e-3, 200, usize::MAX)]);
+    assert!(same(&alone_ish[0], &run(&[a])[0]), "A alone moved");
+    let c: Member<'_> = (&noisy, 4, 1e-3, 200, 20);
+    let d: Member<'_> = (&other, 2, 1e-2, 300, usize::MAX);
+    let shared = run(&[c, a, d]);
+    assert!(same(&alone_ish[0], &shared[1]), "A's bits moved");
+    assert!(shared[0].1.len() == 5 && shared[0].1.last().unwrap()[0] == 20);
+    let c_own = run(&[c, (&noisy, 2, 1e-4, 200, usize::MAX)]);
+    assert!(
+        same(&c_own[0], &shared[0]),
+        "the noisy companion's bits moved"
+    );
+    let d_own = run(&[(&other, 3, 1e-4, 10, usize::MAX), d]);
+    assert!(same(&d_own[1], &shared[2]), "the other X's bits moved");
+    // The single-input kernel: each run as if alone, whatever the others.
+    let single = run_with(PassKernel::SingleInput, &[c, a, d]);
+    assert!(same(
+        &single[1],
+        &run_with(PassKernel::SingleInput, &[a])[0]
+    ));
+    assert!(same(
+        &single[0],
+        &run_with(PassKernel::SingleInput, &[c])[0]
+    ));
+    // The batch did what it says: A converged on its instance, D on its own X.
+    let err =
+        |p: &Problem, u: &Array2<f64>| frob(&(u.dot(&u.t()) - &p.truth.xxt)) / frob(&p.truth.xxt);
+    let (ea, ed) = (err(&base, &shared[1].0.u), err(&other, &shared[2].0.u));
+    assert!(ea < 1e-3, "{ea}");
+    assert!(ed < 1e-1, "{ed}");
 }

@@ -1,20 +1,23 @@
 //! Executing the runs of a sweep, with a per-run cache.
 //!
-//! Runs that share an instance (same X, 𝒜) are executed in lockstep batches on one [`Problem`],
-//! built once; instances are processed by the workers of [`Parallelism`] (one, today).
+//! Runs that share a measurement operator 𝒜 are executed in lockstep batches on it, built once:
+//! for Gaussian sensing every run with the same (n, m, operator seed), whatever its X or σ (each
+//! instance with its own y on the shared 𝒜); for matrix completion the runs of one instance (Ω
+//! may depend on X). Operators are processed by the workers of [`Parallelism`] (one, today).
 //!
-//! The batches are fixed by the points alone ([`plan_batches`]): the runs of one instance, in the
-//! order of the points, cut into pieces of at most [`MAX_BATCH`]. This matters because a run's
-//! last bits depend on its batch: a lone run uses the single-run kernel and a batch of two or more
-//! the batch kernel (`lowrank_core::operator::batch_kernel`), which round differently; in a batch
-//! whose other runs stop early (`stop_below_test_error`) the last active run switches to the
-//! single-run kernel at a point that depends on the others. So each finished batch is stored as one `<cache>/<key>.json`
-//! per run, where the key ([`batch_cache_keys`]) hashes everything that determines the run's
-//! numbers: its [`RunPoint`] minus its grid position, the same for every other run of its batch
-//! in order, and [`CACHE_VERSION`]. A batch is read from the cache only if every run of it is
-//! there, else it is recomputed whole; so the numbers of a spec never depend on what the cache held
-//! before. An interrupted sweep resumes at the first unfinished batch, and changing a spec value
-//! recomputes the batches (instances) it touches.
+//! The batches are fixed by the points alone ([`plan_batches`]): the runs of one operator, in the
+//! order of the points, cut into pieces of at most [`MAX_BATCH`]. A run's bits depend on its batch
+//! in one way only: a batch of one run uses the single-run kernel, a batch of two or more the batch
+//! kernel throughout (`lowrank_core::operator::batch_kernel`, each run's entries one chain of
+//! fused multiply-adds of its own), and the two round differently. Which other runs share the
+//! batch, on which instances, and when they stop does not change a bit (tested in the core). So
+//! each finished run is stored as one `<cache>/<key>.json`, where the key ([`batch_cache_keys`])
+//! hashes its [`RunPoint`] minus its grid position, that kernel class, and [`CACHE_VERSION`]: the
+//! same run in another batch of two or more, of this spec or another one, is the same entry, and
+//! is computed once (error_vs_alpha_m's runs at m = 3000 are error_vs_alpha's at r' = 6). A batch
+//! is read from the cache only if every run of it is there, else it is computed whole; so the
+//! numbers of a spec never depend on what the cache held before. An interrupted sweep resumes at
+//! the first unfinished batch, and changing a spec value recomputes the batches it touches.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -26,9 +29,10 @@ use lowrank_core::operator::DensePass;
 use lowrank_core::operator_bytes;
 use lowrank_core::seeds::{rng, Stream};
 use lowrank_core::{
-    run_gradient_descent_batch_from, small_random_init, spectral_init, BatchRun, BatchState,
-    Checkpointer, Control, DiagnosticsCalculator, GroundTruth, IterationState, Observer,
-    PackedOperator, Problem, RunParams, RunStatus, SingularValues, SpectralComparison,
+    run_gradient_descent_shared_operator_from, small_random_init, spectral_init, BatchRun,
+    BatchState, Checkpointer, Control, DiagnosticsCalculator, GroundTruth, IterationState,
+    Observer, PackedOperator, PassKernel, Problem, RunParams, RunStatus, SingularValues,
+    SpectralComparison,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -40,9 +44,13 @@ use crate::spec::{
     human_bytes, trajectory_bytes, Config, InitKind, OperatorModel, TruthKind,
     TRAJECTORY_VALUE_BYTES,
 };
-use crate::sweep::{InstanceKey, RunPoint};
+use crate::sweep::{OperatorKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
+///
+/// 10 (2026-12-06): a cache key is per run (its point and kernel class), no longer over its whole
+/// batch, and a batch of two or more keeps the batch kernel when one run is left (it switched to
+/// the single-run kernel before, which moved that run's last bits).
 ///
 /// 9 (2026-12-05): batches of two or more runs use the hand-written batch kernel (every entry one
 /// chain of fused multiply-adds in index order) instead of faer's products: every batched run's
@@ -51,7 +59,7 @@ use crate::sweep::{InstanceKey, RunPoint};
 /// 8 (2026-12-04): batches whose p×a adjoint exceeds 2 MiB (n = 100 with more than 51 runs, n = 200
 /// with more than 13) use 32-row blocks instead of 256, which moves their last bits; no spec in
 /// experiments/ has such a batch (its CSVs were byte-identical apart from the key column).
-pub const CACHE_VERSION: u32 = 9;
+pub const CACHE_VERSION: u32 = 10;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 pub const SPECTRAL_VERSION: u32 = 3;
@@ -232,29 +240,33 @@ fn run_fingerprint(point: &RunPoint) -> String {
     )
 }
 
-/// The cache keys of the runs of one batch, in order: key_i = [`short_hash`] of
-/// `v{CACHE_VERSION}:{i}:{fingerprint_0}|{fingerprint_1}|…` over the batch's runs (see the module
-/// docs for why the whole batch enters every key).
-pub fn batch_cache_keys(batch: &[&RunPoint]) -> Vec<String> {
-    let members: Vec<String> = batch.iter().map(|p| run_fingerprint(p)).collect();
-    let members = members.join("|");
-    (0..batch.len())
-        .map(|i| {
-            let text = format!("v{CACHE_VERSION}:{i}:{members}");
-            short_hash(text.as_bytes())
-        })
-        .collect()
+/// The cache key of a run computed with `kernel`: [`short_hash`] of
+/// `v{CACHE_VERSION}:{kernel}{fingerprint}`, kernel `single` or `batch` (see the module docs for
+/// why nothing else of its batch enters).
+pub fn run_cache_key(point: &RunPoint, kernel: PassKernel) -> String {
+    let kernel = match kernel {
+        PassKernel::SingleInput => "single",
+        PassKernel::Batch => "batch",
+    };
+    short_hash(format!("v{CACHE_VERSION}:{kernel}{}", run_fingerprint(point)).as_bytes())
 }
 
-/// The batches in which `points` are computed, as indices into `points`: the runs of each instance
-/// (in order of first appearance, each in the order of `points`) cut into pieces of at most
-/// [`MAX_BATCH`], the batches of one instance listed one after another. Depends on the points
-/// only, never on the cache.
+/// The cache keys of the runs of a batch of [`plan_batches`], in order: [`run_cache_key`] with the
+/// kernel of a batch of its size ([`PassKernel::for_batch_of`]).
+pub fn batch_cache_keys(batch: &[&RunPoint]) -> Vec<String> {
+    let kernel = PassKernel::for_batch_of(batch.len());
+    batch.iter().map(|p| run_cache_key(p, kernel)).collect()
+}
+
+/// The batches in which `points` are computed, as indices into `points`: the runs of each
+/// operator ([`RunPoint::operator_key`], in order of first appearance, each in the order of
+/// `points`) cut into pieces of at most [`MAX_BATCH`], the batches of one operator listed one
+/// after another. Depends on the points only, never on the cache.
 pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut group_of: HashMap<InstanceKey, usize> = HashMap::new();
+    let mut group_of: HashMap<OperatorKey, usize> = HashMap::new();
     for (i, point) in points.iter().enumerate() {
-        let g = *group_of.entry(point.instance_key()).or_insert_with(|| {
+        let g = *group_of.entry(point.operator_key()).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
@@ -308,8 +320,9 @@ pub fn operator_pass_bytes(point: &RunPoint, k: usize) -> u128 {
 
 /// Refuses a config whose largest batch would not fit in `limit` bytes. The batches are those
 /// the executor will run ([`plan_batches`]), and a batch needs its operator
-/// ([`operator_storage_bytes`]), its operator's pass ([`operator_pass_bytes`]) and the loop's
-/// per-run buffers ([`run_buffer_bytes`]) for its runs at the widest r' among them.
+/// ([`operator_storage_bytes`]), its operator's pass ([`operator_pass_bytes`]), the loop's
+/// per-run buffers ([`run_buffer_bytes`]) for its runs at the widest r' among them, and its
+/// instances (X, V_X, XXᵀ and y: 8·(2·n·r + n² + m) bytes each).
 pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
     // Before anything is allocated: the instance of one run and the list of run points, from the
     // grid's numbers alone (a spec may ask for sizes whose expansion would not fit).
@@ -338,8 +351,15 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
             batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
         );
         let operator = operator_storage_bytes(p);
+        // Each instance of the batch: X, V_X (n×r each), XXᵀ and y.
+        let instances: std::collections::HashSet<_> =
+            batch.iter().map(|&i| points[i].instance_key()).collect();
+        let per_instance = 8 * (2 * n * r + n * n + p.m as u128);
         (
-            operator + operator_pass_bytes(p, k) + run_buffer_bytes(p.n, k, rp),
+            operator
+                + operator_pass_bytes(p, k)
+                + run_buffer_bytes(p.n, k, rp)
+                + instances.len() as u128 * per_instance,
             operator,
             p.n,
             p.m,
@@ -380,19 +400,7 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
 /// Builds the instance of a point: X from `truth_seed`, 𝒜 (of the point's measurement model) from
 /// `operator_seed`, and with σ > 0 the noise ε from the Noise stream of `operator_seed`.
 pub fn build_problem(point: &RunPoint) -> Problem {
-    let truth = match point.truth {
-        TruthKind::Orthonormal => GroundTruth::sample(
-            point.n,
-            point.r,
-            &SingularValues::Explicit(point.singular_values.clone()),
-            point.truth_seed,
-        ),
-        // The thin SVD of a finite n×r Gaussian matrix converges; a failure would be a faer bug.
-        TruthKind::GaussianFactor => {
-            GroundTruth::sample_gaussian_factor(point.n, point.r, point.truth_seed)
-                .expect("the SVD of a finite Gaussian matrix")
-        }
-    };
+    let truth = build_truth(point);
     let mut g = rng(point.operator_seed, Stream::Operator);
     let problem = match point.operator {
         OperatorModel::Gaussian => {
@@ -418,6 +426,49 @@ pub fn build_problem(point: &RunPoint) -> Problem {
         }
     };
     problem.with_noise(point.sigma, point.operator_seed)
+}
+
+/// The target X of a point, from `truth_seed`.
+fn build_truth(point: &RunPoint) -> GroundTruth {
+    match point.truth {
+        TruthKind::Orthonormal => GroundTruth::sample(
+            point.n,
+            point.r,
+            &SingularValues::Explicit(point.singular_values.clone()),
+            point.truth_seed,
+        ),
+        // The thin SVD of a finite n×r Gaussian matrix converges; a failure would be a faer bug.
+        TruthKind::GaussianFactor => {
+            GroundTruth::sample_gaussian_factor(point.n, point.r, point.truth_seed)
+                .expect("the SVD of a finite Gaussian matrix")
+        }
+    }
+}
+
+/// The instances of points that share one operator ([`RunPoint::operator_key`]), in order: the
+/// operator is built once, from the first point, and each distinct instance once on it, with the
+/// same numbers as [`build_problem`] of its point.
+pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
+    let Some(first) = points.first() else {
+        return Vec::new();
+    };
+    let base = build_problem(first);
+    let mut built: HashMap<crate::sweep::InstanceKey, Arc<Problem>> = HashMap::new();
+    built.insert(first.instance_key(), Arc::new(base));
+    let base = Arc::clone(&built[&first.instance_key()]);
+    points
+        .iter()
+        .map(|p| {
+            debug_assert!(p.operator_key() == first.operator_key(), "one operator");
+            let instance = built.entry(p.instance_key()).or_insert_with(|| {
+                Arc::new(
+                    base.with_truth(build_truth(p))
+                        .with_noise(p.sigma, p.operator_seed),
+                )
+            });
+            Arc::clone(instance)
+        })
+        .collect()
 }
 
 /// N = n(n+1)/2, the number of pairs i ≤ j, as a float.
@@ -473,21 +524,28 @@ impl Observer for RowRecorder<'_> {
     }
 }
 
-/// Runs points that share one instance in lockstep on `problem` (see
-/// [`lowrank_core::run_gradient_descent_batch`]); results in input order, keyed by
-/// [`batch_cache_keys`] of `points` (so `points` should be a batch of [`plan_batches`]).
+/// Runs points that share one operator in lockstep with `kernel`, point i on `instances[i]` (see
+/// [`lowrank_core::run_gradient_descent_shared_operator_from`]; [`build_instances`] builds them);
+/// results in input order, keyed by [`run_cache_key`]. `points` should be a batch of
+/// [`plan_batches`] with its kernel ([`PassKernel::for_batch_of`] its size), or part of one with
+/// the kernel of the whole: the numbers are the same.
 ///
 /// With a `cache_dir`, a batch that runs long writes checkpoints there and continues from one if it
 /// finds it ([`crate::checkpoint`]); the results are the same bit for bit.
 pub fn run_batch(
     points: &[&RunPoint],
-    problem: &Problem,
+    instances: &[&Problem],
+    kernel: PassKernel,
     progress: &dyn Progress,
     cache_dir: Option<&Path>,
 ) -> Vec<RunResult> {
-    let y_norm = problem.y.dot(&problem.y).sqrt();
-    let inits: Vec<Array2<f64>> = points.iter().map(|p| initial_iterate(p, problem)).collect();
-    let keys = batch_cache_keys(points);
+    assert_eq!(points.len(), instances.len(), "one instance per point");
+    let inits: Vec<Array2<f64>> = points
+        .iter()
+        .zip(instances)
+        .map(|(p, problem)| initial_iterate(p, problem))
+        .collect();
+    let keys: Vec<String> = points.iter().map(|p| run_cache_key(p, kernel)).collect();
     let columns: Vec<usize> = points
         .iter()
         .map(|p| quantity::names(n_top_singular_values(p), p.spectral).len())
@@ -508,12 +566,13 @@ pub fn run_batch(
     };
     let mut recorders: Vec<RowRecorder<'_>> = points
         .iter()
+        .zip(instances)
         .zip(&inits)
         .zip(&shared)
-        .map(|((p, u0), recorded)| RowRecorder {
+        .map(|(((p, problem), u0), recorded)| RowRecorder {
             calculator: DiagnosticsCalculator::new(
                 &problem.truth,
-                y_norm,
+                problem.y.dot(&problem.y).sqrt(),
                 n_top_singular_values(p),
             ),
             spectral: p
@@ -534,7 +593,7 @@ pub fn run_batch(
             observer: rec,
         })
         .collect();
-    let regime = points.iter().any(|p| p.spectral).then(|| {
+    let regime = |problem: &Problem| {
         lowrank_core::spectral_regime(problem).map_or(
             SpectralRegimeRecord {
                 deviation: f64::NAN,
@@ -545,7 +604,20 @@ pub fn run_batch(
                 sin_l_x: s.sin_l_x,
             },
         )
-    });
+    };
+    // Once per instance (an eigendecomposition of 𝒜*(y)), for the runs that record it.
+    let mut regimes: HashMap<crate::sweep::InstanceKey, SpectralRegimeRecord> = HashMap::new();
+    let regime_of: Vec<Option<SpectralRegimeRecord>> = points
+        .iter()
+        .zip(instances)
+        .map(|(p, problem)| {
+            p.spectral.then(|| {
+                *regimes
+                    .entry(p.instance_key())
+                    .or_insert_with(|| regime(problem))
+            })
+        })
+        .collect();
     let report_failure = |path: &Path, error: &std::io::Error| {
         progress.checkpoint_failed(points, path, error);
     };
@@ -559,19 +631,22 @@ pub fn run_batch(
         )),
         _ => None,
     };
-    let outcomes = run_gradient_descent_batch_from(
-        problem,
+    let outcomes = run_gradient_descent_shared_operator_from(
+        instances,
         runs,
+        kernel,
         resume,
         checkpointer.as_mut().map(|c| c as &mut dyn Checkpointer),
     );
     drop(recorders);
     points
         .iter()
+        .zip(instances)
         .zip(keys)
         .zip(outcomes)
         .zip(shared)
-        .map(|(((p, key), out), shared)| {
+        .zip(regime_of)
+        .map(|(((((p, problem), key), out), shared), regime)| {
             let rec = std::mem::take(&mut *shared.lock().unwrap_or_else(|p| p.into_inner()));
             let (status, diverged_at) = match out.status {
                 RunStatus::Diverged { at } => ("diverged", Some(at)),
@@ -590,7 +665,7 @@ pub fn run_batch(
                     observations: problem.operator.m(),
                     incoherence: incoherence(&problem.truth),
                 }),
-                spectral_regime: regime.filter(|_| p.spectral),
+                spectral_regime: regime,
                 truth_singular_values: (!p.truth.is_orthonormal())
                     .then(|| problem.truth.singular_values.clone()),
                 computed_on: crate::manifest::Machine::current().label(),
@@ -603,7 +678,7 @@ pub fn run_batch(
 
 /// Receives progress events of [`execute`] (from several worker threads).
 pub trait Progress: Sync {
-    /// A batch of runs sharing one instance starts computing (not called for cached runs).
+    /// A batch of runs sharing one operator starts computing (not called for cached runs).
     fn batch_started(&self, _points: &[&RunPoint]) {}
     /// A logged iteration of a running batch.
     fn iteration(&self, _t: usize) {}
@@ -716,48 +791,49 @@ pub fn execute(
     let mut results: Vec<Option<RunResult>> = vec![None; points.len()];
     let mut hits = 0;
     let mut rejected = 0;
-    // The batches to compute, grouped by instance so that each instance is built once
-    // (plan_batches lists the batches of an instance one after another, so comparing with the
+    // The batches to compute, grouped by operator so that each operator is built once
+    // (plan_batches lists the batches of an operator one after another, so comparing with the
     // last group suffices).
-    let mut groups: Vec<(InstanceKey, Vec<Vec<usize>>)> = Vec::new();
+    let mut groups: Vec<(OperatorKey, Vec<Pending>)> = Vec::new();
     for batch in plan_batches(points) {
         let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
         let keys = batch_cache_keys(&members);
-        let cached: Option<Vec<RunResult>> = cache_dir.and_then(|d| {
-            let found: Vec<CacheLookup> = keys
-                .iter()
-                .zip(&members)
-                .map(|(k, p)| lookup_cached(d, k, p))
-                .collect();
-            rejected += found
-                .iter()
-                .filter(|f| **f == CacheLookup::Rejected)
-                .count();
-            found
-                .into_iter()
-                .map(|f| match f {
-                    CacheLookup::Valid(r) => Some(*r),
-                    _ => None,
-                })
-                .collect()
-        });
-        if let Some(cached) = cached {
-            for (&i, r) in batch.iter().zip(cached) {
-                hits += 1;
-                progress.run_finished(&points[i], &r, true);
-                results[i] = Some(r);
+        let mut missing = Vec::new();
+        for ((&i, key), point) in batch.iter().zip(&keys).zip(&members) {
+            let found = match cache_dir {
+                Some(d) => lookup_cached(d, key, point),
+                None => CacheLookup::Missing,
+            };
+            match found {
+                CacheLookup::Valid(r) => {
+                    hits += 1;
+                    progress.run_finished(point, &r, true);
+                    results[i] = Some(*r);
+                }
+                CacheLookup::Rejected => {
+                    rejected += 1;
+                    missing.push(i);
+                }
+                CacheLookup::Missing => missing.push(i),
             }
+        }
+        if missing.is_empty() {
             continue;
         }
-        let ik = points[batch[0]].instance_key();
+        // The runs not cached, with the kernel of their whole batch: the same numbers.
+        let pending = Pending {
+            runs: missing,
+            kernel: PassKernel::for_batch_of(batch.len()),
+        };
+        let ok = points[batch[0]].operator_key();
         match groups.last_mut() {
-            Some((k, batches)) if *k == ik => batches.push(batch),
-            _ => groups.push((ik, vec![batch])),
+            Some((k, batches)) if *k == ok => batches.push(pending),
+            _ => groups.push((ok, vec![pending])),
         }
     }
     let stats = CacheStats {
         hits,
-        computed: groups.iter().flat_map(|g| &g.1).map(Vec::len).sum(),
+        computed: groups.iter().flat_map(|g| &g.1).map(|b| b.runs.len()).sum(),
         rejected,
     };
     if groups.is_empty() {
@@ -799,20 +875,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Builds one instance and runs its batches, caching each batch when done.
+/// Runs of a planned batch still to compute, and the kernel of that batch.
+struct Pending {
+    runs: Vec<usize>,
+    kernel: PassKernel,
+}
+
+/// Builds one operator and its instances, and runs its batches, caching each batch when done.
 fn run_group(
     points: &[RunPoint],
-    batches: &[Vec<usize>],
+    batches: &[Pending],
     cache_dir: Option<&Path>,
     progress: &dyn Progress,
     done: &Mutex<Vec<Option<RunResult>>>,
 ) -> std::io::Result<()> {
-    let problem = build_problem(&points[batches[0][0]]);
-    for chunk in batches {
+    let all: Vec<&RunPoint> = batches
+        .iter()
+        .flat_map(|b| &b.runs)
+        .map(|&i| &points[i])
+        .collect();
+    let mut instances = build_instances(&all).into_iter();
+    for pending in batches {
+        let chunk = &pending.runs;
         let batch: Vec<&RunPoint> = chunk.iter().map(|&i| &points[i]).collect();
+        let problems: Vec<Arc<Problem>> = instances.by_ref().take(chunk.len()).collect();
+        let problems: Vec<&Problem> = problems.iter().map(|p| &**p).collect();
         progress.batch_started(&batch);
         let start = std::time::Instant::now();
-        let mut computed = run_batch(&batch, &problem, progress, cache_dir);
+        let mut computed = run_batch(&batch, &problems, pending.kernel, progress, cache_dir);
         let share = start.elapsed().as_secs_f64() / computed.len() as f64;
         let keys: Vec<String> = computed.iter().map(|r| r.key.clone()).collect();
         for (&i, mut r) in chunk.iter().zip(computed.drain(..)) {

@@ -5,8 +5,9 @@
 //! share nothing but the cache: each shard process computes its batches into the cache, and a
 //! later plain `experiments run` finds every batch there and writes the CSVs and figures. Since a
 //! run's numbers depend only on its batch, the merged CSVs are byte-identical to those of one
-//! process on machines of the same CPU type. A batch that two specs share (same cache keys) is
-//! planned once, for the first spec that has it.
+//! process on machines of the same CPU type. A batch whose runs earlier batches already compute
+//! (same cache keys: error_vs_alpha_m's runs at m = 3000 are error_vs_alpha's at r' = 6) is not
+//! planned again; the spec finds them in the cache.
 //!
 //! # Cost
 //! The estimated cost of a batch is the floating-point work of its runs:
@@ -67,7 +68,7 @@ pub struct PlannedBatch {
 pub struct Plan {
     /// Number of shards.
     pub shards: usize,
-    /// Every batch once, in spec order.
+    /// Every batch with a run that no earlier batch has, in spec order.
     pub batches: Vec<PlannedBatch>,
 }
 
@@ -97,15 +98,16 @@ pub fn run_flops(p: &RunPoint) -> f64 {
 pub fn plan(configs: &[Config], shards: usize) -> Plan {
     let shards = shards.max(1);
     let mut batches: Vec<PlannedBatch> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut planned = std::collections::HashSet::new();
     for (spec_index, config) in configs.iter().enumerate() {
         let points = expand(config);
         for batch in plan_batches(&points) {
             let members: Vec<&RunPoint> = batch.iter().map(|&i| &points[i]).collect();
             let keys = batch_cache_keys(&members);
-            if !seen.insert(keys.clone()) {
+            if keys.iter().all(|k| planned.contains(k)) {
                 continue;
             }
+            planned.extend(keys.iter().cloned());
             batches.push(PlannedBatch {
                 spec: config.name.clone(),
                 spec_index,

@@ -45,6 +45,23 @@ pub type InstanceKey = (
     Vec<u64>,
 );
 
+/// What runs must share to be computed in one batch: the measurement operator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OperatorKey {
+    /// Gaussian sensing: 𝐀 depends on (n, m, operator seed) only, so runs on other targets X or
+    /// noise levels σ share it (each with its own y).
+    Gaussian {
+        /// n.
+        n: usize,
+        /// m.
+        m: usize,
+        /// The operator seed.
+        seed: u64,
+    },
+    /// Matrix completion: Ω may depend on X (ReLU sampling), so the whole instance.
+    Instance(InstanceKey),
+}
+
 /// One run of a sweep: everything that determines its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunPoint {
@@ -106,6 +123,18 @@ pub struct RunPoint {
 }
 
 impl RunPoint {
+    /// Runs with equal operator keys share 𝒜 and can be computed in one batch.
+    pub fn operator_key(&self) -> OperatorKey {
+        match self.operator {
+            OperatorModel::Gaussian => OperatorKey::Gaussian {
+                n: self.n,
+                m: self.m,
+                seed: self.operator_seed,
+            },
+            _ => OperatorKey::Instance(self.instance_key()),
+        }
+    }
+
     /// Runs with equal instance keys share X, 𝒜 and y.
     pub fn instance_key(&self) -> InstanceKey {
         (
@@ -326,8 +355,11 @@ quantities = ["test_error"]
         // Plus the logged trajectories of all runs (the same for both variants).
         let all = parse(Path::new("s.toml"), BASE, false).unwrap();
         let (trajectories, _, _) = crate::spec::trajectory_bytes(&all.spec, expand(&all).len());
-        let need =
-            |k: usize| operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4) + trajectories;
+        // One instance per batch here: X, V_X (n×r each), XXᵀ and y.
+        let instance = 8 * (2 * 10 * 2 + 10 * 10 + 60);
+        let need = |k: usize| {
+            operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4) + instance + trajectories
+        };
         let parse_with = |text: &str, limit: u128| {
             crate::parse_spec(Path::new("s.toml"), text, false, Some(limit))
         };

@@ -134,8 +134,10 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
         std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap()
     );
 
-    // One more replicate is a new instance: only its batch is computed. One more α joins the
-    // batch of every instance, which is then recomputed whole; changing μ invalidates everything.
+    // One more replicate is a new instance (and operator): only its batch is computed. One more α
+    // joins the batch of every instance: only its runs are computed (with the batch kernel, so the
+    // others' cached numbers are what recomputing them would give); changing μ invalidates
+    // everything.
     let text2 = text.replace("seed = 7", "seed = 7\nreplicates = 2");
     let config2 = parse(&spec, &text2, false).unwrap();
     let third = run_experiment(&config2, &l, &Silent).unwrap();
@@ -143,7 +145,7 @@ fn cache_is_reused_and_invalidated_only_where_the_spec_changed() {
     let text3 = text2.replace("alpha = [1e-2, 1e-3]", "alpha = [1e-2, 1e-3, 1e-4]");
     let config3 = parse(&spec, &text3, false).unwrap();
     let fourth = run_experiment(&config3, &l, &Silent).unwrap();
-    assert_eq!((fourth.cache.hits, fourth.cache.computed), (0, 6));
+    assert_eq!((fourth.cache.hits, fourth.cache.computed), (4, 2));
     let text4 = text3.replace("step_size = 0.25", "step_size = 0.2");
     let config4 = parse(&spec, &text4, false).unwrap();
     let fifth = run_experiment(&config4, &l, &Silent).unwrap();
@@ -183,8 +185,49 @@ fn numbers_do_not_depend_on_what_the_cache_holds() {
             .map(String::from)
             .collect()
     };
-    if value(&lone.unwrap()) == value(&String::from_utf8(want).unwrap()) {
+    if value(&lone.unwrap()) == value(&String::from_utf8(want.clone()).unwrap()) {
         eprintln!("note: the lone and the batched run agree bitwise on this machine");
+    }
+    // A subset that is itself a batch (two runs, the batch kernel) is the same computation: its
+    // runs are reused, only the third is computed, and the bytes are still those of a fresh run.
+    let warm2 = layout(&tmp.path().join("warm2"));
+    let pair = parse(&spec, &sweep("[1e-2, 1e-4]"), false).unwrap();
+    run_experiment(&pair, &warm2, &Silent).unwrap();
+    let after = run_experiment(&full_config, &warm2, &Silent).unwrap();
+    assert_eq!((after.cache.hits, after.cache.computed), (2, 1));
+    let got = std::fs::read(warm2.results_dir(&full_config).join("trajectories.csv")).unwrap();
+    assert!(got == want, "reusing a batch's runs changed the numbers");
+}
+
+/// Runs that two specs share are computed once: by the first spec in one process, and planned
+/// once across shards.
+#[test]
+fn runs_shared_across_specs_are_computed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep =
+        |alphas: &str| SMALL.replace("[plot]", &format!("[sweep]\nalpha = {alphas}\n[plot]"));
+    let wide = sweep("[1e-2, 1e-3, 1e-4]");
+    let narrow = sweep("[1e-4, 1e-3]");
+    let configs: Vec<_> = [("wide", &wide), ("narrow", &narrow)]
+        .iter()
+        .map(|(n, t)| parse(&write_spec(tmp.path(), n, t), t, false).unwrap())
+        .collect();
+    let plan = experiments::shard::plan(&configs, 2);
+    assert_eq!(plan.batches.len(), 1, "narrow's runs are wide's");
+    let l = layout(tmp.path());
+    run_experiment(&configs[0], &l, &Silent).unwrap();
+    let second = run_experiment(&configs[1], &l, &Silent).unwrap();
+    assert_eq!((second.cache.hits, second.cache.computed), (2, 0));
+    // Against narrow computed on its own (its own batch of two): the same bytes.
+    let own = layout(&tmp.path().join("own"));
+    let alone = run_experiment(&configs[1], &own, &Silent).unwrap();
+    assert_eq!((alone.cache.hits, alone.cache.computed), (0, 2));
+    for f in ["runs.csv", "trajectories.csv"] {
+        assert_eq!(
+            std::fs::read(l.results_dir(&configs[1]).join(f)).unwrap(),
+            std::fs::read(own.results_dir(&configs[1]).join(f)).unwrap(),
+            "{f}"
+        );
     }
 }
 
@@ -207,7 +250,7 @@ fn malformed_cache_entries_are_recomputed() {
     }
     std::fs::write(&entry, serde_json::to_vec(&json).unwrap()).unwrap();
     let again = run_experiment(&config, &l, &Silent).unwrap();
-    assert_eq!((again.cache.hits, again.cache.computed), (0, 2));
+    assert_eq!((again.cache.hits, again.cache.computed), (1, 1));
     assert_eq!(
         csv,
         std::fs::read(l.results_dir(&config).join("trajectories.csv")).unwrap()
@@ -1149,10 +1192,14 @@ fn a_sweep_over_algorithms_runs_in_shared_batches_and_stops_at_its_target() {
     let config = parse(&spec, &text, false).unwrap();
     let points = experiments::sweep::expand(&config);
     assert_eq!(points.len(), 6);
-    // The three algorithms of one κ share X, 𝒜 and B, and one batch.
+    // The three algorithms of one κ share X, 𝒜 and B; both κ share 𝒜 (X differs), so all six
+    // runs are one batch.
     let batches = experiments::run::plan_batches(&points);
-    assert_eq!(batches.len(), 2);
-    assert!(batches.iter().all(|b| b.len() == 3));
+    assert_eq!(batches, [vec![0, 1, 2, 3, 4, 5]]);
+    assert!(points
+        .iter()
+        .all(|p| p.operator_seed == points[0].operator_seed));
+    assert!(points[0].instance_key() != points[3].instance_key());
     assert!(points
         .chunks(3)
         .all(|c| c.iter().all(|p| p.init_seed == c[0].init_seed)));
@@ -1356,8 +1403,18 @@ fn noise_is_recorded_swept_and_zero_noise_changes_no_number() {
     assert_eq!(texts[1].1[0].text(experiments::output::col::SIGMA), "0e0");
     // Swept: the noiseless run equals the plain one; with σ = 0.1 the train error stays near the
     // noise level ‖ε‖/‖y‖ ≈ 0.1/‖XXᵀ‖_F ≈ 0.09, well above the noiseless run's after 120 steps.
+    // (The two σ share 𝒜 and so one batch, computed with the batch kernel; the plain run is
+    // alone, with the single-input kernel: equal up to rounding.)
     let runs = &texts[2].1;
-    assert_eq!(runs[0].get("test_error"), texts[0].1[0].get("test_error"));
+    let (swept, plain) = (runs[0].get("test_error"), texts[0].1[0].get("test_error"));
+    assert_eq!(swept.len(), plain.len());
+    assert!(
+        swept
+            .iter()
+            .zip(plain.iter())
+            .all(|(a, b)| (a - b).abs() <= 1e-9 * b.abs()),
+        "{swept:?} {plain:?}"
+    );
     let (clean, noisy) = (
         runs[0].num(experiments::output::col::FINAL_TRAIN_ERROR),
         runs[1].num(experiments::output::col::FINAL_TRAIN_ERROR),

@@ -5,11 +5,11 @@
 //! # Arithmetic
 //! For a chunk of c rows of 𝐀 (row-major c×p) and the inputs W (p×ap, row-major):
 //! ```text
-//!   R_ij = fma(A_i,p−1, W_p−1,j, … fma(A_i1, W_1j, fma(A_i0, W_0j, 0)) …) − y_i    (l = 0, 1, … in order)
+//!   R_ij = fma(A_i,p−1, W_p−1,j, … fma(A_i1, W_1j, fma(A_i0, W_0j, 0)) …) − Y_ij   (l = 0, 1, … in order)
 //!   G_lj = fma(A_c−1,l, R_c−1,j, … fma(A_1l, R_1j, fma(A_0l, R_0j, 0)) …)          (i = 0, 1, … in order)
 //! ```
-//! that is R = 𝐀_c·W − y·1ᵀ and G = 𝐀_cᵀ·R, every entry one chain of fused multiply-adds in index
-//! order. W, R and G have `ap` columns: the a runs padded to the vector width ([`padded_width`]);
+//! that is R = 𝐀_c·W − Y and G = 𝐀_cᵀ·R, every entry one chain of fused multiply-adds in index
+//! order; column j of Y is run j's data y (its rows of this chunk). W, Y, R and G have `ap` columns: the a runs padded to the vector width ([`padded_width`]);
 //! the padding columns hold anything finite and are ignored. A vector holds entries j..j+L of one
 //! row — different runs, never different terms of one sum — so the bits depend neither on the
 //! vector width (8-lane AVX-512, 4-lane AVX2 and the scalar fallback agree; tested) nor on the
@@ -90,8 +90,8 @@ fn slice_len(ap: usize, lanes: usize) -> usize {
     (slice_bytes(lanes) / (8 * ap)).clamp(16, 512) / 8 * 8
 }
 
-/// R = block·W − y·1ᵀ (c×ap) and G = blockᵀ·R (p×ap), both overwritten, with the widest vectors
-/// the CPU has that divide `ap` (see the module docs for the arithmetic).
+/// R = block·W − Y (c×ap, Y row-major c×ap) and G = blockᵀ·R (p×ap), both overwritten, with the
+/// widest vectors the CPU has that divide `ap` (see the module docs for the arithmetic).
 pub fn residual_and_adjoint_chunk(
     block: &[f64],
     p: usize,
@@ -182,8 +182,9 @@ pub(crate) fn chunk<S: Simd>(
         ap.is_multiple_of(lanes) && ap > 0,
         "padded width {ap} is not a positive multiple of {lanes} lanes"
     );
-    let c = y.len();
+    let c = block.len() / p.max(1);
     assert_eq!(block.len(), c * p, "block must be c×p");
+    assert_eq!(y.len(), c * ap, "y must be c×ap");
     assert_eq!(w.len(), p * ap, "w must be p×ap");
     assert_eq!(r.len(), c * ap, "r must be c×ap");
     assert_eq!(g.len(), p * ap, "g must be p×ap");
@@ -214,8 +215,11 @@ pub(crate) fn chunk<S: Simd>(
                 i += mi;
             }
         }
-        for (row, &yi) in rb.chunks_exact_mut(ap).zip(&y[i0..i1]) {
-            for v in row {
+        for (row, y_row) in rb
+            .chunks_exact_mut(ap)
+            .zip(y[i0 * ap..i1 * ap].chunks_exact(ap))
+        {
+            for (v, &yi) in row.iter_mut().zip(y_row) {
                 *v -= yi;
             }
         }

@@ -25,7 +25,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
 use ndarray_rand::rand::Rng;
 use rayon::prelude::*;
 
-use super::{BatchPass, MeasurementOperator, PassRun};
+use super::{BatchPass, MeasurementOperator, PassKernel, PassRun};
 use crate::packing::SQRT2;
 
 /// 𝒜 of matrix completion on a set Ω of pairs i ≤ j (see the module docs for the convention).
@@ -256,7 +256,8 @@ impl MeasurementOperator for CompletionOperator {
         Self::pass_bytes_for(self.m(), k)
     }
 
-    fn batch_pass(&self, k_max: usize) -> Box<dyn BatchPass + '_> {
+    /// Each run is computed on its own, so `kernel` changes nothing.
+    fn batch_pass(&self, k_max: usize, _kernel: PassKernel) -> Box<dyn BatchPass + '_> {
         let nnz = self.value_source.len();
         Box::new(CompletionPass {
             op: self,
@@ -282,14 +283,14 @@ pub struct CompletionPass<'o> {
 }
 
 impl BatchPass for CompletionPass<'_> {
-    fn compute(&mut self, runs: &mut [PassRun<'_>], y: ArrayView1<'_, f64>) {
+    fn compute(&mut self, runs: &mut [PassRun<'_>]) {
         let op = self.op;
         let a = runs.len();
         runs.par_iter_mut()
             .zip(self.residual.axis_iter_mut(Axis(1)).into_par_iter().take(a))
             .zip(self.values.par_iter_mut())
             .for_each(|((run, mut r), values)| {
-                let u = run.u;
+                let (u, y) = (run.u, run.y);
                 for (k, (&(i, j), &w)) in op.entries.iter().zip(&op.weight).enumerate() {
                     r[k] = w * u.row(i).dot(&u.row(j)) - y[k];
                 }

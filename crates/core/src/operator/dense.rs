@@ -37,7 +37,7 @@ use ndarray::linalg::general_mat_mul;
 
 use super::batch_kernel::{self, padded_width};
 use super::huge_pages::streamed_vec;
-use super::{BatchPass, MeasurementOperator, PassRun};
+use super::{BatchPass, MeasurementOperator, PassKernel, PassRun};
 use crate::packing::{packed_dim, smat, smat_into, svec, svec_into};
 
 /// Bytes of the packed operator for n and m: m · n(n+1)/2 · 8 (in u128, so that the sizes of
@@ -149,64 +149,54 @@ impl PackedOperator {
         general_mat_vec_mul(1.0, &self.packed.t(), &v, 0.0, &mut out);
     }
 
-    /// Fused residual and adjoint for a batch of a packed inputs, one per column of `w` (p×a):
+    /// Fused residual and adjoint for a batch of a packed inputs, one per column of `w` (p×a),
+    /// each with its own data, one per column of `y` (m×a; a broadcast view for shared data):
     /// ```text
-    ///   R = 𝐀·W − y·1ᵀ   (m×a, written to `residual`)
-    ///   G = 𝐀ᵀ·R          (p×a, written to `adjoint`)
+    ///   R = 𝐀·W − Y   (m×a, written to `residual`)
+    ///   G = 𝐀ᵀ·R      (p×a, written to `adjoint`)
     /// ```
     /// The rows of 𝐀 are split into [`ROW_CHUNKS`] contiguous chunks that run in parallel on the
     /// rayon pool (so at most ROW_CHUNKS threads work). Each chunk streams its rows in blocks (four
-    /// rows for a = 1, [`FUSED_BLOCK_ROWS`] for a ≥ 2): a block's residual entries are computed and
-    /// immediately accumulated into the chunk's partial G, so the block's second use comes from
-    /// cache. The partial G's are added in chunk order, so the result does not depend on the
-    /// number of threads.
+    /// rows for the single-input kernel, [`FUSED_BLOCK_ROWS`] for the batch kernel): a block's
+    /// residual entries are computed and immediately accumulated into the chunk's partial G, so
+    /// the block's second use comes from cache. The partial G's are added in chunk order, so the
+    /// result does not depend on the number of threads.
     ///
-    /// a = 1 uses a hand-written kernel (memory bound: dot products of four rows at a time, then
-    /// one axpy of those rows); a ≥ 2 the batch kernel of [`super::batch_kernel`] (compute bound:
-    /// the runs across the lanes of a vector, each entry one chain of fused multiply-adds in index
-    /// order, so its bits do not depend on the vector width). For a ≥ 2 the inputs, residuals and
-    /// partial adjoints go through padded row-major copies in `workspace` ([`FusedWorkspace`]);
-    /// any memory layouts of `w`, `residual` and `adjoint` work and give the same bits (tested).
+    /// [`PassKernel::SingleInput`]: one input after another through a hand-written kernel (memory
+    /// bound: dot products of four rows at a time, then one axpy of those rows).
+    /// [`PassKernel::Batch`]: all inputs at once through the kernel of [`super::batch_kernel`]
+    /// (compute bound: the inputs across the lanes of a vector, each entry one chain of fused
+    /// multiply-adds in index order), with the inputs, data, residuals and partial adjoints in
+    /// padded row-major copies in `workspace` ([`FusedWorkspace`]). Either way a column's bits
+    /// depend neither on the other columns nor on the vector width, and any memory layouts of `w`,
+    /// `y`, `residual` and `adjoint` give the same bits (tested); the two kernels round
+    /// differently.
     pub fn residual_and_adjoint(
         &self,
+        kernel: PassKernel,
         w: ArrayView2<'_, f64>,
-        y: ArrayView1<'_, f64>,
+        y: ArrayView2<'_, f64>,
         residual: ArrayViewMut2<'_, f64>,
         adjoint: ArrayViewMut2<'_, f64>,
         workspace: &mut FusedWorkspace,
     ) {
         let (m, p, a) = (self.m(), self.packed.ncols(), w.ncols());
         assert_eq!(w.nrows(), p, "w must be p×a");
-        assert_eq!(y.len(), m, "y must have m entries");
+        assert_eq!(y.dim(), (m, a), "y must be m×a");
         assert_eq!(residual.dim(), (m, a), "residual must be m×a");
         assert_eq!(adjoint.dim(), (p, a), "adjoint must be p×a");
         let mut adjoint = adjoint;
         let bounds = chunk_bounds(m);
-        if a == 1 {
-            let residual_parts = split_rows(residual, &bounds);
-            // Contiguous copies for the hand-written kernel (w may be a column of a wider buffer).
-            workspace.reserve_single(p);
-            let FusedWorkspace { w1, single, .. } = workspace;
-            w1.assign(&w.column(0));
-            let w1 = w1.as_slice().expect("owned vector");
-            let arch = pulp::Arch::new();
-            let jobs = single.par_iter_mut().zip(residual_parts).enumerate();
-            jobs.for_each(|(c, (g, r))| {
-                let rows = bounds[c]..bounds[c + 1];
-                let g = g.as_slice_mut().expect("owned vector");
-                let r = r.index_axis_move(Axis(1), 0);
-                arch.dispatch(SingleKernel {
-                    block: self.packed.slice(s![rows.clone(), ..]),
-                    w: w1,
-                    y: y.slice(s![rows]),
-                    r,
-                    g,
-                });
-            });
-            let mut g = adjoint.column_mut(0);
-            g.assign(&single[0]);
-            for part in &single[1..] {
-                g += part;
+        if kernel == PassKernel::SingleInput {
+            let mut residual = residual;
+            for j in 0..a {
+                self.single_input(
+                    w.column(j),
+                    y.column(j),
+                    residual.column_mut(j),
+                    adjoint.column_mut(j),
+                    workspace,
+                );
             }
             return;
         }
@@ -215,12 +205,12 @@ impl PackedOperator {
         let FusedWorkspace {
             w_pad,
             r_pad,
-            y_copy,
+            y_pad,
             partial,
             ..
         } = workspace;
-        // W in the padded layout; the padding columns keep whatever they hold (each column is its
-        // own chain of operations, so they cannot touch the others).
+        // W and Y in the padded layout; the padding columns keep whatever finite values they hold
+        // (each column is its own chain of operations, so they cannot touch the others).
         let w_pad = &mut w_pad[..p * ap];
         for (dst, src) in w_pad.chunks_exact_mut(ap).zip(w.rows()) {
             for (d, &v) in dst.iter_mut().zip(&src) {
@@ -228,8 +218,13 @@ impl PackedOperator {
             }
         }
         let w_pad = &*w_pad;
-        y_copy.clear();
-        y_copy.extend(y.iter());
+        let y_pad = &mut y_pad[..m * ap];
+        for (dst, src) in y_pad.chunks_exact_mut(ap).zip(y.rows()) {
+            for (d, &v) in dst.iter_mut().zip(&src) {
+                *d = v;
+            }
+        }
+        let y_pad = &*y_pad;
         let packed = self.packed.as_slice().expect("standard layout");
         let mut r_parts: Vec<&mut [f64]> = Vec::with_capacity(ROW_CHUNKS);
         let mut rest = &mut r_pad[..m * ap];
@@ -246,7 +241,7 @@ impl PackedOperator {
                 p,
                 w_pad,
                 ap,
-                &y_copy[rows],
+                &y_pad[rows.start * ap..rows.end * ap],
                 r,
                 &mut g[..p * ap],
             );
@@ -266,6 +261,43 @@ impl PackedOperator {
                 }
                 *d = v;
             }
+        }
+    }
+
+    /// r = 𝐀·w − y and g = 𝐀ᵀ·r for one input, with the single-input kernel (see
+    /// [`Self::residual_and_adjoint`]).
+    fn single_input(
+        &self,
+        w: ArrayView1<'_, f64>,
+        y: ArrayView1<'_, f64>,
+        r: ArrayViewMut1<'_, f64>,
+        mut g: ArrayViewMut1<'_, f64>,
+        workspace: &mut FusedWorkspace,
+    ) {
+        let bounds = chunk_bounds(self.m());
+        let residual_parts = split_rows(r.insert_axis(Axis(1)), &bounds);
+        // Contiguous copies for the hand-written kernel (w may be a column of a wider buffer).
+        workspace.reserve_single(self.packed.ncols());
+        let FusedWorkspace { w1, single, .. } = workspace;
+        w1.assign(&w);
+        let w1 = w1.as_slice().expect("owned vector");
+        let arch = pulp::Arch::new();
+        let jobs = single.par_iter_mut().zip(residual_parts).enumerate();
+        jobs.for_each(|(c, (g, r))| {
+            let rows = bounds[c]..bounds[c + 1];
+            let g = g.as_slice_mut().expect("owned vector");
+            let r = r.index_axis_move(Axis(1), 0);
+            arch.dispatch(SingleKernel {
+                block: self.packed.slice(s![rows.clone(), ..]),
+                w: w1,
+                y: y.slice(s![rows]),
+                r,
+                g,
+            });
+        });
+        g.assign(&single[0]);
+        for part in &single[1..] {
+            g += part;
         }
     }
 
@@ -304,8 +336,8 @@ impl MeasurementOperator for PackedOperator {
         DensePass::bytes(self.n, self.m(), k)
     }
 
-    fn batch_pass(&self, k_max: usize) -> Box<dyn BatchPass + '_> {
-        Box::new(DensePass::new(self, k_max))
+    fn batch_pass(&self, k_max: usize, kernel: PassKernel) -> Box<dyn BatchPass + '_> {
+        Box::new(DensePass::new(self, k_max, kernel))
     }
 
     fn as_packed(&self) -> Option<&PackedOperator> {
@@ -313,15 +345,27 @@ impl MeasurementOperator for PackedOperator {
     }
 }
 
-/// The batched pass of a [`PackedOperator`]: W = [svec(U_iU_iᵀ)]_i, then the fused
-/// R = 𝐀·W − y·1ᵀ, G = 𝐀ᵀ·R ([`PackedOperator::residual_and_adjoint`]), then
+/// The batched pass of a [`PackedOperator`]: W = [svec(U_iU_iᵀ)]_i and Y = (y_1 … y_k), then the
+/// fused R = 𝐀·W − Y, G = 𝐀ᵀ·R ([`PackedOperator::residual_and_adjoint`]), then
 /// ∇f(U_i) = smat(G_i)·U_i. The per-run steps run in parallel, one task per run.
+///
+/// With [`PassKernel::Batch`] every call uses the batch kernel, also when one run is left; with [`PassKernel::SingleInput`] each run
+/// goes through the single-input kernel on its own. Either way a run's bits do not depend on the
+/// other runs of the call.
 #[derive(Debug)]
 pub struct DensePass<'o> {
     op: &'o PackedOperator,
+    kernel: PassKernel,
     /// W (p×k), row-major.
     w: Array2<f64>,
-    /// R (m×k), row-major.
+    /// Y (m×k), column-major (each run's data contiguous).
+    y: Array2<f64>,
+    /// R: with the batch kernel m×max(k, 2) row-major, with the single-input kernel m×k
+    /// column-major. The layout decides how the loop's reductions over a run's residual (the loss
+    /// ¼‖r‖², the train error) are summed: BLAS's ddot takes a SIMD path for a contiguous vector
+    /// and a sequential loop for a strided one (any stride). So a run's residual is always strided
+    /// with the batch kernel (at least two columns, also for a batch of one) and always contiguous
+    /// with the single-input kernel, as for a lone run: its numbers do not depend on k.
     residual: Array2<f64>,
     /// G (p×a for a batch of a runs), column-major (each run's column contiguous): storage for p·k.
     g: Vec<f64>,
@@ -331,13 +375,18 @@ pub struct DensePass<'o> {
 }
 
 impl<'o> DensePass<'o> {
-    /// The pass over `op` for up to `k_max` runs.
-    pub fn new(op: &'o PackedOperator, k_max: usize) -> Self {
+    /// The pass over `op` for up to `k_max` runs with `kernel`.
+    pub fn new(op: &'o PackedOperator, k_max: usize, kernel: PassKernel) -> Self {
         let (n, m, p) = (op.n, op.m(), op.packed.ncols());
         Self {
             op,
+            kernel,
             w: Array2::zeros((p, k_max)),
-            residual: Array2::zeros((m, k_max)),
+            y: Array2::zeros((m, k_max).f()),
+            residual: match kernel {
+                PassKernel::Batch => Array2::zeros((m, k_max.max(2))),
+                PassKernel::SingleInput => Array2::zeros((m, k_max).f()),
+            },
             g: vec![0.0; p * k_max],
             adjoint: (0..k_max).map(|_| Array2::zeros((n, n))).collect(),
             workspace: FusedWorkspace::new(),
@@ -351,7 +400,7 @@ impl<'o> DensePass<'o> {
     /// ```text
     ///   8 · ( 2·p·k + (ROW_CHUNKS + 1)·p·k̄   W and G; padded W and the chunks' partial G
     ///       + (ROW_CHUNKS + 1)·p              the single-input kernel's copy of w and partial G's
-    ///       + m·(k + k̄ + 1)                   R, padded R and a copy of y
+    ///       + m·(k + max(k, 2) + 2·k̄)         Y and R; padded Y and padded R
     ///       + k·n² )                          smat(G_i) per run
     /// ```
     pub fn bytes(n: usize, m: usize, k: usize) -> u128 {
@@ -359,20 +408,28 @@ impl<'o> DensePass<'o> {
         let (n, m, k) = (n as u128, m as u128, k as u128);
         let p = n * (n + 1) / 2;
         let chunks = ROW_CHUNKS as u128;
-        8 * (2 * p * k + (chunks + 1) * p * kp + (chunks + 1) * p + m * (k + kp + 1) + k * n * n)
+        8 * (2 * p * k
+            + (chunks + 1) * p * kp
+            + (chunks + 1) * p
+            + m * (k + k.max(2) + 2 * kp)
+            + k * n * n)
     }
 }
 
 impl BatchPass for DensePass<'_> {
-    fn compute(&mut self, runs: &mut [PassRun<'_>], y: ArrayView1<'_, f64>) {
+    fn compute(&mut self, runs: &mut [PassRun<'_>]) {
         let a = runs.len();
         let p = self.w.nrows();
         runs.par_iter()
             .zip(self.w.slice_mut(s![.., ..a]).axis_iter_mut(Axis(1)))
             .for_each(|(run, col)| svec_into(run.uut, col));
+        for (run, mut col) in runs.iter().zip(self.y.axis_iter_mut(Axis(1))) {
+            col.assign(&run.y);
+        }
         self.op.residual_and_adjoint(
+            self.kernel,
             self.w.slice(s![.., ..a]),
-            y,
+            self.y.slice(s![.., ..a]),
             self.residual.slice_mut(s![.., ..a]),
             column_major(&mut self.g, p, a),
             &mut self.workspace,
@@ -402,14 +459,14 @@ pub const ROW_CHUNKS: usize = 4;
 pub const FUSED_BLOCK_ROWS: usize = batch_kernel::BLOCK_ROWS;
 
 /// Scratch space of [`PackedOperator::residual_and_adjoint`], allocated at first use and
-/// reused: for a ≥ 2 inputs padded row-major copies of W (p×k̄), R (m×k̄) and y, and every row
+/// reused: for a ≥ 2 inputs padded row-major copies of W (p×k̄), R (m×k̄) and Y (m×k̄), and every row
 /// chunk's partial adjoint (p×k̄ each); for one input a contiguous copy of w and every chunk's
 /// partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
     w_pad: Vec<f64>,
     r_pad: Vec<f64>,
-    y_copy: Vec<f64>,
+    y_pad: Vec<f64>,
     partial: Vec<Vec<f64>>,
     w1: Array1<f64>,
     single: Vec<Array1<f64>>,
@@ -433,11 +490,13 @@ impl FusedWorkspace {
         let fits = self.partial.len() == ROW_CHUNKS
             && self.partial.iter().all(|b| b.len() >= p * ap)
             && self.w_pad.len() >= p * ap
-            && self.r_pad.len() >= m * ap;
+            && self.r_pad.len() >= m * ap
+            && self.y_pad.len() >= m * ap;
         if !fits {
             self.partial = (0..ROW_CHUNKS).map(|_| vec![0.0; p * ap]).collect();
             self.w_pad = vec![0.0; p * ap];
             self.r_pad = vec![0.0; m * ap];
+            self.y_pad = vec![0.0; m * ap];
         }
     }
 }
@@ -726,7 +785,6 @@ mod tests {
         let block: Vec<f64> = (0..m * p)
             .map(|i| ((i * 7919 % 1013) as f64 - 506.0) / 311.0)
             .collect();
-        let y: Vec<f64> = (0..m).map(|i| (i as f64).sin()).collect();
         for (a, lanes) in [2, 8, 9, 13, 20, 40]
             .into_iter()
             .flat_map(|a| [(a, 4), (a, 8)])
@@ -735,6 +793,8 @@ mod tests {
             let w: Vec<f64> = (0..p * ap)
                 .map(|i| ((i * 31 % 11) as f64 - 5.0) * 0.0173)
                 .collect();
+            // Each run its own data (row-major m×ap).
+            let y: Vec<f64> = (0..m * ap).map(|i| (i as f64 * 0.37).sin()).collect();
             let run = |f: &dyn Fn(&mut [f64], &mut [f64])| {
                 let (mut r, mut g) = (vec![0.0; m * ap], vec![0.0; p * ap]);
                 f(&mut r, &mut g);
@@ -747,7 +807,7 @@ mod tests {
                 for (j, &rij) in ri.iter().enumerate() {
                     let chain =
                         (0..p).fold(0.0f64, |s, l| block[i * p + l].mul_add(w[l * ap + j], s));
-                    assert_eq!(rij.to_bits(), (chain - y[i]).to_bits());
+                    assert_eq!(rij.to_bits(), (chain - y[i * ap + j]).to_bits());
                 }
             }
             #[cfg(target_arch = "x86_64")]

@@ -2,7 +2,7 @@
 //!
 //! The loop ([`crate::descent`]) needs, at every iteration and for every active run i of a batch,
 //! ```text
-//!   residual_i = 𝒜(U_iU_iᵀ) − y   (length m)
+//!   residual_i = 𝒜(U_iU_iᵀ) − y_i   (length m; y_i the run's data)
 //!   gradient_i = 𝒜*(residual_i)·U_i = ∇f(U_i)   (n×r'_i)
 //! ```
 //! and nothing else from the operator. A [`MeasurementOperator`] provides that as a
@@ -49,8 +49,8 @@ pub trait MeasurementOperator: Send + Sync + std::fmt::Debug {
     /// Bytes of the buffers of a [`BatchPass`] for up to `k` runs (see [`Self::batch_pass`]).
     fn pass_bytes(&self, k: usize) -> u128;
 
-    /// The batched pass for up to `k_max` runs, its buffers allocated once.
-    fn batch_pass(&self, k_max: usize) -> Box<dyn BatchPass + '_>;
+    /// The batched pass for up to `k_max` runs with `kernel`, its buffers allocated once.
+    fn batch_pass(&self, k_max: usize, kernel: PassKernel) -> Box<dyn BatchPass + '_>;
 
     /// Whether the pass reads UUᵀ ([`PassRun::uut`]). If not, the loop forms the n×n UUᵀ only at
     /// the iterations its observer sees (O(n²r') per run, more than a sparse operator's pass).
@@ -69,9 +69,37 @@ pub trait MeasurementOperator: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// One run's part of a [`BatchPass`]: its iterate U, its UUᵀ, and where its gradient goes.
+/// How a [`BatchPass`] computes: a run's last bits depend on this choice and on nothing else of
+/// its batch (which other runs, on which data, for how long). Operators whose pass treats each run
+/// on its own (completion) compute the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PassKernel {
+    /// Each run on its own: the dense operator's single-input kernel, one memory-bound read of 𝐀
+    /// per run. What a batch of one run uses.
+    SingleInput,
+    /// All runs at once: the dense operator's batch kernel ([`batch_kernel`]), also when one run
+    /// is left. What a batch of two or more runs uses.
+    Batch,
+}
+
+impl PassKernel {
+    /// The kernel of a batch that starts with `k` runs: [`Self::SingleInput`] for one, else
+    /// [`Self::Batch`].
+    pub fn for_batch_of(k: usize) -> Self {
+        if k == 1 {
+            Self::SingleInput
+        } else {
+            Self::Batch
+        }
+    }
+}
+
+/// One run's part of a [`BatchPass`]: its data y, its iterate U, its UUᵀ, and where its gradient
+/// goes. The runs of a pass share the operator, not necessarily the data.
 #[derive(Debug)]
 pub struct PassRun<'a> {
+    /// y (length m).
+    pub y: ArrayView1<'a, f64>,
     /// U (n×r').
     pub u: ArrayView2<'a, f64>,
     /// UUᵀ (n×n), current if the operator [reads it](MeasurementOperator::reads_uut) (else it
@@ -84,9 +112,9 @@ pub struct PassRun<'a> {
 /// The residuals and gradients of a batch of runs on one operator, one call per iteration.
 pub trait BatchPass: Send + Sync {
     /// For each run i of `runs` (at most the k_max of [`MeasurementOperator::batch_pass`]):
-    /// residual_i = 𝒜(U_iU_iᵀ) − y, kept for [`BatchPass::residual`], and
+    /// residual_i = 𝒜(U_iU_iᵀ) − y_i, kept for [`BatchPass::residual`], and
     /// gradient_i = 𝒜*(residual_i)·U_i, written to `runs[i].gradient`.
-    fn compute(&mut self, runs: &mut [PassRun<'_>], y: ArrayView1<'_, f64>);
+    fn compute(&mut self, runs: &mut [PassRun<'_>]);
 
     /// residual_i of the last [`BatchPass::compute`] (length m).
     fn residual(&self, i: usize) -> ArrayView1<'_, f64>;
