@@ -448,6 +448,9 @@ fn build_truth(point: &RunPoint) -> GroundTruth {
 /// The instances of points that share one operator ([`RunPoint::operator_key`]), in order: the
 /// operator is built once, from the first point, and each distinct instance once on it, with the
 /// same numbers as [`build_problem`] of its point.
+///
+/// # Panics
+/// If the points do not share one [`RunPoint::operator_key`].
 pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
     let Some(first) = points.first() else {
         return Vec::new();
@@ -459,7 +462,7 @@ pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
     points
         .iter()
         .map(|p| {
-            debug_assert!(p.operator_key() == first.operator_key(), "one operator");
+            assert!(p.operator_key() == first.operator_key(), "one operator");
             let instance = built.entry(p.instance_key()).or_insert_with(|| {
                 Arc::new(
                     base.with_truth(build_truth(p))
