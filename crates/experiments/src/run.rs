@@ -14,10 +14,10 @@
 //! each finished run is stored as one `<cache>/<key>.json`, where the key ([`batch_cache_keys`])
 //! hashes its [`RunPoint`] minus its grid position, that kernel class, and [`CACHE_VERSION`]: the
 //! same run in another batch of two or more, of this spec or another one, is the same entry, and
-//! is computed once (error_vs_alpha_m's runs at m = 3000 are error_vs_alpha's at r' = 6). A batch
-//! is read from the cache only if every run of it is there, else it is computed whole; so the
+//! is computed once (error_vs_alpha_m's runs at m = 3000 are error_vs_alpha's at r' = 6). The runs
+//! of a batch found in the cache are read and the others computed, with the batch's kernel, so the
 //! numbers of a spec never depend on what the cache held before. An interrupted sweep resumes at
-//! the first unfinished batch, and changing a spec value recomputes the batches it touches.
+//! the first unfinished batch, and changing a spec value recomputes the runs it touches.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -720,7 +720,7 @@ pub const MAX_BATCH: usize = 64;
 /// (so up to four cores are used), and between passes the per-run work of a batch (UUᵀ, the
 /// observer's diagnostics, the update), one task per run. OpenBLAS, which only does the small
 /// dense products (UUᵀ, smat(G)·U) inside those tasks, runs single-threaded so that its idle
-/// threads do not spin against rayon's; one worker thread processes the instances one after
+/// threads do not spin against rayon's; one worker thread processes the operators one after
 /// another. The policy was chosen by measurement (bench/README.md): OpenBLAS threads were slow on
 /// the skinny batch products, a second worker gave no gain, and running the per-run work in
 /// parallel was faster despite OpenBLAS's allocation lock; results are bitwise the same.
@@ -731,7 +731,7 @@ pub const MAX_BATCH: usize = 64;
 /// different core counts (shards, `--jobs`) disagreed in the CSVs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallelism {
-    /// Worker threads, each processing one instance at a time.
+    /// Worker threads, each processing one operator (its batches) at a time.
     pub workers: usize,
     /// OpenBLAS threads.
     pub blas_threads: usize,
@@ -758,12 +758,13 @@ pub struct Resources {
     pub set_blas_threads: fn(usize),
 }
 
-/// Runs every point (reusing cached batches from `cache_dir` and storing new ones there, if
-/// given). The points are computed in the batches of [`plan_batches`]; a batch whose runs are all
-/// in the cache is read, any other is computed whole and written to the cache as soon as it is
-/// done. Instances are distributed over worker threads ([`Parallelism::POLICY`]); the results are
-/// returned in the order of `points` whatever the order in which they finish, and each run's
-/// numbers depend only on its batch, not on the cache or the other threads.
+/// Runs every point (reusing cached runs from `cache_dir` and storing new ones there, if given).
+/// The points are computed in the batches of [`plan_batches`]: the runs of a batch found in the
+/// cache are read, the others computed together with the kernel of the whole batch and written
+/// to the cache as soon as they are done. Operators are distributed over worker threads
+/// ([`Parallelism::POLICY`]); the results are returned in the order of `points` whatever the order
+/// in which they finish, and each run's numbers depend only on its point and its batch's kernel,
+/// not on the cache, the other runs or the other threads.
 pub fn execute(
     points: &[RunPoint],
     cache_dir: Option<&Path>,

@@ -4,8 +4,8 @@
 //! A batch is the unit of computation and of caching ([`crate::run::plan_batches`]), so shards
 //! share nothing but the cache: each shard process computes its batches into the cache, and a
 //! later plain `experiments run` finds every batch there and writes the CSVs and figures. Since a
-//! run's numbers depend only on its batch, the merged CSVs are byte-identical to those of one
-//! process on machines of the same CPU type. A batch whose runs earlier batches already compute
+//! run's numbers depend only on its point and its batch's kernel, the merged CSVs are
+//! byte-identical to those of one process on machines of the same CPU type. A batch whose runs earlier batches already compute
 //! (same cache keys: error_vs_alpha_m's runs at m = 3000 are error_vs_alpha's at r' = 6) is not
 //! planned again; the spec finds them in the cache.
 //!
