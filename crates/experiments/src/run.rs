@@ -455,10 +455,8 @@ pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
     let Some(first) = points.first() else {
         return Vec::new();
     };
-    let base = build_problem(first);
-    let mut built: HashMap<crate::sweep::InstanceKey, Arc<Problem>> = HashMap::new();
-    built.insert(first.instance_key(), Arc::new(base));
-    let base = Arc::clone(&built[&first.instance_key()]);
+    let base = Arc::new(build_problem(first));
+    let mut built = HashMap::from([(first.instance_key(), Arc::clone(&base))]);
     points
         .iter()
         .map(|p| {

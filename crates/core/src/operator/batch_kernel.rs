@@ -1,6 +1,7 @@
-//! The kernel of the batched pass: [`residual_and_adjoint`] for a ≥ 2 inputs.
+//! The kernel of the batched pass: [`residual_and_adjoint`] with [`PassKernel::Batch`].
 //!
 //! [`residual_and_adjoint`]: super::PackedOperator::residual_and_adjoint
+//! [`PassKernel::Batch`]: super::PassKernel::Batch
 //!
 //! # Arithmetic
 //! For a chunk of c rows of 𝐀 (row-major c×p) and the inputs W (p×ap, row-major):
@@ -9,11 +10,12 @@
 //!   G_lj = fma(A_c−1,l, R_c−1,j, … fma(A_1l, R_1j, fma(A_0l, R_0j, 0)) …)          (i = 0, 1, … in order)
 //! ```
 //! that is R = 𝐀_c·W − Y and G = 𝐀_cᵀ·R, every entry one chain of fused multiply-adds in index
-//! order; column j of Y is run j's data y (its rows of this chunk). W, Y, R and G have `ap` columns: the a runs padded to the vector width ([`padded_width`]);
-//! the padding columns hold anything finite and are ignored. A vector holds entries j..j+L of one
-//! row — different runs, never different terms of one sum — so the bits depend neither on the
-//! vector width (8-lane AVX-512, 4-lane AVX2 and the scalar fallback agree; tested) nor on the
-//! tiling below, which is free to suit the machine.
+//! order; column j of Y is run j's data y (its rows of this chunk). W, Y, R and G have `ap`
+//! columns: the a runs padded to the vector width ([`padded_width`]); the padding columns hold
+//! anything finite and are ignored. A vector holds entries j..j+L of one row — different runs,
+//! never different terms of one sum — so the bits depend neither on the vector width (8-lane
+//! AVX-512, 4-lane AVX2 and the scalar fallback agree; tested) nor on the tiling below, which is
+//! free to suit the machine.
 //!
 //! # Tiling
 //! Rows come in blocks of [`BLOCK_ROWS`]; both products walk the packed index in slices sized so

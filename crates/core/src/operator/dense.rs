@@ -349,9 +349,9 @@ impl MeasurementOperator for PackedOperator {
 /// fused R = 𝐀·W − Y, G = 𝐀ᵀ·R ([`PackedOperator::residual_and_adjoint`]), then
 /// ∇f(U_i) = smat(G_i)·U_i. The per-run steps run in parallel, one task per run.
 ///
-/// With [`PassKernel::Batch`] every call uses the batch kernel, also when one run is left; with [`PassKernel::SingleInput`] each run
-/// goes through the single-input kernel on its own. Either way a run's bits do not depend on the
-/// other runs of the call.
+/// With [`PassKernel::Batch`] every call uses the batch kernel, also when one run is left; with
+/// [`PassKernel::SingleInput`] each run goes through the single-input kernel on its own. Either
+/// way a run's bits do not depend on the other runs of the call.
 #[derive(Debug)]
 pub struct DensePass<'o> {
     op: &'o PackedOperator,
@@ -455,13 +455,13 @@ impl BatchPass for DensePass<'_> {
 /// are bitwise the same on any number of cores.
 pub const ROW_CHUNKS: usize = 4;
 
-/// Rows of 𝐀 per block within a chunk for a ≥ 2 inputs ([`batch_kernel::BLOCK_ROWS`]).
+/// Rows of 𝐀 per block within a chunk for the batch kernel ([`batch_kernel::BLOCK_ROWS`]).
 pub const FUSED_BLOCK_ROWS: usize = batch_kernel::BLOCK_ROWS;
 
 /// Scratch space of [`PackedOperator::residual_and_adjoint`], allocated at first use and
-/// reused: for a ≥ 2 inputs padded row-major copies of W (p×k̄), R (m×k̄) and Y (m×k̄), and every row
-/// chunk's partial adjoint (p×k̄ each); for one input a contiguous copy of w and every chunk's
-/// partial adjoint (p each).
+/// reused: for the batch kernel padded row-major copies of W (p×k̄), Y and R (m×k̄ each), and every
+/// row chunk's partial adjoint (p×k̄ each); for the single-input kernel a contiguous copy of w and
+/// every chunk's partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
     w_pad: Vec<f64>,
