@@ -7,7 +7,7 @@ BIN := $(TARGET_DIR)/release/experiments
 SPECS := $(wildcard experiments/*.toml)
 QUICK ?=
 QUICK_FLAG := $(if $(QUICK),--quick,)
-# Shard processes of `make figures` (run --jobs): one per core by default; JOBS=1 runs one process.
+# Processes of `make figures` (run --jobs, sharing the batches): one per core by default; JOBS=1 runs one.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: all setup build figures check-figures slurm-check python python-test theory bench test lint fmt clean-results
@@ -21,7 +21,7 @@ build: setup
 	$(CARGO) build --release --workspace
 
 ## Regenerate every figure in figures/ from the specs in experiments/ (QUICK=1: reduced sizes,
-## into figures/quick/) with JOBS shard processes, then the merge (same CSV bytes as one process).
+## into figures/quick/) with JOBS processes sharing the batches, then the merge (same CSV bytes as one process).
 ## Cached runs are reused, so with nothing changed this takes seconds.
 figures: build
 	$(BIN) run --jobs $(JOBS) $(QUICK_FLAG) $(SPECS)

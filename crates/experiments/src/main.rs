@@ -48,10 +48,14 @@ enum Command {
         /// finds every batch cached and writes them.
         #[arg(long, value_name = "I/N", conflicts_with = "jobs")]
         shard: Option<String>,
-        /// Run J shard processes on this machine (each with 1/J of the cores), then write the CSVs
-        /// and figures (J = 1: one process).
+        /// Run J processes on this machine (each with 1/J of the cores) that share the batches
+        /// dynamically, then write the CSVs and figures (J = 1: one process).
         #[arg(long, value_name = "J", default_value_t = 1)]
         jobs: usize,
+        /// Internal, for the processes of --jobs: compute, into the cache, the batches claimed by
+        /// creating a file in DIR (see `experiments::shard::run_claimed`), writing no CSV.
+        #[arg(long, value_name = "DIR", hide = true, conflicts_with_all = ["jobs", "shard"])]
+        claims: Option<PathBuf>,
         /// Refuse to start when the estimated time of the work not yet cached exceeds this many
         /// hours (the estimate is printed when it exceeds a minute; see `experiments plan`).
         #[arg(long, value_name = "H", default_value_t = 24.0)]
@@ -372,8 +376,39 @@ fn run_shard(
     Ok(())
 }
 
-/// `run --jobs J`: J shard processes of this binary, each with 1/J of the cores, then back to the
-/// caller, which writes the CSVs and figures from the cache.
+/// `run --claims DIR`: computes the batches this process claims in DIR into the cache.
+fn run_claims(
+    configs: &[Config],
+    claims: &Path,
+    layout: &Layout,
+) -> Result<(), experiments::Error> {
+    let Some(first) = configs.first() else {
+        return Ok(());
+    };
+    let cache = layout.cache_dir(first);
+    experiments::fsutil::ensure_writable_dir(&cache).map_err(experiments::io_at(&cache))?;
+    let plan = experiments::shard::plan(configs, 1);
+    let start = Instant::now();
+    let done =
+        experiments::shard::run_claimed(configs, &plan, claims, &cache, &experiments::Silent)
+            .map_err(experiments::io_at(&cache))?;
+    eprintln!(
+        "{} of {} batches, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
+        done.batches,
+        plan.batches.len(),
+        done.cache.hits + done.cache.computed,
+        done.cache.hits,
+        done.cache.computed,
+        done.cache.rejected,
+        start.elapsed().as_secs_f64(),
+        experiments::manifest::Machine::current().hostname
+    );
+    Ok(())
+}
+
+/// `run --jobs J`: J processes of this binary, each with 1/J of the cores, that claim the batches
+/// one at a time from a fresh temporary directory (`experiments::shard::run_claimed`), then back
+/// to the caller, which writes the CSVs and figures from the cache.
 fn run_jobs(
     specs: &[PathBuf],
     quick: bool,
@@ -399,8 +434,12 @@ fn run_jobs(
             })
         })?;
     }
+    let claims = tempfile::Builder::new()
+        .prefix("experiments-claims-")
+        .tempdir()
+        .map_err(experiments::io_at(&std::env::temp_dir()))?;
     let mut children: Vec<std::process::Child> = Vec::new();
-    for i in 0..jobs {
+    for _ in 0..jobs {
         let spawned = {
             let mut cmd = std::process::Command::new(&exe);
             cmd.arg("--results")
@@ -408,8 +447,8 @@ fn run_jobs(
                 .arg("--figures")
                 .arg(&layout.figures)
                 .arg("run")
-                .arg("--shard")
-                .arg(format!("{i}/{jobs}"))
+                .arg("--claims")
+                .arg(claims.path())
                 // The parent has checked the estimated time of the whole sweep against the
                 // user's --max-hours; a child, measuring its rate beside its siblings, would
                 // overestimate its share.
@@ -442,10 +481,12 @@ fn run_jobs(
     for (i, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().map_err(experiments::io_at(&exe))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        eprint!("{stderr}");
+        for line in stderr.lines() {
+            eprintln!("process {i}/{jobs}: {line}");
+        }
         if !out.status.success() && failed.is_none() {
             failed = Some(format!(
-                "shard {i}/{jobs} failed ({}): {}",
+                "process {i}/{jobs} failed ({}): {}",
                 out.status,
                 stderr.trim()
             ));
@@ -499,6 +540,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             quick,
             shard,
             jobs,
+            claims,
             max_hours,
         } => {
             // Validate every spec before running any, so a typo in the last one costs nothing.
@@ -538,11 +580,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             if let Some((i, n)) = parsed_shard {
                 return run_shard(&configs, i, n, layout);
             }
-            if jobs == 0 {
-                return Err(experiments::Error::Spec(spec::SpecError {
-                    file: PathBuf::from("--jobs"),
-                    message: "0 is out of range; allowed: jobs ≥ 1".into(),
-                }));
+            if let Some(dir) = claims {
+                return run_claims(&configs, &dir, layout);
             }
             if jobs > 1 {
                 run_jobs(&specs, quick, jobs, layout)?;

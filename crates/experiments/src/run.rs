@@ -104,7 +104,7 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub computed_on: String,
     /// Threads of the rayon pool that computed the run's batch: `seconds` is time on that many
-    /// cores (`run --jobs J` gives each shard process 1/J of them). 0 in entries written before it
+    /// cores (`run --jobs J` gives each of its processes 1/J of them). 0 in entries written before it
     /// was recorded.
     #[serde(default, skip_serializing_if = "no_threads")]
     pub threads: usize,

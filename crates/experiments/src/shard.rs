@@ -28,7 +28,10 @@
 //!
 //! # Assignment
 //! Longest batch first: batches in order of decreasing cost (ties: by their first cache key), each
-//! to the shard with the least cost so far (ties: the lowest shard). It depends on the specs only.
+//! to the shard with the least cost so far (ties: the lowest shard). It depends on the specs only,
+//! which is what job arrays need (`run --shard I/N`). Processes on one machine (`run --jobs`) take
+//! the batches in the same order but dynamically instead ([`run_claimed`]), so a wrong estimate
+//! leaves no process idle while another has several batches to go.
 
 use std::path::Path;
 
@@ -122,15 +125,8 @@ pub fn plan(configs: &[Config], shards: usize) -> Plan {
             });
         }
     }
-    let mut order: Vec<usize> = (0..batches.len()).collect();
-    order.sort_by(|&a, &b| {
-        batches[b]
-            .flops
-            .total_cmp(&batches[a].flops)
-            .then_with(|| batches[a].keys[0].cmp(&batches[b].keys[0]))
-    });
     let mut load = vec![0.0f64; shards];
-    for i in order {
+    for i in longest_first(&batches) {
         let s = (0..shards)
             .min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b)))
             .unwrap_or(0);
@@ -138,6 +134,74 @@ pub fn plan(configs: &[Config], shards: usize) -> Plan {
         batches[i].shard = s;
     }
     Plan { shards, batches }
+}
+
+/// Indices of `batches` longest first: decreasing estimated cost, ties by first cache key (the
+/// order of both the static assignment and of [`run_claimed`]).
+pub fn longest_first(batches: &[PlannedBatch]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.sort_by(|&a, &b| {
+        batches[b]
+            .flops
+            .total_cmp(&batches[a].flops)
+            .then_with(|| batches[a].keys[0].cmp(&batches[b].keys[0]))
+    });
+    order
+}
+
+/// What one process of [`run_claimed`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Claimed {
+    /// Batches it claimed.
+    pub batches: usize,
+    /// Their runs, read from the cache or computed.
+    pub cache: CacheStats,
+}
+
+/// Computes into `cache_dir` the batches of `plan` (all shards) that this process claims, longest
+/// first. A batch is claimed by creating the file `claims/<its first cache key>` with
+/// `create_new` (O_CREAT | O_EXCL: of the processes that try, exactly one creates it), so
+/// processes started together with one `claims` directory share the batches dynamically: a process
+/// that is free takes the next unclaimed batch, however far the estimated costs are from the real
+/// ones (runs that stop at a target error end long before their budget). `run --jobs` uses it with
+/// a fresh temporary directory per invocation; the split is not reproducible, but the bits are
+/// (a run's numbers depend only on its point and its batch's kernel).
+pub fn run_claimed(
+    configs: &[Config],
+    plan: &Plan,
+    claims: &Path,
+    cache_dir: &Path,
+    progress: &dyn crate::Progress,
+) -> std::io::Result<Claimed> {
+    let mut points: Vec<Option<Vec<RunPoint>>> = vec![None; configs.len()];
+    let mut claimed = Claimed::default();
+    for i in longest_first(&plan.batches) {
+        let batch = &plan.batches[i];
+        let claim = claims.join(&batch.keys[0]);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot claim a batch in {}: {e}", claims.display()),
+                ))
+            }
+        }
+        let all =
+            points[batch.spec_index].get_or_insert_with(|| expand(&configs[batch.spec_index]));
+        let mine: Vec<RunPoint> = batch.runs.iter().map(|&r| all[r].clone()).collect();
+        let (_, stats) = execute(&mine, Some(cache_dir), progress, crate::resources())?;
+        claimed.batches += 1;
+        claimed.cache.hits += stats.hits;
+        claimed.cache.computed += stats.computed;
+        claimed.cache.rejected += stats.rejected;
+    }
+    Ok(claimed)
 }
 
 /// Computes shard `shard` of `plan` into `cache_dir` (no CSV, no figure): for each spec, the runs

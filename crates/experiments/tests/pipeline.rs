@@ -2277,6 +2277,102 @@ fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
 }
 
 #[test]
+fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = SMALL
+        .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 3")
+        .replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let b = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
+    let specs: Vec<PathBuf> = [("a", &a), ("b", &b)]
+        .iter()
+        .map(|(n, t)| write_spec(tmp.path(), n, t))
+        .collect();
+    let configs: Vec<_> = specs
+        .iter()
+        .map(|p| experiments::spec::load(p, false).unwrap())
+        .collect();
+    let plan = experiments::shard::plan(&configs, 1);
+    assert_eq!(plan.batches.len(), 3);
+    let claimer = |dir: &str, claims: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
+        cmd.arg("--results")
+            .arg(tmp.path().join(dir).join("res"))
+            .arg("--figures")
+            .arg(tmp.path().join(dir).join("fig"))
+            .arg("run")
+            .arg("--claims")
+            .arg(claims)
+            .args(&specs)
+            .current_dir(tmp.path())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    // "B of 3 batches, R runs (H cached, C computed, …" → (B, C).
+    let counts = |child: std::process::Child| -> (usize, usize) {
+        let out = child.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{e}");
+        let line = e.lines().last().unwrap();
+        let batches = line.split(' ').next().unwrap().parse().unwrap();
+        let computed = line
+            .split(" cached, ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(line.contains(" of 3 batches"), "{line}");
+        (batches, computed)
+    };
+    // Two processes at once on one claims directory: every batch claimed once, every run computed
+    // once (a: 3 replicates × 2 α; b's runs are a's replicate 0).
+    let claims = tmp.path().join("claims");
+    std::fs::create_dir(&claims).unwrap();
+    let (p, q) = (claimer("two", &claims), claimer("two", &claims));
+    let ((b1, c1), (b2, c2)) = (counts(p), counts(q));
+    assert_eq!((b1 + b2, c1 + c2), (3, 6));
+    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 3);
+    // A third finds every batch claimed.
+    assert_eq!(counts(claimer("two", &claims)), (0, 0));
+    // A batch claimed beforehand is left alone: the longest batch's runs stay uncomputed.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    let longest = &plan.batches[experiments::shard::longest_first(&plan.batches)[0]];
+    std::fs::write(fresh.join(&longest.keys[0]), "").unwrap();
+    assert_eq!(counts(claimer("pre", &fresh)), (2, 6 - longest.runs.len()));
+    // The CSVs written from the claimed cache are those of one process.
+    let plain = |dir: &str| {
+        let (ok, e) = run_cli(
+            &[
+                "--results",
+                &format!("{dir}/res"),
+                "--figures",
+                &format!("{dir}/fig"),
+                "run",
+                &specs[0].display().to_string(),
+                &specs[1].display().to_string(),
+            ],
+            tmp.path(),
+        );
+        assert!(ok, "{e}");
+        e
+    };
+    let e = plain("two");
+    assert!(
+        e.contains("(6 cached, 0 computed") && e.contains("(2 cached, 0 computed"),
+        "{e}"
+    );
+    plain("one");
+    for f in ["a/runs.csv", "a/trajectories.csv", "b/runs.csv"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("one/res").join(f)).unwrap(),
+            std::fs::read(tmp.path().join("two/res").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
 fn numbers_do_not_depend_on_the_number_of_threads() {
     // n = 100 with a full-width spectral initialization: large enough for faer's decompositions
     // to split work across threads (before they were made sequential, 1 and 3 threads differed in
