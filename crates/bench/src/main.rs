@@ -204,6 +204,11 @@ struct Figures {
     /// The same with J shard processes (`run --jobs J`, J = the number of cores), when there are
     /// at least two: (J, seconds). Each process gets 1/J of the cores.
     wall_seconds_jobs: Option<(usize, f64)>,
+    /// The time `experiments run` estimates for all of it before computing, at the rates it
+    /// measures at start-up just before the timed run (`experiments::shard::MachineRate`), and
+    /// how many of the runs stop at a target error (counted at their full budget there).
+    estimated_seconds: f64,
+    estimated_stopping_runs: usize,
     /// Computing time of the distinct runs (s), each counted once.
     runs_seconds: f64,
     distinct_runs: usize,
@@ -1035,6 +1040,10 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
         return None;
     }
     let cores = probes.cores;
+    let plan = experiments::shard::plan(&configs, 1);
+    let every_batch: Vec<_> = plan.batches.iter().collect();
+    let estimate =
+        experiments::shard::estimate(&every_batch, &experiments::shard::MachineRate::measure());
     let mut gemm_rate = || GemmProbe::gflop_s(probes.gemm.seconds(cores, 1.0));
     let gemm_before = gemm_rate();
     let summary = |layout: &experiments::Layout,
@@ -1053,6 +1062,8 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
             },
             wall_seconds,
             wall_seconds_jobs,
+            estimated_seconds: estimate.seconds,
+            estimated_stopping_runs: estimate.stopping_runs,
             runs_seconds: distinct.seconds,
             distinct_runs: distinct.runs,
             operator_flops: distinct.operator_flops,
@@ -1396,6 +1407,15 @@ fn print_results(results: &Results, cli: &Cli) {
                 })
                 .collect();
             println!("  per spec: {}", per_spec.join(", "));
+            println!(
+                "  start-up estimate (`experiments run`, rates measured just before): {:.0} s, \
+                 {:.2}x the {:.0} s of runs ({} runs stop at a target error and count at their \
+                 full budget there)",
+                f.estimated_seconds,
+                f.estimated_seconds / f.runs_seconds,
+                f.runs_seconds,
+                f.estimated_stopping_runs
+            );
             let r = &f.roofline;
             println!(
                 "  roofline (per batch-iteration the larger of its flops at the GEMM rate of the \

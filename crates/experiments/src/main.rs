@@ -264,7 +264,6 @@ fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
 fn check_estimated_time(
     configs: &[spec::Config],
     shard: Option<(usize, usize)>,
-    jobs: usize,
     max_hours: f64,
     layout: &Layout,
 ) -> Result<(), experiments::Error> {
@@ -275,13 +274,13 @@ fn check_estimated_time(
         }));
     }
     let plan = experiments::shard::plan(configs, shard.map_or(1, |s| s.1));
+    let todo =
+        experiments::shard::uncached(&plan, shard.map(|s| s.0), |i| layout.cache_dir(&configs[i]));
+    if todo.is_empty() {
+        return Ok(());
+    }
     let rate = experiments::shard::MachineRate::measure();
-    let est = experiments::shard::estimate(
-        &plan,
-        shard.map(|s| s.0),
-        |i| layout.cache_dir(&configs[i]),
-        &rate,
-    );
+    let est = experiments::shard::estimate(&todo, &rate);
     let hours = est.seconds / 3600.0;
     let human = if est.seconds < 120.0 {
         format!("{:.0} s", est.seconds)
@@ -290,21 +289,25 @@ fn check_estimated_time(
     } else {
         format!("{hours:.1} h")
     };
-    let processes = if jobs > 1 {
-        format!(" of work, over {jobs} processes")
-    } else {
-        String::new()
-    };
     if est.seconds > 60.0 {
+        let stopping = match est.stopping_runs {
+            0 => String::new(),
+            s => format!(
+                "; {s} of the runs stop at a target error and count at their full budget, so \
+                 expect less"
+            ),
+        };
         eprintln!(
-            "estimated time: about {human}{processes} for {} run{} in {} batch{} not yet cached ({:.2e} flops at the {:.1} GFLOP/s the engine did here just now, plus {:.1} µs per iteration)",
+            "estimated time: about {human} for {} run{} in {} batch{} not yet cached ({:.2e} flops; \
+             here just now the batched pass did {:.1} GFLOP/s and the single-run pass read 𝐀 at \
+             {:.1} GB/s{stopping})",
             est.runs,
             if est.runs == 1 { "" } else { "s" },
             est.batches,
             if est.batches == 1 { "" } else { "es" },
             est.flops,
-            rate.flops_per_second / 1e9,
-            rate.seconds_per_iteration * 1e6
+            rate.batch_flops_per_second / 1e9,
+            rate.operator_bytes_per_second / 1e9,
         );
     }
     if hours > max_hours {
@@ -449,10 +452,6 @@ fn run_jobs(
                 .arg("run")
                 .arg("--claims")
                 .arg(claims.path())
-                // The parent has checked the estimated time of the whole sweep against the
-                // user's --max-hours; a child, measuring its rate beside its siblings, would
-                // overestimate its share.
-                .arg("--max-hours=1e9")
                 .args(specs)
                 .env("RAYON_NUM_THREADS", threads.to_string())
                 .envs(share.map(|b| ("LOWRANK_MAX_OPERATOR_BYTES", b.to_string())))
@@ -572,7 +571,10 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
             // The estimated time is checked before anything is created.
             let parsed_shard = shard.as_deref().map(parse_shard).transpose()?;
-            check_estimated_time(&configs, parsed_shard, jobs, max_hours, layout)?;
+            // The processes of --jobs leave it to their parent.
+            if claims.is_none() {
+                check_estimated_time(&configs, parsed_shard, max_hours, layout)?;
+            }
             // Output paths and directories fail now, before any shard computes.
             for config in &configs {
                 experiments::check_outputs(config, layout)?;
@@ -719,24 +721,35 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 }));
             }
             let plan = experiments::shard::plan(&configs, shards);
-            say!("shard  spec                            runs  n      m       r'    est. GFLOP");
+            // Seconds at the rates of this machine, measured now (not in the JSON, which
+            // depends on the specs only).
+            let rate = experiments::shard::MachineRate::measure();
+            say!("shard  spec                            runs  n      m       r'    est. GFLOP  est. s here");
             for b in &plan.batches {
                 say!(
-                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}",
+                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}",
                     b.shard,
                     b.spec,
                     b.runs.len(),
                     b.n,
                     b.m,
                     b.r_prime,
-                    b.flops / 1e9
+                    b.flops / 1e9,
+                    rate.batch_seconds(b)
                 );
             }
             for (i, f) in plan.shard_flops().iter().enumerate() {
-                let count = plan.batches.iter().filter(|b| b.shard == i).count();
+                let mine: Vec<_> = plan.batches.iter().filter(|b| b.shard == i).collect();
+                let est = experiments::shard::estimate(&mine, &rate);
+                let stopping = match est.stopping_runs {
+                    0 => String::new(),
+                    s => format!(" ({s} runs stop at a target error: at most that)"),
+                };
                 say!(
-                    "shard {i}/{shards}: {count} batches, {:.1} GFLOP estimated",
-                    f / 1e9
+                    "shard {i}/{shards}: {} batches, {:.1} GFLOP, about {:.0} s on this machine{stopping}",
+                    mine.len(),
+                    f / 1e9,
+                    est.seconds
                 );
             }
             if let Some(path) = json {

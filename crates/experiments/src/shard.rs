@@ -17,14 +17,19 @@
 //!   per logged iteration    2·n²·r'                         the diagnostics' UUᵀ
 //! ```
 //! # Time
-//! Before computing, `run` estimates the time of the batches not yet cached as
+//! Before computing, `run` estimates the time of the batches not yet cached, per batch of k runs
+//! over T iterations on an operator of m×p entries (p = n(n+1)/2), from rates measured at start-up
+//! ([`MachineRate::measure`]):
 //! ```text
-//!   Σ_batches  flops / R  +  T_batch · c
+//!   T · max( 8·m·p / B,  4·m·p·k̄ / R )  +  (flops − T·k·4·m·p) / R  +  T · c     Gaussian sensing
+//!   flops / R_Ω  +  T · c                                                        completion
 //! ```
-//! with R the engine's floating-point rate on a mid-size batch and c the cost of one iteration of a
-//! tiny single run (the loop's fixed cost: thread hand-offs, small allocations), both measured at
-//! start-up ([`MachineRate::measure`]). Larger batches run faster than the mid-size one and single
-//! wide runs slower (bench/README.md), so the estimate is good to a small factor, not more.
+//! with B the rate at which the single-input pass reads 𝐀 (bytes/s; the only term for k = 1), R
+//! the batched pass's rate at full vectors (flops/s), k̄ the batch width padded to the vector
+//! width (AVX2 computes 9 runs as 12), R_Ω a completion run's rate and c the loop's fixed cost
+//! per iteration (thread hand-offs, small allocations). Runs that stop at a target error count at
+//! their full budget, so for them the estimate is an upper bound. On a full `make figures` it is
+//! within tens of percent of the time taken (bench/README.md), not more.
 //!
 //! # Assignment
 //! Longest batch first: batches in order of decreasing cost (ties: by their first cache key), each
@@ -62,6 +67,8 @@ pub struct PlannedBatch {
     pub flops: f64,
     /// The longest horizon T of its runs (iterations of the batch loop).
     pub iterations: usize,
+    /// Its runs that stop at a target error (`[gd] stop_below_test_error`), often long before T.
+    pub stopping_runs: usize,
     /// The shard it goes to (0-based).
     pub shard: usize,
 }
@@ -120,6 +127,10 @@ pub fn plan(configs: &[Config], shards: usize) -> Plan {
                 r_prime: members.iter().map(|p| p.r_prime).max().unwrap_or(0),
                 flops: members.iter().map(|p| run_flops(p)).sum(),
                 iterations: members.iter().map(|p| p.iterations).max().unwrap_or(0),
+                stopping_runs: members
+                    .iter()
+                    .filter(|p| p.stop_below_test_error.is_some())
+                    .count(),
                 keys,
                 shard: 0,
             });
@@ -236,21 +247,31 @@ pub fn run_shard(
 /// The rates behind the time estimate (see the module docs), measured on this machine.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MachineRate {
-    /// Floating-point operations per second of the engine on a mid-size batch (4 runs, n = 48,
-    /// m = 1200, r' = 4), counted as in [`run_flops`].
-    pub flops_per_second: f64,
-    /// Seconds per iteration of a tiny single run (n = 8, m = 30, r' = 2).
+    /// Floating-point operations per second of GD with the batched pass on 16 runs (n = 64,
+    /// m = 3000, r' = 4), counting the pass only: 4·m·p·16 per iteration, p = n(n+1)/2.
+    pub batch_flops_per_second: f64,
+    /// Bytes of 𝐀 per second of GD with the single-input pass on the same operator: m·p·8 per
+    /// iteration.
+    pub operator_bytes_per_second: f64,
+    /// Floating-point operations per second of a batch of 3 completion runs (n = 50, p = 0.3,
+    /// r' = n), counted as in [`run_flops`].
+    pub completion_flops_per_second: f64,
+    /// Seconds per iteration of a tiny single run (n = 8, m = 30, r' = 2): the loop's fixed cost.
     pub seconds_per_iteration: f64,
 }
 
 impl MachineRate {
-    /// Measures both rates (about 0.1 s).
+    /// Measures the four rates, each the better of two rounds (about 0.5 s).
     pub fn measure() -> Self {
         use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
-        use lowrank_core::{small_random_init, Control, IterationState, Problem, RunParams};
-        let time = |n: usize, m: usize, k: usize, r_prime: usize, iterations: usize| {
-            let problem =
-                Problem::sample_gaussian(n, 1, m, &lowrank_core::SingularValues::Condition(1.0), 1);
+        use lowrank_core::operator::CompletionOperator;
+        use lowrank_core::seeds::{rng, Stream};
+        use lowrank_core::{
+            small_random_init, Control, GroundTruth, IterationState, Problem, RunParams,
+            SingularValues,
+        };
+        let time = |problem: &Problem, k: usize, r_prime: usize, iterations: usize| {
+            let n = problem.truth.x.nrows();
             let mut observers: Vec<_> = (0..k)
                 .map(|_| |_: &IterationState<'_>| Control::Continue)
                 .collect();
@@ -264,19 +285,60 @@ impl MachineRate {
                 })
                 .collect();
             let start = std::time::Instant::now();
-            run_gradient_descent_batch(&problem, runs);
+            run_gradient_descent_batch(problem, runs);
             start.elapsed().as_secs_f64()
         };
-        let (n, m, k, r_prime, iterations) = (48usize, 1200usize, 4usize, 4usize, 40usize);
-        let (nf, rp) = (n as f64, r_prime as f64);
-        let flops =
-            (k * iterations) as f64 * (4.0 * m as f64 * nf * (nf + 1.0) / 2.0 + 4.0 * nf * nf * rp);
-        let flops_per_second = flops / time(n, m, k, r_prime, iterations);
-        let tiny = 400;
+        // The better of two rounds: the first also pays for page faults and thread start-up.
+        let time = |problem: &Problem, k: usize, r_prime: usize, iterations: usize| {
+            let first = time(problem, k, r_prime, iterations);
+            first.min(time(problem, k, r_prime, iterations))
+        };
+        let one = SingularValues::Condition(1.0);
+        let (n, m, iterations) = (64usize, 3000usize, 20usize);
+        let dense = Problem::sample_gaussian(n, 1, m, &one, 1);
+        let mp = (m * n * (n + 1) / 2) as f64;
+        let batch_flops_per_second =
+            (16 * iterations) as f64 * 4.0 * mp / time(&dense, 16, 4, iterations);
+        let operator_bytes_per_second =
+            iterations as f64 * 8.0 * mp / time(&dense, 1, 4, iterations);
+        let (nc, pc, rc, tc) = (50usize, 0.3, 50usize, 100usize);
+        let truth = GroundTruth::sample(nc, 1, &one, 1);
+        let omega = CompletionOperator::sample_uniform(nc, pc, &mut rng(1, Stream::Operator));
+        let observed = omega.entries().len() as f64;
+        let completion = Problem::new(truth, omega);
+        let completion_flops = 3.0
+            * (tc as f64 * (4.0 * observed * rc as f64 + 4.0 * (nc * rc) as f64)
+                + 2.0 * (nc * nc * rc) as f64);
+        let completion_flops_per_second = completion_flops / time(&completion, 3, rc, tc);
+        let tiny = Problem::sample_gaussian(8, 1, 30, &one, 1);
+        let t_tiny = 400;
         Self {
-            flops_per_second,
-            seconds_per_iteration: time(8, 30, 1, 2, tiny) / tiny as f64,
+            batch_flops_per_second,
+            operator_bytes_per_second,
+            completion_flops_per_second,
+            seconds_per_iteration: time(&tiny, 1, 2, t_tiny) / t_tiny as f64,
         }
+    }
+
+    /// Estimated seconds of a batch (see the module docs).
+    pub fn batch_seconds(&self, b: &PlannedBatch) -> f64 {
+        let t = b.iterations as f64;
+        let fixed = t * self.seconds_per_iteration;
+        if b.m == 0 {
+            return b.flops / self.completion_flops_per_second + fixed;
+        }
+        let k = b.runs.len();
+        let mp = (b.m * b.n * (b.n + 1) / 2) as f64;
+        let read = 8.0 * mp / self.operator_bytes_per_second;
+        let pass = if k == 1 {
+            read
+        } else {
+            let padded = lowrank_core::operator::batch_kernel::padded_width(k) as f64;
+            read.max(4.0 * mp * padded / self.batch_flops_per_second)
+        };
+        // The rest of the work (n×r' products, diagnostics) at the batched pass's rate.
+        let rest = (b.flops - t * k as f64 * 4.0 * mp).max(0.0);
+        t * pass + rest / self.batch_flops_per_second + fixed
     }
 }
 
@@ -287,42 +349,155 @@ pub struct Estimate {
     pub batches: usize,
     /// Runs in them.
     pub runs: usize,
+    /// Of those, runs that stop at a target error ([gd] stop_below_test_error): counted at their
+    /// full budget, so the estimate is an upper bound for them.
+    pub stopping_runs: usize,
     /// Their estimated floating-point operations.
     pub flops: f64,
     /// Estimated seconds (see the module docs).
     pub seconds: f64,
 }
 
-/// The [`Estimate`] of the batches of `plan` in `shard` (all if None) whose cache entries are not
-/// all present in their spec's cache directory (`cache_dir_of(spec_index)`).
-pub fn estimate(
+/// The batches of `plan` in `shard` (all if None) whose cache entries are not all present in
+/// their spec's cache directory (`cache_dir_of(spec_index)`).
+pub fn uncached(
     plan: &Plan,
     shard: Option<usize>,
     cache_dir_of: impl Fn(usize) -> std::path::PathBuf,
-    rate: &MachineRate,
-) -> Estimate {
+) -> Vec<&PlannedBatch> {
+    plan.batches
+        .iter()
+        .filter(|b| shard.is_none_or(|s| s == b.shard))
+        .filter(|b| {
+            let dir = cache_dir_of(b.spec_index);
+            !b.keys
+                .iter()
+                .all(|k| dir.join(format!("{k}.json")).is_file())
+        })
+        .collect()
+}
+
+/// The [`Estimate`] of `batches` at `rate`.
+pub fn estimate(batches: &[&PlannedBatch], rate: &MachineRate) -> Estimate {
     let mut e = Estimate {
         batches: 0,
         runs: 0,
+        stopping_runs: 0,
         flops: 0.0,
         seconds: 0.0,
     };
-    for b in &plan.batches {
-        if shard.is_some_and(|s| s != b.shard) {
-            continue;
-        }
-        let dir = cache_dir_of(b.spec_index);
-        if b.keys
-            .iter()
-            .all(|k| dir.join(format!("{k}.json")).is_file())
-        {
-            continue;
-        }
+    for b in batches {
         e.batches += 1;
         e.runs += b.runs.len();
+        e.stopping_runs += b.stopping_runs;
         e.flops += b.flops;
-        e.seconds +=
-            b.flops / rate.flops_per_second + b.iterations as f64 * rate.seconds_per_iteration;
+        e.seconds += rate.batch_seconds(b);
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lowrank_core::operator::batch_kernel::padded_width;
+
+    const RATE: MachineRate = MachineRate {
+        batch_flops_per_second: 50e9,
+        operator_bytes_per_second: 20e9,
+        completion_flops_per_second: 2e9,
+        seconds_per_iteration: 1e-5,
+    };
+
+    /// A batch of k runs on n = 100, m = 3000 over T = 1000 iterations with only the pass's
+    /// flops (`extra` more), or a completion batch (m = 0) of `extra` flops.
+    fn batch(k: usize, m: usize, extra: f64, stopping: usize) -> PlannedBatch {
+        let (n, t) = (100usize, 1000usize);
+        let mp = (m * n * (n + 1) / 2) as f64;
+        PlannedBatch {
+            spec: "s".into(),
+            spec_index: 0,
+            runs: (0..k).collect(),
+            keys: (0..k).map(|i| format!("key{k}-{i}")).collect(),
+            n,
+            m,
+            r_prime: 4,
+            flops: t as f64 * k as f64 * 4.0 * mp + extra,
+            iterations: t,
+            shard: 0,
+            stopping_runs: stopping,
+        }
+    }
+
+    #[test]
+    fn a_batch_costs_the_slower_of_reading_its_operator_and_its_padded_flops() {
+        let mp = 3000.0 * 5050.0;
+        let fixed = 1000.0 * RATE.seconds_per_iteration;
+        // One run: the single-input pass reads 𝐀 once per iteration.
+        let read = 1000.0 * 8.0 * mp / RATE.operator_bytes_per_second;
+        assert!((RATE.batch_seconds(&batch(1, 3000, 0.0, 0)) - read - fixed).abs() < 1e-9);
+        // A batch pays for its padded width: 5 runs cost what padded_width(5) runs cost, apart
+        // from the rest of the work, here none.
+        let k = 5;
+        let kp = padded_width(k);
+        assert!(kp > k);
+        let compute = 1000.0 * 4.0 * mp * kp as f64 / RATE.batch_flops_per_second;
+        assert!(compute > read);
+        let padded = batch(kp, 3000, 0.0, 0);
+        let narrow = batch(k, 3000, (kp - k) as f64 * 1000.0 * 4.0 * mp, 0);
+        let both = [RATE.batch_seconds(&padded), RATE.batch_seconds(&narrow)];
+        assert!((both[0] - compute - fixed).abs() < 1e-9, "{both:?}");
+        // The narrow batch's flops beyond its pass count as the rest, at the pass's rate.
+        let rest = (kp - k) as f64 * 1000.0 * 4.0 * mp / RATE.batch_flops_per_second;
+        assert!((both[1] - compute - rest - fixed).abs() < 1e-9, "{both:?}");
+        // With a slow memory every width reads 𝐀 at the same cost.
+        let slow = MachineRate {
+            operator_bytes_per_second: 1e9,
+            ..RATE
+        };
+        let t = 1000.0 * 8.0 * mp / 1e9 + fixed;
+        for k in [2, 9, 16] {
+            assert!(
+                (slow.batch_seconds(&batch(k, 3000, 0.0, 0)) - t).abs() < 1e-9,
+                "{k}"
+            );
+        }
+        // Completion: its flops at the completion rate.
+        let c = batch(3, 0, 4e9, 0);
+        assert!((RATE.batch_seconds(&c) - 4e9 / 2e9 - fixed).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_estimate_sums_the_batches_and_skips_cached_ones() {
+        let plan = Plan {
+            shards: 2,
+            batches: vec![
+                batch(4, 3000, 0.0, 0),
+                batch(8, 3000, 0.0, 8),
+                PlannedBatch {
+                    shard: 1,
+                    ..batch(1, 0, 1e9, 1)
+                },
+            ],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let all = uncached(&plan, None, |_| dir.path().to_path_buf());
+        let e = estimate(&all, &RATE);
+        assert_eq!((e.batches, e.runs, e.stopping_runs), (3, 13, 9));
+        let sum: f64 = plan.batches.iter().map(|b| RATE.batch_seconds(b)).sum();
+        assert!((e.seconds - sum).abs() < 1e-9 * sum);
+        assert_eq!(
+            uncached(&plan, Some(1), |_| dir.path().to_path_buf()).len(),
+            1
+        );
+        // The 8-run batch cached (every entry present): left out; one entry missing: kept.
+        for k in &plan.batches[1].keys {
+            std::fs::write(dir.path().join(format!("{k}.json")), "{}").unwrap();
+        }
+        std::fs::write(dir.path().join("key4-0.json"), "{}").unwrap();
+        let left = uncached(&plan, None, |_| dir.path().to_path_buf());
+        assert_eq!(
+            left.iter().map(|b| b.runs.len()).collect::<Vec<_>>(),
+            [4, 1]
+        );
+    }
 }
