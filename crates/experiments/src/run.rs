@@ -445,6 +445,14 @@ fn build_truth(point: &RunPoint) -> GroundTruth {
     }
 }
 
+/// The instance of `point` on the operator of `base` (shared, not copied), with the numbers of
+/// [`build_problem`] of `point` when `base`'s operator is that of `point`
+/// ([`RunPoint::operator_key`]): X from `truth_seed`, y = 𝒜(XXᵀ) + ε with ε from `operator_seed`.
+pub fn build_problem_on(base: &Problem, point: &RunPoint) -> Problem {
+    base.with_truth(build_truth(point))
+        .with_noise(point.sigma, point.operator_seed)
+}
+
 /// The instances of points that share one operator ([`RunPoint::operator_key`]), in order: the
 /// operator is built once, from the first point, and each distinct instance once on it, with the
 /// same numbers as [`build_problem`] of its point.
@@ -461,12 +469,9 @@ pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
         .iter()
         .map(|p| {
             assert!(p.operator_key() == first.operator_key(), "one operator");
-            let instance = built.entry(p.instance_key()).or_insert_with(|| {
-                Arc::new(
-                    base.with_truth(build_truth(p))
-                        .with_noise(p.sigma, p.operator_seed),
-                )
-            });
+            let instance = built
+                .entry(p.instance_key())
+                .or_insert_with(|| Arc::new(build_problem_on(&base, p)));
             Arc::clone(instance)
         })
         .collect()

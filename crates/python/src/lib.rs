@@ -17,7 +17,7 @@ use experiments::spec::{
     SweepSpec, TruthKind,
 };
 use experiments::{Layout, Silent};
-use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
+use lowrank_core::descent::{run_gradient_descent_shared_operator_from, BatchRun};
 use lowrank_core::{
     Control, DiagnosticsCalculator, IterationState, Observer, Problem, RunParams, RunStatus,
 };
@@ -109,6 +109,17 @@ fn spec_value(inst: &Instance, run: &RunArgs) -> Spec {
     }
 }
 
+/// Validates the spec built from `instance` and `run`, returning the checked config.
+fn config_of(instance: &Instance, run: &RunArgs) -> PyResult<Config> {
+    check(
+        Path::new("lowrank.Problem"),
+        "python".into(),
+        spec_value(instance, run),
+        false,
+    )
+    .map_err(value_error)
+}
+
 /// The run point (replicate 0) of a checked spec: its instance and seeds.
 fn first_point(config: &Config) -> PyResult<experiments::sweep::RunPoint> {
     experiments::sweep::expand(config)
@@ -178,13 +189,7 @@ impl PyProblem {
 
     /// Validates the spec built from the instance and `run`, returning the checked config.
     fn config(&self, run: &RunArgs) -> PyResult<Config> {
-        check(
-            Path::new("lowrank.Problem"),
-            "python".into(),
-            spec_value(&self.instance, run),
-            false,
-        )
-        .map_err(value_error)
+        config_of(&self.instance, run)
     }
 
     /// Validates `instance` (with default run parameters) and builds it.
@@ -312,6 +317,45 @@ impl PyProblem {
                 seed,
             },
         )
+    }
+
+    /// Another Gaussian instance on this one's operator (shared, not copied):
+    /// `p.variant(kappa=None, singular_values=None, noise=None)`, each argument left out keeping
+    /// this instance's value (kappa replaces singular_values and the other way round; noise=0
+    /// removes the noise). It is, bit for bit, the instance `Problem.gaussian` builds with those
+    /// values and this seed, and runs on it can join this problem's `run_batch` (key `problem`):
+    /// one pass of 𝒜 per iteration for a σ or κ sweep. Completion problems raise ValueError (Ω
+    /// may depend on X: build another `Problem.completion`).
+    #[pyo3(signature = (kappa=None, singular_values=None, noise=None))]
+    fn variant(
+        &self,
+        py: Python<'_>,
+        kappa: Option<f64>,
+        singular_values: Option<Vec<f64>>,
+        noise: Option<f64>,
+    ) -> PyResult<Self> {
+        if self.instance.operator.is_some() {
+            return Err(value_error(
+                "variant: a completion problem's Ω may depend on X, so it cannot be shared; \
+                 allowed: Gaussian problems (Problem.gaussian)",
+            ));
+        }
+        let mut instance = self.instance.clone();
+        if kappa.is_some() || singular_values.is_some() {
+            instance.kappa = kappa;
+            instance.singular_values = singular_values;
+        }
+        if let Some(sigma) = noise {
+            instance.noise = (sigma != 0.0).then_some(sigma);
+        }
+        let config = config_of(&instance, &RunArgs::default())?;
+        let point = first_point(&config)?;
+        let base = Arc::clone(&self.problem);
+        let problem = py.detach(|| experiments::run::build_problem_on(&base, &point));
+        Ok(Self {
+            problem: Arc::new(problem),
+            instance,
+        })
     }
 
     /// n.
@@ -447,13 +491,15 @@ impl PyProblem {
             c,
         };
         let u0 = u0.map(|u| from_numpy2(&u));
-        let mut out = self.run_many(py, vec![(args, u0, callback, keep_iterates)])?;
+        let mut out = self.run_many(py, vec![(args, u0, callback, keep_iterates, None)])?;
         Ok(out.remove(0))
     }
 
     /// Several runs on this instance in one lockstep batch (one pass of 𝒜 per iteration for all):
     /// `run_batch([dict(alpha=…, r_prime=…, …), …])`, each dict with the keyword arguments of
-    /// `run`. Returns a list of `Run`, in order. Equal to the runs one at a time up to rounding
+    /// `run`, and optionally `problem`: this problem or one made from it with `variant(...)`
+    /// (another X or noise on the same 𝒜), which that run is on. Returns a list of `Run`, in
+    /// order. Equal to the runs one at a time up to rounding
     /// (the batched kernel sums in another order). An exception in one run's callback, or Ctrl-C,
     /// stops every run of the batch at its next logged step and is raised.
     fn run_batch(&self, py: Python<'_>, runs: Vec<Bound<'_, PyDict>>) -> PyResult<Vec<PyRun>> {
@@ -463,6 +509,7 @@ impl PyProblem {
             let mut u0 = None;
             let mut callback = None;
             let mut keep = false;
+            let mut on = None;
             for (k, v) in d.iter() {
                 let k: String = k.extract()?;
                 match k.as_str() {
@@ -481,10 +528,22 @@ impl PyProblem {
                     "c" => a.c = Some(v.extract()?),
                     "callback" => callback = Some(v.unbind()),
                     "keep_iterates" => keep = v.extract()?,
+                    "problem" => {
+                        let other: PyRef<'_, PyProblem> = v.extract()?;
+                        if !Arc::ptr_eq(&other.problem.operator, &self.problem.operator) {
+                            return Err(value_error(
+                                "run_batch: a run's problem does not share this problem's \
+                                 operator; allowed: this problem or one made from it with \
+                                 variant(...)",
+                            ));
+                        }
+                        on = Some((other.instance.clone(), Arc::clone(&other.problem)));
+                    }
                     other => {
                         return Err(value_error(format!(
                             "run_batch: unknown key {other:?}; allowed: u0, alpha, r_prime, seed, \
-                             step_size, iterations, log_every, algorithm, lam, c, callback, keep_iterates"
+                             step_size, iterations, log_every, algorithm, lam, c, callback, \
+                             keep_iterates, problem"
                         )))
                     }
                 }
@@ -492,7 +551,7 @@ impl PyProblem {
             if a.r_prime.is_none() {
                 a.r_prime = u0.as_ref().map(|u: &Array2<f64>| u.ncols());
             }
-            specs.push((a, u0, callback, keep));
+            specs.push((a, u0, callback, keep, on));
         }
         self.run_many(py, specs)
     }
@@ -516,8 +575,14 @@ impl PyProblem {
 }
 
 /// One run of a batch as asked for: its parameters, its U_0 if given, its callback, whether to
-/// keep its iterates.
-type RunRequest = (RunArgs, Option<Array2<f64>>, Option<Py<PyAny>>, bool);
+/// keep its iterates, and the instance it is on if not the batch's problem (sharing its operator).
+type RunRequest = (
+    RunArgs,
+    Option<Array2<f64>>,
+    Option<Py<PyAny>>,
+    bool,
+    Option<(Instance, Arc<Problem>)>,
+);
 
 /// One run's observer: diagnostics at logged steps, the Python callback, optionally U_t.
 struct PyObserver<'a> {
@@ -639,8 +704,13 @@ impl PyProblem {
     fn run_many(&self, py: Python<'_>, runs: Vec<RunRequest>) -> PyResult<Vec<PyRun>> {
         let mut params = Vec::with_capacity(runs.len());
         let mut inits = Vec::with_capacity(runs.len());
-        for (a, u0, _, _) in &runs {
-            let config = self.config(a)?;
+        let mut problems = Vec::with_capacity(runs.len());
+        for (a, u0, _, _, on) in &runs {
+            let (instance, problem) = on
+                .clone()
+                .unwrap_or_else(|| (self.instance.clone(), Arc::clone(&self.problem)));
+            let config = config_of(&instance, a)?;
+            problems.push(problem);
             let init_seed = first_point(&config)?.init_seed;
             let algorithm = config
                 .spec
@@ -671,13 +741,16 @@ impl PyProblem {
             );
             inits.push(u0);
         }
-        let problem = Arc::clone(&self.problem);
-        let y_norm = problem.y.dot(&problem.y).sqrt();
         let abort = AtomicBool::new(false);
         let mut observers: Vec<PyObserver<'_>> = runs
             .into_iter()
-            .map(|(_, _, callback, keep_iterates)| PyObserver {
-                calculator: DiagnosticsCalculator::new(&problem.truth, y_norm, 1),
+            .zip(&problems)
+            .map(|((_, _, callback, keep_iterates, _), problem)| PyObserver {
+                calculator: DiagnosticsCalculator::new(
+                    &problem.truth,
+                    problem.y.dot(&problem.y).sqrt(),
+                    1,
+                ),
                 callback,
                 keep_iterates,
                 record: Record::default(),
@@ -695,7 +768,9 @@ impl PyProblem {
                     observer: o,
                 })
                 .collect();
-            run_gradient_descent_batch(&problem, batch)
+            let instances: Vec<&Problem> = problems.iter().map(|p| &**p).collect();
+            let kernel = lowrank_core::PassKernel::for_batch_of(instances.len());
+            run_gradient_descent_shared_operator_from(&instances, batch, kernel, None, None)
         });
         if let Some(e) = interrupted {
             return Err(e);

@@ -244,3 +244,60 @@ def test_completion_problems_are_the_spec_instances(tmp_path):
     assert np.all(relu.y > 0) and 0 < relu.m < 30 * 31 // 2
     with pytest.raises(ValueError, match="sampling"):
         lowrank.Problem.completion(n=30, r=2, sampling="entrywise")
+
+
+def test_a_sigma_sweep_on_variants_in_one_batch_is_the_spec_sweep(tmp_path):
+    # The CLI batches a σ sweep on one operator (one pass of 𝒜 per iteration); variant() and
+    # run_batch(problem=…) do the same from Python, with the same bits.
+    sigmas = [1e-3, 1e-2, 1e-1]
+    spec = tmp_path / "noise.toml"
+    spec.write_text(f"""
+title = "t"
+caption = "c"
+[problem]
+n = 12
+r = 2
+kappa = 2.0
+m = 150
+[init]
+alpha = 1e-3
+r_prime = 4
+[gd]
+step_size = 0.25
+iterations = 200
+log_every = 10
+[seeds]
+seed = 5
+[sweep]
+sigma = {sigmas}
+[plot]
+kind = "error_vs_parameter"
+x = "sigma"
+""")
+    res = lowrank.run_spec(spec, results=tmp_path / "r", figures=tmp_path / "f")
+    p = lowrank.Problem.gaussian(n=12, r=2, m=150, kappa=2.0, seed=5)
+    variants = [p.variant(noise=s) for s in sigmas]
+    for s, v in zip(sigmas, variants):
+        alone = lowrank.Problem.gaussian(n=12, r=2, m=150, kappa=2.0, noise=s, seed=5)
+        assert np.array_equal(v.y, alone.y) and np.array_equal(v.X, alone.X)
+        assert not np.array_equal(v.y, p.y)
+    runs = p.run_batch([
+        dict(problem=v, alpha=1e-3, r_prime=4, iterations=200, log_every=10,
+             seed=int(res.runs["init_seed"][i]))
+        for i, v in enumerate(variants)
+    ])
+    traj = res.trajectories
+    for i, run in enumerate(runs):
+        ref = traj[(traj["run"] == i) & (traj["quantity"] == "test_error")]
+        assert np.array_equal(ref["t"].to_numpy(), run.t)
+        assert np.array_equal(ref["value"].to_numpy(), run.quantities["test_error"]), i
+    # Another X on the same operator; noise=0 removes the noise.
+    k4 = variants[0].variant(kappa=4.0, noise=0)
+    assert np.array_equal(k4.X, lowrank.Problem.gaussian(n=12, r=2, m=150, kappa=4.0, seed=5).X)
+    assert np.array_equal(k4.y, k4.apply(k4.X @ k4.X.T))
+    # A problem with its own operator (even an equal one) cannot join the batch.
+    twin = lowrank.Problem.gaussian(n=12, r=2, m=150, kappa=2.0, seed=5)
+    with pytest.raises(ValueError, match="share"):
+        p.run_batch([dict(problem=twin)])
+    with pytest.raises(ValueError, match="completion"):
+        lowrank.Problem.completion(n=20, r=2, p=0.5).variant(noise=0.1)
