@@ -413,6 +413,7 @@ fn run_claims(
 /// one at a time from a fresh temporary directory (`experiments::shard::run_claimed`), then back
 /// to the caller, which writes the CSVs and figures from the cache.
 fn run_jobs(
+    configs: &[Config],
     specs: &[PathBuf],
     quick: bool,
     jobs: usize,
@@ -476,17 +477,54 @@ fn run_jobs(
             }
         }
     }
+    // Each child's stderr is read on its own thread (a full pipe would stop the child), while
+    // this thread draws the share of the estimated work finished.
+    let readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| {
+            let mut pipe = c.stderr.take().expect("stderr is piped");
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+                text
+            })
+        })
+        .collect();
+    let plan = experiments::shard::plan(configs, 1);
+    let total: f64 = plan.batches.iter().map(|b| b.flops).sum();
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{jobs} processes [{{bar:30}}] {{percent}}% of the estimated work, eta {{eta}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
+    while statuses.iter().any(Option::is_none) {
+        for (child, status) in children.iter_mut().zip(&mut statuses) {
+            if status.is_none() {
+                *status = child.try_wait().map_err(experiments::io_at(&exe))?;
+            }
+        }
+        let done = experiments::shard::finished_flops(&plan, claims.path());
+        bar.set_position((1000.0 * done / total.max(1.0)) as u64);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bar.finish_and_clear();
     let mut failed = None;
-    for (i, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().map_err(experiments::io_at(&exe))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
+    for (i, (reader, status)) in readers.into_iter().zip(statuses).enumerate() {
+        let stderr = reader.join().unwrap_or_default();
         for line in stderr.lines() {
             eprintln!("process {i}/{jobs}: {line}");
         }
-        if !out.status.success() && failed.is_none() {
+        let status = status.expect("every child has exited");
+        if !status.success() && failed.is_none() {
             failed = Some(format!(
-                "process {i}/{jobs} failed ({}): {}",
-                out.status,
+                "process {i}/{jobs} failed ({status}): {}",
                 stderr.trim()
             ));
         }
@@ -586,7 +624,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 return run_claims(&configs, &dir, layout);
             }
             if jobs > 1 {
-                run_jobs(&specs, quick, jobs, layout)?;
+                run_jobs(&configs, &specs, quick, jobs, layout)?;
             }
             for config in &configs {
                 let total = experiments::sweep::expand(config).len();

@@ -171,7 +171,8 @@ pub struct Claimed {
 
 /// Computes into `cache_dir` the batches of `plan` (all shards) that this process claims, longest
 /// first. A batch is claimed by creating the file `claims/<its first cache key>` with
-/// `create_new` (O_CREAT | O_EXCL: of the processes that try, exactly one creates it), so
+/// `create_new` (O_CREAT | O_EXCL: of the processes that try, exactly one creates it), and marked
+/// finished, once in the cache, by creating `claims/<its first cache key>.done`; so
 /// processes started together with one `claims` directory share the batches dynamically: a process
 /// that is free takes the next unclaimed batch, however far the estimated costs are from the real
 /// ones (runs that stop at a target error end long before their budget). `run --jobs` uses it with
@@ -207,12 +208,27 @@ pub fn run_claimed(
             points[batch.spec_index].get_or_insert_with(|| expand(&configs[batch.spec_index]));
         let mine: Vec<RunPoint> = batch.runs.iter().map(|&r| all[r].clone()).collect();
         let (_, stats) = execute(&mine, Some(cache_dir), progress, crate::resources())?;
+        // For the progress of the claiming processes' parent (`finished_flops`).
+        std::fs::File::create(claims.join(format!("{}{FINISHED}", batch.keys[0])))?;
         claimed.batches += 1;
         claimed.cache.hits += stats.hits;
         claimed.cache.computed += stats.computed;
         claimed.cache.rejected += stats.rejected;
     }
     Ok(claimed)
+}
+
+/// Suffix of the file [`run_claimed`] creates beside a batch's claim once the batch is in the cache.
+const FINISHED: &str = ".done";
+
+/// Estimated flops of the batches of `plan` that [`run_claimed`] processes have finished in
+/// `claims` (the progress of `run --jobs`).
+pub fn finished_flops(plan: &Plan, claims: &Path) -> f64 {
+    plan.batches
+        .iter()
+        .filter(|b| claims.join(format!("{}{FINISHED}", b.keys[0])).exists())
+        .map(|b| b.flops)
+        .sum()
 }
 
 /// Computes shard `shard` of `plan` into `cache_dir` (no CSV, no figure): for each spec, the runs

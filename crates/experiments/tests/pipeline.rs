@@ -2331,7 +2331,10 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     let (p, q) = (claimer("two", &claims), claimer("two", &claims));
     let ((b1, c1), (b2, c2)) = (counts(p), counts(q));
     assert_eq!((b1 + b2, c1 + c2), (3, 6));
-    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 3);
+    // Three claims, each marked finished: the progress of --jobs reads all the work done.
+    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 6);
+    let total: f64 = plan.batches.iter().map(|b| b.flops).sum();
+    assert_eq!(experiments::shard::finished_flops(&plan, &claims), total);
     // A third finds every batch claimed.
     assert_eq!(counts(claimer("two", &claims)), (0, 0));
     // A batch claimed beforehand is left alone: the longest batch's runs stay uncomputed.
@@ -2340,6 +2343,8 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     let longest = &plan.batches[experiments::shard::longest_first(&plan.batches)[0]];
     std::fs::write(fresh.join(&longest.keys[0]), "").unwrap();
     assert_eq!(counts(claimer("pre", &fresh)), (2, 6 - longest.runs.len()));
+    let left = experiments::shard::finished_flops(&plan, &fresh);
+    assert!((left - (total - longest.flops)).abs() <= 1e-12 * total);
     // The CSVs written from the claimed cache are those of one process.
     let plain = |dir: &str| {
         let (ok, e) = run_cli(
