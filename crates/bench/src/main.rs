@@ -201,7 +201,7 @@ struct Figures {
     source: &'static str,
     /// Wall time of `experiments run` over every spec, runs and figures (s); None from results/.
     wall_seconds: Option<f64>,
-    /// The same with J shard processes (`run --jobs J`, J = the number of cores), when there are
+    /// The same with J processes (`run --jobs J`, J = the number of cores), when there are
     /// at least two: (J, seconds). Each process gets 1/J of the cores.
     wall_seconds_jobs: Option<(usize, f64)>,
     /// The time `experiments run` estimates for all of it before computing, at the rates it
@@ -1125,7 +1125,7 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
     let gemm_after = gemm_rate();
     let jobs_wall = (cores >= 2 && wall.is_some())
         .then(|| {
-            eprintln!("timing it again with {cores} shard processes (run --jobs {cores}) …");
+            eprintln!("timing it again with {cores} processes (run --jobs {cores}) …");
             let layout = experiments::Layout {
                 results: tmp.join("results-jobs"),
                 figures: tmp.join("figures-jobs"),
