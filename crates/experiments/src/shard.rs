@@ -365,7 +365,7 @@ pub struct Estimate {
     pub batches: usize,
     /// Runs in them.
     pub runs: usize,
-    /// Of those, runs that stop at a target error ([gd] stop_below_test_error): counted at their
+    /// Of those, runs that stop at a target error (`[gd] stop_below_test_error`): counted at their
     /// full budget, so the estimate is an upper bound for them.
     pub stopping_runs: usize,
     /// Their estimated floating-point operations.
