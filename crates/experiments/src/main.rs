@@ -350,59 +350,52 @@ fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
     Ok((i, n))
 }
 
-/// `run --shard I/N`: computes shard I's batches into the cache.
-fn run_shard(
-    configs: &[Config],
-    i: usize,
-    n: usize,
-    layout: &Layout,
-) -> Result<(), experiments::Error> {
+/// The part of a plan one process computes into the cache.
+enum Part<'a> {
+    /// `run --shard I/N`: shard I of N.
+    Shard(usize, usize),
+    /// `run --claims DIR`: the batches it claims in DIR.
+    Claimed(&'a Path),
+}
+
+/// `run --shard I/N` or `run --claims DIR`: computes that part of the specs' batches into the
+/// cache and prints what it did.
+fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), experiments::Error> {
     let Some(first) = configs.first() else {
         return Ok(());
     };
     let cache = layout.cache_dir(first);
     experiments::fsutil::ensure_writable_dir(&cache).map_err(experiments::io_at(&cache))?;
-    let plan = experiments::shard::plan(configs, n);
-    let batches = plan.batches.iter().filter(|b| b.shard == i).count();
     let start = Instant::now();
-    let stats = experiments::shard::run_shard(configs, &plan, i, &cache, &experiments::Silent)
-        .map_err(experiments::io_at(&cache))?;
+    let (what, stats) = match part {
+        Part::Shard(i, n) => {
+            let plan = experiments::shard::plan(configs, n);
+            let batches = plan.batches.iter().filter(|b| b.shard == i).count();
+            let stats =
+                experiments::shard::run_shard(configs, &plan, i, &cache, &experiments::Silent)
+                    .map_err(experiments::io_at(&cache))?;
+            (format!("shard {i}/{n}: {batches} batches"), stats)
+        }
+        Part::Claimed(claims) => {
+            let plan = experiments::shard::plan(configs, 1);
+            let done = experiments::shard::run_claimed(
+                configs,
+                &plan,
+                claims,
+                &cache,
+                &experiments::Silent,
+            )
+            .map_err(experiments::io_at(&cache))?;
+            let total = plan.batches.len();
+            (format!("{} of {total} batches", done.batches), done.cache)
+        }
+    };
     eprintln!(
-        "shard {i}/{n}: {batches} batches, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
+        "{what}, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
         stats.hits + stats.computed,
         stats.hits,
         stats.computed,
         stats.rejected,
-        start.elapsed().as_secs_f64(),
-        experiments::manifest::Machine::current().hostname
-    );
-    Ok(())
-}
-
-/// `run --claims DIR`: computes the batches this process claims in DIR into the cache.
-fn run_claims(
-    configs: &[Config],
-    claims: &Path,
-    layout: &Layout,
-) -> Result<(), experiments::Error> {
-    let Some(first) = configs.first() else {
-        return Ok(());
-    };
-    let cache = layout.cache_dir(first);
-    experiments::fsutil::ensure_writable_dir(&cache).map_err(experiments::io_at(&cache))?;
-    let plan = experiments::shard::plan(configs, 1);
-    let start = Instant::now();
-    let done =
-        experiments::shard::run_claimed(configs, &plan, claims, &cache, &experiments::Silent)
-            .map_err(experiments::io_at(&cache))?;
-    eprintln!(
-        "{} of {} batches, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
-        done.batches,
-        plan.batches.len(),
-        done.cache.hits + done.cache.computed,
-        done.cache.hits,
-        done.cache.computed,
-        done.cache.rejected,
         start.elapsed().as_secs_f64(),
         experiments::manifest::Machine::current().hostname
     );
@@ -618,10 +611,10 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 experiments::check_outputs(config, layout)?;
             }
             if let Some((i, n)) = parsed_shard {
-                return run_shard(&configs, i, n, layout);
+                return run_part(&configs, Part::Shard(i, n), layout);
             }
             if let Some(dir) = claims {
-                return run_claims(&configs, &dir, layout);
+                return run_part(&configs, Part::Claimed(&dir), layout);
             }
             if jobs > 1 {
                 run_jobs(&configs, &specs, quick, jobs, layout)?;

@@ -2197,17 +2197,22 @@ fn csv_files_round_trip_and_malformed_ones_are_refused_with_their_line() {
     }
 }
 
-#[test]
-fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
-    let tmp = tempfile::tempdir().unwrap();
-    // Two specs: one with three instances (replicates), one sharing a batch with the first.
+/// Two specs in `dir`: a.toml with three instances (replicates) × two α, and b.toml whose two
+/// runs are a's replicate 0 (one batch shared): 3 batches, 6 distinct runs.
+fn two_specs_sharing_a_batch(dir: &Path) -> Vec<PathBuf> {
     let a = SMALL
         .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 3")
         .replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
     let b = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
-    let specs: Vec<String> = [("a", &a), ("b", &b)]
+    vec![write_spec(dir, "a", &a), write_spec(dir, "b", &b)]
+}
+
+#[test]
+fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs: Vec<String> = two_specs_sharing_a_batch(tmp.path())
         .iter()
-        .map(|(n, t)| write_spec(tmp.path(), n, t).display().to_string())
+        .map(|p| p.display().to_string())
         .collect();
     let args = |extra: &[&str], dir: &str| -> Vec<String> {
         let mut v: Vec<String> = [
@@ -2279,14 +2284,7 @@ fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
 #[test]
 fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = SMALL
-        .replace("[seeds]\nseed = 7", "[seeds]\nseed = 7\nreplicates = 3")
-        .replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
-    let b = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]");
-    let specs: Vec<PathBuf> = [("a", &a), ("b", &b)]
-        .iter()
-        .map(|(n, t)| write_spec(tmp.path(), n, t))
-        .collect();
+    let specs = two_specs_sharing_a_batch(tmp.path());
     let configs: Vec<_> = specs
         .iter()
         .map(|p| experiments::spec::load(p, false).unwrap())
