@@ -240,7 +240,7 @@ struct Roofline {
     /// Batches whose thread count was not recorded (taken as all cores).
     threads_unknown: usize,
     /// The batches' operator flops at the GEMM rate of the cores each ran on (s): the GEMM bound
-    /// with each batch's own share of the machine (J shard processes have 1/J of the cores each).
+    /// with each batch's own share of the machine (J processes of `run --jobs` have 1/J of the cores each).
     gemm_bound_seconds: f64,
     /// The batches with the most computing time, slowest first.
     slowest: Vec<BatchRoofline>,
@@ -1431,7 +1431,7 @@ fn print_results(results: &Results, cli: &Cli) {
             if r.threads_unknown > 0 {
                 println!(
                     "  ({} batches from cache entries without their thread count, taken as all \
-                     cores: if they ran in `run --jobs` shard processes, their bounds are too low)",
+                     cores: if they ran in `run --jobs` processes, their bounds are too low)",
                     r.threads_unknown
                 );
             }

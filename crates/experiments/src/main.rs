@@ -274,8 +274,11 @@ fn check_estimated_time(
         }));
     }
     let plan = experiments::shard::plan(configs, shard.map_or(1, |s| s.1));
-    let todo =
-        experiments::shard::uncached(&plan, shard.map(|s| s.0), |i| layout.cache_dir(&configs[i]));
+    let todo: Vec<_> =
+        experiments::shard::uncached(&plan, shard.map(|s| s.0), |i| layout.cache_dir(&configs[i]))
+            .into_iter()
+            .map(|i| &plan.batches[i])
+            .collect();
     if todo.is_empty() {
         return Ok(());
     }
@@ -378,12 +381,21 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
         }
         Part::Claimed(claims) => {
             let plan = experiments::shard::plan(configs, 1);
+            // The parent of `run --jobs`: once it is gone (killed), no more batches are claimed.
+            #[cfg(unix)]
+            let go_on = {
+                let parent = std::os::unix::process::parent_id();
+                move || std::os::unix::process::parent_id() == parent
+            };
+            #[cfg(not(unix))]
+            let go_on = || true;
             let done = experiments::shard::run_claimed(
                 configs,
                 &plan,
                 claims,
                 &cache,
                 &experiments::Silent,
+                &go_on,
             )
             .map_err(experiments::io_at(&cache))?;
             let total = plan.batches.len();
@@ -435,56 +447,48 @@ fn run_jobs(
         .prefix("experiments-claims-")
         .tempdir()
         .map_err(experiments::io_at(&std::env::temp_dir()))?;
-    let mut children: Vec<std::process::Child> = Vec::new();
-    for _ in 0..jobs {
-        let spawned = {
-            let mut cmd = std::process::Command::new(&exe);
-            cmd.arg("--results")
-                .arg(&layout.results)
-                .arg("--figures")
-                .arg(&layout.figures)
-                .arg("run")
-                .arg("--claims")
-                .arg(claims.path())
-                .args(specs)
-                .env("RAYON_NUM_THREADS", threads.to_string())
-                .envs(share.map(|b| ("LOWRANK_MAX_OPERATOR_BYTES", b.to_string())))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped());
-            if quick {
-                cmd.arg("--quick");
-            }
-            cmd.spawn()
-        };
-        match spawned {
-            Ok(child) => children.push(child),
-            Err(source) => {
-                for mut c in children {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-                return Err(experiments::Error::Io {
-                    path: exe.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    // Each child's stderr is read on its own thread (a full pipe would stop the child), while
-    // this thread draws the share of the estimated work finished.
-    let readers: Vec<_> = children
-        .iter_mut()
-        .map(|c| {
-            let mut pipe = c.stderr.take().expect("stderr is piped");
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
-                text
-            })
-        })
-        .collect();
+    // Progress over the batches not cached now: cached ones are claimed and done at once.
     let plan = experiments::shard::plan(configs, 1);
-    let total: f64 = plan.batches.iter().map(|b| b.flops).sum();
+    let todo = experiments::shard::uncached(&plan, None, |i| layout.cache_dir(&configs[i]));
+    let mut children = Children(Vec::with_capacity(jobs));
+    for _ in 0..jobs {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("--results")
+            .arg(&layout.results)
+            .arg("--figures")
+            .arg(&layout.figures)
+            .arg("run")
+            .arg("--claims")
+            .arg(claims.path())
+            .args(specs)
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .envs(share.map(|b| ("LOWRANK_MAX_OPERATOR_BYTES", b.to_string())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if quick {
+            cmd.arg("--quick");
+        }
+        // On an error `children` is dropped, which kills and reaps the ones started.
+        let child = cmd.spawn().map_err(experiments::io_at(&exe))?;
+        children.0.push(child);
+    }
+    // Each child's stderr is read on its own thread (a full pipe would stop the child) and its
+    // lines printed here as they come, prefixed, above the bar of the estimated work finished.
+    let (lines, received) = std::sync::mpsc::channel::<(usize, String)>();
+    for (i, child) in children.0.iter_mut().enumerate() {
+        let pipe = child.stderr.take().expect("stderr is piped");
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)) {
+                let Ok(line) = line else { break };
+                if lines.send((i, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(lines);
+    let total: f64 = todo.iter().map(|&i| plan.batches[i].flops).sum();
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template(&format!(
@@ -496,38 +500,69 @@ fn run_jobs(
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
-    while statuses.iter().any(Option::is_none) {
-        for (child, status) in children.iter_mut().zip(&mut statuses) {
-            if status.is_none() {
-                *status = child.try_wait().map_err(experiments::io_at(&exe))?;
+    let mut said: Vec<String> = vec![String::new(); jobs];
+    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; jobs];
+    let mut failed = None;
+    loop {
+        while let Ok((i, line)) = received.try_recv() {
+            bar.suspend(|| eprintln!("process {i}/{jobs}: {line}"));
+            said[i].push_str(&line);
+            said[i].push('\n');
+        }
+        if statuses.iter().all(Option::is_some) {
+            break;
+        }
+        for (i, (child, status)) in children.0.iter_mut().zip(&mut statuses).enumerate() {
+            if status.is_some() {
+                continue;
+            }
+            *status = child.try_wait().map_err(experiments::io_at(&exe))?;
+            if let Some(s) = status.filter(|s| !s.success()) {
+                // Said now, not when the others end; they finish their batches into the cache,
+                // which a rerun reuses.
+                bar.suspend(|| eprintln!("process {i}/{jobs} failed ({s})"));
+                failed.get_or_insert((i, s));
             }
         }
-        let done = experiments::shard::finished_flops(&plan, claims.path());
+        let done: f64 = todo
+            .iter()
+            .filter(|&&i| experiments::shard::finished(i, claims.path()))
+            .map(|&i| plan.batches[i].flops)
+            .sum();
         bar.set_position((1000.0 * done / total.max(1.0)) as u64);
         std::thread::sleep(Duration::from_millis(250));
     }
-    bar.finish_and_clear();
-    let mut failed = None;
-    for (i, (reader, status)) in readers.into_iter().zip(statuses).enumerate() {
-        let stderr = reader.join().unwrap_or_default();
-        for line in stderr.lines() {
-            eprintln!("process {i}/{jobs}: {line}");
-        }
-        let status = status.expect("every child has exited");
-        if !status.success() && failed.is_none() {
-            failed = Some(format!(
-                "process {i}/{jobs} failed ({status}): {}",
-                stderr.trim()
-            ));
-        }
+    // The readers end with their pipes: take the last lines.
+    for (i, line) in received.iter() {
+        eprintln!("process {i}/{jobs}: {line}");
+        said[i].push_str(&line);
+        said[i].push('\n');
     }
+    bar.finish_and_clear();
     match failed {
-        Some(message) => Err(experiments::Error::Spec(spec::SpecError {
+        Some((i, status)) => Err(experiments::Error::Spec(spec::SpecError {
             file: PathBuf::from("--jobs"),
-            message,
+            message: match said[i].trim() {
+                "" => format!("process {i}/{jobs} failed ({status}) without a message"),
+                _ => format!("process {i}/{jobs} failed ({status}); its messages are above"),
+            },
         })),
         None => Ok(()),
+    }
+}
+
+/// The processes of `run --jobs`: dropped (on an error or a panic of the parent), those still
+/// running are killed and reaped.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 }
 

@@ -287,15 +287,19 @@ pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
 /// rate p observes at most p·N + 6·√(p(1−p)N) + 1 of them except with probability below 1e-9
 /// (a binomial's tail), and never more than N; ReLU sampling is bounded by N.
 pub fn most_observations(point: &RunPoint) -> usize {
-    let pairs = point.n * (point.n + 1) / 2;
     match point.operator {
-        OperatorModel::UniformCompletion { p } => {
-            let n = pairs as f64;
-            let bound = p * n + 6.0 * (p * (1.0 - p) * n).sqrt() + 1.0;
-            (bound.ceil() as usize).min(pairs)
-        }
-        _ => pairs,
+        OperatorModel::UniformCompletion { p } => uniform_observation_bound(point.n, p),
+        _ => point.n * (point.n + 1) / 2,
     }
+}
+
+/// The bound of [`most_observations`] for uniform sampling of the N = n(n+1)/2 pairs at rate p:
+/// min(N, ⌈p·N + 6·√(p(1−p)N) + 1⌉).
+pub fn uniform_observation_bound(n: usize, p: f64) -> usize {
+    let pairs = n * (n + 1) / 2;
+    let count = pairs as f64;
+    let bound = p * count + 6.0 * (p * (1.0 - p) * count).sqrt() + 1.0;
+    (bound.ceil() as usize).min(pairs)
 }
 
 /// Bytes of the operator of `point`, from the operator's own formula (completion: its peak while

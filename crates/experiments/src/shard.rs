@@ -170,26 +170,35 @@ pub struct Claimed {
 }
 
 /// Computes into `cache_dir` the batches of `plan` (all shards) that this process claims, longest
-/// first. A batch is claimed by creating the file `claims/<its first cache key>` with
-/// `create_new` (O_CREAT | O_EXCL: of the processes that try, exactly one creates it), and marked
-/// finished, once in the cache, by creating `claims/<its first cache key>.done`; so
+/// first. Batch i of the plan (every process plans the same specs, so the same batches in the
+/// same order) is claimed by creating the file `claims/batch-<i>` with `create_new` (O_CREAT |
+/// O_EXCL: of the processes that try, exactly one creates it), and marked finished, once in the
+/// cache, by creating `claims/batch-<i>.done` (batches can share runs, so a cache key would not
+/// name one batch); so
 /// processes started together with one `claims` directory share the batches dynamically: a process
 /// that is free takes the next unclaimed batch, however far the estimated costs are from the real
 /// ones (runs that stop at a target error end long before their budget). `run --jobs` uses it with
 /// a fresh temporary directory per invocation; the split is not reproducible, but the bits are
 /// (a run's numbers depend only on its point and its batch's kernel).
+///
+/// Before each claim it asks `go_on`, and stops claiming when that says no (`run --jobs`'s
+/// processes stop once their parent is gone).
 pub fn run_claimed(
     configs: &[Config],
     plan: &Plan,
     claims: &Path,
     cache_dir: &Path,
     progress: &dyn crate::Progress,
+    go_on: &dyn Fn() -> bool,
 ) -> std::io::Result<Claimed> {
     let mut points: Vec<Option<Vec<RunPoint>>> = vec![None; configs.len()];
     let mut claimed = Claimed::default();
     for i in longest_first(&plan.batches) {
+        if !go_on() {
+            break;
+        }
         let batch = &plan.batches[i];
-        let claim = claims.join(&batch.keys[0]);
+        let claim = claims.join(claim_name(i));
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -208,8 +217,11 @@ pub fn run_claimed(
             points[batch.spec_index].get_or_insert_with(|| expand(&configs[batch.spec_index]));
         let mine: Vec<RunPoint> = batch.runs.iter().map(|&r| all[r].clone()).collect();
         let (_, stats) = execute(&mine, Some(cache_dir), progress, crate::resources())?;
-        // For the progress of the claiming processes' parent (`finished_flops`).
-        std::fs::File::create(claims.join(format!("{}{FINISHED}", batch.keys[0])))?;
+        // For the progress of the claiming processes' parent (`finished`).
+        let done = claims.join(format!("{}{FINISHED}", claim_name(i)));
+        std::fs::File::create(&done).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot create {}: {e}", done.display()))
+        })?;
         claimed.batches += 1;
         claimed.cache.hits += stats.hits;
         claimed.cache.computed += stats.computed;
@@ -221,14 +233,15 @@ pub fn run_claimed(
 /// Suffix of the file [`run_claimed`] creates beside a batch's claim once the batch is in the cache.
 const FINISHED: &str = ".done";
 
-/// Estimated flops of the batches of `plan` that [`run_claimed`] processes have finished in
+/// The name of batch `i`'s claim in [`run_claimed`].
+fn claim_name(i: usize) -> String {
+    format!("batch-{i}")
+}
+
+/// Whether [`run_claimed`] processes have finished batch `i` (an index into the plan's batches) in
 /// `claims` (the progress of `run --jobs`).
-pub fn finished_flops(plan: &Plan, claims: &Path) -> f64 {
-    plan.batches
-        .iter()
-        .filter(|b| claims.join(format!("{}{FINISHED}", b.keys[0])).exists())
-        .map(|b| b.flops)
-        .sum()
+pub fn finished(i: usize, claims: &Path) -> bool {
+    claims.join(format!("{}{FINISHED}", claim_name(i))).exists()
 }
 
 /// Computes shard `shard` of `plan` into `cache_dir` (no CSV, no figure): for each spec, the runs
@@ -320,7 +333,8 @@ impl MachineRate {
         let (nc, pc, rc, tc) = (50usize, 0.3, 50usize, 100usize);
         let truth = GroundTruth::sample(nc, 1, &one, 1);
         let omega = CompletionOperator::sample_uniform(nc, pc, &mut rng(1, Stream::Operator));
-        let observed = omega.entries().len() as f64;
+        // Counted as run_flops counts it: |Ω| at its bound, not the sample's size.
+        let observed = crate::run::uniform_observation_bound(nc, pc) as f64;
         let completion = Problem::new(truth, omega);
         let completion_flops = 3.0
             * (tc as f64 * (4.0 * observed * rc as f64 + 4.0 * (nc * rc) as f64)
@@ -374,21 +388,22 @@ pub struct Estimate {
     pub seconds: f64,
 }
 
-/// The batches of `plan` in `shard` (all if None) whose cache entries are not all present in
-/// their spec's cache directory (`cache_dir_of(spec_index)`).
+/// Indices of the batches of `plan` in `shard` (all if None) whose cache entries are not all
+/// present in their spec's cache directory (`cache_dir_of(spec_index)`).
 pub fn uncached(
     plan: &Plan,
     shard: Option<usize>,
     cache_dir_of: impl Fn(usize) -> std::path::PathBuf,
-) -> Vec<&PlannedBatch> {
-    plan.batches
-        .iter()
-        .filter(|b| shard.is_none_or(|s| s == b.shard))
-        .filter(|b| {
+) -> Vec<usize> {
+    (0..plan.batches.len())
+        .filter(|&i| {
+            let b = &plan.batches[i];
             let dir = cache_dir_of(b.spec_index);
-            !b.keys
-                .iter()
-                .all(|k| dir.join(format!("{k}.json")).is_file())
+            shard.is_none_or(|s| s == b.shard)
+                && !b
+                    .keys
+                    .iter()
+                    .all(|k| dir.join(format!("{k}.json")).is_file())
         })
         .collect()
 }
@@ -496,24 +511,20 @@ mod tests {
             ],
         };
         let dir = tempfile::tempdir().unwrap();
-        let all = uncached(&plan, None, |_| dir.path().to_path_buf());
-        let e = estimate(&all, &RATE);
+        assert_eq!(
+            uncached(&plan, None, |_| dir.path().to_path_buf()),
+            [0, 1, 2]
+        );
+        let e = estimate(&plan.batches.iter().collect::<Vec<_>>(), &RATE);
         assert_eq!((e.batches, e.runs, e.stopping_runs), (3, 13, 9));
         let sum: f64 = plan.batches.iter().map(|b| RATE.batch_seconds(b)).sum();
         assert!((e.seconds - sum).abs() < 1e-9 * sum);
-        assert_eq!(
-            uncached(&plan, Some(1), |_| dir.path().to_path_buf()).len(),
-            1
-        );
+        assert_eq!(uncached(&plan, Some(1), |_| dir.path().to_path_buf()), [2]);
         // The 8-run batch cached (every entry present): left out; one entry missing: kept.
         for k in &plan.batches[1].keys {
             std::fs::write(dir.path().join(format!("{k}.json")), "{}").unwrap();
         }
         std::fs::write(dir.path().join("key4-0.json"), "{}").unwrap();
-        let left = uncached(&plan, None, |_| dir.path().to_path_buf());
-        assert_eq!(
-            left.iter().map(|b| b.runs.len()).collect::<Vec<_>>(),
-            [4, 1]
-        );
+        assert_eq!(uncached(&plan, None, |_| dir.path().to_path_buf()), [0, 2]);
     }
 }

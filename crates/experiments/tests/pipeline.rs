@@ -2331,18 +2331,17 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     assert_eq!((b1 + b2, c1 + c2), (3, 6));
     // Three claims, each marked finished: the progress of --jobs reads all the work done.
     assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 6);
-    let total: f64 = plan.batches.iter().map(|b| b.flops).sum();
-    assert_eq!(experiments::shard::finished_flops(&plan, &claims), total);
+    assert!((0..3).all(|i| experiments::shard::finished(i, &claims)));
     // A third finds every batch claimed.
     assert_eq!(counts(claimer("two", &claims)), (0, 0));
     // A batch claimed beforehand is left alone: the longest batch's runs stay uncomputed.
     let fresh = tmp.path().join("fresh");
     std::fs::create_dir(&fresh).unwrap();
-    let longest = &plan.batches[experiments::shard::longest_first(&plan.batches)[0]];
-    std::fs::write(fresh.join(&longest.keys[0]), "").unwrap();
+    let first = experiments::shard::longest_first(&plan.batches)[0];
+    std::fs::write(fresh.join(format!("batch-{first}")), "").unwrap();
+    let longest = &plan.batches[first];
     assert_eq!(counts(claimer("pre", &fresh)), (2, 6 - longest.runs.len()));
-    let left = experiments::shard::finished_flops(&plan, &fresh);
-    assert!((left - (total - longest.flops)).abs() <= 1e-12 * total);
+    assert!((0..3).all(|i| experiments::shard::finished(i, &fresh) == (i != first)));
     // The CSVs written from the claimed cache are those of one process.
     let plain = |dir: &str| {
         let (ok, e) = run_cli(
@@ -2373,6 +2372,48 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
             "{f}"
         );
     }
+}
+
+#[test]
+fn jobs_compute_batches_that_share_their_first_run_in_the_processes() {
+    // c and d share the run at α = 1e-2, the first of both batches: each batch is still claimed
+    // and computed by a --jobs process (a claim named by that run's key took one of them away,
+    // and the merge computed its runs afterwards on one process).
+    let tmp = tempfile::tempdir().unwrap();
+    let c = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3, 1e-4]\n[plot]");
+    let d = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-5, 1e-6]\n[plot]");
+    let specs = [
+        write_spec(tmp.path(), "c", &c),
+        write_spec(tmp.path(), "d", &d),
+    ];
+    let configs: Vec<_> = specs
+        .iter()
+        .map(|p| experiments::spec::load(p, false).unwrap())
+        .collect();
+    let plan = experiments::shard::plan(&configs, 1);
+    assert_eq!(plan.batches.len(), 2);
+    assert_eq!(plan.batches[0].keys[0], plan.batches[1].keys[0]);
+    let specs: Vec<String> = specs.iter().map(|p| p.display().to_string()).collect();
+    let (ok, e) = run_cli(
+        &[
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+            "run",
+            "--jobs",
+            "2",
+            &specs[0],
+            &specs[1],
+        ],
+        tmp.path(),
+    );
+    assert!(ok, "{e}");
+    assert!(
+        e.contains("c: 3 runs (3 cached, 0 computed")
+            && e.contains("d: 3 runs (3 cached, 0 computed"),
+        "{e}"
+    );
 }
 
 #[test]

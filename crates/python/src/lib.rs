@@ -563,8 +563,14 @@ impl PyProblem {
         } else {
             "gaussian"
         };
+        let truth = match (&i.singular_values, i.kappa) {
+            (Some(s), _) => format!(", singular_values={s:?}"),
+            (None, Some(k)) => format!(", kappa={k}"),
+            (None, None) => String::new(),
+        };
+        let noise = i.noise.map_or(String::new(), |s| format!(", noise={s}"));
         format!(
-            "Problem.{kind}(n={}, r={}, m={}, seed={}; {:?})",
+            "Problem.{kind}(n={}, r={}, m={}{truth}{noise}, seed={}; {:?})",
             i.n,
             i.r,
             self.m_(),

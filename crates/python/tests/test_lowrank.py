@@ -291,6 +291,7 @@ x = "sigma"
         ref = traj[(traj["run"] == i) & (traj["quantity"] == "test_error")]
         assert np.array_equal(ref["t"].to_numpy(), run.t)
         assert np.array_equal(ref["value"].to_numpy(), run.quantities["test_error"]), i
+    assert "noise=0.01" in repr(variants[1]) and "kappa=2" in repr(variants[1])
     # Another X on the same operator; noise=0 removes the noise.
     k4 = variants[0].variant(kappa=4.0, noise=0)
     assert np.array_equal(k4.X, lowrank.Problem.gaussian(n=12, r=2, m=150, kappa=4.0, seed=5).X)
