@@ -1041,9 +1041,8 @@ fn figures(measure: bool, probes: &mut LimitProbes) -> Option<Figures> {
     }
     let cores = probes.cores;
     let plan = experiments::shard::plan(&configs, 1);
-    let every_batch: Vec<_> = plan.batches.iter().collect();
     let estimate =
-        experiments::shard::estimate(&every_batch, &experiments::shard::MachineRate::measure());
+        experiments::shard::estimate(&plan.batches, &experiments::shard::MachineRate::measure());
     let mut gemm_rate = || GemmProbe::gflop_s(probes.gemm.seconds(cores, 1.0));
     let gemm_before = gemm_rate();
     let summary = |layout: &experiments::Layout,

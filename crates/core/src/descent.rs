@@ -268,6 +268,16 @@ pub fn run_gradient_descent_batch(problem: &Problem, runs: Vec<BatchRun<'_>>) ->
     run_gradient_descent_batch_from(problem, runs, None, None)
 }
 
+/// [`run_gradient_descent_batch`] with run i on `instances[i]`, instances that share one operator
+/// (see [`run_gradient_descent_shared_operator_from`]), with the kernel of the batch's size.
+pub fn run_gradient_descent_shared_operator(
+    instances: &[&Problem],
+    runs: Vec<BatchRun<'_>>,
+) -> Vec<RunOutcome> {
+    let kernel = PassKernel::for_batch_of(runs.len());
+    run_gradient_descent_shared_operator_from(instances, runs, kernel, None, None)
+}
+
 /// A batch between two iterations: every run's U_t (not yet observed at t), its last observed
 /// iterate, and for runs that have left the batch how they ended. Continuing a batch from it
 /// ([`run_gradient_descent_batch_from`]) gives the same numbers, bit for bit, as never stopping.

@@ -62,8 +62,9 @@ pub mod seeds;
 pub use algorithm::{Algorithm, AlgorithmError, StepFailure};
 pub use descent::{
     run_gradient_descent, run_gradient_descent_batch, run_gradient_descent_batch_from,
-    run_gradient_descent_shared_operator_from, BatchRun, BatchState, Checkpointer, Control,
-    IterationState, Observer, RunOutcome, RunParams, RunState, RunStatus,
+    run_gradient_descent_shared_operator, run_gradient_descent_shared_operator_from, BatchRun,
+    BatchState, Checkpointer, Control, IterationState, Observer, RunOutcome, RunParams, RunState,
+    RunStatus,
 };
 pub use diagnostics::{
     spectral_regime, Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, PowerMethodDeparture,

@@ -274,16 +274,13 @@ fn check_estimated_time(
         }));
     }
     let plan = experiments::shard::plan(configs, shard.map_or(1, |s| s.1));
-    let todo: Vec<_> =
-        experiments::shard::uncached(&plan, shard.map(|s| s.0), |i| layout.cache_dir(&configs[i]))
-            .into_iter()
-            .map(|i| &plan.batches[i])
-            .collect();
+    let todo =
+        experiments::shard::uncached(&plan, shard.map(|s| s.0), |i| layout.cache_dir(&configs[i]));
     if todo.is_empty() {
         return Ok(());
     }
     let rate = experiments::shard::MachineRate::measure();
-    let est = experiments::shard::estimate(&todo, &rate);
+    let est = experiments::shard::estimate(todo.iter().map(|&i| &plan.batches[i]), &rate);
     let hours = est.seconds / 3600.0;
     let human = if est.seconds < 120.0 {
         format!("{:.0} s", est.seconds)
@@ -500,15 +497,16 @@ fn run_jobs(
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut said: Vec<String> = vec![String::new(); jobs];
+    // Whether each process wrote anything (for the message of a failure).
+    let mut said = vec![false; jobs];
+    let mut say_line = |(i, line): (usize, String)| {
+        bar.suspend(|| eprintln!("process {i}/{jobs}: {line}"));
+        said[i] = true;
+    };
     let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; jobs];
     let mut failed = None;
     loop {
-        while let Ok((i, line)) = received.try_recv() {
-            bar.suspend(|| eprintln!("process {i}/{jobs}: {line}"));
-            said[i].push_str(&line);
-            said[i].push('\n');
-        }
+        received.try_iter().for_each(&mut say_line);
         if statuses.iter().all(Option::is_some) {
             break;
         }
@@ -533,18 +531,15 @@ fn run_jobs(
         std::thread::sleep(Duration::from_millis(250));
     }
     // The readers end with their pipes: take the last lines.
-    for (i, line) in received.iter() {
-        eprintln!("process {i}/{jobs}: {line}");
-        said[i].push_str(&line);
-        said[i].push('\n');
-    }
+    received.iter().for_each(&mut say_line);
     bar.finish_and_clear();
     match failed {
         Some((i, status)) => Err(experiments::Error::Spec(spec::SpecError {
             file: PathBuf::from("--jobs"),
-            message: match said[i].trim() {
-                "" => format!("process {i}/{jobs} failed ({status}) without a message"),
-                _ => format!("process {i}/{jobs} failed ({status}); its messages are above"),
+            message: if said[i] {
+                format!("process {i}/{jobs} failed ({status}); its messages are above")
+            } else {
+                format!("process {i}/{jobs} failed ({status}) without a message")
             },
         })),
         None => Ok(()),
@@ -804,17 +799,19 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     rate.batch_seconds(b)
                 );
             }
-            for (i, f) in plan.shard_flops().iter().enumerate() {
-                let mine: Vec<_> = plan.batches.iter().filter(|b| b.shard == i).collect();
-                let est = experiments::shard::estimate(&mine, &rate);
+            for i in 0..shards {
+                let est = experiments::shard::estimate(
+                    plan.batches.iter().filter(|b| b.shard == i),
+                    &rate,
+                );
                 let stopping = match est.stopping_runs {
                     0 => String::new(),
                     s => format!(" ({s} runs stop at a target error: at most that)"),
                 };
                 say!(
                     "shard {i}/{shards}: {} batches, {:.1} GFLOP, about {:.0} s on this machine{stopping}",
-                    mine.len(),
-                    f / 1e9,
+                    est.batches,
+                    est.flops / 1e9,
                     est.seconds
                 );
             }

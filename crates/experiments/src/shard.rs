@@ -95,13 +95,30 @@ impl Plan {
 
 /// Estimated floating-point operations of one run (see the module docs).
 pub fn run_flops(p: &RunPoint) -> f64 {
-    let (n, rp, t) = (p.n as f64, p.r_prime as f64, p.iterations as f64);
+    let (n, rp) = (p.n as f64, p.r_prime as f64);
     let per_iteration = match p.operator {
         OperatorModel::Gaussian => 4.0 * p.m as f64 * n * (n + 1.0) / 2.0 + 4.0 * n * n * rp,
-        _ => 4.0 * most_observations(p) as f64 * rp + 4.0 * n * rp,
+        _ => completion_iteration_flops(most_observations(p), p.n, p.r_prime),
     };
-    let logged = (p.iterations / p.log_every + 1) as f64;
-    t * per_iteration + logged * 2.0 * n * n * rp
+    flops_over_run(per_iteration, p.n, p.r_prime, p.iterations, p.log_every)
+}
+
+/// One completion iteration on |Ω| = `observations`: 4·|Ω|·r' + 4·n·r'.
+fn completion_iteration_flops(observations: usize, n: usize, r_prime: usize) -> f64 {
+    4.0 * (observations * r_prime) as f64 + 4.0 * (n * r_prime) as f64
+}
+
+/// T iterations of `per_iteration` flops plus the diagnostics' UUᵀ at each logged iteration:
+/// T·per_iteration + (⌊T/log_every⌋ + 1)·2·n²·r'.
+fn flops_over_run(
+    per_iteration: f64,
+    n: usize,
+    r_prime: usize,
+    iterations: usize,
+    log_every: usize,
+) -> f64 {
+    let logged = (iterations / log_every + 1) as f64;
+    iterations as f64 * per_iteration + logged * 2.0 * (n * n * r_prime) as f64
 }
 
 /// The plan of `configs` over `shards` shards (≥ 1).
@@ -218,7 +235,7 @@ pub fn run_claimed(
         let mine: Vec<RunPoint> = batch.runs.iter().map(|&r| all[r].clone()).collect();
         let (_, stats) = execute(&mine, Some(cache_dir), progress, crate::resources())?;
         // For the progress of the claiming processes' parent (`finished`).
-        let done = claims.join(format!("{}{FINISHED}", claim_name(i)));
+        let done = done_path(claims, i);
         std::fs::File::create(&done).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot create {}: {e}", done.display()))
         })?;
@@ -230,18 +247,20 @@ pub fn run_claimed(
     Ok(claimed)
 }
 
-/// Suffix of the file [`run_claimed`] creates beside a batch's claim once the batch is in the cache.
-const FINISHED: &str = ".done";
-
 /// The name of batch `i`'s claim in [`run_claimed`].
 fn claim_name(i: usize) -> String {
     format!("batch-{i}")
 }
 
+/// The file [`run_claimed`] creates beside batch `i`'s claim once the batch is in the cache.
+fn done_path(claims: &Path, i: usize) -> std::path::PathBuf {
+    claims.join(format!("{}.done", claim_name(i)))
+}
+
 /// Whether [`run_claimed`] processes have finished batch `i` (an index into the plan's batches) in
 /// `claims` (the progress of `run --jobs`).
 pub fn finished(i: usize, claims: &Path) -> bool {
-    claims.join(format!("{}{FINISHED}", claim_name(i))).exists()
+    done_path(claims, i).exists()
 }
 
 /// Computes shard `shard` of `plan` into `cache_dir` (no CSV, no figure): for each spec, the runs
@@ -333,12 +352,11 @@ impl MachineRate {
         let (nc, pc, rc, tc) = (50usize, 0.3, 50usize, 100usize);
         let truth = GroundTruth::sample(nc, 1, &one, 1);
         let omega = CompletionOperator::sample_uniform(nc, pc, &mut rng(1, Stream::Operator));
-        // Counted as run_flops counts it: |Ω| at its bound, not the sample's size.
-        let observed = crate::run::uniform_observation_bound(nc, pc) as f64;
         let completion = Problem::new(truth, omega);
-        let completion_flops = 3.0
-            * (tc as f64 * (4.0 * observed * rc as f64 + 4.0 * (nc * rc) as f64)
-                + 2.0 * (nc * nc * rc) as f64);
+        // Counted as run_flops counts it: |Ω| at its bound, not the sample's size.
+        let observed = crate::run::uniform_observation_bound(nc, pc);
+        let per_iteration = completion_iteration_flops(observed, nc, rc);
+        let completion_flops = 3.0 * flops_over_run(per_iteration, nc, rc, tc, tc);
         let completion_flops_per_second = completion_flops / time(&completion, 3, rc, tc);
         let tiny = Problem::sample_gaussian(8, 1, 30, &one, 1);
         let t_tiny = 400;
@@ -409,7 +427,10 @@ pub fn uncached(
 }
 
 /// The [`Estimate`] of `batches` at `rate`.
-pub fn estimate(batches: &[&PlannedBatch], rate: &MachineRate) -> Estimate {
+pub fn estimate<'p>(
+    batches: impl IntoIterator<Item = &'p PlannedBatch>,
+    rate: &MachineRate,
+) -> Estimate {
     let mut e = Estimate {
         batches: 0,
         runs: 0,
@@ -515,7 +536,7 @@ mod tests {
             uncached(&plan, None, |_| dir.path().to_path_buf()),
             [0, 1, 2]
         );
-        let e = estimate(&plan.batches.iter().collect::<Vec<_>>(), &RATE);
+        let e = estimate(&plan.batches, &RATE);
         assert_eq!((e.batches, e.runs, e.stopping_runs), (3, 13, 9));
         let sum: f64 = plan.batches.iter().map(|b| RATE.batch_seconds(b)).sum();
         assert!((e.seconds - sum).abs() < 1e-9 * sum);

@@ -17,7 +17,7 @@ use experiments::spec::{
     SweepSpec, TruthKind,
 };
 use experiments::{Layout, Silent};
-use lowrank_core::descent::{run_gradient_descent_shared_operator_from, BatchRun};
+use lowrank_core::descent::{run_gradient_descent_shared_operator, BatchRun};
 use lowrank_core::{
     Control, DiagnosticsCalculator, IterationState, Observer, Problem, RunParams, RunStatus,
 };
@@ -184,12 +184,7 @@ struct PyProblem {
 impl PyProblem {
     /// The run point of the spec built from the instance and `run` (its seeds are the spec's).
     fn point(&self, run: &RunArgs) -> PyResult<experiments::sweep::RunPoint> {
-        first_point(&self.config(run)?)
-    }
-
-    /// Validates the spec built from the instance and `run`, returning the checked config.
-    fn config(&self, run: &RunArgs) -> PyResult<Config> {
-        config_of(&self.instance, run)
+        first_point(&config_of(&self.instance, run)?)
     }
 
     /// Validates `instance` (with default run parameters) and builds it.
@@ -775,8 +770,7 @@ impl PyProblem {
                 })
                 .collect();
             let instances: Vec<&Problem> = problems.iter().map(|p| &**p).collect();
-            let kernel = lowrank_core::PassKernel::for_batch_of(instances.len());
-            run_gradient_descent_shared_operator_from(&instances, batch, kernel, None, None)
+            run_gradient_descent_shared_operator(&instances, batch)
         });
         if let Some(e) = interrupted {
             return Err(e);
