@@ -21,6 +21,12 @@
 #       SWEEP_MAX_PARALLEL=K at most K shards running at once (--array=0-(N-1)%K)
 #       SWEEP_LOGS=DIR       job logs (default $SWEEP_RESULTS/slurm-logs): sweep-<array>_<task>.out,
 #                            merge-<job>.out, plan-<array>.txt (the batches of each shard)
+#       SWEEP_CLAIMS=1       the N tasks share the batches dynamically instead of a fixed shard
+#                            each: every task takes the next batch no task has taken, longest first
+#                            (`run --claims DIR`), so fast nodes do more and a wrong cost estimate
+#                            leaves no task idle; the bits are the same. DIR is a fresh
+#                            $SWEEP_RESULTS/slurm-claims/<random> (exclusive file creation there must
+#                            be atomic: local, NFSv3+, Lustre, GPFS), removed by the merge job.
 #     Partition, account, time limit, memory: sbatch's own variables, e.g. SBATCH_PARTITION,
 #     SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_CPU (they apply to both jobs).
 #   - Before submitting, `experiments plan --shards N` runs here: it checks the specs and shows the
@@ -61,7 +67,20 @@ mkdir -p "$logs"
 # The plan: checks every spec now (not in the queue) and shows how the work splits.
 plan=$(mktemp "$logs/plan.XXXXXX")
 "$SWEEP_BIN" --results "$SWEEP_RESULTS" --figures "$SWEEP_FIGURES" plan $quick --shards "$shards" "$@" >"$plan"
-tail -n "$shards" "$plan" >&2
+case "${SWEEP_CLAIMS:-}" in
+  "" | 0)
+    unset SWEEP_CLAIMS_DIR
+    tail -n "$shards" "$plan" >&2
+    ;;
+  *)
+    mkdir -p "$SWEEP_RESULTS/slurm-claims"
+    SWEEP_CLAIMS_DIR=$(mktemp -d "$SWEEP_RESULTS/slurm-claims/XXXXXX")
+    export SWEEP_CLAIMS_DIR
+    echo "submit.sh: the $shards tasks claim batches dynamically in $SWEEP_CLAIMS_DIR" \
+      "(the fixed split below is what --shard would give)" >&2
+    tail -n "$shards" "$plan" >&2
+    ;;
+esac
 
 array=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
   --array="0-$((shards - 1))${SWEEP_MAX_PARALLEL:+%$SWEEP_MAX_PARALLEL}" \
@@ -79,6 +98,6 @@ merge=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
 }
 merge=${merge%%;*}
 
-echo "submit.sh: array job $array ($shards shards of $# spec(s)${quick:+, quick}), merge job $merge;" \
+echo "submit.sh: array job $array ($shards ${SWEEP_CLAIMS_DIR:+claiming tasks}${SWEEP_CLAIMS_DIR:-shards} of $# spec(s)${quick:+, quick}), merge job $merge;" \
   "logs in $logs/; results in $SWEEP_RESULTS${quick:+/quick}/<spec>/ once job $merge has completed" >&2
 echo "$array $merge"

@@ -52,9 +52,12 @@ enum Command {
         /// dynamically, then write the CSVs and figures (J = 1: one process).
         #[arg(long, value_name = "J", default_value_t = 1)]
         jobs: usize,
-        /// Internal, for the processes of --jobs: compute, into the cache, the batches claimed by
-        /// creating a file in DIR (see `experiments::shard::run_claimed`), writing no CSV.
-        #[arg(long, value_name = "DIR", hide = true, conflicts_with_all = ["jobs", "shard"])]
+        /// Compute into the cache, writing no CSV or figure, the batches this process claims in
+        /// DIR: every process given the same DIR and specs takes the next batch no other has
+        /// taken (longest first), so processes on several machines balance themselves (Slurm:
+        /// SWEEP_CLAIMS=1). DIR is created if missing and must be fresh for each sweep, on a
+        /// file system all processes share; a later plain `run` writes the CSVs and figures.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["jobs", "shard"])]
         claims: Option<PathBuf>,
         /// Refuse to start when the estimated time of the work not yet cached exceeds this many
         /// hours (the estimate is printed when it exceeds a minute; see `experiments plan`).
@@ -378,6 +381,7 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
         }
         Part::Claimed(claims) => {
             let plan = experiments::shard::plan(configs, 1);
+            experiments::shard::bind_claims(claims, &plan).map_err(experiments::io_at(claims))?;
             // The parent of `run --jobs`: once it is gone (killed), no more batches are claimed.
             #[cfg(unix)]
             let go_on = {
@@ -396,7 +400,14 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
             )
             .map_err(experiments::io_at(&cache))?;
             let total = plan.batches.len();
-            (format!("{} of {total} batches", done.batches), done.cache)
+            (
+                format!(
+                    "{} of {total} batches claimed in {}",
+                    done.batches,
+                    claims.display()
+                ),
+                done.cache,
+            )
         }
     };
     eprintln!(

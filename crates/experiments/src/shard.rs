@@ -36,7 +36,8 @@
 //! to the shard with the least cost so far (ties: the lowest shard). It depends on the specs only,
 //! which is what job arrays need (`run --shard I/N`). Processes on one machine (`run --jobs`) take
 //! the batches in the same order but dynamically instead ([`run_claimed`]), so a wrong estimate
-//! leaves no process idle while another has several batches to go.
+//! leaves no process idle while another has several batches to go; job arrays can too
+//! (`run --claims DIR` on a shared directory).
 
 use std::path::Path;
 
@@ -198,6 +199,12 @@ pub struct Claimed {
 /// a fresh temporary directory per invocation; the split is not reproducible, but the bits are
 /// (a run's numbers depend only on its point and its batch's kernel).
 ///
+/// The directory is created if missing and tied to the plan by [`bind_claims`]: a process whose
+/// specs plan other batches (other specs, another order, `--quick` or not) is refused rather than
+/// skipping batches by another plan's numbers. Job arrays use it (`scripts/slurm`, `SWEEP_CLAIMS=1`)
+/// with a fresh directory per sweep on the shared file system: exclusive creation is atomic on
+/// local file systems, NFSv3 and later, Lustre and GPFS.
+///
 /// Before each claim it asks `go_on`, and stops claiming when that says no (`run --jobs`'s
 /// processes stop once their parent is gone).
 pub fn run_claimed(
@@ -208,6 +215,8 @@ pub fn run_claimed(
     progress: &dyn crate::Progress,
     go_on: &dyn Fn() -> bool,
 ) -> std::io::Result<Claimed> {
+    bind_claims(claims, plan)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", claims.display())))?;
     let mut points: Vec<Option<Vec<RunPoint>>> = vec![None; configs.len()];
     let mut claimed = Claimed::default();
     for i in longest_first(&plan.batches) {
@@ -245,6 +254,63 @@ pub fn run_claimed(
         claimed.cache.rejected += stats.rejected;
     }
     Ok(claimed)
+}
+
+/// The identity of a plan's batches: [`short_hash`] of their cache keys, in plan order (a batch's
+/// keys joined by `,`, batches by `;`).
+///
+/// [`short_hash`]: crate::run::short_hash
+pub fn plan_fingerprint(plan: &Plan) -> String {
+    let keys: Vec<String> = plan.batches.iter().map(|b| b.keys.join(",")).collect();
+    crate::run::short_hash(keys.join(";").as_bytes())
+}
+
+/// The file of a claims directory that names its plan ([`bind_claims`]).
+const PLAN_FILE: &str = "plan";
+
+/// Ties the claims directory `claims` (created if missing) to `plan`: the first process writes
+/// [`plan_fingerprint`] to `claims/plan` (into a temporary file first, then linked into place
+/// without replacing, so no process reads it half-written), and every process checks that the
+/// file names its own plan. Claims are named by batch index, so a directory of another plan would
+/// make a process skip batches it never computed. Errors name the file, not the directory.
+pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
+    let at = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
+    std::fs::create_dir_all(claims).map_err(|e| at("cannot create the claims directory", e))?;
+    let mine = plan_fingerprint(plan);
+    let mut tmp = tempfile::NamedTempFile::new_in(claims)
+        .map_err(|e| at("cannot create a temporary file in the claims directory", e))?;
+    std::io::Write::write_all(&mut tmp, format!("{mine}\n").as_bytes())
+        .map_err(|e| at("cannot write a temporary file in the claims directory", e))?;
+    let path = claims.join(PLAN_FILE);
+    match tmp.persist_noclobber(&path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(at(
+                &format!("cannot create the claims directory's file {PLAN_FILE}"),
+                e.error,
+            ))
+        }
+    }
+    let theirs = std::fs::read_to_string(&path).map_err(|e| {
+        at(
+            &format!("cannot read the claims directory's file {PLAN_FILE}"),
+            e,
+        )
+    })?;
+    if theirs.trim() == mine {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the claims directory belongs to another sweep: its file {PLAN_FILE} names the batches {}, these \
+                 specs plan {mine} (other specs, another order, or --quick where it had none); \
+                 give each sweep a fresh claims directory",
+                theirs.trim()
+            ),
+        ))
+    }
 }
 
 /// The name of batch `i`'s claim in [`run_claimed`].

@@ -2305,7 +2305,7 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
             .stderr(std::process::Stdio::piped());
         cmd.spawn().unwrap()
     };
-    // "B of 3 batches, R runs (H cached, C computed, …" → (B, C).
+    // "B of 3 batches claimed in DIR, R runs (H cached, C computed, …" → (B, C).
     let counts = |child: std::process::Child| -> (usize, usize) {
         let out = child.wait_with_output().unwrap();
         let e = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -2322,21 +2322,51 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
         assert!(line.contains(" of 3 batches"), "{line}");
         (batches, computed)
     };
-    // Two processes at once on one claims directory: every batch claimed once, every run computed
-    // once (a: 3 replicates × 2 α; b's runs are a's replicate 0).
+    // Two processes at once on one claims directory (which they create): every batch claimed
+    // once, every run computed once (a: 3 replicates × 2 α; b's runs are a's replicate 0).
     let claims = tmp.path().join("claims");
-    std::fs::create_dir(&claims).unwrap();
     let (p, q) = (claimer("two", &claims), claimer("two", &claims));
     let ((b1, c1), (b2, c2)) = (counts(p), counts(q));
     assert_eq!((b1 + b2, c1 + c2), (3, 6));
-    // Three claims, each marked finished: the progress of --jobs reads all the work done.
-    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 6);
+    // Three claims, each marked finished (the progress of --jobs reads all the work done), and
+    // the plan file that ties the directory to these specs.
+    assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 7);
+    assert_eq!(
+        std::fs::read_to_string(claims.join("plan")).unwrap().trim(),
+        experiments::shard::plan_fingerprint(&plan)
+    );
     assert!((0..3).all(|i| experiments::shard::finished(i, &claims)));
     // A third finds every batch claimed.
     assert_eq!(counts(claimer("two", &claims)), (0, 0));
+    // Other specs (here: one of the two) on the same directory are refused, naming it, and
+    // compute nothing: their batch indices would name other batches.
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .arg("--results")
+        .arg(tmp.path().join("other/res"))
+        .arg("run")
+        .arg("--claims")
+        .arg(&claims)
+        .arg(&specs[1])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{e}");
+    assert!(
+        e.contains("belongs to another sweep") && e.contains(&claims.display().to_string()),
+        "{e}"
+    );
+    assert!(
+        !tmp.path().join("other/res/cache").exists()
+            || std::fs::read_dir(tmp.path().join("other/res/cache"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
     // A batch claimed beforehand is left alone: the longest batch's runs stay uncomputed.
     let fresh = tmp.path().join("fresh");
     std::fs::create_dir(&fresh).unwrap();
+    experiments::shard::bind_claims(&fresh, &plan).unwrap();
     let first = experiments::shard::longest_first(&plan.batches)[0];
     std::fs::write(fresh.join(format!("batch-{first}")), "").unwrap();
     let longest = &plan.batches[first];
