@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -436,8 +437,6 @@ fn run_jobs(
         path: PathBuf::from("experiments"),
         source,
     })?;
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let threads = (cores / jobs).max(1);
     // The J processes share the memory: each gets 1/J of the budget, and every spec must fit in it.
     let share = memory_budget().map(|b| b / jobs as u128);
     for path in specs {
@@ -451,6 +450,42 @@ fn run_jobs(
             })
         })?;
     }
+    // A signal's default action would end this process without dropping `children` and `claims`,
+    // leaving the claims directory behind (and, for a SIGTERM to this process alone, the children
+    // finishing their batches): while the processes run, the loop below sees the signal and
+    // returns, which kills and reaps them and removes the directory. Afterwards a signal ends the
+    // process as by default.
+    RUNNING_JOBS.store(true, Ordering::SeqCst);
+    let _ = ctrlc::set_handler(|| {
+        if RUNNING_JOBS.load(Ordering::SeqCst) {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        } else {
+            std::process::exit(130);
+        }
+    });
+    let result = claim_in_processes(configs, specs, quick, jobs, layout, &exe, share);
+    RUNNING_JOBS.store(false, Ordering::SeqCst);
+    result
+}
+
+/// Whether `run --jobs`' processes are running (the signal handler's choice).
+static RUNNING_JOBS: AtomicBool = AtomicBool::new(false);
+/// Set by the signal handler while they run.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The body of [`run_jobs`]: starts the J processes on a fresh claims directory, prints their
+/// lines and the progress, and returns once they have all ended or a signal came.
+fn claim_in_processes(
+    configs: &[Config],
+    specs: &[PathBuf],
+    quick: bool,
+    jobs: usize,
+    layout: &Layout,
+    exe: &Path,
+    share: Option<u128>,
+) -> Result<(), experiments::Error> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = (cores / jobs).max(1);
     let claims = tempfile::Builder::new()
         .prefix("experiments-claims-")
         .tempdir()
@@ -460,7 +495,7 @@ fn run_jobs(
     let todo = experiments::shard::uncached(&plan, None, |i| layout.cache_dir(&configs[i]));
     let mut children = Children(Vec::with_capacity(jobs));
     for _ in 0..jobs {
-        let mut cmd = std::process::Command::new(&exe);
+        let mut cmd = std::process::Command::new(exe);
         cmd.arg("--results")
             .arg(&layout.results)
             .arg("--figures")
@@ -477,7 +512,7 @@ fn run_jobs(
             cmd.arg("--quick");
         }
         // On an error `children` is dropped, which kills and reaps the ones started.
-        let child = cmd.spawn().map_err(experiments::io_at(&exe))?;
+        let child = cmd.spawn().map_err(experiments::io_at(exe))?;
         children.0.push(child);
     }
     // Each child's stderr is read on its own thread (a full pipe would stop the child) and its
@@ -521,11 +556,21 @@ fn run_jobs(
         if statuses.iter().all(Option::is_some) {
             break;
         }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            bar.finish_and_clear();
+            // Returning drops `children` (killed and reaped) and `claims` (removed).
+            return Err(experiments::Error::Spec(spec::SpecError {
+                file: PathBuf::from("--jobs"),
+                message: "interrupted by a signal: the processes were stopped; the batches they \
+                          finished are in the cache, and the same command continues from them"
+                    .into(),
+            }));
+        }
         for (i, (child, status)) in children.0.iter_mut().zip(&mut statuses).enumerate() {
             if status.is_some() {
                 continue;
             }
-            *status = child.try_wait().map_err(experiments::io_at(&exe))?;
+            *status = child.try_wait().map_err(experiments::io_at(exe))?;
             if let Some(s) = status.filter(|s| !s.success()) {
                 // Said now, not when the others end; they finish their batches into the cache,
                 // which a rerun reuses.

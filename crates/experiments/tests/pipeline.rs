@@ -2404,6 +2404,73 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     }
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn jobs_interrupted_by_a_signal_stop_their_processes_and_remove_the_claims() {
+    // Four long batches (one per replicate) on two processes; SIGTERM to the parent once a batch
+    // is claimed. Before, the parent died at once and left its claims directory in the temporary
+    // directory, and its children finished their batches.
+    let tmp = tempfile::tempdir().unwrap();
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir(&temp).unwrap();
+    let long = SMALL
+        .replace("iterations = 120", "iterations = 2000000")
+        .replace("seed = 7", "seed = 7\nreplicates = 4");
+    let spec = write_spec(tmp.path(), "long", &long);
+    let parent = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["--results", "res", "--figures", "fig", "run", "--jobs", "2"])
+        .arg(&spec)
+        .current_dir(tmp.path())
+        .env("TMPDIR", &temp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let claims_dirs = || -> Vec<PathBuf> {
+        std::fs::read_dir(&temp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("experiments-claims-")
+            })
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    let claims = loop {
+        let claimed = claims_dirs().into_iter().find(|d| {
+            std::fs::read_dir(d)
+                .map(|mut entries| entries.any(|e| e.unwrap().file_name() == "batch-0"))
+                .unwrap_or(false)
+        });
+        if let Some(d) = claimed {
+            break d;
+        }
+        assert!(start.elapsed().as_secs() < 60, "no batch claimed in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &parent.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = parent.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{e}");
+    assert!(e.contains("interrupted by a signal"), "{e}");
+    assert!(claims_dirs().is_empty(), "left: {:?}", claims_dirs());
+    // No process of the claims directory is left: the parent killed and reaped its children.
+    let needle = claims.display().to_string();
+    let alive: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect();
+    assert!(alive.is_empty(), "still running: {alive:?}");
+}
+
 #[test]
 fn jobs_compute_batches_that_share_their_first_run_in_the_processes() {
     // c and d share the run at α = 1e-2, the first of both batches: each batch is still claimed
