@@ -264,13 +264,14 @@ fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
 }
 
 /// Prints the estimated time of the uncached work when it exceeds a minute (and a warning above an
-/// hour), and refuses it above `max_hours` (see `experiments::shard::estimate`).
+/// hour), and refuses it above `max_hours` (see `experiments::shard::estimate`). Returns the rates
+/// it measured (none when everything is cached).
 fn check_estimated_time(
     configs: &[spec::Config],
     shard: Option<(usize, usize)>,
     max_hours: f64,
     layout: &Layout,
-) -> Result<(), experiments::Error> {
+) -> Result<Option<experiments::shard::MachineRate>, experiments::Error> {
     if !(max_hours.is_finite() && max_hours > 0.0) {
         return Err(experiments::Error::Spec(spec::SpecError {
             file: PathBuf::from("--max-hours"),
@@ -281,7 +282,7 @@ fn check_estimated_time(
     let todo =
         experiments::shard::uncached(&plan, shard.map(|s| s.0), |i| layout.cache_dir(&configs[i]));
     if todo.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let rate = experiments::shard::MachineRate::measure();
     let est = experiments::shard::estimate(todo.iter().map(|&i| &plan.batches[i]), &rate);
@@ -332,7 +333,7 @@ fn check_estimated_time(
                 .as_secs_f64()
         );
     }
-    Ok(())
+    Ok(Some(rate))
 }
 
 /// "I/N" with 0 ≤ I < N.
@@ -432,11 +433,8 @@ fn run_jobs(
     quick: bool,
     jobs: usize,
     layout: &Layout,
+    rate: Option<&experiments::shard::MachineRate>,
 ) -> Result<(), experiments::Error> {
-    let exe = std::env::current_exe().map_err(|source| experiments::Error::Io {
-        path: PathBuf::from("experiments"),
-        source,
-    })?;
     // The J processes share the memory: each gets 1/J of the budget, and every spec must fit in it.
     let share = memory_budget().map(|b| b / jobs as u128);
     for path in specs {
@@ -463,7 +461,7 @@ fn run_jobs(
             std::process::exit(130);
         }
     });
-    let result = claim_in_processes(configs, specs, quick, jobs, layout, &exe, share);
+    let result = claim_in_processes(configs, specs, quick, jobs, layout, share, rate);
     RUNNING_JOBS.store(false, Ordering::SeqCst);
     result
 }
@@ -474,16 +472,21 @@ static RUNNING_JOBS: AtomicBool = AtomicBool::new(false);
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// The body of [`run_jobs`]: starts the J processes on a fresh claims directory, prints their
-/// lines and the progress, and returns once they have all ended or a signal came.
+/// lines and the progress (weighted by the batches' estimated seconds at `rate`, else by their
+/// flops), and returns once they have all ended or a signal came.
 fn claim_in_processes(
     configs: &[Config],
     specs: &[PathBuf],
     quick: bool,
     jobs: usize,
     layout: &Layout,
-    exe: &Path,
     share: Option<u128>,
+    rate: Option<&experiments::shard::MachineRate>,
 ) -> Result<(), experiments::Error> {
+    let exe = &std::env::current_exe().map_err(|source| experiments::Error::Io {
+        path: PathBuf::from("experiments"),
+        source,
+    })?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let threads = (cores / jobs).max(1);
     let claims = tempfile::Builder::new()
@@ -531,7 +534,9 @@ fn claim_in_processes(
         });
     }
     drop(lines);
-    let total: f64 = todo.iter().map(|&i| plan.batches[i].flops).sum();
+    let weight =
+        |i: usize| rate.map_or(plan.batches[i].flops, |r| r.batch_seconds(&plan.batches[i]));
+    let total: f64 = todo.iter().map(|&i| weight(i)).sum();
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template(&format!(
@@ -581,7 +586,7 @@ fn claim_in_processes(
         let done: f64 = todo
             .iter()
             .filter(|&&i| experiments::shard::finished(i, claims.path()))
-            .map(|&i| plan.batches[i].flops)
+            .map(|&i| weight(i))
             .sum();
         bar.set_position((1000.0 * done / total.max(1.0)) as u64);
         std::thread::sleep(Duration::from_millis(250));
@@ -688,10 +693,11 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
             // The estimated time is checked before anything is created.
             let parsed_shard = shard.as_deref().map(parse_shard).transpose()?;
-            // The processes of --jobs leave it to their parent.
-            if claims.is_none() {
-                check_estimated_time(&configs, parsed_shard, max_hours, layout)?;
-            }
+            // Claiming processes (of --jobs or a job array) leave it to whoever started them.
+            let rate = match claims {
+                None => check_estimated_time(&configs, parsed_shard, max_hours, layout)?,
+                Some(_) => None,
+            };
             // Output paths and directories fail now, before any shard computes.
             for config in &configs {
                 experiments::check_outputs(config, layout)?;
@@ -703,7 +709,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 return run_part(&configs, Part::Claimed(&dir), layout);
             }
             if jobs > 1 {
-                run_jobs(&configs, &specs, quick, jobs, layout)?;
+                run_jobs(&configs, &specs, quick, jobs, layout, rate.as_ref())?;
             }
             for config in &configs {
                 let total = experiments::sweep::expand(config).len();
