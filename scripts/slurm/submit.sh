@@ -26,7 +26,10 @@
 #                            (`run --claims DIR`), so fast nodes do more and a wrong cost estimate
 #                            leaves no task idle; the bits are the same. DIR is a fresh
 #                            $SWEEP_RESULTS/slurm-claims/<random> (exclusive file creation there must
-#                            be atomic: local, NFSv3+, Lustre, GPFS), removed by the merge job.
+#                            be atomic: local, NFSv3+, Lustre, GPFS), removed by the merge job. If
+#                            a task fails, the merge is cancelled and the directory stays (nothing
+#                            reads it again: resubmitting makes a fresh one and finds the finished
+#                            batches in the cache); remove it by hand.
 #     Partition, account, time limit, memory: sbatch's own variables, e.g. SBATCH_PARTITION,
 #     SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_CPU (they apply to both jobs).
 #   - Before submitting, `experiments plan --shards N` runs here: it checks the specs and shows the
