@@ -4,7 +4,7 @@
 # to a single `experiments run --quick` process; and so does the same sweep whose 3 tasks claim
 # the batches dynamically (SWEEP_CLAIMS=1), whose merge job must remove the claims directory.
 #
-# Usage: scripts/slurm/ci-check.sh      (Debian, root or sudo; about 30 s on 2 cores, plus the
+# Usage: scripts/slurm/ci-check.sh      (Debian, root or sudo; about 45 s on 2 cores, plus the
 #        first install of slurm-wlm and munge, 5-10 s from a Debian mirror)
 #
 # Conventions:
@@ -17,7 +17,8 @@
 #     a local cluster that is already running (same LOCAL_SLURM_DIR) is used and left running.
 #   - Fails, printing the job logs, if a job fails, if the jobs take more than $CI_TIMEOUT seconds
 #     (default 480), if the merge job had to compute a batch itself (the shards must have computed
-#     all), if a figure is missing or empty, or if any runs.csv / trajectories.csv differs.
+#     all), if a figure is missing or empty, if a claims directory is left after the claiming
+#     sweep, or if any runs.csv / trajectories.csv differs.
 #   - Ends with one summary line "slurm-check: ..." and the wall time of each phase.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

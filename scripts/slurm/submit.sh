@@ -29,7 +29,10 @@
 #                            be atomic: local, NFSv3+, Lustre, GPFS), removed by the merge job. If
 #                            a task fails, the merge is cancelled and the directory stays (nothing
 #                            reads it again: resubmitting makes a fresh one and finds the finished
-#                            batches in the cache); remove it by hand.
+#                            batches in the cache); remove it by hand. A task that Slurm requeues
+#                            (node failure) finds the batch its first attempt claimed taken and
+#                            skips it; the merge job then computes that batch itself (the log's
+#                            "M computed" says so), which is correct but on one task's CPUs.
 #     Partition, account, time limit, memory: sbatch's own variables, e.g. SBATCH_PARTITION,
 #     SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_CPU (they apply to both jobs).
 #   - Before submitting, `experiments plan --shards N` runs here: it checks the specs and shows the
@@ -88,7 +91,12 @@ esac
 array=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
   --array="0-$((shards - 1))${SWEEP_MAX_PARALLEL:+%$SWEEP_MAX_PARALLEL}" \
   --cpus-per-task="$cpus" --output="$logs/sweep-%A_%a.out" \
-  "$here/sweep.sbatch" "$@")
+  "$here/sweep.sbatch" "$@") || {
+  echo "submit.sh: the array job was not submitted (sbatch's message above)" >&2
+  rm -f "$plan"
+  [ -n "${SWEEP_CLAIMS_DIR:-}" ] && rmdir "$SWEEP_CLAIMS_DIR"
+  exit 1
+}
 array=${array%%;*}
 mv "$plan" "$logs/plan-$array.txt"
 merge=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
@@ -96,11 +104,14 @@ merge=$(sbatch --parsable --export=ALL --chdir="$(pwd)" \
   --cpus-per-task="$cpus" --output="$logs/merge-%j.out" \
   "$here/merge.sbatch" "$@") || {
   echo "submit.sh: the merge job was not submitted; the array job $array runs anyway (scancel $array, or" \
-    "submit the merge by hand: sbatch --dependency=afterok:$array $here/merge.sbatch SPEC...)" >&2
+    "submit the merge by hand: ${SWEEP_CLAIMS_DIR:+SWEEP_CLAIMS_DIR=$SWEEP_CLAIMS_DIR }sbatch" \
+    "--dependency=afterok:$array $here/merge.sbatch SPEC...)" >&2
   exit 1
 }
 merge=${merge%%;*}
 
-echo "submit.sh: array job $array ($shards ${SWEEP_CLAIMS_DIR:+claiming tasks}${SWEEP_CLAIMS_DIR:-shards} of $# spec(s)${quick:+, quick}), merge job $merge;" \
+what=shards
+[ -n "${SWEEP_CLAIMS_DIR:-}" ] && what="claiming tasks"
+echo "submit.sh: array job $array ($shards $what of $# spec(s)${quick:+, quick}), merge job $merge;" \
   "logs in $logs/; results in $SWEEP_RESULTS${quick:+/quick}/<spec>/ once job $merge has completed" >&2
 echo "$array $merge"

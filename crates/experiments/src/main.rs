@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -61,8 +60,14 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with_all = ["jobs", "shard"])]
         claims: Option<PathBuf>,
         /// Refuse to start when the estimated time of the work not yet cached exceeds this many
-        /// hours (the estimate is printed when it exceeds a minute; see `experiments plan`).
-        #[arg(long, value_name = "H", default_value_t = 24.0)]
+        /// hours (the estimate is printed when it exceeds a minute; see `experiments plan`). Not
+        /// with --claims: claiming processes leave it to whoever started them.
+        #[arg(
+            long,
+            value_name = "H",
+            default_value_t = 24.0,
+            conflicts_with = "claims"
+        )]
         max_hours: f64,
     },
     /// Print the batches the specs imply, their estimated cost and their shard.
@@ -384,14 +389,19 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
         Part::Claimed(claims) => {
             let plan = experiments::shard::plan(configs, 1);
             experiments::shard::bind_claims(claims, &plan).map_err(experiments::io_at(claims))?;
-            // The parent of `run --jobs`: once it is gone (killed), no more batches are claimed.
+            // A process of `run --jobs` claims no more batches once its parent is gone (killed);
+            // other claiming processes (job arrays, processes started by hand) go on to the end.
+            let jobs_parent: Option<u32> = std::env::var(JOBS_PARENT)
+                .ok()
+                .and_then(|pid| pid.parse().ok());
             #[cfg(unix)]
-            let go_on = {
-                let parent = std::os::unix::process::parent_id();
-                move || std::os::unix::process::parent_id() == parent
-            };
+            let go_on =
+                move || jobs_parent.is_none_or(|pid| std::os::unix::process::parent_id() == pid);
             #[cfg(not(unix))]
-            let go_on = || true;
+            let go_on = move || {
+                let _ = jobs_parent;
+                true
+            };
             let done = experiments::shard::run_claimed(
                 configs,
                 &plan,
@@ -448,41 +458,157 @@ fn run_jobs(
             })
         })?;
     }
-    // A signal's default action would end this process without dropping `children` and `claims`,
-    // leaving the claims directory behind (and, for a SIGTERM to this process alone, the children
-    // finishing their batches): while the processes run, the loop below sees the signal and
-    // returns, which kills and reaps them and removes the directory. Afterwards a signal ends the
-    // process as by default.
-    RUNNING_JOBS.store(true, Ordering::SeqCst);
-    let _ = ctrlc::set_handler(|| {
-        if RUNNING_JOBS.load(Ordering::SeqCst) {
-            INTERRUPTED.store(true, Ordering::SeqCst);
-        } else {
-            std::process::exit(130);
-        }
-    });
-    let result = claim_in_processes(configs, specs, quick, jobs, layout, share, rate);
-    RUNNING_JOBS.store(false, Ordering::SeqCst);
+    // A signal's default action would end this process without dropping `children` and `claims`:
+    // the claims directory would stay behind, and after a SIGTERM to this process alone the
+    // children would finish their batches. So while they run, a signal is only noted; the loop
+    // sees it and returns, which kills and reaps them and removes the directory, and then the
+    // process ends by that signal as by default (its exit status says which).
+    let watch = interrupt::Watch::start();
+    let result = claim_in_processes(
+        configs,
+        specs,
+        quick,
+        layout,
+        Jobs {
+            count: jobs,
+            share,
+            rate,
+            interrupted: &|| watch.caught().is_some(),
+        },
+    );
+    if let Some(signal) = watch.caught() {
+        eprintln!(
+            "--jobs: interrupted by signal {signal}: the processes were stopped and their claims \
+             removed; the batches they finished are in the cache, and the same command continues \
+             from them"
+        );
+    }
+    watch.finish();
     result
 }
 
-/// Whether `run --jobs`' processes are running (the signal handler's choice).
-static RUNNING_JOBS: AtomicBool = AtomicBool::new(false);
-/// Set by the signal handler while they run.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The environment variable that tells a claiming process it is one of `run --jobs`' (its value:
+/// the parent's process id).
+const JOBS_PARENT: &str = "EXPERIMENTS_JOBS_PARENT";
 
-/// The body of [`run_jobs`]: starts the J processes on a fresh claims directory, prints their
-/// lines and the progress (weighted by the batches' estimated seconds at `rate`, else by their
-/// flops), and returns once they have all ended or a signal came.
+/// Signals while `run --jobs`' processes run.
+mod interrupt {
+    #[cfg(unix)]
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    #[cfg(unix)]
+    use std::sync::Arc;
+
+    /// SIGINT, SIGTERM and SIGHUP noted instead of acted on, from [`Watch::start`] to
+    /// [`Watch::finish`] (the `signal-hook` crate). Signals this process ignores stay ignored
+    /// (`nohup`'s SIGHUP, a background job's SIGINT): they are read from /proc/self/status, so on
+    /// a Unix without /proc, and off Unix, no signal is watched and each acts as by default.
+    pub struct Watch {
+        #[cfg(unix)]
+        caught: Arc<AtomicUsize>,
+        #[cfg(unix)]
+        finished: Arc<AtomicBool>,
+    }
+
+    impl Watch {
+        pub fn start() -> Self {
+            #[cfg(unix)]
+            {
+                use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+                let watch = Self {
+                    caught: Arc::new(AtomicUsize::new(0)),
+                    finished: Arc::new(AtomicBool::new(false)),
+                };
+                let ignored = ignored_signals();
+                for signal in [SIGINT, SIGTERM, SIGHUP] {
+                    if ignored.is_none_or(|mask| mask >> (signal - 1) & 1 == 1) {
+                        continue;
+                    }
+                    // Noted while the processes run; once finished, the default action.
+                    let noted = signal_hook::flag::register_usize(
+                        signal,
+                        Arc::clone(&watch.caught),
+                        signal as usize,
+                    );
+                    let later = signal_hook::flag::register_conditional_default(
+                        signal,
+                        Arc::clone(&watch.finished),
+                    );
+                    if let Err(e) = noted.and(later) {
+                        eprintln!(
+                            "warning: cannot watch signal {signal} ({e}); it acts as by default"
+                        );
+                    }
+                }
+                watch
+            }
+            #[cfg(not(unix))]
+            Self {}
+        }
+
+        /// The last signal noted since [`Self::start`].
+        pub fn caught(&self) -> Option<i32> {
+            #[cfg(unix)]
+            {
+                match self.caught.load(Ordering::SeqCst) {
+                    0 => None,
+                    s => Some(s as i32),
+                }
+            }
+            #[cfg(not(unix))]
+            None
+        }
+
+        /// From now on the watched signals act as by default; if one was noted, this process
+        /// ends by it now.
+        pub fn finish(self) {
+            #[cfg(unix)]
+            {
+                self.finished.store(true, Ordering::SeqCst);
+                if let Some(signal) = self.caught() {
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                }
+            }
+        }
+    }
+
+    /// The mask of the signals this process ignores (bit s − 1 for signal s), from the SigIgn line
+    /// of /proc/self/status (Linux); None where it cannot be read.
+    #[cfg(unix)]
+    fn ignored_signals() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+        u64::from_str_radix(line.trim(), 16).ok()
+    }
+}
+
+/// How `run --jobs` runs its processes ([`claim_in_processes`]).
+struct Jobs<'a> {
+    /// Number of processes.
+    count: usize,
+    /// Each one's memory budget (bytes).
+    share: Option<u128>,
+    /// Rates measured at start-up, for the progress (none when everything was cached).
+    rate: Option<&'a experiments::shard::MachineRate>,
+    /// Whether a signal came (then the processes are stopped).
+    interrupted: &'a dyn Fn() -> bool,
+}
+
+/// The body of [`run_jobs`]: starts the processes on a fresh claims directory, prints their
+/// lines and the progress (weighted by the batches' estimated seconds at the measured rates, else
+/// by their flops), and returns once they have all ended or a signal came.
 fn claim_in_processes(
     configs: &[Config],
     specs: &[PathBuf],
     quick: bool,
-    jobs: usize,
     layout: &Layout,
-    share: Option<u128>,
-    rate: Option<&experiments::shard::MachineRate>,
+    jobs: Jobs<'_>,
 ) -> Result<(), experiments::Error> {
+    let Jobs {
+        count: jobs,
+        share,
+        rate,
+        interrupted,
+    } = jobs;
     let exe = &std::env::current_exe().map_err(|source| experiments::Error::Io {
         path: PathBuf::from("experiments"),
         source,
@@ -508,6 +634,7 @@ fn claim_in_processes(
             .arg(claims.path())
             .args(specs)
             .env("RAYON_NUM_THREADS", threads.to_string())
+            .env(JOBS_PARENT, std::process::id().to_string())
             .envs(share.map(|b| ("LOWRANK_MAX_OPERATOR_BYTES", b.to_string())))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
@@ -561,14 +688,12 @@ fn claim_in_processes(
         if statuses.iter().all(Option::is_some) {
             break;
         }
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupted() {
             bar.finish_and_clear();
             // Returning drops `children` (killed and reaped) and `claims` (removed).
             return Err(experiments::Error::Spec(spec::SpecError {
                 file: PathBuf::from("--jobs"),
-                message: "interrupted by a signal: the processes were stopped; the batches they \
-                          finished are in the cache, and the same command continues from them"
-                    .into(),
+                message: "interrupted by a signal".into(),
             }));
         }
         for (i, (child, status)) in children.0.iter_mut().zip(&mut statuses).enumerate() {
@@ -588,7 +713,8 @@ fn claim_in_processes(
             .filter(|&&i| experiments::shard::finished(i, claims.path()))
             .map(|&i| weight(i))
             .sum();
-        bar.set_position((1000.0 * done / total.max(1.0)) as u64);
+        let share_done = if total > 0.0 { done / total } else { 1.0 };
+        bar.set_position((1000.0 * share_done) as u64);
         std::thread::sleep(Duration::from_millis(250));
     }
     // The readers end with their pipes: take the last lines.

@@ -202,11 +202,12 @@ pub struct Claimed {
 /// The directory is created if missing and tied to the plan by [`bind_claims`]: a process whose
 /// specs plan other batches (other specs, another order, `--quick` or not) is refused rather than
 /// skipping batches by another plan's numbers. Job arrays use it (`scripts/slurm`, `SWEEP_CLAIMS=1`)
-/// with a fresh directory per sweep on the shared file system: exclusive creation is atomic on
-/// local file systems, NFSv3 and later, Lustre and GPFS.
+/// with a fresh directory per sweep on the shared file system, which must make exclusive creation
+/// atomic and have hard links or rename-without-replacing ([`bind_claims`]): local file systems,
+/// NFSv3 and later, Lustre and GPFS do.
 ///
-/// Before each claim it asks `go_on`, and stops claiming when that says no (`run --jobs`'s
-/// processes stop once their parent is gone).
+/// Before each claim it asks `go_on`, and stops claiming when that says no (`run --jobs`'
+/// processes stop once their parent is gone; other claiming processes go on to the end).
 pub fn run_claimed(
     configs: &[Config],
     plan: &Plan,
@@ -281,36 +282,50 @@ pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
         .map_err(|e| at("cannot create a temporary file in the claims directory", e))?;
     std::io::Write::write_all(&mut tmp, format!("{mine}\n").as_bytes())
         .map_err(|e| at("cannot write a temporary file in the claims directory", e))?;
+    // On NFS the file is linked into place (there is no rename without replacing), and an older
+    // client may send the link before the data: flushed first, so other nodes never read it empty.
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| at("cannot flush a temporary file in the claims directory", e))?;
     let path = claims.join(PLAN_FILE);
+    let file = format!("the claims directory's file {PLAN_FILE}");
     match tmp.persist_noclobber(&path) {
         Ok(_) => return Ok(()),
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            return Err(at(
-                &format!("cannot create the claims directory's file {PLAN_FILE}"),
-                e.error,
-            ))
+        Err(e) => return Err(at(&format!("cannot create {file}"), e.error)),
+    }
+    // Still empty here if its writer was killed between creating and filling it (a file system
+    // without hard links or rename-without-replacing), or if this node does not see the other
+    // node's data yet: read again for up to 10 s.
+    let mut theirs = String::new();
+    for attempt in 0..100 {
+        theirs =
+            std::fs::read_to_string(&path).map_err(|e| at(&format!("cannot read {file}"), e))?;
+        if !theirs.trim().is_empty() || attempt == 99 {
+            break;
         }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let theirs = std::fs::read_to_string(&path).map_err(|e| {
-        at(
-            &format!("cannot read the claims directory's file {PLAN_FILE}"),
-            e,
+    let theirs = theirs.trim();
+    if theirs == mine {
+        return Ok(());
+    }
+    let message = if theirs.is_empty() {
+        format!(
+            "{file} is still empty after 10 s (its writer stopped, or this node does not see the \
+             other nodes' writes); give the sweep a fresh claims directory"
         )
-    })?;
-    if theirs.trim() == mine {
-        Ok(())
     } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "the claims directory belongs to another sweep: its file {PLAN_FILE} names the batches {}, these \
-                 specs plan {mine} (other specs, another order, or --quick where it had none); \
-                 give each sweep a fresh claims directory",
-                theirs.trim()
-            ),
-        ))
-    }
+        format!(
+            "the claims directory belongs to another sweep: {file} names the batches {theirs}, \
+             these specs plan {mine} (other specs, another order, or --quick on one side only); \
+             give each sweep a fresh claims directory"
+        )
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        message,
+    ))
 }
 
 /// The name of batch `i`'s claim in [`run_claimed`].

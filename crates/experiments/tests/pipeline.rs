@@ -2404,27 +2404,75 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     }
 }
 
+/// A child process killed when dropped (a failed assertion must not leave it running).
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends `signal` (a name for kill(1): TERM, HUP, …) to the process `pid`.
+fn send_signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Polls `found` every 20 ms for up to 60 s.
+fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(t) = found() {
+            return t;
+        }
+        assert!(start.elapsed().as_secs() < 60, "not in 60 s: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SMALL with 2 000 000 iterations (seconds per run) and `replicates` batches.
+fn long_spec(dir: &Path, replicates: usize) -> PathBuf {
+    let long = SMALL
+        .replace("iterations = 120", "iterations = 2000000")
+        .replace("seed = 7", &format!("seed = 7\nreplicates = {replicates}"));
+    write_spec(dir, "long", &long)
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn jobs_interrupted_by_a_signal_stop_their_processes_and_remove_the_claims() {
-    // Four long batches (one per replicate) on two processes; SIGTERM to the parent once a batch
-    // is claimed. Before, the parent died at once and left its claims directory in the temporary
-    // directory, and its children finished their batches.
+    // Four long batches (one per replicate) on two processes, started with SIGHUP ignored (as
+    // nohup does). A SIGHUP once a batch is claimed changes nothing; a SIGTERM stops the children,
+    // removes the claims directory and ends the parent by SIGTERM. Before, the parent died at once
+    // and left its claims directory in the temporary directory, its children finished their
+    // batches, and (with the first signal handler) the ignored SIGHUP stopped everything.
+    use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().unwrap();
     let temp = tmp.path().join("temp");
     std::fs::create_dir(&temp).unwrap();
-    let long = SMALL
-        .replace("iterations = 120", "iterations = 2000000")
-        .replace("seed = 7", "seed = 7\nreplicates = 4");
-    let spec = write_spec(tmp.path(), "long", &long);
-    let parent = Command::new(env!("CARGO_BIN_EXE_experiments"))
-        .args(["--results", "res", "--figures", "fig", "run", "--jobs", "2"])
-        .arg(&spec)
-        .current_dir(tmp.path())
-        .env("TMPDIR", &temp)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let spec = long_spec(tmp.path(), 4);
+    let mut parent = KillOnDrop(Some(
+        Command::new("bash")
+            .arg("-c")
+            .arg("trap '' HUP; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_experiments"))
+            .args(["--results", "res", "--figures", "fig", "run", "--jobs", "2"])
+            .arg(&spec)
+            .current_dir(tmp.path())
+            .env("TMPDIR", &temp)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let pid = parent.0.as_ref().unwrap().id();
     let claims_dirs = || -> Vec<PathBuf> {
         std::fs::read_dir(&temp)
             .unwrap()
@@ -2437,28 +2485,27 @@ fn jobs_interrupted_by_a_signal_stop_their_processes_and_remove_the_claims() {
             })
             .collect()
     };
-    let start = std::time::Instant::now();
-    let claims = loop {
-        let claimed = claims_dirs().into_iter().find(|d| {
-            std::fs::read_dir(d)
-                .map(|mut entries| entries.any(|e| e.unwrap().file_name() == "batch-0"))
-                .unwrap_or(false)
-        });
-        if let Some(d) = claimed {
-            break d;
-        }
-        assert!(start.elapsed().as_secs() < 60, "no batch claimed in 60 s");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let status = Command::new("kill")
-        .args(["-TERM", &parent.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = parent.wait_with_output().unwrap();
+    let claims = wait_for("a batch claimed", || {
+        claims_dirs().into_iter().find(|d| {
+            std::fs::read_dir(d).is_ok_and(|mut entries| {
+                entries.any(|e| {
+                    e.unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("batch-")
+                })
+            })
+        })
+    });
+    send_signal("HUP", pid);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let running = parent.0.as_mut().unwrap().try_wait().unwrap();
+    assert!(running.is_none(), "an ignored SIGHUP ended it: {running:?}");
+    send_signal("TERM", pid);
+    let out = parent.0.take().unwrap().wait_with_output().unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{e}");
-    assert!(e.contains("interrupted by a signal"), "{e}");
+    assert_eq!(out.status.signal(), Some(15), "{e}");
+    assert!(e.contains("interrupted by signal 15"), "{e}");
     assert!(claims_dirs().is_empty(), "left: {:?}", claims_dirs());
     // No process of the claims directory is left: the parent killed and reaped its children.
     let needle = claims.display().to_string();
@@ -2469,6 +2516,37 @@ fn jobs_interrupted_by_a_signal_stop_their_processes_and_remove_the_claims() {
         .filter(|c| c.contains(&needle))
         .collect();
     assert!(alive.is_empty(), "still running: {alive:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_claiming_process_outlives_the_shell_that_started_it() {
+    // `run --claims` started in the background of a shell that exits at once: it computes every
+    // batch (only the processes of --jobs stop when their parent is gone).
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "three",
+        &SMALL
+            .replace("iterations = 120", "iterations = 30000")
+            .replace("seed = 7", "seed = 7\nreplicates = 3"),
+    );
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" 2>/dev/null & exit 0")
+        .arg(env!("CARGO_BIN_EXE_experiments"))
+        .args(["--results", "res", "run", "--claims", "claims"])
+        .arg(&spec)
+        .current_dir(tmp.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let claims = tmp.path().join("claims");
+    wait_for("three batches finished", || {
+        (0..3)
+            .all(|i| experiments::shard::finished(i, &claims))
+            .then_some(())
+    });
 }
 
 #[test]
