@@ -973,10 +973,18 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             // Seconds at the rates of this machine, measured now (not in the JSON, which
             // depends on the specs only).
             let rate = experiments::shard::MachineRate::measure();
-            say!("shard  spec                            runs  n      m       r'    est. GFLOP  est. s here");
-            for b in &plan.batches {
+            // Runs already in the cache, per batch (a sweep's progress, e.g. on Slurm).
+            let cached: Vec<usize> = plan
+                .batches
+                .iter()
+                .map(|b| {
+                    experiments::shard::cached_runs(b, &layout.cache_dir(&configs[b.spec_index]))
+                })
+                .collect();
+            say!("shard  spec                            runs  n      m       r'    est. GFLOP  est. s here  cached");
+            for (b, &c) in plan.batches.iter().zip(&cached) {
                 say!(
-                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}",
+                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}  {c}/{}",
                     b.shard,
                     b.spec,
                     b.runs.len(),
@@ -984,12 +992,20 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     b.m,
                     b.r_prime,
                     b.flops / 1e9,
-                    rate.batch_seconds(b)
+                    rate.batch_seconds(b),
+                    b.runs.len()
                 );
             }
             for i in 0..shards {
-                let est = experiments::shard::estimate(
-                    plan.batches.iter().filter(|b| b.shard == i),
+                let mine = || {
+                    plan.batches
+                        .iter()
+                        .zip(&cached)
+                        .filter(|(b, _)| b.shard == i)
+                };
+                let est = experiments::shard::estimate(mine().map(|(b, _)| b), &rate);
+                let to_go = experiments::shard::estimate(
+                    mine().filter(|(b, &c)| c < b.runs.len()).map(|(b, _)| b),
                     &rate,
                 );
                 let stopping = match est.stopping_runs {
@@ -997,10 +1013,13 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     s => format!(" ({s} runs stop at a target error: at most that)"),
                 };
                 say!(
-                    "shard {i}/{shards}: {} batches, {:.1} GFLOP, about {:.0} s on this machine{stopping}",
+                    "shard {i}/{shards}: {} batches, {:.1} GFLOP, about {:.0} s on this machine{stopping}; \
+                     {} cached, about {:.0} s to go",
                     est.batches,
                     est.flops / 1e9,
-                    est.seconds
+                    est.seconds,
+                    est.batches - to_go.batches,
+                    to_go.seconds
                 );
             }
             if let Some(path) = json {

@@ -487,6 +487,15 @@ pub struct Estimate {
     pub seconds: f64,
 }
 
+/// How many of `batch`'s runs have an entry in `cache_dir` (present, not checked).
+pub fn cached_runs(batch: &PlannedBatch, cache_dir: &Path) -> usize {
+    batch
+        .keys
+        .iter()
+        .filter(|k| cache_dir.join(format!("{k}.json")).is_file())
+        .count()
+}
+
 /// Indices of the batches of `plan` in `shard` (all if None) whose cache entries are not all
 /// present in their spec's cache directory (`cache_dir_of(spec_index)`).
 pub fn uncached(
@@ -497,12 +506,8 @@ pub fn uncached(
     (0..plan.batches.len())
         .filter(|&i| {
             let b = &plan.batches[i];
-            let dir = cache_dir_of(b.spec_index);
             shard.is_none_or(|s| s == b.shard)
-                && !b
-                    .keys
-                    .iter()
-                    .all(|k| dir.join(format!("{k}.json")).is_file())
+                && cached_runs(b, &cache_dir_of(b.spec_index)) < b.keys.len()
         })
         .collect()
 }

@@ -2372,6 +2372,27 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     let longest = &plan.batches[first];
     assert_eq!(counts(claimer("pre", &fresh)), (2, 6 - longest.runs.len()));
     assert!((0..3).all(|i| experiments::shard::finished(i, &fresh) == (i != first)));
+    // `plan` reads the progress from the cache: the two other batches cached, the longest not.
+    let plan_of = |dir: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .arg("--results")
+            .arg(tmp.path().join(dir).join("res"))
+            .arg("plan")
+            .args(&specs)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pre = plan_of("pre");
+    assert!(
+        pre.contains("shard 0/1: 3 batches") && pre.contains("; 2 cached, about"),
+        "{pre}"
+    );
+    let longest_line = format!("0/{}", longest.runs.len());
+    assert_eq!(pre.matches(&longest_line).count(), 1, "{pre}");
+    assert!(plan_of("two").contains("; 3 cached, about 0 s to go"));
     // The CSVs written from the claimed cache are those of one process.
     let plain = |dir: &str| {
         let (ok, e) = run_cli(
