@@ -30,9 +30,9 @@
 #                            a task fails, the merge is cancelled and the directory stays (nothing
 #                            reads it again: resubmitting makes a fresh one and finds the finished
 #                            batches in the cache); remove it by hand. A task that Slurm requeues
-#                            (node failure) finds the batch its first attempt claimed taken and
-#                            skips it; the merge job then computes that batch itself (the log's
-#                            "M computed" says so), which is correct but on one task's CPUs.
+#                            (node failure) takes back the batches its first attempt claimed and
+#                            did not finish (`--claim-as <array job>_<task>`), resuming them from
+#                            their checkpoints.
 #     Partition, account, time limit, memory: sbatch's own variables, e.g. SBATCH_PARTITION,
 #     SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_CPU (they apply to both jobs).
 #   - Before submitting, `experiments plan --shards N` runs here: it checks the specs and shows the

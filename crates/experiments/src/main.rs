@@ -59,6 +59,11 @@ enum Command {
         /// file system all processes share; a later plain `run` writes the CSVs and figures.
         #[arg(long, value_name = "DIR", conflicts_with_all = ["jobs", "shard"])]
         claims: Option<PathBuf>,
+        /// With --claims: this process's name in its claims (a job array task's id). Started
+        /// again under the same name (a requeued task), it takes back the batches it had claimed
+        /// and not finished. Never give two live processes the same name.
+        #[arg(long, value_name = "ID", requires = "claims")]
+        claim_as: Option<String>,
         /// Refuse to start when the estimated time of the work not yet cached exceeds this many
         /// hours (the estimate is printed when it exceeds a minute; see `experiments plan`). Not
         /// with --claims: claiming processes leave it to whoever started them.
@@ -364,8 +369,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
 enum Part<'a> {
     /// `run --shard I/N`: shard I of N.
     Shard(usize, usize),
-    /// `run --claims DIR`: the batches it claims in DIR.
-    Claimed(&'a Path),
+    /// `run --claims DIR [--claim-as ID]`: the batches it claims in DIR, under that name.
+    Claimed(&'a Path, Option<&'a str>),
 }
 
 /// `run --shard I/N` or `run --claims DIR`: computes that part of the specs' batches into the
@@ -386,7 +391,7 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
                     .map_err(experiments::io_at(&cache))?;
             (format!("shard {i}/{n}: {batches} batches"), stats)
         }
-        Part::Claimed(claims) => {
+        Part::Claimed(claims, owner) => {
             let plan = experiments::shard::plan(configs, 1);
             experiments::shard::bind_claims(claims, &plan).map_err(experiments::io_at(claims))?;
             // A process of `run --jobs` claims no more batches once its parent is gone (killed);
@@ -406,6 +411,7 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
                 configs,
                 &plan,
                 claims,
+                owner,
                 &cache,
                 &experiments::Silent,
                 &go_on,
@@ -788,6 +794,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             shard,
             jobs,
             claims,
+            claim_as,
             max_hours,
         } => {
             // Validate every spec before running any, so a typo in the last one costs nothing.
@@ -817,6 +824,14 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     message: "0 is out of range; allowed: jobs ≥ 1".into(),
                 }));
             }
+            if claim_as.as_deref().is_some_and(|id| id.trim().is_empty()) {
+                return Err(experiments::Error::Spec(spec::SpecError {
+                    file: PathBuf::from("--claim-as"),
+                    message: "an empty name; allowed: any non-empty text, e.g. a job array \
+                              task's id"
+                        .into(),
+                }));
+            }
             // The estimated time is checked before anything is created.
             let parsed_shard = shard.as_deref().map(parse_shard).transpose()?;
             // Claiming processes (of --jobs or a job array) leave it to whoever started them.
@@ -832,7 +847,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 return run_part(&configs, Part::Shard(i, n), layout);
             }
             if let Some(dir) = claims {
-                return run_part(&configs, Part::Claimed(&dir), layout);
+                return run_part(&configs, Part::Claimed(&dir, claim_as.as_deref()), layout);
             }
             if jobs > 1 {
                 run_jobs(&configs, &specs, quick, jobs, layout, rate.as_ref())?;

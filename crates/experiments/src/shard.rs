@@ -206,12 +206,18 @@ pub struct Claimed {
 /// atomic and have hard links or rename-without-replacing ([`bind_claims`]): local file systems,
 /// NFSv3 and later, Lustre and GPFS do.
 ///
+/// With an `owner` (a job array task's id), each claim holds it, and a batch claimed under the same
+/// owner and not finished is taken back: a task that Slurm requeues after a node failure computes
+/// again what its first attempt had claimed (resuming from its checkpoints) instead of leaving it to
+/// the merge. Two live processes must never share an owner.
+///
 /// Before each claim it asks `go_on`, and stops claiming when that says no (`run --jobs`'
 /// processes stop once their parent is gone; other claiming processes go on to the end).
 pub fn run_claimed(
     configs: &[Config],
     plan: &Plan,
     claims: &Path,
+    owner: Option<&str>,
     cache_dir: &Path,
     progress: &dyn crate::Progress,
     go_on: &dyn Fn() -> bool,
@@ -226,19 +232,32 @@ pub fn run_claimed(
         }
         let batch = &plan.batches[i];
         let claim = claims.join(claim_name(i));
+        let cannot = |e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot claim a batch in {}: {e}", claims.display()),
+            )
+        };
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&claim)
         {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot claim a batch in {}: {e}", claims.display()),
-                ))
+            Ok(mut file) => {
+                if let Some(owner) = owner {
+                    std::io::Write::write_all(&mut file, owner.as_bytes()).map_err(cannot)?;
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mine = owner.is_some_and(|owner| {
+                    !done_path(claims, i).exists()
+                        && std::fs::read_to_string(&claim).is_ok_and(|c| c == owner)
+                });
+                if !mine {
+                    continue;
+                }
+            }
+            Err(e) => return Err(cannot(e)),
         }
         let all =
             points[batch.spec_index].get_or_insert_with(|| expand(&configs[batch.spec_index]));

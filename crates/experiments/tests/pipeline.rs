@@ -2372,6 +2372,36 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     let longest = &plan.batches[first];
     assert_eq!(counts(claimer("pre", &fresh)), (2, 6 - longest.runs.len()));
     assert!((0..3).all(|i| experiments::shard::finished(i, &fresh) == (i != first)));
+    // Under a name (--claim-as, a job array task's id), a claim holds it; started again under the
+    // same name (a requeued task), the process takes back its unfinished claim, and only that.
+    let named = tmp.path().join("named");
+    experiments::shard::bind_claims(&named, &plan).unwrap();
+    std::fs::write(named.join(format!("batch-{first}")), "task-7").unwrap();
+    let claim_as = |dir: &str, name: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
+        cmd.arg("--results")
+            .arg(tmp.path().join(dir).join("res"))
+            .arg("run")
+            .arg("--claims")
+            .arg(&named)
+            .arg("--claim-as")
+            .arg(name)
+            .args(&specs)
+            .current_dir(tmp.path())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    assert_eq!(
+        counts(claim_as("task8", "task-8")),
+        (2, 6 - longest.runs.len())
+    );
+    assert_eq!(
+        std::fs::read_to_string(named.join(format!("batch-{}", (first + 1) % 3))).unwrap(),
+        "task-8"
+    );
+    assert_eq!(counts(claim_as("task7", "task-7")), (1, longest.runs.len()));
+    assert_eq!(counts(claim_as("task7", "task-7")), (0, 0));
+    assert!((0..3).all(|i| experiments::shard::finished(i, &named)));
     // `plan` reads the progress from the cache: the two other batches cached, the longest not.
     let plan_of = |dir: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
