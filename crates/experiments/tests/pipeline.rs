@@ -2356,13 +2356,7 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
         e.contains("belongs to another sweep") && e.contains(&claims.display().to_string()),
         "{e}"
     );
-    assert!(
-        !tmp.path().join("other/res/cache").exists()
-            || std::fs::read_dir(tmp.path().join("other/res/cache"))
-                .unwrap()
-                .next()
-                .is_none()
-    );
+    assert!(absent_or_empty(&tmp.path().join("other/res/cache")));
     // A batch claimed beforehand is left alone: the longest batch's runs stay uncomputed.
     let fresh = tmp.path().join("fresh");
     std::fs::create_dir(&fresh).unwrap();
@@ -2453,6 +2447,11 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
             "{f}"
         );
     }
+}
+
+/// Whether `dir` does not exist or holds nothing (no work was written there).
+fn absent_or_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
 }
 
 /// A child process killed when dropped (a failed assertion must not leave it running).
@@ -2703,13 +2702,7 @@ fn shard_runs_check_names_outputs_and_memory_before_any_work() {
     for extra in [&["--shard", "0/2"][..], &["--jobs", "2"][..]] {
         let (ok, e) = run(extra, &["a.toml", "other/a.toml"]);
         assert!(!ok && e.contains("has the same name"), "{e}");
-        assert!(
-            !tmp.path().join("res/cache").exists()
-                || std::fs::read_dir(tmp.path().join("res/cache"))
-                    .unwrap()
-                    .next()
-                    .is_none()
-        );
+        assert!(absent_or_empty(&tmp.path().join("res/cache")));
     }
     let (ok, e) = run(&["--jobs", "0"], &["a.toml"]);
     assert!(!ok && e.contains("--jobs") && e.contains("jobs ≥ 1"), "{e}");
