@@ -810,6 +810,15 @@ mod tests {
                     assert_eq!(rij.to_bits(), (chain - y[i * ap + j]).to_bits());
                 }
             }
+            // And G: per entry one chain over the rows, in order, of the residuals just checked.
+            for (l, gl) in scalar.1.chunks_exact(ap).enumerate().step_by(7) {
+                for (j, &glj) in gl.iter().enumerate() {
+                    let chain = (0..m).fold(0.0f64, |s, i| {
+                        block[i * p + l].mul_add(scalar.0[i * ap + j], s)
+                    });
+                    assert_eq!(glj.to_bits(), chain.to_bits(), "G[{l}, {j}] at a = {a}");
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             {
                 if let Some(v3) = pulp::x86::V3::try_new() {
