@@ -173,9 +173,9 @@ pub fn gallery(configs: &[Config], layout: &Layout) -> String {
         let _ = writeln!(
             s,
             "Total computing time of all figures: {:.1} minutes ({} distinct runs; a run \
-             that several specs share is computed once and counted once; summed over the shard \
-             processes that computed them, each on its share of the cores, so with `make \
-             figures`' one process per core it is about that many times the wall time).",
+             that several specs share is computed once and counted once; summed over the processes \
+             that computed them, each on its share of the cores, so with `make figures`' one \
+             process per core it is about that many times the wall time).",
             d.seconds / 60.0,
             d.runs
         );
