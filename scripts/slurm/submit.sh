@@ -32,7 +32,8 @@
 #                            batches in the cache); remove it by hand. A task that Slurm requeues
 #                            (node failure) takes back the batches its first attempt claimed and
 #                            did not finish (`--claim-as <array job>_<task>`), resuming them from
-#                            their checkpoints.
+#                            their checkpoints. `experiments plan --claims DIR SPEC...` shows who
+#                            holds each batch and whether it finished.
 #     Partition, account, time limit, memory: sbatch's own variables, e.g. SBATCH_PARTITION,
 #     SBATCH_ACCOUNT, SBATCH_TIMELIMIT, SBATCH_MEM_PER_CPU (they apply to both jobs).
 #   - Before submitting, `experiments plan --shards N` runs here: it checks the specs and shows the

@@ -89,6 +89,11 @@ enum Command {
         /// Plan the specs with their [quick] overrides.
         #[arg(long)]
         quick: bool,
+        /// Also show each batch's claim in this claims directory (of `run --claims`, e.g. a
+        /// Slurm sweep's `results/slurm-claims/<random>`): the claiming task and whether it
+        /// finished the batch.
+        #[arg(long, value_name = "DIR")]
+        claims: Option<PathBuf>,
     },
     /// Redraw figures from existing CSV data without recomputing (style changes in [plot] apply).
     Plot {
@@ -973,6 +978,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             shards,
             json,
             quick,
+            claims,
         } => {
             let configs = specs
                 .iter()
@@ -996,10 +1002,33 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     experiments::shard::cached_runs(b, &layout.cache_dir(&configs[b.spec_index]))
                 })
                 .collect();
-            say!("shard  spec                            runs  n      m       r'    est. GFLOP  est. s here  cached");
-            for (b, &c) in plan.batches.iter().zip(&cached) {
+            // A claims directory of these specs only (its plan file names the same batches).
+            if let Some(dir) = &claims {
+                experiments::shard::check_claims(dir, &plan).map_err(experiments::io_at(dir))?;
+            }
+            let claim_header = if claims.is_some() { "  claim" } else { "" };
+            say!("shard  spec                            runs  n      m       r'    est. GFLOP  est. s here  cached{claim_header}");
+            for (i, (b, &c)) in plan.batches.iter().zip(&cached).enumerate() {
+                let claim = match claims
+                    .as_deref()
+                    .map(|dir| experiments::shard::claim_of(i, dir))
+                {
+                    None => String::new(),
+                    Some(None) => "  -".into(),
+                    Some(Some((owner, done))) => {
+                        let who = if owner.is_empty() {
+                            "a process"
+                        } else {
+                            &owner
+                        };
+                        format!(
+                            "  {who}, {}",
+                            if done { "finished" } else { "not finished" }
+                        )
+                    }
+                };
                 say!(
-                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}  {c}/{}",
+                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}  {:<6}{claim}",
                     b.shard,
                     b.spec,
                     b.runs.len(),
@@ -1008,7 +1037,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     b.r_prime,
                     b.flops / 1e9,
                     rate.batch_seconds(b),
-                    b.runs.len()
+                    format!("{c}/{}", b.runs.len())
                 );
             }
             for i in 0..shards {

@@ -313,6 +313,15 @@ pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(at(&format!("cannot create {file}"), e.error)),
     }
+    check_claims(claims, plan)
+}
+
+/// Checks, without writing, that the claims directory `claims` was bound to `plan` by
+/// [`bind_claims`] (its file `plan` names the same batches).
+pub fn check_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
+    let at = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
+    let file = format!("the claims directory's file {PLAN_FILE}");
+    let path = claims.join(PLAN_FILE);
     // Still empty here if its writer was killed between creating and filling it (a file system
     // without hard links or rename-without-replacing), or if this node does not see the other
     // node's data yet: read again for up to 10 s.
@@ -326,6 +335,7 @@ pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let theirs = theirs.trim();
+    let mine = plan_fingerprint(plan);
     if theirs == mine {
         return Ok(());
     }
@@ -361,6 +371,13 @@ fn done_path(claims: &Path, i: usize) -> std::path::PathBuf {
 /// `claims` (the progress of `run --jobs`).
 pub fn finished(i: usize, claims: &Path) -> bool {
     done_path(claims, i).exists()
+}
+
+/// Batch `i`'s claim in `claims`: None if unclaimed, else the claiming process's name (empty if it
+/// gave none) and whether it finished the batch.
+pub fn claim_of(i: usize, claims: &Path) -> Option<(String, bool)> {
+    let owner = std::fs::read_to_string(claims.join(claim_name(i))).ok()?;
+    Some((owner, finished(i, claims)))
 }
 
 /// Computes shard `shard` of `plan` into `cache_dir` (no CSV, no figure): for each spec, the runs

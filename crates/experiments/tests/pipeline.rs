@@ -2393,7 +2393,26 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
         std::fs::read_to_string(named.join(format!("batch-{}", (first + 1) % 3))).unwrap(),
         "task-8"
     );
+    // `plan --claims` shows who holds each batch and whether it finished (reads, writes nothing).
+    let claims_view = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .arg("--results")
+            .arg(tmp.path().join("task8/res"))
+            .arg("plan")
+            .arg("--claims")
+            .arg(&named)
+            .args(&specs)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let view = claims_view();
+    assert_eq!(view.matches("task-8, finished").count(), 2, "{view}");
+    assert_eq!(view.matches("task-7, not finished").count(), 1, "{view}");
     assert_eq!(counts(claim_as("task7", "task-7")), (1, longest.runs.len()));
+    assert_eq!(claims_view().matches(", finished").count(), 3);
     assert_eq!(counts(claim_as("task7", "task-7")), (0, 0));
     assert!((0..3).all(|i| experiments::shard::finished(i, &named)));
     // `plan` reads the progress from the cache: the two other batches cached, the longest not.
