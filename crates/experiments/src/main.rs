@@ -398,7 +398,8 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
         }
         Part::Claimed(claims, owner) => {
             let plan = experiments::shard::plan(configs, 1);
-            experiments::shard::bind_claims(claims, &plan).map_err(experiments::io_at(claims))?;
+            let bound = experiments::shard::bind_claims(claims, &plan)
+                .map_err(experiments::io_at(claims))?;
             // A process of `run --jobs` claims no more batches once its parent is gone (killed);
             // other claiming processes (job arrays, processes started by hand) go on to the end.
             let jobs_parent: Option<u32> = std::env::var(JOBS_PARENT)
@@ -415,7 +416,7 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
             let done = experiments::shard::run_claimed(
                 configs,
                 &plan,
-                claims,
+                &bound,
                 owner,
                 &cache,
                 &experiments::Silent,

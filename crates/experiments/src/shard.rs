@@ -199,7 +199,7 @@ pub struct Claimed {
 /// a fresh temporary directory per invocation; the split is not reproducible, but the bits are
 /// (a run's numbers depend only on its point and its batch's kernel).
 ///
-/// The directory is created if missing and tied to the plan by [`bind_claims`]: a process whose
+/// The directory is the one [`bind_claims`] created or found and tied to the plan: a process whose
 /// specs plan other batches (other specs, another order, `--quick` or not) is refused rather than
 /// skipping batches by another plan's numbers. Job arrays use it (`scripts/slurm`, `SWEEP_CLAIMS=1`)
 /// with a fresh directory per sweep on the shared file system, which must make exclusive creation
@@ -216,14 +216,13 @@ pub struct Claimed {
 pub fn run_claimed(
     configs: &[Config],
     plan: &Plan,
-    claims: &Path,
+    claims: &BoundClaims,
     owner: Option<&str>,
     cache_dir: &Path,
     progress: &dyn crate::Progress,
     go_on: &dyn Fn() -> bool,
 ) -> std::io::Result<Claimed> {
-    bind_claims(claims, plan)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", claims.display())))?;
+    let claims = claims.0.as_path();
     let mut points: Vec<Option<Vec<RunPoint>>> = vec![None; configs.len()];
     let mut claimed = Claimed::default();
     for i in longest_first(&plan.batches) {
@@ -250,7 +249,7 @@ pub fn run_claimed(
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let mine = owner.is_some_and(|owner| {
-                    !done_path(claims, i).exists()
+                    !finished(i, claims)
                         && std::fs::read_to_string(&claim).is_ok_and(|c| c == owner)
                 });
                 if !mine {
@@ -293,8 +292,7 @@ const PLAN_FILE: &str = "plan";
 /// without replacing, so no process reads it half-written), and every process checks that the
 /// file names its own plan. Claims are named by batch index, so a directory of another plan would
 /// make a process skip batches it never computed. Errors name the file, not the directory.
-pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
-    let at = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
+pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<BoundClaims> {
     std::fs::create_dir_all(claims).map_err(|e| at("cannot create the claims directory", e))?;
     let mine = plan_fingerprint(plan);
     let mut tmp = tempfile::NamedTempFile::new_in(claims)
@@ -306,21 +304,35 @@ pub fn bind_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| at("cannot flush a temporary file in the claims directory", e))?;
-    let path = claims.join(PLAN_FILE);
-    let file = format!("the claims directory's file {PLAN_FILE}");
-    match tmp.persist_noclobber(&path) {
-        Ok(_) => return Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(at(&format!("cannot create {file}"), e.error)),
+    match tmp.persist_noclobber(claims.join(PLAN_FILE)) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            check_claims(claims, plan)?
+        }
+        Err(e) => return Err(at(&format!("cannot create {}", plan_in_claims()), e.error)),
     }
-    check_claims(claims, plan)
+    Ok(BoundClaims(claims.to_path_buf()))
+}
+
+/// A claims directory tied to a plan by [`bind_claims`], the only way to get one: what
+/// [`run_claimed`] claims in.
+#[derive(Debug)]
+pub struct BoundClaims(std::path::PathBuf);
+
+/// How errors name the plan file of a claims directory.
+fn plan_in_claims() -> String {
+    format!("the claims directory's file {PLAN_FILE}")
+}
+
+/// `e` with what was being done when it happened.
+fn at(what: &str, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// Checks, without writing, that the claims directory `claims` was bound to `plan` by
 /// [`bind_claims`] (its file `plan` names the same batches).
 pub fn check_claims(claims: &Path, plan: &Plan) -> std::io::Result<()> {
-    let at = |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
-    let file = format!("the claims directory's file {PLAN_FILE}");
+    let file = plan_in_claims();
     let path = claims.join(PLAN_FILE);
     // Still empty here if its writer was killed between creating and filling it (a file system
     // without hard links or rename-without-replacing), or if this node does not see the other
