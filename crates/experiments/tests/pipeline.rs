@@ -2291,19 +2291,28 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
         .collect();
     let plan = experiments::shard::plan(&configs, 1);
     assert_eq!(plan.batches.len(), 3);
-    let claimer = |dir: &str, claims: &Path| {
+    // The binary on results and figures under `dir`, with `args` and then `specs`.
+    let cli = |dir: &str, args: &[&std::ffi::OsStr], specs: &[PathBuf]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
         cmd.arg("--results")
             .arg(tmp.path().join(dir).join("res"))
             .arg("--figures")
             .arg(tmp.path().join(dir).join("fig"))
-            .arg("run")
-            .arg("--claims")
-            .arg(claims)
-            .args(&specs)
+            .args(args)
+            .args(specs)
             .current_dir(tmp.path())
             .stderr(std::process::Stdio::piped());
-        cmd.spawn().unwrap()
+        cmd
+    };
+    // Its standard output, which must be a success's.
+    let stdout = |mut cmd: Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let claimer = |dir: &str, claims: &Path| {
+        let args = ["run".as_ref(), "--claims".as_ref(), claims.as_os_str()];
+        cli(dir, &args, &specs).spawn().unwrap()
     };
     // "B of 3 batches claimed in DIR, R runs (H cached, C computed, …" → (B, C).
     let counts = |child: std::process::Child| -> (usize, usize) {
@@ -2340,16 +2349,8 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     assert_eq!(counts(claimer("two", &claims)), (0, 0));
     // Other specs (here: one of the two) on the same directory are refused, naming it, and
     // compute nothing: their batch indices would name other batches.
-    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
-        .arg("--results")
-        .arg(tmp.path().join("other/res"))
-        .arg("run")
-        .arg("--claims")
-        .arg(&claims)
-        .arg(&specs[1])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
+    let args = ["run".as_ref(), "--claims".as_ref(), claims.as_os_str()];
+    let out = cli("other", &args, &specs[1..]).output().unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{e}");
     assert!(
@@ -2372,18 +2373,14 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     experiments::shard::bind_claims(&named, &plan).unwrap();
     std::fs::write(named.join(format!("batch-{first}")), "task-7").unwrap();
     let claim_as = |dir: &str, name: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
-        cmd.arg("--results")
-            .arg(tmp.path().join(dir).join("res"))
-            .arg("run")
-            .arg("--claims")
-            .arg(&named)
-            .arg("--claim-as")
-            .arg(name)
-            .args(&specs)
-            .current_dir(tmp.path())
-            .stderr(std::process::Stdio::piped());
-        cmd.spawn().unwrap()
+        let args = [
+            "run".as_ref(),
+            "--claims".as_ref(),
+            named.as_os_str(),
+            "--claim-as".as_ref(),
+            name.as_ref(),
+        ];
+        cli(dir, &args, &specs).spawn().unwrap()
     };
     assert_eq!(
         counts(claim_as("task8", "task-8")),
@@ -2395,18 +2392,8 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     );
     // `plan --claims` shows who holds each batch and whether it finished (reads, writes nothing).
     let claims_view = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
-            .arg("--results")
-            .arg(tmp.path().join("task8/res"))
-            .arg("plan")
-            .arg("--claims")
-            .arg(&named)
-            .args(&specs)
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let args = ["plan".as_ref(), "--claims".as_ref(), named.as_os_str()];
+        stdout(cli("task8", &args, &specs))
     };
     let view = claims_view();
     assert_eq!(view.matches("task-8, finished").count(), 2, "{view}");
@@ -2416,18 +2403,7 @@ fn processes_claiming_batches_compute_each_once_and_skip_claimed_ones() {
     assert_eq!(counts(claim_as("task7", "task-7")), (0, 0));
     assert!((0..3).all(|i| experiments::shard::finished(i, &named)));
     // `plan` reads the progress from the cache: the two other batches cached, the longest not.
-    let plan_of = |dir: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
-            .arg("--results")
-            .arg(tmp.path().join(dir).join("res"))
-            .arg("plan")
-            .args(&specs)
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let plan_of = |dir: &str| stdout(cli(dir, &["plan".as_ref()], &specs));
     let pre = plan_of("pre");
     assert!(
         pre.contains("shard 0/1: 3 batches") && pre.contains("; 2 cached, about"),
