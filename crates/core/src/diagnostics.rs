@@ -197,19 +197,25 @@ pub fn spectral_regime(problem: &Problem) -> Result<SpectralRegime, Decompositio
 
 /// How long GD provably stays with the power method (Lemma D.1/D.2 as restated in the shared notes).
 ///
-/// With M = 𝒜*(y) = 𝒜*𝒜(XXᵀ), v_1 its top eigenvector, U_0 = αB, Ũ_t = (I + μM)^t U_0 and δ the RIP
-/// constant of 𝒜, the lemma's estimates give ‖U_t − Ũ_t‖ ≤ 8(1+δ)√min(n, r')·α³‖B‖³(1 + μ‖M‖)^{3t}/‖M‖
-/// and ‖Ũ_t‖ ≥ ‖U_0ᵀv_1‖(1 + μ‖M‖)^t, hence ‖U_t − Ũ_t‖/‖Ũ_t‖ ≤ ε for every t ≤ t_D(ε) with
+/// With M = 𝒜*(y) (= 𝒜*𝒜(XXᵀ) without noise), λ_1 its largest eigenvalue and v_1 its eigenvector,
+/// U_0 = αB, Ũ_t = (I + μM)^t U_0 and δ the RIP constant of 𝒜, the lemma's estimates give
+/// ‖U_t − Ũ_t‖ ≤ 8(1+δ)√min(n, r')·α³‖B‖³(1 + μ‖M‖)^{3t}/‖M‖, and Ũ_tᵀv_1 = (1 + μλ_1)^t U_0ᵀv_1
+/// gives ‖Ũ_t‖ ≥ ‖U_0ᵀv_1‖(1 + μλ_1)^t, hence ‖U_t − Ũ_t‖/‖Ũ_t‖ ≤ ε for every t ≤ t_D(ε) with
 /// ```text
-///   t_D(ε) = ln( ε·‖M‖·‖U_0ᵀv_1‖ / (8(1+δ)·√min(n, r')·α³‖B‖³) ) / (2 ln(1 + μ‖M‖))
+///   t_D(ε) = ln( ε·‖M‖·‖U_0ᵀv_1‖ / (8(1+δ)·√min(n, r')·α³‖B‖³) )
+///            / (2 ln(1 + μ‖M‖) + ln((1 + μ‖M‖)/(1 + μλ_1)))
 /// ```
-/// (ε = 1: the lemma's departure time, the first t with ‖U_t − Ũ_t‖ > ‖Ũ_t‖, is at least t_D(1)).
+/// (λ_1 = ‖M‖ unless M's most negative eigenvalue is the larger in size, as it can be for a heavily
+/// undersampled 𝒜; the second term of the denominator is then positive, else exactly 0).
+/// With ε = 1: the lemma's departure time, the first t with ‖U_t − Ũ_t‖ > ‖Ũ_t‖, is at least t_D(1).
 /// Norms are spectral (‖U_0ᵀv_1‖ is a vector norm). A t_D(ε) ≤ 0 means the bound says nothing: α is
 /// too large for it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerMethodDeparture {
     /// ‖M‖ = max |λ_i(M)|.
     pub m_norm: f64,
+    /// λ_1(M), the largest eigenvalue.
+    pub lambda_1: f64,
     /// ‖U_0ᵀ v_1‖, v_1 the eigenvector of M's largest eigenvalue.
     pub u0_v1: f64,
     /// ‖B‖ = ‖U_0‖/α.
@@ -238,6 +244,7 @@ impl PowerMethodDeparture {
         let v1 = vectors.column(0);
         Ok(Self {
             m_norm: largest.abs().max(smallest.abs()),
+            lambda_1: largest,
             u0_v1: u0.t().dot(&v1).mapv(|x| x * x).sum().sqrt(),
             b_norm: spectral_norm(u0)? / alpha,
             alpha,
@@ -254,7 +261,9 @@ impl PowerMethodDeparture {
             * self.alpha.powi(3)
             * self.b_norm.powi(3)
             / (self.m_norm * self.u0_v1);
-        (level / c).ln() / (2.0 * (1.0 + self.step_size * self.m_norm).ln())
+        let growth = 1.0 + self.step_size * self.m_norm;
+        let slack = (growth / (1.0 + self.step_size * self.lambda_1)).ln();
+        (level / c).ln() / (2.0 * growth.ln() + slack)
     }
 }
 
@@ -268,10 +277,17 @@ pub struct SpectralComparison {
     l: Array2<f64>,
     v_x: Array2<f64>,
     step: Array2<f64>,
+    /// Ũ_t·2^(−power_exponent): the power iterate, rescaled by exact powers of two so that it never
+    /// overflows (it grows like (1 + μλ_1(M))^t; unscaled, its SVD failed near 1e154).
     power: Array2<f64>,
+    power_exponent: i32,
     t_power: usize,
     r: usize,
 }
+
+/// The power iterate is multiplied by 2^(−POWER_RESCALE_BITS) whenever an entry exceeds
+/// 2^POWER_RESCALE_BITS: exact, so angles and ratios keep their bits.
+const POWER_RESCALE_BITS: i32 = 256;
 
 impl SpectralComparison {
     /// For the problem's M = 𝒜*(y) = 𝒜*𝒜(XXᵀ), step size μ and the run's U_0.
@@ -290,25 +306,58 @@ impl SpectralComparison {
             v_x: problem.truth.v_x.clone(),
             step,
             power: u0.to_owned(),
+            power_exponent: 0,
             t_power: 0,
             r,
         })
     }
 
-    /// The diagnostics at U_t (advances Ũ to iteration t; t must not decrease between calls).
+    /// The diagnostics at U_t (advances Ũ to iteration t; t must not decrease between calls). The
+    /// three quantities of Ũ_t are NaN where its decomposition fails; the two of U_t do not depend
+    /// on it.
     pub fn compute(
         &mut self,
         t: usize,
         u: ArrayView2<'_, f64>,
     ) -> Result<SpectralDiagnostics, DecompositionError> {
+        let limit = 2f64.powi(POWER_RESCALE_BITS);
         while self.t_power < t {
             self.power = self.step.dot(&self.power);
             self.t_power += 1;
+            if self.power.iter().any(|x| x.abs() > limit) {
+                self.power *= 2f64.powi(-POWER_RESCALE_BITS);
+                self.power_exponent += POWER_RESCALE_BITS;
+            }
         }
         let lt = top_left_singular_subspace(u, self.r)?;
+        let (sin_power_l, sin_lt_power, power_deviation) = self
+            .power_quantities(u, lt.view())
+            .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+        Ok(SpectralDiagnostics {
+            sin_lt_l: sin_largest_principal_angle(lt.view(), self.l.view())?,
+            sin_lt_x: sin_largest_principal_angle(lt.view(), self.v_x.view())?,
+            sin_power_l,
+            sin_lt_power,
+            power_deviation,
+        })
+    }
+
+    /// (sin_power_l, sin_lt_power, power_deviation) at the current Ũ_t, with P = Ũ_t·2^(−e):
+    /// ‖U_t − Ũ_t‖/‖Ũ_t‖ = ‖U_t·2^(−e) − P‖/‖P‖.
+    fn power_quantities(
+        &self,
+        u: ArrayView2<'_, f64>,
+        lt: ArrayView2<'_, f64>,
+    ) -> Result<(f64, f64, f64), DecompositionError> {
         let power_svd = thin_svd(self.power.view())?;
         let power_norm = power_svd.s.first().copied().unwrap_or(0.0);
-        let dev = spectral_norm((&u - &self.power).view())? / power_norm;
+        let difference = if self.power_exponent == 0 {
+            &u - &self.power
+        } else {
+            let scale = 2f64.powi(-self.power_exponent);
+            u.mapv(|x| x * scale) - &self.power
+        };
+        let deviation = spectral_norm(difference.view())? / power_norm;
         // Once σ_r(Ũ_t)/σ_1(Ũ_t) falls below RANK_LOSS the r-th direction of Ũ_t is lost to
         // rounding and its top-r subspace is noise: report NaN instead of a meaningless angle.
         let resolved = power_svd
@@ -319,21 +368,11 @@ impl SpectralComparison {
             let lp = power_svd.u.slice(s![.., ..self.r]);
             (
                 sin_largest_principal_angle(lp, self.l.view())?,
-                sin_largest_principal_angle(lt.view(), lp)?,
+                sin_largest_principal_angle(lt, lp)?,
             )
         } else {
             (f64::NAN, f64::NAN)
         };
-        Ok(SpectralDiagnostics {
-            sin_lt_l: sin_largest_principal_angle(lt.view(), self.l.view())?,
-            sin_lt_x: sin_largest_principal_angle(lt.view(), self.v_x.view())?,
-            sin_power_l,
-            sin_lt_power,
-            power_deviation: if power_norm.is_finite() {
-                dev
-            } else {
-                f64::NAN
-            },
-        })
+        Ok((sin_power_l, sin_lt_power, deviation))
     }
 }

@@ -641,6 +641,20 @@ fn power_method_departure_bound_matches_a_dense_evaluation() {
     let u0_big = small_random_init(n, r_prime, 1.0, 12);
     let big = PowerMethodDeparture::new(&problem, mu, u0_big.view(), 1.0).unwrap();
     assert!(big.bound(0.0, 1.0) < 0.0, "{}", big.bound(0.0, 1.0));
+    // Here λ_1 = ‖M‖. Where the most negative eigenvalue is larger in size, Ũ_t grows along v_1
+    // only like (1 + μλ_1)^t: ratio ≤ c(1 + μ‖M‖)^{3t}/(1 + μλ_1)^t ≤ ε until
+    // t = ln(ε/c)/(3 ln(1 + μ‖M‖) − ln(1 + μλ_1)).
+    assert_eq!(got.lambda_1, got.m_norm);
+    let negative = PowerMethodDeparture {
+        m_norm: 2.0 * got.m_norm,
+        ..got
+    };
+    let c =
+        8.0 * (r_prime as f64).sqrt() * alpha.powi(3) * b_norm.powi(3) / (negative.m_norm * u0_v1);
+    let want = (1.0 / c).ln()
+        / (3.0 * (1.0 + mu * negative.m_norm).ln() - (1.0 + mu * negative.lambda_1).ln());
+    let have = negative.bound(0.0, 1.0);
+    assert!(rel(have, want) < 1e-8, "{have} vs {want}");
 }
 
 #[test]
@@ -844,4 +858,69 @@ fn a_batched_runs_bits_do_not_depend_on_its_companions_or_their_instances() {
     let (ea, ed) = (err(&base, &shared[1].0.u), err(&other, &shared[2].0.u));
     assert!(ea < 1e-3, "{ea}");
     assert!(ed < 1e-1, "{ed}");
+}
+
+#[test]
+fn spectral_comparison_follows_the_power_iterate_past_the_range_of_f64() {
+    use lowrank_core::linalg::{sin_largest_principal_angle, spectral_norm, thin_svd};
+    use lowrank_core::SpectralComparison;
+    // Ũ_t = (I + μM)^t U_0 grows like (1 + μλ_1)^t ≈ 1.27^t here: past 1e308 by t ≈ 3000. The
+    // reference follows it normalised at every step (P_t = Ũ_t/‖Ũ_t‖_F, with ln ‖Ũ_t‖_F kept apart).
+    let (n, r, m, r_prime, alpha, mu) = (12, 2, 300, 4, 1e-3, 0.25);
+    let problem = Problem::sample_gaussian(n, r, m, &SingularValues::Condition(2.0), 5);
+    let u0 = small_random_init(n, r_prime, alpha, 6);
+    let step = Array2::<f64>::eye(n) + &(problem.spectral_matrix() * mu);
+    let l = {
+        let (_, vectors) =
+            lowrank_core::linalg::symmetric_eigen(problem.spectral_matrix().view()).unwrap();
+        vectors.slice(ndarray::s![.., ..r]).to_owned()
+    };
+    let mut comparison = SpectralComparison::new(&problem, mu, u0.view()).unwrap();
+    // Early on (no rescaling yet) the deviation is the direct ‖U − Ũ_t‖/‖Ũ_t‖, to the bit.
+    let u_early = &u0 * 3.0;
+    let mut power = u0.clone();
+    for _ in 0..10 {
+        power = step.dot(&power);
+    }
+    let early = comparison.compute(10, u_early.view()).unwrap();
+    let direct =
+        spectral_norm((&u_early - &power).view()).unwrap() / thin_svd(power.view()).unwrap().s[0];
+    assert_eq!(early.power_deviation, direct);
+
+    let mut p = u0.clone();
+    let mut t_p = 0;
+    let mut resolved = 0;
+    for t in [20, 40, 1500, 3000, 4000] {
+        while t_p < t {
+            p = step.dot(&p);
+            p /= frob(&p);
+            t_p += 1;
+        }
+        let d = comparison.compute(t, u0.view()).unwrap();
+        let svd = thin_svd(p.view()).unwrap();
+        if svd.s[r - 1] > lowrank_core::diagnostics::RANK_LOSS * svd.s[0] {
+            resolved += 1;
+            let lp = svd.u.slice(ndarray::s![.., ..r]).to_owned();
+            let want = sin_largest_principal_angle(lp.view(), l.view()).unwrap();
+            assert!(
+                (d.sin_power_l - want).abs() < 1e-9,
+                "t = {t}: sin∠(Ũ_t, L) = {} against {want}",
+                d.sin_power_l
+            );
+        } else {
+            // Ũ_t has lost its r-th direction to rounding (λ_1 outgrows λ_r): no angle.
+            assert!(d.sin_power_l.is_nan(), "t = {t}: {}", d.sin_power_l);
+        }
+        // ‖U_0‖ ≪ ‖Ũ_t‖ late: the deviation is 1 up to ‖U_0‖/‖Ũ_t‖.
+        assert!(
+            t < 1500 || (d.power_deviation - 1.0).abs() < 1e-12,
+            "t = {t}: deviation {}",
+            d.power_deviation
+        );
+        assert!(d.sin_lt_l.is_finite() && d.sin_lt_x.is_finite());
+    }
+    assert!(
+        resolved >= 2,
+        "the angle was compared at {resolved} times only"
+    );
 }
