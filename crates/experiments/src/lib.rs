@@ -13,6 +13,7 @@
 //! `figures/quick/` so it never replaces full-size results.
 
 pub mod checkpoint;
+pub mod exact;
 pub mod export;
 pub mod fsutil;
 pub mod gallery;

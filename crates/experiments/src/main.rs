@@ -899,11 +899,10 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 }
                 if out.cache.rejected > 0 {
                     eprintln!(
-                        "{}: {} cache entr{} failed {} checksum or did not match {} run and {} recomputed",
+                        "{}: {} cache entr{} could not be used (unreadable, e.g. written by an earlier version, a failed checksum, or not matching {} run) and {} recomputed",
                         config.name,
                         out.cache.rejected,
                         if out.cache.rejected == 1 { "y" } else { "ies" },
-                        if out.cache.rejected == 1 { "its" } else { "their" },
                         if out.cache.rejected == 1 { "its" } else { "their" },
                         if out.cache.rejected == 1 { "was" } else { "were" },
                     );

@@ -62,7 +62,10 @@ use crate::sweep::{OperatorKey, RunPoint};
 pub const CACHE_VERSION: u32 = 10;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
-pub const SPECTRAL_VERSION: u32 = 3;
+///
+/// 4 (2026-12-06): the power iterate is rescaled by powers of two, so its quantities (and the angles
+/// of U_t) no longer turn NaN once it passes ~1e154; every value that was finite is bit-identical.
+pub const SPECTRAL_VERSION: u32 = 4;
 
 /// Status of a run that ended at its first logged t with test error ≤ `gd.stop_below_test_error`.
 pub const REACHED_TARGET: &str = "reached_target";
@@ -80,8 +83,9 @@ pub struct RunResult {
     pub quantities: Vec<String>,
     /// Logged iterations.
     pub t: Vec<usize>,
-    /// `values[k][j]` = quantity j at iteration `t[k]` (NaN where undefined; stored as JSON null).
-    #[serde(deserialize_with = "nan_from_null")]
+    /// `values[k][j]` = quantity j at iteration `t[k]` (NaN where undefined; stored exactly, see
+    /// [`crate::exact`]).
+    #[serde(with = "crate::exact::rows")]
     pub values: Vec<Vec<f64>>,
     /// Wall time spent computing this run (its batch's time divided by the batch size), seconds.
     /// Not part of the CSVs (which stay bit-identical); summed into the manifest.
@@ -141,15 +145,11 @@ pub fn seal(mut r: RunResult) -> RunResult {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpectralRegimeRecord {
     /// ‖𝒜*(y) − XXᵀ‖/σ_r(X)².
-    #[serde(deserialize_with = "nan_or_f64")]
+    #[serde(with = "crate::exact::scalar")]
     pub deviation: f64,
     /// sin∠(L, col X), L the top-r eigenspace of 𝒜*(y).
-    #[serde(deserialize_with = "nan_or_f64")]
+    #[serde(with = "crate::exact::scalar")]
     pub sin_l_x: f64,
-}
-
-fn nan_or_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What a completion run records of its instance.
@@ -158,6 +158,7 @@ pub struct CompletionInstance {
     /// |Ω|.
     pub observations: usize,
     /// μ(X) = (n/r)·max_i ‖V_Xᵀe_i‖² (1 ≤ μ ≤ n/r).
+    #[serde(with = "crate::exact::scalar")]
     pub incoherence: f64,
 }
 
@@ -171,15 +172,6 @@ pub fn incoherence(truth: &lowrank_core::GroundTruth) -> f64 {
         .map(|row| row.dot(&row))
         .fold(0.0, f64::max);
     n / r * max_row
-}
-
-/// serde_json writes NaN as `null`; read `null` back as NaN so such runs stay cacheable.
-fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
-    let rows: Vec<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| row.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-        .collect())
 }
 
 impl RunResult {

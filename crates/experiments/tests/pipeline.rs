@@ -277,6 +277,44 @@ fn runs_with_undefined_values_are_cached_too() {
         csv,
         std::fs::read_to_string(l.results_dir(&config).join("trajectories.csv")).unwrap()
     );
+
+    // σ(X) = 1e-200: ‖XXᵀ‖_F underflows to 0 and the test error is +inf. serde_json alone
+    // writes inf as null, which read back as NaN: a cached run then gave other CSV bytes.
+    let text = SMALL.replace("kappa = 2.0", "singular_values = [1e-200, 1e-200]");
+    let spec = write_spec(tmp.path(), "tiny", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    run_experiment(&config, &l, &Silent).unwrap();
+    let read = |f: &str| std::fs::read_to_string(l.results_dir(&config).join(f)).unwrap();
+    let (runs, trajectories) = (read("runs.csv"), read("trajectories.csv"));
+    assert!(trajectories.contains(",test_error,inf"), "{trajectories}");
+    let again = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!((again.cache.hits, again.cache.computed), (1, 0));
+    assert_eq!(runs, read("runs.csv"));
+    assert_eq!(trajectories, read("trajectories.csv"));
+    // An entry of an earlier version (non-finite values as null, with a valid checksum over that
+    // text) is not guessed at: recomputed.
+    let cache = l.cache_dir(&config);
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("\"inf\"") {
+            continue;
+        }
+        let text = text.replace("\"inf\"", "null");
+        let start = text.find("\"checksum\":\"").unwrap() + "\"checksum\":\"".len();
+        let end = start + text[start..].find('"').unwrap();
+        let unsealed = format!("{}{}", &text[..start], &text[end..]);
+        use sha2::Digest;
+        let sum: String = sha2::Sha256::digest(unsealed.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let sealed = format!("{}{sum}{}", &unsealed[..start], &unsealed[start..]);
+        std::fs::write(&path, sealed).unwrap();
+    }
+    let legacy = run_experiment(&config, &l, &Silent).unwrap();
+    assert_eq!((legacy.cache.hits, legacy.cache.computed), (0, 1));
+    assert_eq!(trajectories, read("trajectories.csv"));
 }
 
 #[test]
