@@ -347,15 +347,23 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
             batch.iter().map(|&i| points[i].r_prime).max().unwrap_or(0),
         );
         let operator = operator_storage_bytes(p);
-        // Each instance of the batch: X, V_X (n×r each), XXᵀ and y.
+        // Each instance of the batch, and the operator group's first (it holds the operator): X,
+        // V_X (n×r each), XXᵀ and y.
         let instances: std::collections::HashSet<_> =
             batch.iter().map(|&i| points[i].instance_key()).collect();
         let per_instance = 8 * (2 * n * r + n * n + p.m as u128);
+        // With spectral diagnostics, each run's SpectralComparison: I + μM (n×n), L, V_X and Ũ_t.
+        let spectral: u128 = batch
+            .iter()
+            .filter(|&&i| points[i].spectral)
+            .map(|&i| 8 * (n * n + 2 * n * r + n * points[i].r_prime as u128))
+            .sum();
         (
             operator
                 + operator_pass_bytes(p, k)
                 + run_buffer_bytes(p.n, k, rp)
-                + instances.len() as u128 * per_instance,
+                + (instances.len() as u128 + 1) * per_instance
+                + spectral,
             operator,
             p.n,
             p.m,
@@ -459,15 +467,27 @@ pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
     let Some(first) = points.first() else {
         return Vec::new();
     };
-    let base = Arc::new(build_problem(first));
-    let mut built = HashMap::from([(first.instance_key(), Arc::clone(&base))]);
+    build_instances_on(&Arc::new(build_problem(first)), first, points)
+}
+
+/// [`build_instances`] on `base`, the instance of `base_point` (reused for the points of its
+/// instance), whose operator every point shares. Only these points' instances are held.
+fn build_instances_on(
+    base: &Arc<Problem>,
+    base_point: &RunPoint,
+    points: &[&RunPoint],
+) -> Vec<Arc<Problem>> {
+    let mut built = HashMap::from([(base_point.instance_key(), Arc::clone(base))]);
     points
         .iter()
         .map(|p| {
-            assert!(p.operator_key() == first.operator_key(), "one operator");
+            assert!(
+                p.operator_key() == base_point.operator_key(),
+                "one operator"
+            );
             let instance = built
                 .entry(p.instance_key())
-                .or_insert_with(|| Arc::new(build_problem_on(&base, p)));
+                .or_insert_with(|| Arc::new(build_problem_on(base, p)));
             Arc::clone(instance)
         })
         .collect()
@@ -892,16 +912,17 @@ fn run_group(
     progress: &dyn Progress,
     done: &Mutex<Vec<Option<RunResult>>>,
 ) -> std::io::Result<()> {
-    let all: Vec<&RunPoint> = batches
-        .iter()
-        .flat_map(|b| &b.runs)
-        .map(|&i| &points[i])
-        .collect();
-    let mut instances = build_instances(&all).into_iter();
+    // The operator is built once per group, from its first run; each batch's instances are built
+    // when it starts and dropped when it ends (check_memory counts one batch's, plus this one).
+    let Some(&first) = batches.first().and_then(|b| b.runs.first()) else {
+        return Ok(());
+    };
+    let base_point = &points[first];
+    let base = Arc::new(build_problem(base_point));
     for pending in batches {
         let chunk = &pending.runs;
         let batch: Vec<&RunPoint> = chunk.iter().map(|&i| &points[i]).collect();
-        let problems: Vec<Arc<Problem>> = instances.by_ref().take(chunk.len()).collect();
+        let problems = build_instances_on(&base, base_point, &batch);
         let problems: Vec<&Problem> = problems.iter().map(|p| &**p).collect();
         progress.batch_started(&batch);
         let start = std::time::Instant::now();

@@ -355,10 +355,14 @@ quantities = ["test_error"]
         // Plus the logged trajectories of all runs (the same for both variants).
         let all = parse(Path::new("s.toml"), BASE, false).unwrap();
         let (trajectories, _, _) = crate::spec::trajectory_bytes(&all.spec, expand(&all).len());
-        // One instance per batch here: X, V_X (n×r each), XXᵀ and y.
+        // One instance per batch here, and the operator group's first (it holds the operator; the
+        // count does not look for it in the batch): X, V_X (n×r each), XXᵀ and y.
         let instance = 8 * (2 * 10 * 2 + 10 * 10 + 60);
         let need = |k: usize| {
-            operator_bytes(10, 60) + batch_workspace_bytes(10, 60, k, 4) + instance + trajectories
+            operator_bytes(10, 60)
+                + batch_workspace_bytes(10, 60, k, 4)
+                + 2 * instance
+                + trajectories
         };
         let parse_with = |text: &str, limit: u128| {
             crate::parse_spec(Path::new("s.toml"), text, false, Some(limit))
@@ -372,5 +376,15 @@ quantities = ["test_error"]
             err.contains("m = 60") && err.contains("12 runs in lockstep") && err.contains("r' = 4"),
             "{err}"
         );
+        // Spectral diagnostics: each run's I + μM (n×n), L, V_X (n×r each) and Ũ_t (n×r'); the 6
+        // runs of a batch are 3 with r' = 2 and 3 with r' = 4.
+        let spectral = BASE.replace("[plot]", "[diagnostics]\nspectral = true\n[plot]");
+        let with = parse(Path::new("s.toml"), &spectral, false).unwrap();
+        let (spectral_trajectories, _, _) =
+            crate::spec::trajectory_bytes(&with.spec, expand(&with).len());
+        let comparisons = 3 * 8 * (100 + 40 + 20) + 3 * 8 * (100 + 40 + 40);
+        let need = need(6) - trajectories + spectral_trajectories + comparisons;
+        assert!(parse_with(&spectral, need).is_ok());
+        assert!(parse_with(&spectral, need - 1).is_err());
     }
 }
