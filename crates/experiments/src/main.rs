@@ -351,12 +351,15 @@ fn check_estimated_time(
     Ok(Some(rate))
 }
 
-/// "I/N" with 0 ≤ I < N.
+/// "I/N" with 0 ≤ I < N ≤ MAX_SHARDS.
 fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
     let bad = || {
         experiments::Error::Spec(spec::SpecError {
             file: PathBuf::from("--shard"),
-            message: format!("`{s}` is not a shard; allowed: I/N with 0 ≤ I < N, e.g. 0/3"),
+            message: format!(
+                "`{s}` is not a shard; allowed: I/N with 0 ≤ I < N ≤ {}, e.g. 0/3",
+                experiments::shard::MAX_SHARDS
+            ),
         })
     };
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
@@ -364,7 +367,7 @@ fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
         i.trim().parse().map_err(|_| bad())?,
         n.trim().parse().map_err(|_| bad())?,
     );
-    if n == 0 || i >= n {
+    if n == 0 || i >= n || n > experiments::shard::MAX_SHARDS {
         return Err(bad());
     }
     Ok((i, n))
@@ -984,10 +987,13 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 .iter()
                 .map(|p| load(p, quick))
                 .collect::<Result<Vec<_>, _>>()?;
-            if shards == 0 {
+            if shards == 0 || shards > experiments::shard::MAX_SHARDS {
                 return Err(experiments::Error::Spec(spec::SpecError {
                     file: PathBuf::from("--shards"),
-                    message: "0 is out of range; allowed: shards ≥ 1".into(),
+                    message: format!(
+                        "{shards} is out of range; allowed: 1 ≤ shards ≤ {}",
+                        experiments::shard::MAX_SHARDS
+                    ),
                 }));
             }
             let plan = experiments::shard::plan(&configs, shards);

@@ -285,7 +285,7 @@ fn run_row(p: &RunPoint, r: &RunResult, th: PhaseThresholds, which: RunColumns) 
             OperatorModel::UniformCompletion { p } => e(p),
             _ => r
                 .completion
-                .map_or(String::new(), |c| e(c.observations.max(1) as f64 / pairs)),
+                .map_or(String::new(), |c| e(c.observations as f64 / pairs)),
         };
         row.extend([
             sampling.to_string(),

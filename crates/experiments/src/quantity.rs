@@ -148,12 +148,14 @@ pub fn sigma_u(k: usize) -> String {
     format!("sigma_u_{k}")
 }
 
-/// k of a `sigma_u_<k>` name (k ≥ 1).
+/// k of a `sigma_u_<k>` name (k ≥ 1, written as [`sigma_u`] writes it: `sigma_u_01` and
+/// `sigma_u_+2` name no column).
 pub fn sigma_u_index(name: &str) -> Option<usize> {
-    name.strip_prefix("sigma_u_")?
+    let digits = name.strip_prefix("sigma_u_")?;
+    digits
         .parse::<usize>()
         .ok()
-        .filter(|&k| k >= 1)
+        .filter(|&k| k >= 1 && sigma_u(k) == name)
 }
 
 /// The columns a run records: [`DIAGNOSTICS`], σ_1..σ_{n_top}(U), and [`SPECTRAL`] if `spectral`.

@@ -122,6 +122,11 @@ fn flops_over_run(
     iterations as f64 * per_iteration + logged * 2.0 * (n * n * r_prime) as f64
 }
 
+/// The most shards a plan may have (`--shard I/N`, `plan --shards N`): far more than any cluster
+/// runs tasks of one sweep, and small enough that the assignment (one pass over the shards per
+/// batch) and `plan`'s one line per shard stay instant.
+pub const MAX_SHARDS: usize = 100_000;
+
 /// The plan of `configs` over `shards` shards (≥ 1).
 pub fn plan(configs: &[Config], shards: usize) -> Plan {
     let shards = shards.max(1);

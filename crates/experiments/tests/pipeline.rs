@@ -748,6 +748,16 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["sigma_u_9 is not recorded", "sigma_u_1 … sigma_u_4"],
         ),
         (
+            "sigma_with_leading_zero",
+            &SMALL.replace("\"sin_theta\"", "\"sigma_u_01\""),
+            &["sigma_u_01", "sigma_u_<k>"],
+        ),
+        (
+            "sigma_with_sign",
+            &SMALL.replace("\"sin_theta\"", "\"sigma_u_+2\""),
+            &["sigma_u_+2", "sigma_u_<k>"],
+        ),
+        (
             "x_init",
             &error_vs("x = \"init\"", "init = [\"small_random\", \"spectral\"]"),
             &["plot.x = \"init\" is not a number", "init"],
@@ -2313,9 +2323,23 @@ fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
         serde_json::to_string(&experiments::shard::plan(&configs, 2)).unwrap()
     );
     assert!(plan.shard_flops().iter().all(|&f| f > 0.0));
-    for bad in ["3/3", "x/2", "1"] {
+    for bad in ["3/3", "x/2", "1", "0/100001", "0/18446744073709551615"] {
         let (ok, e) = cli(args(&["--shard", bad], "bad"));
         assert!(!ok && e.contains("is not a shard"), "{bad}: {e}");
+    }
+    for bad in ["0", "100001", "18446744073709551615"] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
+        let out = cmd
+            .args(["plan", "--shards", bad])
+            .args(&specs)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(1) && e.contains("allowed: 1 ≤ shards ≤ 100000"),
+            "{bad}: {e}"
+        );
     }
 }
 
