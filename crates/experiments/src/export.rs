@@ -17,14 +17,16 @@
 //! The run is recomputed on its own (the single-run kernel), not in its spec's batch, so its last
 //! bits can differ from the batched numbers in `trajectories.csv` (≲ 1e-9 relative; see `run`).
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use lowrank_core::linalg::frobenius_norm;
 use lowrank_core::{run_gradient_descent, Control, IterationState, RunParams};
 use ndarray::{Array1, Array2, Array3, Axis};
-use ndarray_npy::{write_npy, WritableElement};
+use ndarray_npy::{WritableElement, WriteNpyExt};
 
-use crate::fsutil::{with_atomic_path, write_atomic};
+use crate::fsutil::{check_output_file, write_set_atomic_with, FileWriter, WriteContent};
 use crate::run::{build_problem, initial_iterate};
 use crate::sweep::RunPoint;
 
@@ -128,17 +130,18 @@ fn exported_operator(op: &dyn lowrank_core::MeasurementOperator) -> ExportedOper
     )
 }
 
-fn npy<A, D>(dir: &Path, name: &str, a: &ndarray::ArrayBase<A, D>) -> std::io::Result<PathBuf>
+/// A writer of `a` as a .npy file (for [`write_set_atomic_with`]).
+fn npy<'a, A, D>(a: &'a ndarray::ArrayBase<A, D>) -> WriteContent<'a>
 where
     A: ndarray::Data,
     A::Elem: WritableElement,
     D: ndarray::Dimension,
 {
-    let path = dir.join(name);
-    with_atomic_path(&path, |tmp| {
-        write_npy(tmp, a).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
-    })?;
-    Ok(path)
+    Box::new(move |f: &mut File| {
+        let mut w = BufWriter::new(f);
+        a.write_npy(&mut w).map_err(std::io::Error::other)?;
+        w.flush()
+    })
 }
 
 /// The README of a completion export ({RULES} and {STEP}: see [`readme`]).
@@ -215,37 +218,64 @@ pub fn run_json(point: &RunPoint) -> serde_json::Value {
     v
 }
 
-/// Writes the export of `point` into `dir` (each file atomically); returns the files written.
+/// The files an export of `point` writes, in the order they are renamed into place (run.json last).
+pub fn export_files(point: &RunPoint) -> Vec<&'static str> {
+    let operator: &[&str] = if point.operator.is_gaussian() {
+        &["A_packed.npy"]
+    } else {
+        &["Omega.npy", "weights.npy"]
+    };
+    let mut files = vec!["X.npy", "V_X.npy", "singular_values.npy"];
+    files.extend(operator);
+    files.extend([
+        "y.npy",
+        "U0.npy",
+        "t.npy",
+        "U_trajectory.npy",
+        "test_error.npy",
+        "README.txt",
+        "run.json",
+    ]);
+    files
+}
+
+/// Writes the export of `point` into `dir` as one set ([`write_set_atomic_with`]: every file is
+/// written before any is renamed, so a failure leaves the previous export whole); the output
+/// paths are checked before the run is computed. Returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     crate::fsutil::ensure_writable_dir(dir)?;
+    let names = export_files(point);
+    let paths: Vec<PathBuf> = names.iter().map(|f| dir.join(f)).collect();
+    for path in &paths {
+        check_output_file(path)?;
+    }
     let d = collect(point);
-    let mut files = vec![
-        npy(dir, "X.npy", &d.x)?,
-        npy(dir, "V_X.npy", &d.v_x)?,
-        npy(dir, "singular_values.npy", &d.singular_values)?,
-    ];
-    let readme = match &d.operator {
-        ExportedOperator::Packed(a) => {
-            files.push(npy(dir, "A_packed.npy", a)?);
-            readme(README)
-        }
+    let (operator, readme) = match &d.operator {
+        ExportedOperator::Packed(a) => (vec![npy(a)], readme(README)),
         ExportedOperator::Completion { omega, weights } => {
-            files.push(npy(dir, "Omega.npy", omega)?);
-            files.push(npy(dir, "weights.npy", weights)?);
-            readme(COMPLETION_README)
+            (vec![npy(omega), npy(weights)], readme(COMPLETION_README))
         }
     };
-    files.extend([
-        npy(dir, "y.npy", &d.y)?,
-        npy(dir, "U0.npy", &d.u0)?,
-        npy(dir, "t.npy", &d.t)?,
-        npy(dir, "U_trajectory.npy", &d.u_trajectory)?,
-        npy(dir, "test_error.npy", &d.test_error)?,
-    ]);
     let run_json = serde_json::to_vec_pretty(&run_json(point)).expect("JSON serializes");
-    write_atomic(&dir.join("run.json"), &run_json)?;
-    write_atomic(&dir.join("README.txt"), readme.as_bytes())?;
-    files.push(dir.join("run.json"));
-    files.push(dir.join("README.txt"));
-    Ok(files)
+    let mut contents = vec![npy(&d.x), npy(&d.v_x), npy(&d.singular_values)];
+    contents.extend(operator);
+    contents.extend([
+        npy(&d.y),
+        npy(&d.u0),
+        npy(&d.t),
+        npy(&d.u_trajectory),
+        npy(&d.test_error),
+        bytes(readme.as_bytes()),
+        bytes(&run_json),
+    ]);
+    assert_eq!(contents.len(), paths.len(), "export_files lists every file");
+    let mut files: Vec<FileWriter<'_>> = paths.iter().map(|p| p.as_path()).zip(contents).collect();
+    write_set_atomic_with(&mut files)?;
+    drop(files);
+    Ok(paths)
+}
+
+/// A writer of `b` (for [`write_set_atomic_with`]).
+fn bytes(b: &[u8]) -> WriteContent<'_> {
+    Box::new(move |f: &mut File| f.write_all(b))
 }

@@ -131,12 +131,33 @@ pub fn with_atomic_path<E: From<std::io::Error>>(
 /// directories are removed. Readers that must not mix old and new files check a stamp written
 /// last (see `manifest::Stamp`).
 pub fn write_set_atomic(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
-    for (path, _) in files {
+    let mut writers: Vec<FileWriter<'_>> = files
+        .iter()
+        .map(|&(path, bytes)| -> FileWriter<'_> {
+            (
+                path,
+                Box::new(move |f: &mut std::fs::File| f.write_all(bytes)),
+            )
+        })
+        .collect();
+    write_set_atomic_with(&mut writers)
+}
+
+/// What writes a file's content into a fresh file.
+pub type WriteContent<'a> = Box<dyn FnMut(&mut std::fs::File) -> std::io::Result<()> + 'a>;
+
+/// A target path and what writes its content.
+pub type FileWriter<'a> = (&'a Path, WriteContent<'a>);
+
+/// [`write_set_atomic`] with each file's content written by its writer (so large contents need
+/// not be in memory at once).
+pub fn write_set_atomic_with(files: &mut [FileWriter<'_>]) -> std::io::Result<()> {
+    for (path, _) in files.iter() {
         refuse_symlink(path)?;
     }
     let mut privates: Vec<(PathBuf, tempfile::TempDir)> = Vec::new();
     let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
+    for (path, write) in files.iter_mut() {
         let dir = parent_dir(path)?;
         let k = match privates.iter().position(|(d, _)| *d == dir) {
             Some(k) => k,
@@ -151,7 +172,7 @@ pub fn write_set_atomic(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
             path.file_name().and_then(|s| s.to_str()).unwrap_or("out")
         ));
         let mut f = std::fs::File::create_new(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f)?;
         f.sync_all()?;
         temps.push(tmp);
     }

@@ -895,6 +895,80 @@ fn export_round_trips_through_npy() {
         experiments::export::run_json(point)["algorithm"]["kind"],
         "gd"
     );
+    // Every file listed is written, and nothing else.
+    let mut written: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    written.sort();
+    let mut listed: Vec<String> = experiments::export::export_files(point)
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(written, listed);
+}
+
+#[test]
+fn an_export_that_cannot_be_written_leaves_the_previous_one_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-3, 1e-1]\n[plot]");
+    let spec = write_spec(tmp.path(), "small", &text);
+    let dir = tmp.path().join("export");
+    let export = |run: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .args(["export"])
+            .arg(&spec)
+            .arg("--out")
+            .arg(&dir)
+            .args(["--run", run])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(export("0").0);
+    let before: Vec<(std::ffi::OsString, Vec<u8>)> = {
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    // One output name taken by a directory: refused before any work, naming that file, and run
+    // 0's files all stay (before, U0.npy became run 1's while run.json still described run 0).
+    std::fs::remove_file(dir.join("U_trajectory.npy")).unwrap();
+    std::fs::create_dir(dir.join("U_trajectory.npy")).unwrap();
+    let (ok, e) = export("1");
+    assert!(
+        !ok && e.contains("U_trajectory.npy exists and is a directory"),
+        "{e}"
+    );
+    for (name, bytes) in &before {
+        if name != "U_trajectory.npy" {
+            assert_eq!(&std::fs::read(dir.join(name)).unwrap(), bytes, "{name:?}");
+        }
+    }
+    // Once the name is free again, run 1 replaces every file.
+    std::fs::remove_dir(dir.join("U_trajectory.npy")).unwrap();
+    assert!(export("1").0);
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["alpha"], 0.1);
+    // U_0 = α·B: run 1's (α = 0.1, its own B) is about 100 times run 0's.
+    let u0 = |bytes: &[u8]| -> ndarray::Array2<f64> {
+        ndarray_npy::ReadNpyExt::read_npy(std::io::Cursor::new(bytes.to_vec())).unwrap()
+    };
+    let old = &before.iter().find(|(n, _)| n == "U0.npy").unwrap().1;
+    let new = std::fs::read(dir.join("U0.npy")).unwrap();
+    let norm = |a: ndarray::Array2<f64>| a.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let ratio = norm(u0(&new)) / norm(u0(old));
+    assert!((30.0..300.0).contains(&ratio), "‖U0‖ ratio {ratio}");
 }
 
 /// D with D·P = G for a square P, by Gauss–Jordan elimination with partial pivoting on Pᵀ.
