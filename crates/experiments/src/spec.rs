@@ -533,7 +533,7 @@ pub struct PlotSpec {
     /// Width and height in pixels (default (560·columns + 300)×(640 + 460·(rows − 1)): 860×640
     /// for one panel).
     pub size: Option<(u32, u32)>,
-    /// Panels per row (default: every panel in one row).
+    /// Panels per row, 1–10 (default: every panel in one row, up to 10 a row).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<u32>,
     /// Shade the detected phases (trajectories).
@@ -1290,10 +1290,10 @@ fn validate(spec: &Spec) -> Result<(), String> {
         }
         _ => {}
     }
-    if spec.plot.columns == Some(0) {
-        return Err(
-            "plot.columns = 0 is out of range; allowed: columns ≥ 1 (panels per row)".into(),
-        );
+    if let Some(c) = spec.plot.columns.filter(|c| !(1..=10).contains(c)) {
+        return Err(format!(
+            "plot.columns = {c} is out of range; allowed: 1 ≤ columns ≤ 10 (panels per row)"
+        ));
     }
     if spec.plot.target_error.is_some()
         && !matches!(

@@ -748,6 +748,11 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["sigma_u_9 is not recorded", "sigma_u_1 … sigma_u_4"],
         ),
         (
+            "columns_too_many",
+            &SMALL.replace("[plot]", "[plot]\ncolumns = 11"),
+            &["plot.columns = 11", "1 ≤ columns ≤ 10"],
+        ),
+        (
             "sigma_with_leading_zero",
             &SMALL.replace("\"sin_theta\"", "\"sigma_u_01\""),
             &["sigma_u_01", "sigma_u_<k>"],
@@ -3122,4 +3127,49 @@ fn cache_entries_record_their_threads_and_entries_without_them_stay_valid() {
     assert_eq!((again.cache.hits, again.cache.rejected), (2, 0));
     let batches = experiments::gallery::batches_done(std::slice::from_ref(&config), &l);
     assert_eq!(batches[0].threads, 0);
+}
+
+#[test]
+fn a_figure_wraps_its_panels_and_refuses_more_than_it_can_draw() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One panel per r' (the two α are curves of each panel).
+    let spec = |widths: usize| {
+        let list: Vec<String> = (1..=widths).map(|k| k.to_string()).collect();
+        SMALL
+            .replace("n = 12", "n = 2")
+            .replace("r = 2", "r = 1")
+            .replace("kappa = 2.0", "kappa = 1.0")
+            .replace("m = 150", "m = 4")
+            .replace("r_prime = 5", "r_prime = 1")
+            .replace("iterations = 120", "iterations = 2")
+            .replace("log_every = 10", "log_every = 1")
+            .replace(
+                "kind = \"trajectories\"",
+                "kind = \"trajectory_comparison\"\ngroup = \"alpha\"",
+            )
+            .replace("\"test_error\", \"sin_theta\"", "\"test_error\"")
+            .replace(
+                "[plot]",
+                &format!(
+                    "[sweep]\nr_prime = [{}]\nalpha = [1e-3, 1e-2]\n[plot]",
+                    list.join(", ")
+                ),
+            )
+    };
+    let l = layout(tmp.path());
+    let text = spec(12);
+    let config = parse(&write_spec(tmp.path(), "twelve", &text), &text, false).unwrap();
+    run_experiment(&config, &l, &Silent).unwrap();
+    // 12 panels: 10 a row (560·10 + 300 pixels wide), 2 rows (640 + 460 high); before, one row
+    // of 12, and 1000 panels drew a 560300-pixel-wide image.
+    let png = std::fs::read(l.figures.join("twelve.png")).unwrap();
+    let dim = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((dim(16), dim(20)), (5900, 1100));
+    let text = spec(101);
+    let config = parse(&write_spec(tmp.path(), "many", &text), &text, false).unwrap();
+    let e = run_experiment(&config, &l, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("101 panels") && e.contains("at most 100"), "{e}");
+    assert!(!l.figures.join("many.png").exists());
 }

@@ -84,6 +84,15 @@ pub fn figure_paths(dir: &Path, name: &str) -> [PathBuf; 2] {
 pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf; 2], PlotError> {
     register_font();
     let panels = figures::build(config, runs)?;
+    if panels.len() > MAX_PANELS {
+        return Err(PlotError(format!(
+            "{}: the figure would have {} panels (one per combination of the swept values it does \
+             not draw on one panel); at most {MAX_PANELS} are drawn: sweep fewer values, or draw \
+             this data from runs.csv yourself",
+            config.name,
+            panels.len()
+        )));
+    }
     let (columns, rows) = grid_shape(config, panels.len());
     let (w, h) = config
         .spec
@@ -104,14 +113,21 @@ pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf;
     Ok([png, svg])
 }
 
-/// (columns, rows) of the panel grid: `plot.columns` panels a row (default: all in one row).
+/// Most panels a figure draws (a grid of 10 × 10 at most 5900 × 4780 pixels by default).
+pub const MAX_PANELS: usize = 100;
+
+/// Most panels a row holds by default (5900 pixels wide).
+const DEFAULT_MAX_COLUMNS: u32 = 10;
+
+/// (columns, rows) of the panel grid: `plot.columns` panels a row (default: all in one row, up
+/// to [`DEFAULT_MAX_COLUMNS`]).
 fn grid_shape(config: &Config, panels: usize) -> (u32, u32) {
     let panels = panels.max(1) as u32;
     let columns = config
         .spec
         .plot
         .columns
-        .map_or(panels, |c| c.clamp(1, panels));
+        .map_or(panels.min(DEFAULT_MAX_COLUMNS), |c| c.clamp(1, panels));
     (columns, panels.div_ceil(columns))
 }
 
