@@ -3173,3 +3173,54 @@ fn a_figure_wraps_its_panels_and_refuses_more_than_it_can_draw() {
     assert!(e.contains("101 panels") && e.contains("at most 100"), "{e}");
     assert!(!l.figures.join("many.png").exists());
 }
+
+#[test]
+fn figures_of_one_configuration_draw_each_swept_combination_apart() {
+    // trajectories draws the median over runs; with α swept it drew one median over both α
+    // (phase_lengths, init_comparison and overparameterization likewise pooled what they do not
+    // draw apart). Now one panel per combination, titled by it.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("seed = 7", "seed = 7\nreplicates = 2")
+        .replace("[plot]", "[sweep]\nalpha = [1e-1, 1e-6]\n[plot]");
+    let config = parse(&write_spec(tmp.path(), "two", &text), &text, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let runs = experiments::output::read_results(&l.results_dir(&config)).unwrap();
+    let panels = experiments::plot::figures::build(&config, &runs).unwrap();
+    let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(
+        titles[0].contains("α=1e-1") && titles[1].contains("α=1e-6"),
+        "{titles:?}"
+    );
+    assert!(
+        titles.iter().all(|t| t.contains("median over 2 runs")),
+        "{titles:?}"
+    );
+    // phase_lengths draws α apart: one panel; a second swept parameter splits it.
+    let phases = text.replace("kind = \"trajectories\"", "kind = \"phase_lengths\"");
+    let config = parse(&write_spec(tmp.path(), "phases", &phases), &phases, false).unwrap();
+    let runs_of = |config: &experiments::spec::Config| {
+        run_experiment(config, &l, &Silent).unwrap();
+        experiments::output::read_results(&l.results_dir(config)).unwrap()
+    };
+    assert_eq!(
+        experiments::plot::figures::build(&config, &runs_of(&config))
+            .unwrap()
+            .len(),
+        1
+    );
+    let split = phases.replace(
+        "alpha = [1e-1, 1e-6]",
+        "alpha = [1e-1, 1e-6]\nstep_size = [0.1, 0.2]",
+    );
+    let config = parse(&write_spec(tmp.path(), "split", &split), &split, false).unwrap();
+    let panels = experiments::plot::figures::build(&config, &runs_of(&config)).unwrap();
+    assert_eq!(panels.len(), 2);
+    assert!(
+        panels[0].title.contains("μ=") || panels[0].title.contains("step"),
+        "{}",
+        panels[0].title
+    );
+}

@@ -17,16 +17,53 @@ pub fn build(config: &Config, runs: &[RunData]) -> Result<Vec<Panel>, PlotError>
     if runs.is_empty() {
         return Err(PlotError("runs.csv has no runs".into()));
     }
+    use Parameter::{Alpha, Init, RPrime};
     Ok(match config.spec.plot.kind {
-        PlotKind::Trajectories => vec![trajectories(config, runs)],
+        PlotKind::Trajectories => per_facet(config, runs, &[], |rs| vec![trajectories(config, rs)]),
         PlotKind::ErrorVsParameter => vec![error_vs_parameter(config, runs)],
-        PlotKind::Overparameterization => overparameterization(runs),
-        PlotKind::InitComparison => init_comparison(runs),
-        PlotKind::PhaseLengths => vec![phase_lengths(runs)],
+        PlotKind::Overparameterization => {
+            per_facet(config, runs, &[Some(RPrime)], overparameterization)
+        }
+        PlotKind::InitComparison => {
+            per_facet(config, runs, &[Some(Alpha), Some(Init)], init_comparison)
+        }
+        PlotKind::PhaseLengths => {
+            per_facet(config, runs, &[Some(Alpha)], |rs| vec![phase_lengths(rs)])
+        }
         PlotKind::IterationsToError => iterations_to_error(config, runs),
         PlotKind::TrajectoryComparison => trajectory_comparison(config, runs),
         PlotKind::SuccessRate => success_rate(config, runs),
     })
+}
+
+/// The panels of `draw` for each combination of the swept parameters other than `used` (those
+/// `draw` tells apart), titled by it: a figure drawn over runs of several configurations would
+/// otherwise pool them into one median. With one combination, `draw` of all runs as they are.
+fn per_facet(
+    config: &Config,
+    runs: &[RunData],
+    used: &[Option<Parameter>],
+    draw: impl Fn(&[RunData]) -> Vec<Panel>,
+) -> Vec<Panel> {
+    let all: Vec<&RunData> = runs.iter().collect();
+    let facets = facets(config, &all, used);
+    if facets.len() <= 1 {
+        return draw(runs);
+    }
+    facets
+        .into_iter()
+        .flat_map(|(label, rs)| {
+            let rs: Vec<RunData> = rs.into_iter().cloned().collect();
+            draw(&rs).into_iter().map(move |mut panel| {
+                panel.title = if panel.title.is_empty() {
+                    label.clone()
+                } else {
+                    format!("{label}: {}", panel.title)
+                };
+                panel
+            })
+        })
+        .collect()
 }
 
 /// The runs split by the combination of values of the swept parameters other than `used` (one
