@@ -1090,6 +1090,11 @@ fn validate(spec: &Spec) -> Result<(), String> {
         }
     }
 
+    if let (Some(_), Some(k)) = (&sw.kappa, p.kappa) {
+        // Checked even when κ is swept, as init.alpha is (a value in the file must be valid).
+        check_f64("problem.kappa", k, k >= 1.0, "κ ≥ 1")?;
+    }
+
     nonempty("sweep.alpha", &sw.alpha)?;
     let akey = if sw.alpha.is_some() {
         "sweep.alpha"
@@ -1139,6 +1144,12 @@ fn validate(spec: &Spec) -> Result<(), String> {
     for &mu in sw.step_size.as_deref().unwrap_or(&[spec.gd.step_size]) {
         check_f64(skey, mu, mu > 0.0, "μ > 0")?;
     }
+    check_f64(
+        "gd.step_size",
+        spec.gd.step_size,
+        spec.gd.step_size > 0.0,
+        "μ > 0",
+    )?;
     if spec.gd.iterations == 0 {
         return Err("gd.iterations = 0 is out of range; allowed: T ≥ 1".into());
     }
@@ -1186,6 +1197,14 @@ fn validate(spec: &Spec) -> Result<(), String> {
         .unwrap_or(vec![spec.noise.clone().unwrap_or_default().sigma]);
     for s in sigmas {
         check_f64(skey, s, s >= 0.0, "σ ≥ 0 (0: noiseless)")?;
+    }
+    if let Some(noise) = &spec.noise {
+        check_f64(
+            "noise.sigma",
+            noise.sigma,
+            noise.sigma >= 0.0,
+            "σ ≥ 0 (0: noiseless)",
+        )?;
     }
     let runs = run_count(spec);
     if runs.is_none_or(|n| n > MAX_RUNS) {
@@ -1294,6 +1313,52 @@ fn validate(spec: &Spec) -> Result<(), String> {
         return Err(format!(
             "plot.columns = {c} is out of range; allowed: 1 ≤ columns ≤ 10 (panels per row)"
         ));
+    }
+    {
+        use PlotKind::*;
+        let plot = &spec.plot;
+        // Options each kind draws with; one set for a kind that ignores it is a mistake to report
+        // (plot.quantities is left alone: kinds without quantities draw the test error).
+        let options: [(&str, bool, &[PlotKind]); 7] = [
+            (
+                "x",
+                plot.x.is_some(),
+                &[ErrorVsParameter, IterationsToError, SuccessRate],
+            ),
+            (
+                "group",
+                plot.group.is_some(),
+                &[
+                    ErrorVsParameter,
+                    IterationsToError,
+                    SuccessRate,
+                    TrajectoryComparison,
+                ],
+            ),
+            ("fit_max_x", plot.fit_max_x.is_some(), &[ErrorVsParameter]),
+            (
+                "reference_exponent",
+                plot.reference_exponent.is_some(),
+                &[ErrorVsParameter],
+            ),
+            ("max_t", plot.max_t.is_some(), &[Trajectories]),
+            ("log_t", plot.log_t, &[TrajectoryComparison]),
+            ("phases", plot.phases, &[Trajectories]),
+        ];
+        if let Some((key, _, kinds)) = options
+            .iter()
+            .find(|(_, set, kinds)| *set && !kinds.contains(&plot.kind))
+        {
+            let names: Vec<String> = kinds
+                .iter()
+                .map(|k| format!("{:?}", kind_name(*k)))
+                .collect();
+            return Err(format!(
+                "plot.{key} is set, but kind = {:?} does not use it; allowed with kind = {}",
+                kind_name(plot.kind),
+                names.join(", ")
+            ));
+        }
     }
     if spec.plot.target_error.is_some()
         && !matches!(
@@ -1533,11 +1598,24 @@ pub const MAX_RUNS: usize = 100_000;
 /// Refuses a sweep list that repeats a value (its runs would be counted twice in every median).
 fn distinct<T: PartialEq + std::fmt::Debug>(key: &str, v: &Option<Vec<T>>) -> Result<(), String> {
     for (i, a) in v.iter().flatten().enumerate() {
-        if v.iter().flatten().take(i).any(|b| b == a) {
-            return Err(format!("{key} lists {a:?} twice; allowed: distinct values"));
+        if let Some(b) = v.iter().flatten().take(i).find(|b| *b == a) {
+            let (a, b) = (format!("{a:?}"), format!("{b:?}"));
+            return Err(if a == b {
+                format!("{key} lists {a} twice; allowed: distinct values")
+            } else {
+                format!("{key} lists {b} and {a}, which are equal; allowed: distinct values")
+            });
         }
     }
     Ok(())
+}
+
+/// The name of a plot kind as a spec writes it (`kind = "…"`).
+fn kind_name(kind: PlotKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// Lengths of the sweep lists that are set, as (key, length).

@@ -748,6 +748,31 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["sigma_u_9 is not recorded", "sigma_u_1 … sigma_u_4"],
         ),
         (
+            "swept_kappa_with_a_bad_base",
+            &SMALL.replace("kappa = 2.0", "kappa = nan").replace("[plot]", "[sweep]\nkappa = [1.0, 2.0]\n[plot]"),
+            &["problem.kappa = NaN", "κ ≥ 1"],
+        ),
+        (
+            "swept_step_size_with_a_bad_base",
+            &SMALL.replace("step_size = 0.25", "step_size = -1e300").replace("[plot]", "[sweep]\nstep_size = [0.1, 0.2]\n[plot]"),
+            &["gd.step_size", "μ > 0"],
+        ),
+        (
+            "swept_sigma_with_a_bad_base",
+            &SMALL.replace("[plot]", "[noise]\nsigma = -5.0\n[sweep]\nsigma = [0.0, 0.1]\n[plot]"),
+            &["noise.sigma", "σ ≥ 0"],
+        ),
+        (
+            "signed_zero_twice",
+            &SMALL.replace("[plot]", "[sweep]\nsigma = [0.0, -0.0]\n[plot]"),
+            &["sweep.sigma lists 0.0 and -0.0, which are equal"],
+        ),
+        (
+            "unused_plot_option",
+            &SMALL.replace("[plot]", "[plot]\nlog_t = true"),
+            &["plot.log_t is set, but kind = \"trajectories\" does not use it", "\"trajectory_comparison\""],
+        ),
+        (
             "columns_too_many",
             &SMALL.replace("[plot]", "[plot]\ncolumns = 11"),
             &["plot.columns = 11", "1 ≤ columns ≤ 10"],
