@@ -145,7 +145,7 @@ impl Observer for DiagnosticsRecorder<'_> {
 ///
 /// | field | formula |
 /// |---|---|
-/// | `sin_lt_l` | sin∠(L_t, L): L_t = top-r left singular subspace of U_t, L = top-r eigenspace of M = 𝒜*𝒜(XXᵀ) |
+/// | `sin_lt_l` | sin∠(L_t, L): L_t = top-r left singular subspace of U_t, L = top-r eigenspace of M = 𝒜*(y) (= 𝒜*𝒜(XXᵀ) without noise) |
 /// | `sin_lt_x` | sin∠(L_t, col(X)) |
 /// | `sin_power_l` | sin∠(top-r left singular subspace of Ũ_t, L), Ũ_t = (I + μM)^t U_0 |
 /// | `sin_lt_power` | sin∠(L_t, top-r left singular subspace of Ũ_t) |
@@ -290,7 +290,7 @@ pub struct SpectralComparison {
 const POWER_RESCALE_BITS: i32 = 256;
 
 impl SpectralComparison {
-    /// For the problem's M = 𝒜*(y) = 𝒜*𝒜(XXᵀ), step size μ and the run's U_0.
+    /// For the problem's M = 𝒜*(y) (= 𝒜*𝒜(XXᵀ) without noise), step size μ and the run's U_0.
     pub fn new(
         problem: &Problem,
         step_size: f64,

@@ -48,7 +48,21 @@ pub enum SingularValues {
 
 impl SingularValues {
     /// The r singular values, descending.
+    ///
+    /// # Panics
+    /// If κ < 1 or is not finite, or if explicit values are not r positive finite numbers (the
+    /// spec and the Python module check these before).
     pub fn values(&self, r: usize) -> Vec<f64> {
+        match self {
+            Self::Condition(kappa) => assert!(
+                kappa.is_finite() && *kappa >= 1.0,
+                "κ = {kappa}; allowed: a finite κ ≥ 1"
+            ),
+            Self::Explicit(s) => assert!(
+                s.len() == r && s.iter().all(|v| v.is_finite() && *v > 0.0),
+                "singular values {s:?} for r = {r}; allowed: r positive finite numbers"
+            ),
+        }
         match self {
             Self::Condition(_) if r == 1 => vec![1.0],
             Self::Condition(kappa) => (0..r)
@@ -111,7 +125,15 @@ impl GroundTruth {
     }
 
     /// X = V·diag(s) for a given orthonormal V (n×r) and s (length r, descending).
+    ///
+    /// # Panics
+    /// If s does not have r entries.
     pub fn from_basis(v_x: Array2<f64>, singular_values: Vec<f64>) -> Self {
+        assert_eq!(
+            singular_values.len(),
+            v_x.ncols(),
+            "one singular value per column of V_X"
+        );
         let s = Array1::from(singular_values.clone());
         let x = &v_x * &s;
         let xxt = x.dot(&x.t());
@@ -197,7 +219,7 @@ impl Problem {
         self
     }
 
-    /// M = 𝒜*(y) = 𝒜*𝒜(XXᵀ) (noiseless data): the matrix whose power method phase I of GD mimics, and whose top
+    /// M = 𝒜*(y) (= 𝒜*𝒜(XXᵀ) without noise; with it, 𝒜*𝒜(XXᵀ) + 𝒜*(ε)): the matrix whose power method phase I of GD mimics, and whose top
     /// eigenvectors spectral initialization uses.
     pub fn spectral_matrix(&self) -> Array2<f64> {
         self.operator.adjoint(self.y.view())

@@ -105,8 +105,12 @@ mod tests {
             d_few > d_many,
             "δ(m=60) = {d_few} should exceed δ(m=2000) = {d_many}"
         );
-        // Ascent finds directions at least as bad as random ones.
+        // The ascent finds clearly worse directions than the random draws it starts from (the
+        // estimate is a running maximum over both, so only a strict gain tests the ascent).
         let random_only = rip_lower_estimate(&few, 3, 10, 0, 4).unwrap();
-        assert!(d_few >= random_only);
+        assert!(
+            d_few > 1.5 * random_only,
+            "ascent {d_few} against random draws {random_only}"
+        );
     }
 }

@@ -309,20 +309,35 @@ fn spectral_regime_is_exact_when_every_entry_is_observed_and_measures_the_gap_ot
     let full = CompletionOperator::sample_uniform(n, 1.0, &mut rng(8, Stream::Operator));
     let exact = spectral_regime(&Problem::new(truth.clone(), full)).unwrap();
     assert!(exact.deviation < 1e-13 && exact.sin_l_x < 1e-7, "{exact:?}");
-    // p = 0.3: the deviation is ‖P_Ω(XXᵀ)/p − XXᵀ‖/σ_r², computed here densely, and Davis–Kahan
-    // bounds the angle while it is below 1.
-    let op = CompletionOperator::sample_uniform(n, 0.3, &mut rng(9, Stream::Operator));
-    let problem = Problem::new(truth.clone(), op);
-    let g = spectral_regime(&problem).unwrap();
-    let m = problem.spectral_matrix();
-    let dense_dev = lowrank_core::linalg::spectral_norm((&m - &truth.xxt).view()).unwrap()
-        / truth.sigma_min().powi(2);
-    assert!((g.deviation - dense_dev).abs() <= 1e-12 * dense_dev);
-    if g.deviation < 1.0 {
+    // p < 1: M = P_Ω(XXᵀ)/p (the observed entries of XXᵀ, both triangles, divided by p), built
+    // here from Ω alone; the deviation is ‖M − XXᵀ‖/σ_r², and Davis–Kahan bounds the angle once it
+    // is below 1 (κ = 1, n = 60, p = 0.9 here; n = 15, κ = 2, p = 0.3 gives 4.4).
+    let wide = GroundTruth::sample(60, r, &SingularValues::Condition(1.0), 8);
+    for (truth, p, seed, below_one) in [(&truth, 0.3, 9, false), (&wide, 0.9, 10, true)] {
+        let n = truth.n();
+        let op = CompletionOperator::sample_uniform(n, p, &mut rng(seed, Stream::Operator));
+        let mut dense = Array2::<f64>::zeros((n, n));
+        for &(i, j) in op.entries() {
+            dense[[i, j]] = truth.xxt[[i, j]] / op.p();
+            dense[[j, i]] = truth.xxt[[j, i]] / op.p();
+        }
+        let problem = Problem::new(truth.clone(), op);
+        let m = problem.spectral_matrix();
         assert!(
-            g.sin_l_x <= g.deviation / (1.0 - g.deviation) + 1e-12,
-            "{g:?}"
+            frob(&(&m - &dense)) <= 1e-13 * frob(&dense),
+            "M ≠ P_Ω(XXᵀ)/p"
         );
+        let g = spectral_regime(&problem).unwrap();
+        let dense_dev = lowrank_core::linalg::spectral_norm((&dense - &truth.xxt).view()).unwrap()
+            / truth.sigma_min().powi(2);
+        assert!((g.deviation - dense_dev).abs() <= 1e-12 * dense_dev);
+        assert_eq!(g.deviation < 1.0, below_one, "p = {p}: {g:?}");
+        if below_one {
+            assert!(
+                g.sin_l_x <= g.deviation / (1.0 - g.deviation) + 1e-12,
+                "{g:?}"
+            );
+        }
+        assert!((0.0..=1.0 + 1e-12).contains(&g.sin_l_x));
     }
-    assert!((0.0..=1.0 + 1e-12).contains(&g.sin_l_x));
 }
