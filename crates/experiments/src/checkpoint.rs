@@ -280,9 +280,13 @@ impl Checkpointer for TimedCheckpointer<'_> {
     }
 }
 
-/// Removes a batch's checkpoint (after its results are cached); a missing file is fine.
+/// Removes a batch's checkpoint (after its results are cached), and any checkpoint named by
+/// another of its runs: one left by an earlier attempt whose first pending run was another (the
+/// cache held other runs then), which no batch would ever read again. A missing file is fine.
 pub fn remove(cache_dir: &Path, keys: &[String]) {
-    let _ = std::fs::remove_file(path(cache_dir, keys));
+    for k in 0..keys.len() {
+        let _ = std::fs::remove_file(path(cache_dir, &keys[k..]));
+    }
 }
 
 #[cfg(test)]

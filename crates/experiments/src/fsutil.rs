@@ -108,21 +108,54 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_set_atomic(&[(path, bytes)])
 }
 
-/// Calls `write(tmp)` to produce the file at a path inside a private temporary directory (the
-/// file name is `path`'s, so its extension is kept: plotters picks the image format from it),
-/// then renames it to `path`; on error the temporary directory is removed and `path` is untouched.
-pub fn with_atomic_path<E: From<std::io::Error>>(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), E>,
+/// Calls `write(tmps)` to produce the files at `paths` under temporary paths inside private
+/// temporary directories (each file name is its path's, so its extension is kept: plotters picks
+/// the image format from it), flushes them, then renames them to `paths` in order and flushes the
+/// directories; on error the temporary directories are removed and no path is touched, so a set
+/// (a figure's PNG and SVG) never mixes an old file with a new one.
+pub fn with_atomic_paths<E: From<std::io::Error>, const N: usize>(
+    paths: [&Path; N],
+    write: impl FnOnce(&[PathBuf; N]) -> Result<(), E>,
 ) -> Result<(), E> {
-    refuse_symlink(path)?;
-    let private = private_dir(&parent_dir(path)?)?;
-    let tmp = private
-        .path()
-        .join(path.file_name().unwrap_or_else(|| "out".as_ref()));
-    write(&tmp)?;
-    std::fs::rename(&tmp, path)?;
+    for path in paths {
+        refuse_symlink(path)?;
+    }
+    let mut privates: Vec<(PathBuf, tempfile::TempDir)> = Vec::new();
+    let mut tmps: Vec<PathBuf> = Vec::with_capacity(N);
+    for (k, path) in paths.iter().enumerate() {
+        let dir = parent_dir(path)?;
+        let i = match privates.iter().position(|(d, _)| *d == dir) {
+            Some(i) => i,
+            None => {
+                privates.push((dir.clone(), private_dir(&dir)?));
+                privates.len() - 1
+            }
+        };
+        let name = path.file_name().unwrap_or_else(|| "out".as_ref());
+        // One subdirectory per file keeps the name (and extension) even for equal names.
+        let sub = privates[i].1.path().join(k.to_string());
+        std::fs::create_dir(&sub)?;
+        tmps.push(sub.join(name));
+    }
+    let tmps: [PathBuf; N] = tmps.try_into().expect("one temporary path per path");
+    write(&tmps)?;
+    for tmp in &tmps {
+        std::fs::File::open(tmp)?.sync_all()?;
+    }
+    for (tmp, path) in tmps.iter().zip(paths) {
+        std::fs::rename(tmp, path)?;
+    }
+    for (dir, _) in &privates {
+        sync_dir(dir);
+    }
     Ok(())
+}
+
+/// Flushes a directory's entries (the renames into it) to disk, where the system allows it.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 /// Writes several files so that they change together as far as the file system allows: every
@@ -178,6 +211,9 @@ pub fn write_set_atomic_with(files: &mut [FileWriter<'_>]) -> std::io::Result<()
     }
     for ((path, _), tmp) in files.iter().zip(&temps) {
         std::fs::rename(tmp, path)?;
+    }
+    for (dir, _) in &privates {
+        sync_dir(dir);
     }
     Ok(())
 }

@@ -258,6 +258,33 @@ fn malformed_cache_entries_are_recomputed() {
 }
 
 #[test]
+fn a_finished_batch_removes_checkpoints_named_by_any_of_its_runs() {
+    // A checkpoint is named by the batch's first pending run; one left by an attempt when another
+    // run came first would never be read again. The finished batch removes it.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("first")).unwrap();
+    let (config, l) = run_two_alphas(&tmp.path().join("first"));
+    let mut keys: Vec<String> = std::fs::read_dir(l.cache_dir(&config))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|n| n.strip_suffix(".json").map(String::from))
+        .collect();
+    keys.sort();
+    assert_eq!(keys.len(), 2);
+    let fresh = layout(&tmp.path().join("second"));
+    let cache = fresh.cache_dir(&config);
+    std::fs::create_dir_all(&cache).unwrap();
+    for k in &keys {
+        std::fs::write(cache.join(format!("{k}.checkpoint.json")), b"{}").unwrap();
+    }
+    let out = run_experiment(&config, &fresh, &Silent).unwrap();
+    assert_eq!(out.cache.computed, 2);
+    for k in &keys {
+        assert!(!cache.join(format!("{k}.checkpoint.json")).exists(), "{k}");
+    }
+}
+
+#[test]
 fn runs_with_undefined_values_are_cached_too() {
     // Spectral diagnostics contain NaN (power-method angles after rank loss, deviation at t = 0);
     // they must come back from the cache, and the CSVs must be identical.

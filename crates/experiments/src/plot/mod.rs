@@ -11,7 +11,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::fsutil::with_atomic_path;
+use crate::fsutil::with_atomic_paths;
 use crate::output::RunData;
 use crate::spec::Config;
 
@@ -100,16 +100,17 @@ pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf;
         .size
         .unwrap_or((560 * columns + 300, 640 + 460 * (rows - 1)));
     let [png, svg] = figure_paths(dir, &config.name);
-    with_atomic_path(&png, |tmp| -> Result<(), PlotError> {
-        let root = BitMapBackend::new(tmp, (w, h)).into_drawing_area();
-        draw(&root, config, &panels)?;
-        root.present().map_err(err)
-    })?;
-    with_atomic_path(&svg, |tmp| -> Result<(), PlotError> {
-        let root = SVGBackend::new(tmp, (w, h)).into_drawing_area();
-        draw(&root, config, &panels)?;
-        root.present().map_err(err)
-    })?;
+    with_atomic_paths(
+        [&png, &svg],
+        |[png_tmp, svg_tmp]| -> Result<(), PlotError> {
+            let root = BitMapBackend::new(png_tmp, (w, h)).into_drawing_area();
+            draw(&root, config, &panels)?;
+            root.present().map_err(err)?;
+            let root = SVGBackend::new(svg_tmp, (w, h)).into_drawing_area();
+            draw(&root, config, &panels)?;
+            root.present().map_err(err)
+        },
+    )?;
     Ok([png, svg])
 }
 
