@@ -8,7 +8,9 @@
 //! ```
 //! τ and ρ are [`PhaseThresholds`] (defaults τ = 0.3, ρ = 2). The paper's phase I ends once the
 //! signal part is aligned with col(X) (sin θ ≤ cκ⁻²) and dominates the noise part; τ plays the role
-//! of cκ⁻² for the κ ≤ 4 used here.
+//! of cκ⁻² for the κ ≤ 4 used here. ρ is looser than the proof: its conditions at t_*
+//! (σ_min(UW) ≥ αβ/4, ‖UW_⊥‖ ≤ κ⁻²αβ/8) imply σ_min(UW) ≥ 2κ²‖UW_⊥‖; a fixed ρ = 2 marks the end of
+//! the alignment the same way for every κ, and `diagnostics.phase_signal_to_noise` sets another.
 
 /// Thresholds of the phase-I detector (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
