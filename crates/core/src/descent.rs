@@ -20,7 +20,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
-use crate::algorithm::{Algorithm, StepContext, StepFailure, StepRule};
+use crate::algorithm::{Algorithm, AlgorithmError, StepContext, StepFailure, StepRule};
 use crate::linalg::frobenius_norm;
 use crate::operator::{PassKernel, PassRun};
 use crate::problem::Problem;
@@ -62,6 +62,47 @@ impl RunParams {
     pub fn with_algorithm(self, algorithm: Algorithm) -> Self {
         Self { algorithm, ..self }
     }
+
+    /// Ok if every value is in its allowed range: μ finite and > 0, log_every ≥ 1, the divergence
+    /// factor > 0 (+inf: only non-finite values count as divergence), and the algorithm's parameter
+    /// as its checked constructors ([`Algorithm::scaled_gd`], [`Algorithm::precgd`]) allow.
+    pub fn check(&self) -> Result<(), RunParamsError> {
+        if !(self.step_size.is_finite() && self.step_size > 0.0) {
+            return Err(RunParamsError::StepSize(self.step_size));
+        }
+        if self.log_every == 0 {
+            return Err(RunParamsError::LogEvery);
+        }
+        if self.divergence_factor.is_nan() || self.divergence_factor <= 0.0 {
+            return Err(RunParamsError::DivergenceFactor(self.divergence_factor));
+        }
+        match self.algorithm {
+            Algorithm::Gd => Ok(()),
+            Algorithm::ScaledGd { lambda } => Algorithm::scaled_gd(lambda).map(|_| ()),
+            Algorithm::PrecGd { c } => Algorithm::precgd(c).map(|_| ()),
+        }
+        .map_err(RunParamsError::Algorithm)
+    }
+}
+
+/// A [`RunParams`] value outside its allowed range (see [`RunParams::check`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunParamsError {
+    /// μ is not finite or not positive.
+    #[error("step_size = {0} is out of range; allowed: a finite μ > 0")]
+    StepSize(f64),
+    /// log_every is 0.
+    #[error("log_every = 0 is out of range; allowed: log_every ≥ 1")]
+    LogEvery,
+    /// The divergence factor is NaN or not positive.
+    #[error(
+        "divergence_factor = {0} is out of range; allowed: a factor > 0 (inf: only non-finite \
+         values count as divergence)"
+    )]
+    DivergenceFactor(f64),
+    /// The algorithm's parameter.
+    #[error(transparent)]
+    Algorithm(AlgorithmError),
 }
 
 /// What the observer sees at a logged iteration.
@@ -338,8 +379,10 @@ pub fn run_gradient_descent_batch_from(
 /// batch (the runs not yet cached) passes the kernel of the whole to get the same numbers.
 ///
 /// # Panics
-/// As [`run_gradient_descent_batch_from`], and if `instances` does not have one instance per run
-/// or the instances do not share one operator (the same `Arc`).
+/// As [`run_gradient_descent_batch_from`], if `instances` does not have one instance per run or
+/// the instances do not share one operator (the same `Arc`), and if a run's parameters fail
+/// [`RunParams::check`] (every loop of this module comes here; specs and the Python module check
+/// them first).
 pub fn run_gradient_descent_shared_operator_from(
     instances: &[&Problem],
     runs: Vec<BatchRun<'_>>,
@@ -348,6 +391,11 @@ pub fn run_gradient_descent_shared_operator_from(
     mut checkpointer: Option<&mut dyn Checkpointer>,
 ) -> Vec<RunOutcome> {
     assert_eq!(instances.len(), runs.len(), "one instance per run");
+    for r in &runs {
+        if let Err(e) = r.params.check() {
+            panic!("run parameters: {e}");
+        }
+    }
     let Some(first) = instances.first() else {
         return Vec::new();
     };

@@ -63,8 +63,8 @@ pub use algorithm::{Algorithm, AlgorithmError, StepFailure};
 pub use descent::{
     run_gradient_descent, run_gradient_descent_batch, run_gradient_descent_batch_from,
     run_gradient_descent_shared_operator, run_gradient_descent_shared_operator_from, BatchRun,
-    BatchState, Checkpointer, Control, IterationState, Observer, RunOutcome, RunParams, RunState,
-    RunStatus,
+    BatchState, Checkpointer, Control, IterationState, Observer, RunOutcome, RunParams,
+    RunParamsError, RunState, RunStatus,
 };
 pub use diagnostics::{
     spectral_regime, Diagnostics, DiagnosticsCalculator, DiagnosticsRecorder, PowerMethodDeparture,

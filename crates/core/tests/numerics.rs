@@ -924,3 +924,52 @@ fn spectral_comparison_follows_the_power_iterate_past_the_range_of_f64() {
         "the angle was compared at {resolved} times only"
     );
 }
+
+#[test]
+fn run_parameters_are_checked_before_any_iteration() {
+    use lowrank_core::{Algorithm, RunParamsError};
+    assert_eq!(RunParams::new(0.25, 10, 1).check(), Ok(()));
+    let bad = [
+        (RunParams::new(0.0, 10, 1), "step_size = 0"),
+        (RunParams::new(f64::NAN, 10, 1), "step_size = NaN"),
+        (RunParams::new(0.25, 10, 0), "log_every = 0"),
+        (
+            RunParams {
+                divergence_factor: f64::NAN,
+                ..RunParams::new(0.25, 10, 1)
+            },
+            "divergence_factor = NaN",
+        ),
+        (
+            RunParams::new(0.25, 10, 1).with_algorithm(Algorithm::ScaledGd { lambda: -1.0 }),
+            "lambda = -1",
+        ),
+        (
+            RunParams::new(0.25, 10, 1).with_algorithm(Algorithm::PrecGd { c: 0.0 }),
+            "c = 0",
+        ),
+    ];
+    for (params, message) in bad {
+        let e: RunParamsError = params.check().unwrap_err();
+        assert!(e.to_string().starts_with(message), "{e}");
+    }
+    // +inf: divergence only by non-finite values.
+    let never = RunParams {
+        divergence_factor: f64::INFINITY,
+        ..RunParams::new(0.25, 10, 1)
+    };
+    assert_eq!(never.check(), Ok(()));
+    // The loop refuses them (before, it ran with them).
+    let problem = Problem::sample_gaussian(6, 1, 40, &SingularValues::Condition(1.0), 1);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_gradient_descent(
+            &problem,
+            &RunParams::new(f64::NAN, 5, 1),
+            small_random_init(6, 2, 1e-3, 2),
+            &mut DiagnosticsRecorder::new(&problem.truth, 1.0, 1),
+        )
+    }));
+    let panic = result.unwrap_err();
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("step_size = NaN"), "{text}");
+}
