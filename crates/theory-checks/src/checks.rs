@@ -127,8 +127,8 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
                 .map(|(t, _)| *t)
         };
         let budget = res.t.last().copied().unwrap_or(0);
-        // The deviation is NaN where it cannot be measured (Ũ_t's norm overflows f64 after
-        // enough growth, or the comparison could not be set up). A crossing counts if it comes
+        // The deviation is NaN where it cannot be measured (the comparison could not be set up,
+        // or Ũ_t's decomposition failed; its norm no longer overflows, see SpectralComparison). A crossing counts if it comes
         // before the first NaN; with none, the departure is after the last measured t (the
         // measurable horizon, at least one log step in); a crossing after a NaN gap is FAIL.
         let first_nan = res
@@ -138,6 +138,9 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             .find(|(_, v)| !v.is_finite())
             .map(|(t, _)| *t);
         let horizon = first_nan.map_or(budget, |t| t.saturating_sub(k));
+        // A missing series (no spectral diagnostics) has no NaN and no crossing: without this it
+        // would read as "no departure within the budget".
+        let measured = dev.iter().any(|v| v.is_finite());
         let judge_departure = |pred: &dyn Fn(f64) -> bool,
                                bound: f64,
                                out: &mut Vec<Comparison>,
@@ -157,12 +160,15 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
                 }
                 None => {
                     let tail = if first_nan.is_some() {
-                        " (measurable to there: Ũ_t overflows after)"
+                        " (measurable to there)"
                     } else {
                         ""
                     };
                     shown.push(format!("> {horizon}{tail} vs {}", fmt(bound)));
-                    out.push(Comparison::holds("deviation measured", horizon > 0));
+                    out.push(Comparison::holds(
+                        "deviation measured",
+                        measured && horizon > 0,
+                    ));
                     out.push(Comparison::at_least("departure", horizon as f64, bound));
                 }
             }
@@ -216,7 +222,7 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
         ),
         Row::new(
             case.to_string(),
-            "max_{t < t_D(1/2)} sin∠(L_t, top-r subspace of Ũ_t)",
+            "max sin∠(L_t, top-r subspace of Ũ_t) over t before the measured first t with deviation ≥ 1/2",
             "small: before the departure GD and the power method span the same subspace",
             fmt(angle),
             "≤ 0.5",
@@ -252,12 +258,19 @@ pub fn alignment(scale: &Scale) -> Check {
                 continue;
             };
             c_vals.push(at(r, &SIN_THETA, t_1) * kappa * kappa);
+            // NaN-propagating: an unmeasured deviation is shown as NaN, not as 0.
             dev.push(
                 r.t.iter()
                     .zip(r.series("power_deviation").unwrap_or_default())
                     .filter(|(t, _)| **t <= t_star)
                     .map(|(_, v)| v)
-                    .fold(0f64, f64::max),
+                    .fold(0f64, |m, v| {
+                        if v.is_nan() || m.is_nan() {
+                            f64::NAN
+                        } else {
+                            m.max(v)
+                        }
+                    }),
             );
             stars.push(t_star as f64);
         }
@@ -369,7 +382,7 @@ pub fn alignment(scale: &Scale) -> Check {
     rows.push(Row::new(
         in_case.clone(),
         "RIP constant δ_{2r+1} (lower estimate, replicate 0, per κ)",
-        "the theorem asks δ ≤ cκ⁻⁴r^(−1/2): met for small κ only, whatever m",
+        "the theorem asks δ ≤ cκ⁻⁴r^(−1/2): at a fixed m, met for small κ only (δ falls with m)",
         list(&deltas.iter().map(|d| fmt(*d)).collect::<Vec<_>>()),
         "reported, not judged",
         vec![],
@@ -435,9 +448,12 @@ pub fn alignment(scale: &Scale) -> Check {
         assumptions: "Outside: the theorem needs δ_{2r+1} ≤ cκ⁻⁴r^(−1/2); check 5 measures δ for this m.".into(),
         reading: "t_* is detected with a sin θ threshold (0.3), so sin θ(t_*) is bounded by construction; the alignment \
                   is therefore measured at t_1, the end of phase II, which the proof also keeps below cκ⁻². A FAIL of the \
-                  κ-trend means sin θ does not shrink like κ⁻² at this m: the measured alignment is limited by \
-                  sin∠(L, col X), the angle between the spectral subspace and the truth, which grows with κ when m is fixed. \
-                  The power-method rows test Lemma D.1/D.2 (restated in the shared notes): GD stays within a \
+                  κ-trend means sin θ(t_1) does not shrink like κ⁻² at this m: it stays near 0.1–0.2 while κ² grows, so \
+                  c = sin θ·κ² grows like κ². This m is far outside the theorem's regime (check 5), so the FAIL does not \
+                  contradict it; what sets sin θ(t_1) here is not established by these rows (it is not the angle \
+                  between L and col X, which an independent review measured larger: about 0.24, 0.62 and 0.99 for \
+                  κ = 1, 2, 4). The power-method rows test Lemma D.1/D.2 (in the form `lowrank_core::PowerMethodDeparture` \
+                  states, from the restatement by Karnik et al.; its constants are not in the shared notes): GD stays within a \
                   relative deviation ε of the power iterate Ũ_t = (I + μM)^t U_0 at least until t_D(ε) = \
                   ln(ε‖M‖‖U_0ᵀv_1‖/(8(1+δ)√min(n,r')α³‖B‖³))/(2 ln(1+μ‖M‖)); each replicate's measured departure is set \
                   against that bound with its own instance, U_0 and δ̂ (a lower estimate of δ, so the bound used is the \
@@ -446,13 +462,14 @@ pub fn alignment(scale: &Scale) -> Check {
                   exceeds 1 is decided by rounding (on some CPUs never within the budget); the level-1/2 departure is \
                   the informative one. A FAIL of a departure row would mean GD left the power method earlier than the \
                   lemma allows; a negative bound means α is too large for the lemma to say anything (also FAIL). The \
-                  subspace-angle row is measured before the level-1/2 departure, where the lemma says GD is the power \
-                  method. The maximum deviation up to the phase detector's t_* is shown (INFO): it is at its saturation \
-                  value, 1 minus a rounding-sized amount, because t_* comes after the departure. \
+                  subspace-angle row is measured before the measured level-1/2 departure (later than the bound \
+                  t_D(1/2)). The maximum deviation up to the phase detector's t_* is shown (INFO): where t_* comes after \
+                  the departure (κ = 2, 4) it is at its saturation value, within rounding of 1; for κ = 1 t_* comes \
+                  before it and the deviation is still tiny. \
                   Near the RIP regime (n = 10, m = 50000, δ ≈ 0.02) sin θ(t_1) is small for every κ but does not fall with \
-                  κ: it is set by the angle between L and col(X), which depends on δ, i.e. on m, not on κ; the theorem's \
-                  assumption δ ≤ cκ⁻⁴r^(−1/2) ties m to κ⁸, so at a fixed m the κ⁻² factor cannot show, and the κ-trend \
-                  row fails there too (measured with α down to 1e-10 while developing the check: sin θ(t_1) did not move)."
+                  κ (per replicate it is nearly the same at κ = 2 and 4); the theorem's assumption δ ≤ cκ⁻⁴r^(−1/2) ties \
+                  m to κ⁸, so at a fixed m the κ⁻² factor need not show, and the κ-trend row fails there too (measured \
+                  with α down to 1e-10 while developing the check: sin θ(t_1) did not move)."
             .into(),
         rows,
         seconds: start.elapsed().as_secs_f64(),
@@ -756,8 +773,11 @@ pub fn iteration_counts(scale: &Scale) -> Check {
             "R² of median iteration vs ln(1/α)",
             "linear in ln(1/α)",
             fmt(r2),
-            "R² ≥ 0.98",
-            vec![Comparison::at_least("R²", r2, 0.98)],
+            "R² ≥ 0.98, every run has it",
+            vec![
+                Comparison::at_least("R²", r2, 0.98),
+                Comparison::count_at_most("runs without it", missing, 0),
+            ],
         ));
         rows.push(Row::new(
             name.to_string(),

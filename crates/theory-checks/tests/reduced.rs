@@ -197,9 +197,9 @@ fn noise_sets_the_best_error_and_overparameterized_gd_then_fits_it() {
 #[test]
 fn departure_rows_pass_for_small_alpha_and_fail_when_alpha_is_too_large() {
     let scale = Scale::reduced();
-    let verdicts = |alpha: f64| {
+    let verdicts_of = |alpha: f64, spectral: bool| {
         let mut e = theory_checks::Experiment::new("departure", &scale);
-        e.spectral = true;
+        e.spectral = spectral;
         e.alpha = alpha;
         e.iterations = 400;
         e.replicates = 1;
@@ -211,7 +211,11 @@ fn departure_rows_pass_for_small_alpha_and_fail_when_alpha_is_too_large() {
             .map(|r| r.verdict)
             .collect::<Vec<_>>()
     };
+    let verdicts = |alpha: f64| verdicts_of(alpha, true);
     assert_eq!(verdicts(1e-6), vec![Verdict::Pass, Verdict::Pass]);
     // At α = 0.5 the bound is negative: the lemma says nothing, and the rows fail.
     assert_eq!(verdicts(0.5), vec![Verdict::Fail, Verdict::Fail]);
+    // Without the spectral diagnostics there is no deviation to judge: not a PASS (before, the
+    // missing series read as "no departure within the budget" and passed).
+    assert_eq!(verdicts_of(1e-6, false), vec![Verdict::Fail, Verdict::Fail]);
 }
