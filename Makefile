@@ -53,7 +53,8 @@ theory: build
 ## Then one GD iteration and a batch of 32 through Python against the command line (bench/python.txt).
 bench: build python
 	$(TARGET_DIR)/release/bench --out bench/results.json
-	.venv/bin/python examples/python/bench.py $(abspath $(BIN)) | tee bench/python.txt
+	.venv/bin/python examples/python/bench.py "$(abspath $(BIN))" > bench/python.txt.tmp
+	mv bench/python.txt.tmp bench/python.txt && cat bench/python.txt
 
 ## Run the test suite (unit, numerical and pipeline tests, doc examples, the core's example
 ## program), then fmt and clippy checks, then the Python module's tests (pytest, after `make python`).
@@ -81,8 +82,8 @@ python: setup
 ## The Python module's tests (pytest), its fmt and clippy checks; they compare with the CLI binary.
 python-test: python build
 	$(CARGO) fmt --manifest-path crates/python/Cargo.toml -- --check
-	PYO3_PYTHON=$(abspath .venv/bin/python) CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) $(CARGO) clippy --release --manifest-path crates/python/Cargo.toml -- -D warnings
-	LOWRANK_EXPERIMENTS_BIN=$(abspath $(BIN)) .venv/bin/python -m pytest -q crates/python/tests
+	PYO3_PYTHON="$(abspath .venv/bin/python)" CARGO_TARGET_DIR="$(abspath $(TARGET_DIR))" $(CARGO) clippy --release --manifest-path crates/python/Cargo.toml -- -D warnings
+	LOWRANK_EXPERIMENTS_BIN="$(abspath $(BIN))" .venv/bin/python -m pytest -q crates/python/tests
 
 lint: setup
 	$(CARGO) fmt --all -- --check

@@ -1082,7 +1082,13 @@ fn validate(spec: &Spec) -> Result<(), String> {
         "problem.kappa"
     };
     for &k in &kappas {
-        check_f64(kkey, k, k >= 1.0, "κ ≥ 1")?;
+        // σ_r = 1 − (1 − 1/κ) cancels: above 1e12 it loses its digits, and at ~1e17 it is 0.
+        check_f64(
+            kkey,
+            k,
+            (1.0..=1e12).contains(&k),
+            "1 ≤ κ ≤ 1e12 (the smallest singular value 1/κ is computed with cancellation)",
+        )?;
         if p.r == 1 && k != 1.0 {
             return Err(format!(
                 "{kkey} = {k} with r = 1; allowed: κ = 1 (a rank-one X has κ = 1)"
@@ -1092,7 +1098,12 @@ fn validate(spec: &Spec) -> Result<(), String> {
 
     if let (Some(_), Some(k)) = (&sw.kappa, p.kappa) {
         // Checked even when κ is swept, as init.alpha is (a value in the file must be valid).
-        check_f64("problem.kappa", k, k >= 1.0, "κ ≥ 1")?;
+        check_f64(
+            "problem.kappa",
+            k,
+            (1.0..=1e12).contains(&k),
+            "1 ≤ κ ≤ 1e12",
+        )?;
     }
 
     nonempty("sweep.alpha", &sw.alpha)?;

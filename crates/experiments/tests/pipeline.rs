@@ -777,7 +777,7 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
         (
             "swept_kappa_with_a_bad_base",
             &SMALL.replace("kappa = 2.0", "kappa = nan").replace("[plot]", "[sweep]\nkappa = [1.0, 2.0]\n[plot]"),
-            &["problem.kappa = NaN", "κ ≥ 1"],
+            &["problem.kappa = NaN", "1 ≤ κ ≤ 1e12"],
         ),
         (
             "swept_step_size_with_a_bad_base",
@@ -798,6 +798,11 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             "unused_plot_option",
             &SMALL.replace("[plot]", "[plot]\nlog_t = true"),
             &["plot.log_t is set, but kind = \"trajectories\" does not use it", "\"trajectory_comparison\""],
+        ),
+        (
+            "kappa_too_large",
+            &SMALL.replace("kappa = 2.0", "kappa = 1e17"),
+            &["problem.kappa = 100000000000000000 is out of range", "1 ≤ κ ≤ 1e12"],
         ),
         (
             "columns_too_many",

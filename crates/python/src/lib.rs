@@ -383,7 +383,8 @@ impl PyProblem {
         to_numpy1(py, &self.problem.y)
     }
 
-    /// 𝒜(Z) for a symmetric n×n matrix Z (length m).
+    /// 𝒜(Z) for an n×n matrix Z (length m). The A_i are symmetric, so 𝒜(Z) = 𝒜((Z + Zᵀ)/2); a
+    /// non-symmetric Z is symmetrized first (a symmetric Z is used as it is).
     fn apply<'py>(
         &self,
         py: Python<'py>,
@@ -397,6 +398,8 @@ impl PyProblem {
                 n = self.n_()
             )));
         }
+        // The operators read only the upper triangle: symmetrize unless Z is symmetric already.
+        let z = if z == z.t() { z } else { (&z + &z.t()) * 0.5 };
         let out = py.detach(|| self.problem.operator.apply(z.view()));
         Ok(to_numpy1(py, &out))
     }
@@ -676,6 +679,12 @@ fn run_interruptibly<T: Send>(
     abort: &AtomicBool,
     work: impl FnOnce() -> T + Send,
 ) -> (T, Option<PyErr>) {
+    if rayon::current_thread_index().is_some() {
+        // Called from a callback of a batch, on one of the engine's worker threads: a helper
+        // thread would wait for workers that are all waiting on callbacks (a deadlock). The work
+        // runs here (rayon nests it); the outer call watches for signals.
+        return (py.detach(work), None);
+    }
     let waiter = std::thread::current();
     std::thread::scope(|scope| {
         let handle = scope.spawn(move || {
@@ -891,7 +900,10 @@ fn run_spec_files<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     experiments::check_memory_budget_variable().map_err(value_error)?;
     experiments::checkpoint::interval().map_err(value_error)?;
-    let config = experiments::spec::load(&path, quick).map_err(value_error)?;
+    // With the memory check of the command line (spec::load alone skips it, and a spec the
+    // command line refuses aborted the interpreter on its allocation).
+    let config =
+        experiments::load_spec(&path, quick, experiments::memory_budget()).map_err(value_error)?;
     let layout = Layout {
         results: PathBuf::from(results),
         figures: PathBuf::from(figures),

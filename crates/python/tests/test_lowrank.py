@@ -302,3 +302,45 @@ x = "sigma"
         p.run_batch([dict(problem=twin)])
     with pytest.raises(ValueError, match="completion"):
         lowrank.Problem.completion(n=20, r=2, p=0.5).variant(noise=0.1)
+
+
+def test_apply_reads_the_symmetric_part_of_any_z():
+    # The A_i are symmetric, so 𝒜(Z) = 𝒜((Z + Zᵀ)/2); before, only Z's upper triangle was read.
+    p = small()
+    z = np.random.default_rng(1).standard_normal((p.n, p.n))
+    assert rel(p.apply(z), p.apply((z + z.T) / 2)) <= 1e-14
+    # A matrix and its transpose have the same symmetric part: the lower triangle counts.
+    assert rel(p.apply(np.tril(z)), p.apply(np.tril(z).T)) <= 1e-14
+
+
+def test_sizes_the_command_line_refuses_raise_value_error(tmp_path):
+    # Before: run_spec skipped the memory check and the interpreter aborted on the allocation;
+    # κ ≈ 1e17 made σ_r = 0 and panicked.
+    spec = tmp_path / "huge.toml"
+    spec.write_text((ROOT / "experiments" / "three_phases.toml").read_text()
+                    .replace("n = 100", "n = 3000").replace("m = 3000", "m = 1000000"))
+    with pytest.raises(ValueError, match="a batch needs"):
+        lowrank.run_spec(spec, results=tmp_path / "r", figures=tmp_path / "f")
+    with pytest.raises(ValueError, match="κ"):
+        lowrank.Problem.gaussian(n=9, r=2, m=60, kappa=1e17)
+
+
+def test_a_batch_callback_may_run_the_problem_again():
+    # Before: with two or more runs the callbacks run on the engine's workers, and a run started
+    # there waited for a helper thread that needed those workers (a deadlock). In a subprocess
+    # with a timeout, so that a regression fails instead of hanging the suite.
+    code = (
+        "import lowrank\n"
+        "p = lowrank.Problem.gaussian(n=30, r=2, m=600, kappa=2.0, seed=4)\n"
+        "inner = []\n"
+        "def cb(t, u, loss):\n"
+        "    if t == 100: inner.append(p.run(iterations=20, log_every=10).t[-1])\n"
+        "out = p.run_batch([dict(alpha=a, iterations=400, log_every=10, callback=cb)"
+        " for a in (1e-2, 1e-3)])\n"
+        "assert inner == [20, 20] and [r.t[-1] for r in out] == [400, 400], (inner, out)\n"
+        "print('ok')\n"
+    )
+    import sys
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
