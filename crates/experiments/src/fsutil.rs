@@ -35,7 +35,7 @@ pub const NAME_MAX: usize = 255;
 pub const PATH_MAX: usize = 4095;
 
 /// Bytes a private temporary directory and the index prefix add to a path (`/.tmp-<pid>-<6
-/// random>/<k>-`, with pids below 2^22 and k below 100).
+/// random>/<k>/`, with pids below 2^22 and k below 100).
 const TEMP_OVERHEAD: usize = 32;
 
 /// Refuses, before any work, an output file path that could not be written: too long
@@ -108,11 +108,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_set_atomic(&[(path, bytes)])
 }
 
-/// Calls `write(tmps)` to produce the files at `paths` under temporary paths inside private
-/// temporary directories (each file name is its path's, so its extension is kept: plotters picks
-/// the image format from it), flushes them, then renames them to `paths` in order and flushes the
-/// directories; on error the temporary directories are removed and no path is touched, so a set
-/// (a figure's PNG and SVG) never mixes an old file with a new one.
+/// Private temporary directories next to the targets of one set of files (one per parent
+/// directory, see [`private_dir`]), removed with everything left in them on drop.
+struct TempSet {
+    privates: Vec<(PathBuf, tempfile::TempDir)>,
+}
+
+impl TempSet {
+    fn new() -> Self {
+        Self {
+            privates: Vec::new(),
+        }
+    }
+
+    /// The temporary path of the set's k-th file, whose target is `path`: `<private>/<k>/<name>`
+    /// in the private directory of `path`'s parent (the name, so the extension, is `path`'s).
+    fn temp_for(&mut self, k: usize, path: &Path) -> std::io::Result<PathBuf> {
+        let dir = parent_dir(path)?;
+        let i = match self.privates.iter().position(|(d, _)| *d == dir) {
+            Some(i) => i,
+            None => {
+                let private = private_dir(&dir)?;
+                self.privates.push((dir, private));
+                self.privates.len() - 1
+            }
+        };
+        let sub = self.privates[i].1.path().join(k.to_string());
+        std::fs::create_dir(&sub)?;
+        Ok(sub.join(path.file_name().unwrap_or_else(|| "out".as_ref())))
+    }
+
+    /// Renames the temporaries to their targets in order, then flushes the directories' entries
+    /// to disk where the system allows it.
+    fn rename_all(&self, temps: &[PathBuf], paths: &[&Path]) -> std::io::Result<()> {
+        for (tmp, path) in temps.iter().zip(paths) {
+            std::fs::rename(tmp, path)?;
+        }
+        for (dir, _) in &self.privates {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls `write(tmps)` to produce the files at `paths` under temporary paths ([`TempSet`]; each
+/// file name is its path's, so its extension is kept: plotters picks the image format from it),
+/// flushes them, then renames them to `paths` in order; on error the temporary directories are
+/// removed and no path is touched, so a set (a figure's PNG and SVG) never mixes an old file with
+/// a new one.
 pub fn with_atomic_paths<E: From<std::io::Error>, const N: usize>(
     paths: [&Path; N],
     write: impl FnOnce(&[PathBuf; N]) -> Result<(), E>,
@@ -120,42 +165,18 @@ pub fn with_atomic_paths<E: From<std::io::Error>, const N: usize>(
     for path in paths {
         refuse_symlink(path)?;
     }
-    let mut privates: Vec<(PathBuf, tempfile::TempDir)> = Vec::new();
+    let mut set = TempSet::new();
     let mut tmps: Vec<PathBuf> = Vec::with_capacity(N);
     for (k, path) in paths.iter().enumerate() {
-        let dir = parent_dir(path)?;
-        let i = match privates.iter().position(|(d, _)| *d == dir) {
-            Some(i) => i,
-            None => {
-                privates.push((dir.clone(), private_dir(&dir)?));
-                privates.len() - 1
-            }
-        };
-        let name = path.file_name().unwrap_or_else(|| "out".as_ref());
-        // One subdirectory per file keeps the name (and extension) even for equal names.
-        let sub = privates[i].1.path().join(k.to_string());
-        std::fs::create_dir(&sub)?;
-        tmps.push(sub.join(name));
+        tmps.push(set.temp_for(k, path)?);
     }
     let tmps: [PathBuf; N] = tmps.try_into().expect("one temporary path per path");
     write(&tmps)?;
     for tmp in &tmps {
         std::fs::File::open(tmp)?.sync_all()?;
     }
-    for (tmp, path) in tmps.iter().zip(paths) {
-        std::fs::rename(tmp, path)?;
-    }
-    for (dir, _) in &privates {
-        sync_dir(dir);
-    }
+    set.rename_all(&tmps, &paths)?;
     Ok(())
-}
-
-/// Flushes a directory's entries (the renames into it) to disk, where the system allows it.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 /// Writes several files so that they change together as far as the file system allows: every
@@ -188,34 +209,17 @@ pub fn write_set_atomic_with(files: &mut [FileWriter<'_>]) -> std::io::Result<()
     for (path, _) in files.iter() {
         refuse_symlink(path)?;
     }
-    let mut privates: Vec<(PathBuf, tempfile::TempDir)> = Vec::new();
+    let mut set = TempSet::new();
     let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
-    for (path, write) in files.iter_mut() {
-        let dir = parent_dir(path)?;
-        let k = match privates.iter().position(|(d, _)| *d == dir) {
-            Some(k) => k,
-            None => {
-                privates.push((dir.clone(), private_dir(&dir)?));
-                privates.len() - 1
-            }
-        };
-        let tmp = privates[k].1.path().join(format!(
-            "{}-{}",
-            temps.len(),
-            path.file_name().and_then(|s| s.to_str()).unwrap_or("out")
-        ));
+    for (k, (path, write)) in files.iter_mut().enumerate() {
+        let tmp = set.temp_for(k, path)?;
         let mut f = std::fs::File::create_new(&tmp)?;
         write(&mut f)?;
         f.sync_all()?;
         temps.push(tmp);
     }
-    for ((path, _), tmp) in files.iter().zip(&temps) {
-        std::fs::rename(tmp, path)?;
-    }
-    for (dir, _) in &privates {
-        sync_dir(dir);
-    }
-    Ok(())
+    let paths: Vec<&Path> = files.iter().map(|(p, _)| *p).collect();
+    set.rename_all(&temps, &paths)
 }
 
 /// Removes the temporary directories and files (`.tmp-<pid>-…`) that a killed process left in
