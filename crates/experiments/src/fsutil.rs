@@ -153,7 +153,7 @@ impl TempSet {
     }
 }
 
-/// Calls `write(tmps)` to produce the files at `paths` under temporary paths ([`TempSet`]; each
+/// Calls `write(tmps)` to produce the files at `paths` under temporary paths (a private `TempSet`; each
 /// file name is its path's, so its extension is kept: plotters picks the image format from it),
 /// flushes them, then renames them to `paths` in order; on error the temporary directories are
 /// removed and no path is touched, so a set (a figure's PNG and SVG) never mixes an old file with

@@ -457,22 +457,14 @@ pub fn build_problem_on(base: &Problem, point: &RunPoint) -> Problem {
         .with_noise(point.sigma, point.operator_seed)
 }
 
-/// The instances of points that share one operator ([`RunPoint::operator_key`]), in order: the
-/// operator is built once, from the first point, and each distinct instance once on it, with the
-/// same numbers as [`build_problem`] of its point.
+/// The instances of points that share one operator ([`RunPoint::operator_key`]), in order, on
+/// `base` (the instance of `base_point`, which holds that operator, reused for the points of its
+/// instance): each distinct instance built once on it, with the same numbers as [`build_problem`]
+/// of its point. Only these points' instances are held (run_group calls it per batch).
 ///
 /// # Panics
-/// If the points do not share one [`RunPoint::operator_key`].
-pub fn build_instances(points: &[&RunPoint]) -> Vec<Arc<Problem>> {
-    let Some(first) = points.first() else {
-        return Vec::new();
-    };
-    build_instances_on(&Arc::new(build_problem(first)), first, points)
-}
-
-/// [`build_instances`] on `base`, the instance of `base_point` (reused for the points of its
-/// instance), whose operator every point shares. Only these points' instances are held.
-fn build_instances_on(
+/// If a point's operator is not `base_point`'s.
+pub fn build_instances(
     base: &Arc<Problem>,
     base_point: &RunPoint,
     points: &[&RunPoint],
@@ -922,7 +914,7 @@ fn run_group(
     for pending in batches {
         let chunk = &pending.runs;
         let batch: Vec<&RunPoint> = chunk.iter().map(|&i| &points[i]).collect();
-        let problems = build_instances_on(&base, base_point, &batch);
+        let problems = build_instances(&base, base_point, &batch);
         let problems: Vec<&Problem> = problems.iter().map(|p| &**p).collect();
         progress.batch_started(&batch);
         let start = std::time::Instant::now();
