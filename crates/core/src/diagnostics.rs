@@ -290,6 +290,13 @@ pub struct SpectralComparison {
 const POWER_RESCALE_BITS: i32 = 256;
 
 impl SpectralComparison {
+    /// Bytes it holds for an n×n problem of rank r and U of width r': I + μM (n×n), L and V_X
+    /// (n×r each) and the power iterate (n×r'), 8 bytes each.
+    pub const fn bytes(n: usize, r: usize, r_prime: usize) -> u128 {
+        let (n, r, r_prime) = (n as u128, r as u128, r_prime as u128);
+        8 * (n * n + 2 * n * r + n * r_prime)
+    }
+
     /// For the problem's M = 𝒜*(y) (= 𝒜*𝒜(XXᵀ) without noise), step size μ and the run's U_0.
     pub fn new(
         problem: &Problem,

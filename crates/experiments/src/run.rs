@@ -352,11 +352,11 @@ pub fn check_memory(config: &Config, limit: u128) -> Result<(), String> {
         let instances: std::collections::HashSet<_> =
             batch.iter().map(|&i| points[i].instance_key()).collect();
         let per_instance = 8 * (2 * n * r + n * n + p.m as u128);
-        // With spectral diagnostics, each run's SpectralComparison: I + μM (n×n), L, V_X and Ũ_t.
+        // With spectral diagnostics, each run's SpectralComparison.
         let spectral: u128 = batch
             .iter()
             .filter(|&&i| points[i].spectral)
-            .map(|&i| 8 * (n * n + 2 * n * r + n * points[i].r_prime as u128))
+            .map(|&i| SpectralComparison::bytes(p.n, p.r, points[i].r_prime))
             .sum();
         (
             operator
