@@ -159,7 +159,8 @@ pub struct LinearFit {
     pub slope: f64,
     /// Intercept.
     pub intercept: f64,
-    /// R² = 1 − SS_res/SS_tot (1 for a perfect fit, and when all y are equal).
+    /// R² = 1 − SS_res/SS_tot (1 for a perfect fit; NaN when all y are equal, where the line explains
+    /// nothing: a threshold on R² must not pass a flat series as "linear in x").
     pub r_squared: f64,
 }
 
@@ -190,7 +191,7 @@ pub fn linear_fit(x: &[f64], y: &[f64]) -> Option<LinearFit> {
         .map(|p| (p.1 - intercept - slope * p.0).powi(2))
         .sum();
     let r_squared = if ss_tot == 0.0 {
-        1.0
+        f64::NAN
     } else {
         1.0 - ss_res / ss_tot
     };
@@ -242,6 +243,19 @@ mod tests {
         let e: Vec<f64> = a.iter().map(|v: &f64| 5.0 * v.powf(1.3125)).collect();
         assert!((power_law_fit(&a, &e).unwrap().slope - 1.3125).abs() < 1e-12);
         assert!(linear_fit(&[1.0, 1.0], &[2.0, 3.0]).is_none());
+        // A flat series has slope 0 and no R² (not 1): "R² ≥ 0.98" must not call it linear.
+        let flat = linear_fit(&x, &[5.0; 4]).unwrap();
+        assert_eq!(flat.slope, 0.0);
+        assert!(flat.r_squared.is_nan());
+        // Noise around a line: R² strictly between 0 and 1, equal to the squared correlation.
+        let noisy = [1.0, 2.5, 2.0, 4.5];
+        let f = linear_fit(&x, &noisy).unwrap();
+        let (mx, my) = (2.5, 2.5);
+        let sxy: f64 = x.iter().zip(&noisy).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+        let syy: f64 = noisy.iter().map(|b| (b - my) * (b - my)).sum();
+        assert!((f.r_squared - sxy * sxy / (sxx * syy)).abs() < 1e-12);
+        assert!(f.r_squared > 0.5 && f.r_squared < 1.0);
     }
 
     #[test]

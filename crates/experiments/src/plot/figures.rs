@@ -905,7 +905,11 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
         let (xs, ys): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
         let fit = linear_fit(&xs, &ys);
         let label = fit.map_or(format!("{name}: no fit"), |f| {
-            format!("{name}: slope {:.1}, R² = {:.3}", f.slope, f.r_squared)
+            if f.r_squared.is_nan() {
+                format!("{name}: flat at {:.1}", f.intercept)
+            } else {
+                format!("{name}: slope {:.1}, R² = {:.3}", f.slope, f.r_squared)
+            }
         });
         let mut m = Series::new(None, color(i), Style::Markers(3), pts);
         m.opacity = 0.7;
