@@ -727,7 +727,21 @@ pub fn error_exponent(scale: &Scale) -> Check {
     }
 }
 
-/// Check 3: t_*, t_1 and t_hat grow linearly in ln(1/α).
+/// The first logged t with ‖U_t − Ũ_t‖ ≥ ‖Ũ_t‖/2 (GD leaves the power method), if it comes before
+/// the deviation is first unmeasurable (NaN), and tan∠(L_t, L) there.
+fn departure_alignment(res: &RunResult) -> Option<(usize, f64)> {
+    let dev = res.series("power_deviation")?;
+    let sin = res.series("sin_lt_l")?;
+    let i = dev
+        .iter()
+        .position(|v| !v.is_finite() || *v >= DEPARTURE_LEVEL)
+        .filter(|&i| dev[i].is_finite())?;
+    let s = sin[i];
+    Some((res.t[i], s / (1.0 - s * s).sqrt()))
+}
+
+/// Check 3: GD leaves the power method at t_D ≈ ln(1/α)/ln(1+μλ_1), aligned with L to within
+/// tan ∝ α^q; t_*, t_1 and t_hat grow linearly in ln(1/α).
 pub fn iteration_counts(scale: &Scale) -> Check {
     let start = Instant::now();
     experiments::run::deterministic_decompositions();
@@ -735,11 +749,105 @@ pub fn iteration_counts(scale: &Scale) -> Check {
     let mut alphas = scale.alphas.clone();
     alphas.push(alphas.last().map_or(1e-10, |a| a / 10.0));
     e.iterations = scale.iterations + 200;
+    e.spectral = true;
     e.sweep.alpha = Some(alphas.clone());
     let runs = e.run();
+    let mu = 0.25;
     let sigma = 1.0 / e.kappa;
-    let theory_scale = 1.0 / (0.25 * sigma * sigma);
+    let theory_scale = 1.0 / (mu * sigma * sigma);
     let mut rows = Vec::new();
+
+    // Phase I as the power method, per replicate (its X, 𝒜 and B are shared by every α).
+    let mut slope_shown = Vec::new();
+    let mut slope_cmp = Vec::new();
+    let mut q_shown = Vec::new();
+    let mut q_cmp = Vec::new();
+    for (rep, group) in by(&runs, |p| p.replicate) {
+        let l = spectral_eigenvalues(&group[0].0);
+        let r = e.r;
+        if l.len() <= r {
+            slope_cmp.push(Comparison::holds("eigenvalues of M computed", false));
+            q_cmp.push(Comparison::holds("eigenvalues of M computed", false));
+            continue;
+        }
+        let growth = (1.0 + mu * l[0]).ln();
+        let gap = ((1.0 + mu * l[r - 1]) / (1.0 + mu * l[r])).ln();
+        let (slope_pred, q_pred) = (1.0 / growth, gap / growth);
+        let mut xs = Vec::new();
+        let mut ts = Vec::new();
+        let mut tans = Vec::new();
+        let mut missing = 0;
+        for (p, res) in &group {
+            match departure_alignment(res) {
+                Some((t, tan)) => {
+                    xs.push(p.alpha);
+                    ts.push(t as f64);
+                    tans.push(tan);
+                }
+                None => missing += 1,
+            }
+        }
+        let ln_inv: Vec<f64> = xs.iter().map(|a| (1.0 / a).ln()).collect();
+        let (slope, r2) =
+            linear_fit(&ln_inv, &ts).map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
+        let (q, q_r2) =
+            power_law_fit(&xs, &tans).map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
+        slope_shown.push(format!(
+            "replicate {rep}: {} / {} = {} (R² = {}; t_D = {}…{})",
+            fmt(slope),
+            fmt(slope_pred),
+            fmt(slope / slope_pred),
+            fmt(r2),
+            ts.first().map_or("n/a".into(), |t| format!("{t}")),
+            ts.last().map_or("n/a".into(), |t| format!("{t}")),
+        ));
+        slope_cmp.push(Comparison::count_at_most(
+            "runs without a departure",
+            missing,
+            0,
+        ));
+        slope_cmp.push(Comparison::at_least("R²", r2, 0.98));
+        slope_cmp.push(Comparison::at_least("ratio", slope / slope_pred, 0.9));
+        slope_cmp.push(Comparison::at_most("ratio", slope / slope_pred, 1.1));
+        let sin_l_x = group[0].1.spectral_regime.map_or(f64::NAN, |g| g.sin_l_x);
+        q_shown.push(format!(
+            "replicate {rep}: {} / {} = {} (R² = {}; tan = {}…{}; λ_1, λ_r, λ_(r+1) = {}, {}, {}; sin∠(L, col X) = {})",
+            fmt(q),
+            fmt(q_pred),
+            fmt(q / q_pred),
+            fmt(q_r2),
+            tans.first().map_or("n/a".into(), |v| fmt(*v)),
+            tans.last().map_or("n/a".into(), |v| fmt(*v)),
+            fmt(l[0]),
+            fmt(l[r - 1]),
+            fmt(l[r]),
+            fmt(sin_l_x),
+        ));
+        q_cmp.push(Comparison::count_at_most(
+            "runs without a departure",
+            missing,
+            0,
+        ));
+        q_cmp.push(Comparison::at_least("exponent / q", q / q_pred, 1.0));
+    }
+    rows.push(Row::new(
+        format!("{} α values × {} replicates", alphas.len(), scale.replicates),
+        "t_D = first t with ‖U_t − Ũ_t‖ ≥ ‖Ũ_t‖/2: slope in ln(1/α), against 1/ln(1+μλ_1)",
+        "t_D = ln(1/α)/ln(1+μλ_1) + O(1): the power iterate grows like α(1+μλ_1)^t until it reaches the scale of X",
+        slope_shown.join("; "),
+        "ratio in [0.9, 1.1] and R² ≥ 0.98 per replicate, every run departs",
+        slope_cmp,
+    ));
+    rows.push(Row::new(
+        format!("{} α values × {} replicates", alphas.len(), scale.replicates),
+        "fitted exponent of tan∠(L_t, L) at t_D in α, against q = ln((1+μλ_r)/(1+μλ_(r+1)))/ln(1+μλ_1)",
+        "the power method's bound tan∠(L_t, L) ≤ C((1+μλ_(r+1))/(1+μλ_r))^t at t = t_D gives tan ≤ C'α^q: the smaller α, the longer \
+         the power method runs and the closer GD is to spectral initialization when it leaves it",
+        q_shown.join("; "),
+        "exponent ≥ q per replicate (the bound's rate; faster is allowed), every run departs",
+        q_cmp,
+    ));
+
     for (name, pick) in [
         ("t_*", (|p: Phases| p.t_star) as fn(Phases) -> Option<usize>),
         ("t_1", |p: Phases| p.t_1),
@@ -770,12 +878,13 @@ pub fn iteration_counts(scale: &Scale) -> Check {
                     String::new()
                 }
             ),
-            "R² of median iteration vs ln(1/α)",
-            "linear in ln(1/α)",
-            fmt(r2),
-            "R² ≥ 0.98, every run has it",
+            "R² of median iteration vs ln(1/α), and its slope",
+            "linear in ln(1/α), growing",
+            format!("R² = {}, slope = {}", fmt(r2), fmt(slope)),
+            "R² ≥ 0.98, slope > 0, every run has it",
             vec![
                 Comparison::at_least("R²", r2, 0.98),
+                Comparison::holds("slope > 0", slope > 0.0),
                 Comparison::count_at_most("runs without it", missing, 0),
             ],
         ));
@@ -797,15 +906,28 @@ pub fn iteration_counts(scale: &Scale) -> Check {
         id: "3".into(),
         title: "Iteration counts grow like ln(1/α)".into(),
         setup: format!(
-            "n = {}, r = {}, m = {}, κ = 2, μ = 0.25, r' = {}, α ∈ {{{}}}, {} replicates, {} iterations logged every 2. Seed: base {}.",
+            "n = {}, r = {}, m = {}, κ = 2, μ = 0.25, r' = {}, α ∈ {{{}}}, {} replicates (each redraws X, 𝒜, B; the α share them), {} iterations logged every 2, \
+             with the power-method comparison (Ũ_t = (I + μM)^t U_0, M = 𝒜*𝒜(XXᵀ) with eigenvalues λ_1 ≥ λ_2 ≥ …, L its top-r eigenspace, \
+             L_t the top-r left singular subspace of U_t). Seed: base {}.",
             scale.n, scale.r, scale.m, e.r_prime, list_e(&alphas), scale.replicates, e.iterations, e.seed
         ),
-        assumptions: "Outside the RIP regime (check 5); the ln(1/α) scaling is expected to hold more generally.".into(),
-        reading: "The theorem bounds t_hat by C/(μσ_min(X)²)·ln(C'/α); phase I has length ≍ ln(κ²√n/√min(n,r'))/(μσ_min²) (α-free to \
-                  leading order, with an α-dependent part as the iterate must grow from α), phase II at most 16/(μσ_min²)·ln(1/γ). \
-                  A FAIL of R² means one of the lengths does not follow ln(1/α). For t_hat (first t within 2× of the final \
-                  error) a FAIL typically comes from the largest α: the floor is high and the error still drifts slowly at the \
-                  horizon, so the criterion fires late."
+        assumptions: "Outside the RIP regime (check 5), and α far above the theorem's requirement \
+                      α ≲ (Cκ²√n/√min(n,r'))^(−16κ²) (below 1e-70 here for C = 1); the ln(1/α) scaling is expected to hold more generally."
+            .into(),
+        reading: "Phase I read as the power method (first two rows). GD leaves the power iterate Ũ_t when Ũ_t, growing like \
+                  α(1+μλ_1)^t, reaches the scale of X, so t_D grows like ln(1/α) with slope 1/ln(1+μλ_1) and no free constant. \
+                  Until then L_t turns towards L as the power method does, at least at the rate of the gap (1+μλ_r)/(1+μλ_(r+1)) \
+                  (q is the asymptotic rate; over a finite range of α the power method itself shows larger exponents: Ũ_t \
+                  simulated alone on spectra like these gave 1.8–6 × q between α = 1e-2 and 1e-10), so the alignment reached \
+                  at t_D improves like α^q or faster. The proof's t_* ≍ ln(κ²√n/√min(n,r'))/(μσ_min²) is α-free because its α is \
+                  small enough for this alignment to be complete before t_D; at these α it is not (tan∠(L_t, L) at t_D is \
+                  listed), and L itself is far from col X (sin∠(L, col X) listed). The detector's t_* (sin θ against col X ≤ 0.3 \
+                  and signal ≥ 2× noise) therefore comes after t_D, once GD turns from L towards col X, i.e. in what the proof calls \
+                  phase II, and it grows with ln(1/α) as t_D does: its row tests the detector's t_*, not the proof's α-free one. \
+                  The theorem bounds t_hat by C/(μσ_min(X)²)·ln(C'/α) and phase II by 16/(μσ_min²)·ln(1/γ). A FAIL of R² means \
+                  a length does not follow ln(1/α); a length that does not grow fails on its slope (a flat series has no R²). \
+                  For t_hat (first t within 2× of the final error) a FAIL typically comes from the largest α: the floor is \
+                  high and the error still drifts slowly at the horizon, so the criterion fires late."
             .into(),
         rows,
         seconds: start.elapsed().as_secs_f64(),

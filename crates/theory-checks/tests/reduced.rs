@@ -33,6 +33,13 @@ fn iteration_counts_grow_linearly_in_log_inverse_alpha() {
     for row in r2 {
         assert_eq!(row.verdict, Verdict::Pass, "{row:#?}");
     }
+    // Phase I as the power method: t_D's slope in ln(1/α) is 1/ln(1+μλ_1) of each replicate's M,
+    // and the alignment with L at t_D improves at least like α^q.
+    for prefix in ["t_D = first t", "fitted exponent of tan∠(L_t, L)"] {
+        let rows = rows_of(&c, prefix);
+        assert_eq!(rows.len(), 1, "{prefix}: {c:#?}");
+        assert_eq!(rows[0].verdict, Verdict::Pass, "{:#?}", rows[0]);
+    }
 }
 
 #[test]
