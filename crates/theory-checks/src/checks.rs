@@ -502,9 +502,38 @@ fn rho_interval(runs: &[(RunPoint, RunResult)], r: usize, mu: f64) -> (f64, f64)
 /// are left out of exponent fits, which would otherwise flatten at the smallest α.
 const ROUNDING_FLOOR: f64 = 1e-12;
 
-/// Least-squares slope of log(median final test error) on log α, for the completed runs of width r',
-/// over the α whose median error is above [`ROUNDING_FLOOR`]; also returns how many α were used.
-fn alpha_exponent(runs: &[(RunPoint, RunResult)], r_prime: usize) -> (f64, usize, usize) {
+/// The fitted exponent p of final error ∝ α^p for one width, with what a reader needs to weigh it.
+#[derive(Debug, Clone, Copy)]
+struct AlphaExponent {
+    /// Least-squares slope of log(median final test error) on log α over the α used.
+    p: f64,
+    /// R² of that fit.
+    r_squared: f64,
+    /// The same slope over the smaller half of the α used (at least 2): the end where the
+    /// theorem's small-α bound applies.
+    p_small: f64,
+    /// Number of α in the fit.
+    used: usize,
+    /// Runs left out because they had not settled.
+    unsettled: usize,
+}
+
+impl AlphaExponent {
+    /// "p (R² = …; smallest k α: …)".
+    fn shown(&self) -> String {
+        format!(
+            "{} (R² = {}; smallest {} α: {})",
+            fmt(self.p),
+            fmt(self.r_squared),
+            self.used.div_ceil(2).max(2).min(self.used),
+            fmt(self.p_small)
+        )
+    }
+}
+
+/// [`AlphaExponent`] of the completed runs of width r', over the α whose median error is above
+/// [`ROUNDING_FLOOR`] and whose runs all settled.
+fn alpha_exponent(runs: &[(RunPoint, RunResult)], r_prime: usize) -> AlphaExponent {
     let sel: Vec<&(RunPoint, RunResult)> = runs
         .iter()
         .filter(|(p, r)| p.r_prime == r_prime && r.status == "completed")
@@ -530,17 +559,33 @@ fn alpha_exponent(runs: &[(RunPoint, RunResult)], r_prime: usize) -> (f64, usize
             ys.push(err);
         }
     }
-    let p = power_law_fit(&xs, &ys).map_or(f64::NAN, |f| f.slope);
-    (p, xs.len(), unsettled)
+    let (p, r_squared) =
+        power_law_fit(&xs, &ys).map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
+    // The α arrive in the sweep's order; the smaller half is the one with the smallest values.
+    let mut pairs: Vec<(f64, f64)> = xs.iter().copied().zip(ys.iter().copied()).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let k = xs.len().div_ceil(2).max(2).min(xs.len());
+    let (sx, sy): (Vec<f64>, Vec<f64>) = pairs[..k].iter().copied().unzip();
+    let p_small = power_law_fit(&sx, &sy).map_or(f64::NAN, |f| f.slope);
+    AlphaExponent {
+        p,
+        r_squared,
+        p_small,
+        used: xs.len(),
+        unsettled,
+    }
 }
 
 /// The rows of one (instance family, width) case: p next to 21/16, and p against the interval.
 fn exponent_rows(
     case: String,
-    (p, used, unsettled): (f64, usize, usize),
+    fit: AlphaExponent,
     (lo, hi): (f64, f64),
     inside: Option<f64>,
 ) -> [Row; 2] {
+    let AlphaExponent {
+        p, used, unsettled, ..
+    } = fit;
     let case = if unsettled > 0 {
         format!(
             "{case} [{used} α in the fit; {unsettled} unsettled run{} left out with {} α]",
@@ -555,7 +600,7 @@ fn exponent_rows(
             case.clone(),
             "fitted p in final error ∝ α^p",
             "p ≥ 21/16 = 1.3125 inside the theorem's regime",
-            fmt(p),
+            fit.shown(),
             &format!(
                 "≥ 1.3125 (inside if c ≥ δ = {}: see the reading)",
                 fmt(delta)
@@ -566,7 +611,7 @@ fn exponent_rows(
             case.clone(),
             "fitted p in final error ∝ α^p",
             "p ≥ 21/16 = 1.3125 inside the theorem's regime",
-            fmt(p),
+            fit.shown(),
             "not applicable: outside the RIP regime (check 5)",
             vec![],
         ),
@@ -621,7 +666,7 @@ pub fn error_exponent(scale: &Scale) -> Check {
         let interval = rho_interval(&runs, r, mu);
         for (wi, &rp) in widths.iter().enumerate() {
             let fit = alpha_exponent(&runs, rp);
-            per_width[wi].push((m, fit.0));
+            per_width[wi].push((m, fit.p));
             let case = format!(
                 "κ = 2, m = {m} ({:.1}·nr), r' = {rp}",
                 m as f64 / (scale.n * r) as f64
@@ -702,7 +747,8 @@ pub fn error_exponent(scale: &Scale) -> Check {
              (b) κ ∈ {{{}}} at m = {}, same widths, iterations scaled with κ² (stated per row); \
              (c) inside the regime: n = {}, r = {}, κ = 1, m = {}, r' ∈ {{{}}}, {} iterations. \
              p is the least-squares slope of log(median final test error) on log α, over the α whose median error is above \
-             1e-12 (below that the error is at the rounding floor of f64; the number of α used is in each case). \
+             1e-12 (below that the error is at the rounding floor of f64; the number of α used is in each case), shown with the fit's R² \
+             and the slope over the smaller half of those α (the end where the theorem's small-α bound applies; not judged). \
              λ_j are eigenvalues of M = 𝒜*𝒜(XXᵀ) of each replicate's instance, ρ_j = ln(1 + μλ_{{r+1}})/ln(1 + μλ_j) (median over replicates). \
              Seeds: base {}.",
             scale.n, r, list_e(&scale.alphas), scale.replicates,

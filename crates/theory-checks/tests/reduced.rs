@@ -132,7 +132,14 @@ fn error_exponent_check_reports_every_case() {
     }
     let exponents: Vec<f64> = rows_of(&c, "fitted p")
         .iter()
-        .map(|r| r.measured.parse::<f64>().unwrap_or(f64::NAN))
+        // "p (R² = …; smallest k α: …)": p is the first word.
+        .map(|r| {
+            r.measured
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        })
         .collect();
     assert!(
         exponents.iter().all(|p| p.is_finite() && *p > 0.2),
