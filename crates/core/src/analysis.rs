@@ -11,6 +11,9 @@
 //! of cκ⁻² for the κ ≤ 4 used here. ρ is looser than the proof: its conditions at t_*
 //! (σ_min(UW) ≥ αβ/4, ‖UW_⊥‖ ≤ κ⁻²αβ/8) imply σ_min(UW) ≥ 2κ²‖UW_⊥‖; a fixed ρ = 2 marks the end of
 //! the alignment the same way for every κ, and `diagnostics.phase_signal_to_noise` sets another.
+//! The proof's t_* is α-free because its α is small enough for GD to align with the spectral
+//! subspace L before it leaves the power method (at t ≈ ln(1/α)/ln(1+μλ_1)); at larger α it leaves
+//! first, and this detected t_* then falls in the proof's phase II and grows with ln(1/α).
 
 /// Thresholds of the phase-I detector (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -890,7 +890,7 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
     let ln_inv = |r: &RunData| (1.0 / r.num(col::ALPHA)).ln();
     let mut t1_fit = None;
     for (i, (column, name)) in [
-        (col::T_STAR, "t_* (end of phase I)"),
+        (col::T_STAR, "t_* (detected end of phase I)"),
         (col::T_1, "t_1 (end of phase II)"),
         (col::T_HAT, "t_hat (first t within 2× of the final error)"),
     ]
