@@ -518,6 +518,10 @@ struct RowRecorder<'a> {
 
 impl Observer for RowRecorder<'_> {
     fn observe(&mut self, state: &IterationState<'_>) -> Control {
+        // Cancelled: stop here; run_group then discards the batch instead of caching it.
+        if self.progress.cancelled() {
+            return Control::Stop;
+        }
         self.progress.iteration(state.t);
         let Ok(d) = self.calculator.compute(state) else {
             return Control::Stop;
@@ -645,6 +649,9 @@ pub fn run_batch(
         )),
         _ => None,
     };
+    let mut checkpointer = checkpointer
+        .as_mut()
+        .map(|inner| UnlessCancelled { inner, progress });
     let outcomes = run_gradient_descent_shared_operator_from(
         instances,
         runs,
@@ -690,8 +697,32 @@ pub fn run_batch(
         .collect()
 }
 
+/// A checkpointer that takes no state once the work is cancelled: runs stopped by the
+/// cancellation would otherwise be saved as finished and resumed as such.
+struct UnlessCancelled<'a, 'b> {
+    inner: &'a mut TimedCheckpointer<'b>,
+    progress: &'a dyn Progress,
+}
+
+impl Checkpointer for UnlessCancelled<'_, '_> {
+    fn due(&mut self, t: usize) -> bool {
+        !self.progress.cancelled() && self.inner.due(t)
+    }
+
+    fn save(&mut self, state: &BatchState) {
+        self.inner.save(state);
+    }
+}
+
 /// Receives progress events of [`execute`] (from several worker threads).
 pub trait Progress: Sync {
+    /// True once the caller wants the work to stop (e.g. Ctrl-C in Python); must stay true once
+    /// it is. Running batches then stop at their next logged step without writing cache entries
+    /// (a checkpoint written before stays, so a rerun continues from it), no new batch starts, and
+    /// [`execute`] returns an error of kind [`std::io::ErrorKind::Interrupted`].
+    fn cancelled(&self) -> bool {
+        false
+    }
     /// A batch of runs sharing one operator starts computing (not called for cached runs).
     fn batch_started(&self, _points: &[&RunPoint]) {}
     /// A logged iteration of a running batch.
@@ -863,7 +894,7 @@ pub fn execute(
         for _ in 0..parallelism.workers {
             scope.spawn(|| {
                 while let Some(batches) = lock(&queue).pop_front() {
-                    if lock(&failure).is_some() {
+                    if lock(&failure).is_some() || progress.cancelled() {
                         return;
                     }
                     if let Err(e) = run_group(points, &batches, cache_dir, progress, &done) {
@@ -877,6 +908,9 @@ pub fn execute(
     if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
+    if progress.cancelled() {
+        return Err(interrupted());
+    }
     let results = done
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
@@ -884,6 +918,14 @@ pub fn execute(
         .map(|r| r.expect("every point is cached or computed"))
         .collect();
     Ok((results, stats))
+}
+
+/// The error of a cancelled [`execute`].
+fn interrupted() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "interrupted: the runs computed so far are in the cache (a batch under way is not, but its last checkpoint is)",
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -919,6 +961,10 @@ fn run_group(
         progress.batch_started(&batch);
         let start = std::time::Instant::now();
         let mut computed = run_batch(&batch, &problems, pending.kernel, progress, cache_dir);
+        if progress.cancelled() {
+            // Some runs may have stopped early for it: nothing of this batch is kept.
+            return Err(interrupted());
+        }
         let share = start.elapsed().as_secs_f64() / computed.len() as f64;
         let keys: Vec<String> = computed.iter().map(|r| r.key.clone()).collect();
         for (&i, mut r) in chunk.iter().zip(computed.drain(..)) {

@@ -16,7 +16,7 @@ use experiments::spec::{
     NoiseSpec, OperatorKind, OperatorSpec, PlotSpec, ProblemSpec, Sampling, SeedSpec, Spec,
     SweepSpec, TruthKind,
 };
-use experiments::{Layout, Silent};
+use experiments::Layout;
 use lowrank_core::descent::{run_gradient_descent_shared_operator, BatchRun};
 use lowrank_core::{
     Control, DiagnosticsCalculator, IterationState, Observer, Problem, RunParams, RunStatus,
@@ -885,6 +885,16 @@ impl PyRun {
     }
 }
 
+/// Reports nothing and asks the engine to stop once `abort` is set ([`run_interruptibly`] sets it
+/// on Ctrl-C).
+struct CancelOn<'a>(&'a AtomicBool);
+
+impl experiments::Progress for CancelOn<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs a TOML spec through exactly the pipeline of `experiments run` (validation, sweep, cache,
 /// batches, CSVs, manifest, figure) and returns the paths it wrote:
 /// {"name", "runs_csv", "trajectories_csv", "manifest", "files"}. `lowrank.run_spec` wraps it and
@@ -908,12 +918,18 @@ fn run_spec_files<'py>(
         results: PathBuf::from(results),
         figures: PathBuf::from(figures),
     };
-    let outcome = py
-        .detach(|| {
-            experiments::check_outputs(&config, &layout)?;
-            experiments::run_experiment(&config, &layout, &Silent)
-        })
-        .map_err(value_error)?;
+    // Ctrl-C stops the runs at their next logged step and raises KeyboardInterrupt; nothing of
+    // the batch under way is written (the runs finished before it are cached, and a long batch's
+    // checkpoint is kept, so running the spec again continues).
+    let abort = AtomicBool::new(false);
+    let (outcome, interrupted) = run_interruptibly(py, &abort, || {
+        experiments::check_outputs(&config, &layout)?;
+        experiments::run_experiment(&config, &layout, &CancelOn(&abort))
+    });
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
+    let outcome = outcome.map_err(value_error)?;
     let dir = layout.results_dir(&config);
     let d = PyDict::new(py);
     d.set_item("name", &config.name)?;

@@ -147,6 +147,40 @@ def test_ctrl_c_stops_a_run_and_raises_keyboard_interrupt():
     assert 0 < max(seen) < 200_000 and elapsed < 30, (max(seen), elapsed)
 
 
+def test_ctrl_c_stops_run_spec_and_writes_nothing(tmp_path):
+    # The same for a spec run through the pipeline: KeyboardInterrupt soon after the signal, no
+    # CSV, manifest or figure, and no cache entry of the interrupted batch (one batch of 2 runs
+    # that would take far longer than the test).
+    import signal
+    import threading
+    import time
+
+    spec = tmp_path / "long.toml"
+    spec.write_text(
+        'title = "long"\ncaption = "c"\n[problem]\nn = 30\nr = 2\nkappa = 2.0\nm = 600\n'
+        "[init]\nalpha = 1e-3\nr_prime = 4\n[gd]\nstep_size = 0.25\niterations = 2000000\n"
+        "log_every = 10\n[seeds]\nseed = 3\nreplicates = 2\n[plot]\n"
+        'kind = "trajectories"\nquantities = ["test_error"]\n'
+    )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        start = time.perf_counter()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            lowrank.run_spec(spec, results=tmp_path / "r", figures=tmp_path / "f")
+        elapsed = time.perf_counter() - start
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert elapsed < 30, elapsed
+    assert not (tmp_path / "r" / "long").exists() or not any((tmp_path / "r" / "long").iterdir())
+    assert not (tmp_path / "f").exists() or not any((tmp_path / "f").iterdir())
+    cache = tmp_path / "r" / "cache"
+    entries = [f for f in cache.glob("*.json") if not f.name.endswith(".checkpoint.json")]
+    assert entries == [], entries
+
+
 def test_batch_equals_single_runs():
     p = lowrank.Problem.gaussian(n=20, r=2, m=300, kappa=2.0, seed=2)
     specs = [

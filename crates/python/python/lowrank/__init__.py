@@ -52,5 +52,7 @@ def run_spec(path, quick: bool = False, results="results", figures="figures") ->
     """Run a TOML spec through exactly the pipeline of `experiments run` (validation, sweep,
     cache, batches; CSVs, manifest and figure written under `results` and `figures`) and return
     a SpecResult whose DataFrames hold the same numbers as the CSVs. `quick=True` applies the
-    spec's [quick] overrides. A bad spec raises ValueError with the command line's message."""
+    spec's [quick] overrides. A bad spec raises ValueError with the command line's message.
+    Ctrl-C stops the runs at their next logged step and raises KeyboardInterrupt without
+    writing the batch under way or any CSV; running the spec again reuses what was cached."""
     return SpecResult(run_spec_files(str(path), quick, str(results), str(figures)))
