@@ -226,7 +226,49 @@ pub fn parse_spec(
             }
         })?;
     }
+    // After the memory check: laying out the figure expands the sweep.
+    check_panels(path, &config)?;
     Ok(config)
+}
+
+/// The optional runs.csv columns of `config`'s runs.
+fn run_columns_of(config: &Config) -> output::RunColumns {
+    output::RunColumns {
+        algorithm: config.spec.names_algorithm(),
+        completion: config.spec.is_completion(),
+        truth: config.spec.problem.truth != crate::spec::TruthKind::Orthonormal,
+        spectral: config.spec.diagnostics.spectral,
+        noise: config.spec.names_noise(),
+    }
+}
+
+/// Refuses a spec whose figure would have more panels than [`plot::MAX_PANELS`] before anything
+/// runs (the figure is laid out from the runs' planned runs.csv rows: its panels depend on the
+/// swept values only).
+fn check_panels(path: &Path, config: &Config) -> Result<(), SpecError> {
+    let planned = output::planned_runs(&sweep::expand(config), run_columns_of(config));
+    match plot::panel_count(config, &planned) {
+        Ok(panels) if panels > plot::MAX_PANELS => Err(SpecError {
+            file: path.to_path_buf(),
+            message: format!(
+                "[sweep] with [plot] kind = {:?}: the figure would have {panels} panels (one per \
+                 combination of the swept values it does not draw on one panel); allowed: at most \
+                 {}: sweep fewer values, or choose a [plot] kind that draws them on one panel",
+                serde_plain_kind(config.spec.plot.kind),
+                plot::MAX_PANELS
+            ),
+        }),
+        // A layout that needs the runs' outcomes is checked again when drawn.
+        _ => Ok(()),
+    }
+}
+
+/// The spec spelling of a plot kind (`error_vs_parameter`, …).
+fn serde_plain_kind(kind: spec::PlotKind) -> String {
+    toml::Value::try_from(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{kind:?}"))
 }
 
 /// What [`run_experiment`] did.
@@ -290,13 +332,7 @@ pub fn run_experiment(
         &points,
         &results,
         config.spec.diagnostics.thresholds(),
-        output::RunColumns {
-            algorithm: config.spec.names_algorithm(),
-            completion: config.spec.is_completion(),
-            truth: config.spec.problem.truth != crate::spec::TruthKind::Orthonormal,
-            spectral: config.spec.diagnostics.spectral,
-            noise: config.spec.names_noise(),
-        },
+        run_columns_of(config),
     );
     let traj_csv = output::trajectories_csv(&points, &results);
     let stamp = manifest::Stamp::new(config, &points, runs_csv.as_bytes(), traj_csv.as_bytes());

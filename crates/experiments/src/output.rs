@@ -342,6 +342,40 @@ pub fn runs_csv(
     into_text(w)
 }
 
+/// The runs.csv rows of `points` before they run, as [`RunData`] without trajectories: the
+/// parameter and seed columns as the run will write them, the outcome columns empty or NaN. What a
+/// figure's layout (its panels) depends on, known before anything is computed; a κ column that
+/// only the run knows (an X drawn at random) is NaN.
+pub fn planned_runs(points: &[RunPoint], which: RunColumns) -> Vec<RunData> {
+    let columns = run_columns(which);
+    points
+        .iter()
+        .map(|p| {
+            let nothing_yet = RunResult {
+                key: String::new(),
+                status: String::new(),
+                diverged_at: None,
+                quantities: Vec::new(),
+                t: Vec::new(),
+                values: Vec::new(),
+                seconds: 0.0,
+                completion: None,
+                spectral_regime: None,
+                truth_singular_values: None,
+                computed_on: String::new(),
+                threads: 0,
+                checksum: String::new(),
+            };
+            let row = run_row(p, &nothing_yet, PhaseThresholds::default(), which);
+            RunData {
+                fields: columns.iter().map(|c| c.to_string()).zip(row).collect(),
+                t: Vec::new(),
+                series: BTreeMap::new(),
+            }
+        })
+        .collect()
+}
+
 /// One line of trajectories.csv.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct TrajectoryRecord<Q, V> {

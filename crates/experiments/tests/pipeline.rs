@@ -3223,12 +3223,69 @@ fn a_figure_wraps_its_panels_and_refuses_more_than_it_can_draw() {
     let dim = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
     assert_eq!((dim(16), dim(20)), (5900, 1100));
     let text = spec(101);
-    let config = parse(&write_spec(tmp.path(), "many", &text), &text, false).unwrap();
+    let path = write_spec(tmp.path(), "many", &text);
+    // Refused when the spec is loaded (the command line's validate and run, Python's run_spec),
+    // before anything runs, naming the keys and what is allowed.
+    let e = experiments::parse_spec(&path, &text, false, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("many.toml")
+            && e.contains("[sweep]")
+            && e.contains("trajectory_comparison")
+            && e.contains("101 panels")
+            && e.contains("at most 100"),
+        "{e}"
+    );
+    let entries =
+        || std::fs::read_dir(tmp.path().join("results").join("cache")).map_or(0, |d| d.count());
+    let cached = entries();
+    let (ok, msg) = run_cli(&["validate", path.to_str().unwrap()], tmp.path());
+    assert!(!ok && msg.contains("101 panels"), "{msg}");
+    let (ok, msg) = run_cli(&["run", path.to_str().unwrap()], tmp.path());
+    assert!(!ok && msg.contains("101 panels"), "{msg}");
+    assert!(!tmp.path().join("results").join("many").exists());
+    assert_eq!(entries(), cached, "nothing computed");
+    // A spec read without that check (spec::parse) is still refused when drawn, after its runs.
+    let config = parse(&path, &text, false).unwrap();
     let e = run_experiment(&config, &l, &Silent)
         .unwrap_err()
         .to_string();
     assert!(e.contains("101 panels") && e.contains("at most 100"), "{e}");
     assert!(!l.figures.join("many.png").exists());
+}
+
+#[test]
+fn the_panels_counted_before_a_run_are_those_drawn_after_it() {
+    // For every shipped spec (quick sizes): the figure laid out from the planned runs.csv rows
+    // has as many panels as the one drawn from the runs.
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layout(tmp.path());
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&specs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 16, "{files:?}");
+    for path in files {
+        let config = experiments::load_spec(&path, true, None).unwrap();
+        let points = experiments::sweep::expand(&config);
+        let which = experiments::output::RunColumns {
+            algorithm: config.spec.names_algorithm(),
+            completion: config.spec.is_completion(),
+            truth: config.spec.problem.truth != experiments::spec::TruthKind::Orthonormal,
+            spectral: config.spec.diagnostics.spectral,
+            noise: config.spec.names_noise(),
+        };
+        let planned = experiments::output::planned_runs(&points, which);
+        let before = experiments::plot::panel_count(&config, &planned).unwrap();
+        run_experiment(&config, &l, &Silent).unwrap();
+        let runs = experiments::output::read_runs(&l.results_dir(&config)).unwrap();
+        let after = experiments::plot::panel_count(&config, &runs).unwrap();
+        assert_eq!(before, after, "{}", path.display());
+    }
 }
 
 #[test]

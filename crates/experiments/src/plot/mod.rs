@@ -80,6 +80,11 @@ pub fn figure_paths(dir: &Path, name: &str) -> [PathBuf; 2] {
     ]
 }
 
+/// The number of panels of `config`'s figure drawn from `runs`.
+pub fn panel_count(config: &Config, runs: &[RunData]) -> Result<usize, PlotError> {
+    Ok(figures::build(config, runs)?.len())
+}
+
 /// Draws the figure of `config` from `runs` into `<dir>/<name>.png` and `.svg`.
 pub fn render(config: &Config, runs: &[RunData], dir: &Path) -> Result<[PathBuf; 2], PlotError> {
     register_font();
