@@ -232,7 +232,7 @@ pub fn parse_spec(
 }
 
 /// The optional runs.csv columns of `config`'s runs.
-fn run_columns_of(config: &Config) -> output::RunColumns {
+pub fn run_columns_of(config: &Config) -> output::RunColumns {
     output::RunColumns {
         algorithm: config.spec.names_algorithm(),
         completion: config.spec.is_completion(),

@@ -3272,14 +3272,8 @@ fn the_panels_counted_before_a_run_are_those_drawn_after_it() {
     for path in files {
         let config = experiments::load_spec(&path, true, None).unwrap();
         let points = experiments::sweep::expand(&config);
-        let which = experiments::output::RunColumns {
-            algorithm: config.spec.names_algorithm(),
-            completion: config.spec.is_completion(),
-            truth: config.spec.problem.truth != experiments::spec::TruthKind::Orthonormal,
-            spectral: config.spec.diagnostics.spectral,
-            noise: config.spec.names_noise(),
-        };
-        let planned = experiments::output::planned_runs(&points, which);
+        let planned =
+            experiments::output::planned_runs(&points, experiments::run_columns_of(&config));
         let before = experiments::plot::panel_count(&config, &planned).unwrap();
         run_experiment(&config, &l, &Silent).unwrap();
         let runs = experiments::output::read_runs(&l.results_dir(&config)).unwrap();
