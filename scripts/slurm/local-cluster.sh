@@ -111,11 +111,33 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
-pid_alive() { [ -s "$1" ] && $SUDO kill -0 "$($SUDO cat "$1")" 2>/dev/null; }
+# The pid in pid file $1 if that process is running the program $2 (a pid file left from an earlier
+# boot may name an unrelated process now: it is neither reported as running nor signalled).
+pid_of() {
+  local pid comm
+  [ -s "$1" ] || return 1
+  pid=$($SUDO cat "$1")
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  [ "$comm" = "$2" ] || return 1
+  echo "$pid"
+}
+
+pid_alive() { pid_of "$1" "$(basename "$1" .pid)" >/dev/null; }
+
+# $dir is written as root (the daemons run as root): it must be a real directory owned by root,
+# not a link or a directory someone else created in /tmp beforehand.
+make_dir() {
+  [ -L "$dir" ] && die "$dir is a symbolic link; remove it or set LOCAL_SLURM_DIR"
+  $SUDO install -d -m 0755 "$dir"
+  local owner
+  owner=$(stat -c %u "$dir")
+  [ "$owner" = 0 ] || die "$dir is owned by uid $owner, not root; remove it or set LOCAL_SLURM_DIR"
+}
 
 start() {
   install_packages
-  $SUDO install -d -m 0755 "$dir"
+  make_dir
   if pid_alive "$dir/slurmctld.pid" || pid_alive "$dir/slurmd.pid"; then
     die "already running (pid files in $dir); run '$0 stop' first"
   fi
@@ -146,9 +168,8 @@ start() {
 running() { [ -s "$conf" ] && pid_alive "$dir/slurmctld.pid" && pid_alive "$dir/slurmd.pid"; }
 
 stop_daemon() {
-  local name=$1 pidfile=$dir/$1.pid pid
-  pid_alive "$pidfile" || return 0
-  pid=$($SUDO cat "$pidfile")
+  local name=$1 pid
+  pid=$(pid_of "$dir/$name.pid" "$name") || return 0
   $SUDO kill "$pid"
   for _ in $(seq 100); do $SUDO kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   log "$name ($pid) did not stop in 10 s; killing it"
@@ -160,8 +181,7 @@ stop() {
   stop_daemon slurmctld
   if [ -e "$dir/munged.started-here" ]; then
     local pid
-    pid=$($SUDO cat /run/munge/munged.pid 2>/dev/null || true)
-    if [ -n "$pid" ]; then
+    if pid=$(pid_of /run/munge/munged.pid munged); then
       $SUDO kill "$pid" 2>/dev/null || true
     fi
     $SUDO rm -f "$dir/munged.started-here"
