@@ -7,9 +7,14 @@ Cargo reuses a compiled dependency only when its version (and features) match, s
 file makes `make test` compile most of the dependency tree a second time (about 2 min on 2 cores).
 Fix a drift with `cargo update --manifest-path crates/python/Cargo.toml -p NAME --precise VERSION`.
 """
+import re
 import sys
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib  # Python ≥ 3.11
+except ImportError:
+    tomllib = None
 
 root = Path(__file__).resolve().parent.parent
 main_lock = root / "Cargo.lock"
@@ -17,10 +22,15 @@ python_lock = root / "crates/python/Cargo.lock"
 
 
 def versions(path):
-    packages = tomllib.loads(path.read_text())["package"]
+    text = path.read_text()
+    if tomllib is not None:
+        pairs = [(p["name"], p["version"]) for p in tomllib.loads(text)["package"]]
+    else:
+        # Cargo writes each [[package]] as `name = "…"` then `version = "…"` on the next line.
+        pairs = re.findall(r'^name = "([^"]+)"\nversion = "([^"]+)"$', text, re.M)
     table = {}
-    for p in packages:
-        table.setdefault(p["name"], set()).add(p["version"])
+    for name, version in pairs:
+        table.setdefault(name, set()).add(version)
     return table
 
 
