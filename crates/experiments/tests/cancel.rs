@@ -9,30 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use experiments::spec::parse;
 use experiments::{run_experiment, Layout, Progress, RunPoint, Silent};
 
-/// Two runs in one batch, long enough for several checkpoints at the interval set below.
-const SPEC: &str = r#"
-title = "cancel"
-caption = "two runs in one batch"
-[problem]
-n = 12
-r = 2
-kappa = 2.0
-m = 150
-[init]
-alpha = 1e-3
-r_prime = 5
-[gd]
-step_size = 0.25
-iterations = 3000
-log_every = 10
-[seeds]
-seed = 7
-[sweep]
-alpha = [1e-2, 1e-3]
-[plot]
-kind = "trajectories"
-quantities = ["test_error"]
-"#;
+mod common;
+
+/// Two runs in one batch (SMALL with α swept), long enough for several checkpoints at the
+/// interval set below.
+fn two_run_spec() -> String {
+    common::SMALL
+        .replace("iterations = 120", "iterations = 3000")
+        .replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3]\n[plot]")
+}
 
 /// Cancels once `after` logged iterations were seen, each slowed down so that checkpoints fall
 /// before the cancellation; records where a batch resumed.
@@ -86,8 +71,9 @@ fn a_cancelled_run_writes_nothing_keeps_its_checkpoint_and_resumes_to_the_same_b
     std::env::set_var("LOWRANK_CHECKPOINT_SECONDS", "0.002");
     let tmp = tempfile::tempdir().unwrap();
     let spec = tmp.path().join("cancel.toml");
-    std::fs::write(&spec, SPEC).unwrap();
-    let config = parse(&spec, SPEC, false).unwrap();
+    let text = two_run_spec();
+    std::fs::write(&spec, &text).unwrap();
+    let config = parse(&spec, &text, false).unwrap();
     let layout = |name: &str| Layout {
         results: tmp.path().join(name).join("results"),
         figures: tmp.path().join(name).join("figures"),

@@ -6,27 +6,9 @@ use std::process::Command;
 use experiments::spec::parse;
 use experiments::{run_experiment, Layout, Silent};
 
-const SMALL: &str = r#"
-title = "test"
-caption = "a small instance"
-[problem]
-n = 12
-r = 2
-kappa = 2.0
-m = 150
-[init]
-alpha = 1e-3
-r_prime = 5
-[gd]
-step_size = 0.25
-iterations = 120
-log_every = 10
-[seeds]
-seed = 7
-[plot]
-kind = "trajectories"
-quantities = ["test_error", "sin_theta"]
-"#;
+mod common;
+
+use common::SMALL;
 
 /// SMALL as an error_vs_parameter figure with `plot` options and `sweep` lists.
 fn error_vs(plot: &str, sweep: &str) -> String {

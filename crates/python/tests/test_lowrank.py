@@ -122,28 +122,37 @@ def test_a_raising_callback_stops_the_whole_batch_at_once():
     assert max(seen) <= 30, max(seen)
 
 
-def test_ctrl_c_stops_a_run_and_raises_keyboard_interrupt():
-    # SIGINT to this process while a long run is inside the engine (the GIL released): the run
-    # stops at a logged step soon after and KeyboardInterrupt is raised. Python's own SIGINT
-    # handler is installed for the test (a process started in the background may inherit SIGINT
-    # ignored); without the interrupt the run would take seconds and end normally.
+def interrupted_after(seconds, call):
+    """Calls `call()` with SIGINT sent to this process after `seconds`, expecting
+    KeyboardInterrupt; returns the seconds it took. Python's own SIGINT handler is installed
+    meanwhile (a process started in the background may inherit SIGINT ignored)."""
     import signal
     import threading
     import time
 
-    p = lowrank.Problem.gaussian(n=30, r=2, m=600, kappa=2.0, seed=4)
-    seen = []
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
     try:
         start = time.perf_counter()
         timer.start()
         with pytest.raises(KeyboardInterrupt):
-            p.run(iterations=200_000, log_every=10, callback=lambda t, u, loss: seen.append(t))
-        elapsed = time.perf_counter() - start
+            call()
+        return time.perf_counter() - start
     finally:
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_run_and_raises_keyboard_interrupt():
+    # SIGINT while a long run is inside the engine (the GIL released): the run stops at a logged
+    # step soon after and KeyboardInterrupt is raised; without the interrupt the run would take
+    # seconds and end normally.
+    p = lowrank.Problem.gaussian(n=30, r=2, m=600, kappa=2.0, seed=4)
+    seen = []
+    elapsed = interrupted_after(
+        0.3,
+        lambda: p.run(iterations=200_000, log_every=10, callback=lambda t, u, loss: seen.append(t)),
+    )
     assert 0 < max(seen) < 200_000 and elapsed < 30, (max(seen), elapsed)
 
 
@@ -151,10 +160,6 @@ def test_ctrl_c_stops_run_spec_and_writes_nothing(tmp_path):
     # The same for a spec run through the pipeline: KeyboardInterrupt soon after the signal, no
     # CSV, manifest or figure, and no cache entry of the interrupted batch (one batch of 2 runs
     # that would take far longer than the test).
-    import signal
-    import threading
-    import time
-
     spec = tmp_path / "long.toml"
     spec.write_text(
         'title = "long"\ncaption = "c"\n[problem]\nn = 30\nr = 2\nkappa = 2.0\nm = 600\n'
@@ -162,17 +167,9 @@ def test_ctrl_c_stops_run_spec_and_writes_nothing(tmp_path):
         "log_every = 10\n[seeds]\nseed = 3\nreplicates = 2\n[plot]\n"
         'kind = "trajectories"\nquantities = ["test_error"]\n'
     )
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    try:
-        start = time.perf_counter()
-        timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            lowrank.run_spec(spec, results=tmp_path / "r", figures=tmp_path / "f")
-        elapsed = time.perf_counter() - start
-    finally:
-        timer.cancel()
-        signal.signal(signal.SIGINT, previous)
+    elapsed = interrupted_after(
+        0.5, lambda: lowrank.run_spec(spec, results=tmp_path / "r", figures=tmp_path / "f")
+    )
     assert elapsed < 30, elapsed
     assert not (tmp_path / "r" / "long").exists() or not any((tmp_path / "r" / "long").iterdir())
     assert not (tmp_path / "f").exists() or not any((tmp_path / "f").iterdir())
