@@ -182,8 +182,7 @@ pub fn departure_rows(case: &str, group: &[&(RunPoint, RunResult)], r: usize) ->
             &mut shown_half,
         );
         half.push(Comparison::holds("t_D(1/2) > 0", b_half > 0.0));
-        let t_half =
-            crossing(&|v| v >= DEPARTURE_LEVEL).filter(|t| first_nan.is_none_or(|tn| *t < tn));
+        let t_half = departure(res);
         let before: Vec<f64> = res
             .t
             .iter()
@@ -773,17 +772,22 @@ pub fn error_exponent(scale: &Scale) -> Check {
     }
 }
 
-/// The first logged t with ‖U_t − Ũ_t‖ ≥ ‖Ũ_t‖/2 (GD leaves the power method), if it comes before
-/// the deviation is first unmeasurable (NaN), and tan∠(L_t, L) there.
-fn departure_alignment(res: &RunResult) -> Option<(usize, f64)> {
+/// The first logged t with ‖U_t − Ũ_t‖ ≥ [`DEPARTURE_LEVEL`]·‖Ũ_t‖ (GD leaves the power method), if
+/// it comes before the deviation is first unmeasurable (NaN).
+fn departure(res: &RunResult) -> Option<usize> {
     let dev = res.series("power_deviation")?;
-    let sin = res.series("sin_lt_l")?;
     let i = dev
         .iter()
         .position(|v| !v.is_finite() || *v >= DEPARTURE_LEVEL)
         .filter(|&i| dev[i].is_finite())?;
-    let s = sin[i];
-    Some((res.t[i], s / (1.0 - s * s).sqrt()))
+    Some(res.t[i])
+}
+
+/// [`departure`] and tan∠(L_t, L) there.
+fn departure_alignment(res: &RunResult) -> Option<(usize, f64)> {
+    let t = departure(res)?;
+    let s = at(res, "sin_lt_l", t);
+    Some((t, s / (1.0 - s * s).sqrt()))
 }
 
 /// Check 3: GD leaves the power method at t_D ≈ ln(1/α)/ln(1+μλ_1), aligned with L to within
