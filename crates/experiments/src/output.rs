@@ -351,22 +351,7 @@ pub fn planned_runs(points: &[RunPoint], which: RunColumns) -> Vec<RunData> {
     points
         .iter()
         .map(|p| {
-            let nothing_yet = RunResult {
-                key: String::new(),
-                status: String::new(),
-                diverged_at: None,
-                quantities: Vec::new(),
-                t: Vec::new(),
-                values: Vec::new(),
-                seconds: 0.0,
-                completion: None,
-                spectral_regime: None,
-                truth_singular_values: None,
-                computed_on: String::new(),
-                threads: 0,
-                checksum: String::new(),
-            };
-            let row = run_row(p, &nothing_yet, PhaseThresholds::default(), which);
+            let row = run_row(p, &RunResult::default(), PhaseThresholds::default(), which);
             RunData {
                 fields: columns.iter().map(|c| c.to_string()).zip(row).collect(),
                 t: Vec::new(),

@@ -71,7 +71,7 @@ pub const SPECTRAL_VERSION: u32 = 4;
 pub const REACHED_TARGET: &str = "reached_target";
 
 /// The trajectory and outcome of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// Cache key of the run (hex).
     pub key: String,
