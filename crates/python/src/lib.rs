@@ -923,7 +923,6 @@ fn run_spec_files<'py>(
     // checkpoint is kept, so running the spec again continues).
     let abort = AtomicBool::new(false);
     let (outcome, interrupted) = run_interruptibly(py, &abort, || {
-        experiments::check_outputs(&config, &layout)?;
         experiments::run_experiment(&config, &layout, &CancelOn(&abort))
     });
     if let Some(e) = interrupted {
