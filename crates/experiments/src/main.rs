@@ -19,6 +19,15 @@ macro_rules! say {
     }};
 }
 
+/// `eprintln!` that ignores a closed standard error (a closed terminal, `2>&1 | head -1`): the
+/// messages report on work whose results are files, so a failed write must not panic and lose them.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Small random initialization is akin to spectral learning: experiments from TOML specs.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -221,7 +230,7 @@ impl Progress for Reporter {
     }
     fn resumed(&self, points: &[&RunPoint], t: usize) {
         self.iters.suspend(|| {
-            eprintln!(
+            tell!(
                 "{}: a batch of {} run{} continues from its checkpoint at t = {t}",
                 self.spec,
                 points.len(),
@@ -231,7 +240,7 @@ impl Progress for Reporter {
     }
     fn checkpoint_failed(&self, points: &[&RunPoint], path: &Path, error: &std::io::Error) {
         self.iters.suspend(|| {
-            eprintln!(
+            tell!(
                 "{}: warning: could not write the checkpoint of a batch of {} run{} ({}: {error}); \
                  the batch goes on without checkpoints, so an interruption restarts it from t = 0",
                 self.spec,
@@ -263,7 +272,7 @@ impl Progress for Reporter {
                     .map_or(0.0, |s| s.elapsed().as_secs_f64());
                 format!("{secs:.1} s since the first batch started")
             };
-            eprintln!(
+            tell!(
                 "[{}/{}] {}: {}, final test error {err} ({how})",
                 done,
                 self.total,
@@ -317,7 +326,7 @@ fn check_estimated_time(
                  expect less"
             ),
         };
-        eprintln!(
+        tell!(
             "estimated time: about {human} for {} run{} in {} batch{} not yet cached ({:.2e} flops; \
              here just now the batched pass did {:.1} GFLOP/s and the single-run pass read 𝐀 at \
              {:.1} GB/s{stopping})",
@@ -340,7 +349,7 @@ fn check_estimated_time(
         }));
     }
     if hours > 1.0 {
-        eprintln!(
+        tell!(
             "warning: this will take hours; long batches write checkpoints to the cache every \
              {} s after their first minute, so an interrupted run resumes where it was",
             experiments::checkpoint::interval()
@@ -437,7 +446,7 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
             )
         }
     };
-    eprintln!(
+    tell!(
         "{what}, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
         stats.hits + stats.computed,
         stats.hits,
@@ -492,7 +501,7 @@ fn run_jobs(
         },
     );
     if let Some(signal) = watch.caught() {
-        eprintln!(
+        tell!(
             "--jobs: interrupted by signal {signal}: the processes were stopped and their claims \
              removed; the batches they finished are in the cache, and the same command continues \
              from them"
@@ -549,9 +558,7 @@ mod interrupt {
                         Arc::clone(&watch.finished),
                     );
                     if let Err(e) = noted.and(later) {
-                        eprintln!(
-                            "warning: cannot watch signal {signal} ({e}); it acts as by default"
-                        );
+                        tell!("warning: cannot watch signal {signal} ({e}); it acts as by default");
                     }
                 }
                 watch
@@ -693,7 +700,7 @@ fn claim_in_processes(
     // Whether each process wrote anything (for the message of a failure).
     let mut said = vec![false; jobs];
     let mut say_line = |(i, line): (usize, String)| {
-        bar.suspend(|| eprintln!("process {i}/{jobs}: {line}"));
+        bar.suspend(|| tell!("process {i}/{jobs}: {line}"));
         said[i] = true;
     };
     let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; jobs];
@@ -719,7 +726,7 @@ fn claim_in_processes(
             if let Some(s) = status.filter(|s| !s.success()) {
                 // Said now, not when the others end; they finish their batches into the cache,
                 // which a rerun reuses.
-                bar.suspend(|| eprintln!("process {i}/{jobs} failed ({s})"));
+                bar.suspend(|| tell!("process {i}/{jobs} failed ({s})"));
                 failed.get_or_insert((i, s));
             }
         }
@@ -775,11 +782,11 @@ fn spec_path(name: &str, dir: &Path) -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = experiments::check_memory_budget_variable() {
-        eprintln!("error: {e}");
+        tell!("error: {e}");
         return ExitCode::FAILURE;
     }
     if let Err(e) = experiments::checkpoint::interval() {
-        eprintln!("error: {e}");
+        tell!("error: {e}");
         return ExitCode::FAILURE;
     }
     let layout = Layout {
@@ -789,7 +796,7 @@ fn main() -> ExitCode {
     match real_main(cli.command, &layout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            tell!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -867,7 +874,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 let out = experiments::run_experiment(config, layout, &reporter)?;
                 reporter.iters.finish_and_clear();
                 reporter.runs.finish_and_clear();
-                eprintln!(
+                tell!(
                     "{}: {} run{} ({} cached, {} computed, {} diverged) in {:.1} s",
                     config.name,
                     out.runs,
@@ -878,7 +885,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     out.seconds
                 );
                 if out.still_falling > 0 {
-                    eprintln!(
+                    tell!(
                         "{}: {} run{} ended still falling (runs.csv: end_state): {} final error{}; \
                          a longer budget ([gd] iterations) is needed to read {} as such (error-against-parameter \
                          figures draw them hollow)",
@@ -891,7 +898,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     );
                 }
                 if out.stalled > 0 {
-                    eprintln!(
+                    tell!(
                         "{}: {} run{} ended stalled (runs.csv: end_state): not falling, and phase III \
                          (t_1) never reached: a saddle or a non-global stationary point, which a longer budget \
                          may or may not leave (error-against-parameter figures draw them hollow)",
@@ -901,7 +908,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     );
                 }
                 if out.cache.rejected > 0 {
-                    eprintln!(
+                    tell!(
                         "{}: {} cache entr{} could not be used (unreadable, e.g. written by an earlier version, a failed checksum, or not matching {} run) and {} recomputed",
                         config.name,
                         out.cache.rejected,

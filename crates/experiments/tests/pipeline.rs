@@ -1246,6 +1246,30 @@ fn a_closed_standard_output_is_not_a_crash() {
 }
 
 #[test]
+fn a_closed_standard_error_neither_crashes_a_run_nor_loses_its_results() {
+    // A closed terminal or `2>&1 | head -1`: every later message to stderr fails with EPIPE.
+    for jobs in ["1", "2"] {
+        let tmp = tempfile::tempdir().unwrap();
+        write_spec(tmp.path(), "one", SMALL);
+        write_spec(tmp.path(), "two", &SMALL.replace("seed = 7", "seed = 8"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .args(["run", "--jobs", jobs, "one.toml", "two.toml"])
+            .current_dir(tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "--jobs {jobs}: {status}");
+        for name in ["one", "two"] {
+            let csv = tmp.path().join("results").join(name).join("runs.csv");
+            assert!(csv.exists(), "--jobs {jobs}: no {}", csv.display());
+        }
+    }
+}
+
+#[test]
 fn a_malformed_memory_limit_variable_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "small", SMALL);
