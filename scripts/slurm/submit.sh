@@ -19,6 +19,8 @@
 #       SWEEP_BIN=PATH       the binary (default target/release/experiments)
 #       SWEEP_CPUS=C         --cpus-per-task of each shard and of the merge (default 1)
 #       SWEEP_MAX_PARALLEL=K at most K shards running at once (--array=0-(N-1)%K)
+#       SWEEP_MAX_HOURS=H    --max-hours H for every task and the merge: a task refuses to start
+#                            work estimated above H hours on its node (default 24)
 #       SWEEP_LOGS=DIR       job logs (default $SWEEP_RESULTS/slurm-logs): sweep-<array>_<task>.out,
 #                            merge-<job>.out, plan-<array>.txt (the batches of each shard)
 #       SWEEP_CLAIMS=1       the N tasks share the batches dynamically instead of a fixed shard
@@ -47,8 +49,16 @@ usage() { echo "usage: [SWEEP_QUICK=1] $0 N SPEC...   (N = number of shards = ar
 [ $# -ge 2 ] || usage
 shards=$1
 shift
-case "$shards" in '' | *[!0-9]*) usage ;; esac
-[ "$shards" -ge 1 ] || usage
+# Decimal, even with leading zeros (bash would read 010 as octal 8 in $((…)), the jobs as 10).
+case "$shards" in
+  '' | *[!0-9]*) echo "submit.sh: N = '$shards'; allowed: a whole number ≥ 1" >&2; usage ;;
+esac
+shards=$((10#$shards))
+[ "$shards" -ge 1 ] || { echo "submit.sh: N = 0; allowed: a whole number ≥ 1" >&2; usage; }
+case "${SWEEP_MAX_HOURS:-}" in
+  '' | [0-9]* | .[0-9]*) ;;
+  *) echo "submit.sh: SWEEP_MAX_HOURS = '$SWEEP_MAX_HOURS'; allowed: a positive number of hours" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 
 export SWEEP_QUICK=${SWEEP_QUICK:-}
@@ -73,7 +83,10 @@ mkdir -p "$logs"
 
 # The plan: checks every spec now (not in the queue) and shows how the work splits.
 plan=$(mktemp "$logs/plan.XXXXXX")
-"$SWEEP_BIN" --results "$SWEEP_RESULTS" --figures "$SWEEP_FIGURES" plan $quick --shards "$shards" "$@" >"$plan"
+"$SWEEP_BIN" --results "$SWEEP_RESULTS" --figures "$SWEEP_FIGURES" plan $quick --shards "$shards" "$@" >"$plan" || {
+  rm -f "$plan"
+  exit 1
+}
 case "${SWEEP_CLAIMS:-}" in
   "" | 0)
     unset SWEEP_CLAIMS_DIR

@@ -3338,3 +3338,67 @@ fn figures_of_one_configuration_draw_each_swept_combination_apart() {
         panels[0].title
     );
 }
+
+/// Runs scripts/slurm/submit.sh in `dir` with `args`, with an `sbatch` on PATH that only logs its
+/// arguments and answers job id 42. Returns whether it succeeded, its stderr, and the log.
+fn submit_with_stub_sbatch(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let stub = dir.join("stub");
+    std::fs::create_dir_all(&stub).unwrap();
+    let log = dir.join("sbatch.log");
+    let sbatch = stub.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\necho 42\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm/submit.sh");
+    let path = format!("{}:{}", stub.display(), std::env::var("PATH").unwrap());
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("SWEEP_BIN", env!("CARGO_BIN_EXE_experiments"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn slurm_submit_reads_the_shard_count_as_decimal_and_leaves_no_plan_behind_a_refused_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "small", SMALL);
+    // 010 is ten shards (bash's $((010)) is octal 8; the jobs read SWEEP_SHARDS as 10).
+    let (ok, stderr, log) = submit_with_stub_sbatch(tmp.path(), &["010", "small.toml"]);
+    assert!(ok, "{stderr}");
+    assert!(log.contains("--array=0-9 "), "{log}");
+    assert!(stderr.contains("(10 shards"), "{stderr}");
+    for bad in ["0", "x", "-1", "1.5"] {
+        let (ok, stderr, _) = submit_with_stub_sbatch(tmp.path(), &[bad, "small.toml"]);
+        assert!(
+            !ok && stderr.contains("allowed: a whole number ≥ 1"),
+            "N = {bad}: {stderr}"
+        );
+    }
+    // A spec the plan refuses: nothing submitted, no plan file left in the logs directory.
+    write_spec(
+        tmp.path(),
+        "bad",
+        &SMALL.replace("[problem]", "[problem]\nnn = 3"),
+    );
+    let before = std::fs::read_to_string(tmp.path().join("sbatch.log")).unwrap();
+    let (ok, stderr, log) = submit_with_stub_sbatch(tmp.path(), &["3", "bad.toml"]);
+    assert!(!ok && stderr.contains("nn"), "{stderr}");
+    assert_eq!(log, before, "submitted a refused spec");
+    let logs: Vec<_> = std::fs::read_dir(tmp.path().join("results/slurm-logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(logs, ["plan-42.txt"], "files in results/slurm-logs");
+}
