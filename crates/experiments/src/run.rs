@@ -185,10 +185,12 @@ impl RunResult {
         }
     }
 
-    /// (κ(X), σ_min(X)) of the run's X (NaN if unknown).
+    /// (κ(X), σ_min(X)) of the run's X (NaN if unknown): κ as the spec gives it
+    /// ([`RunPoint::kappa`]), else σ_1/σ_r of the spectrum drawn.
     pub fn truth_kappa_and_sigma_min(&self, point: &RunPoint) -> (f64, f64) {
         match self.truth_spectrum(point) {
             [] => (f64::NAN, f64::NAN),
+            s if point.kappa.is_finite() => (point.kappa, s[s.len() - 1]),
             s => (s[0] / s[s.len() - 1], s[s.len() - 1]),
         }
     }

@@ -711,6 +711,10 @@ pub struct Grid {
     /// The singular values of X, descending, one list per κ (or the explicit values); one empty
     /// list for a Gaussian-factor X (its singular values are drawn with it).
     pub singular_values: Vec<Vec<f64>>,
+    /// κ of each list of `singular_values`: the spec's κ as written (σ_1/σ_r in floating point
+    /// can differ in the last bit, e.g. 19.999999999999982 for 20), σ_1/σ_r of explicit values,
+    /// NaN for a Gaussian-factor X.
+    pub kappa: Vec<f64>,
     /// Values of m.
     pub m: Vec<usize>,
     /// Noise levels σ.
@@ -747,18 +751,24 @@ impl Grid {
         let p = &spec.problem;
         let sw = &spec.sweep;
         let list = |swept: &Option<Vec<f64>>, single: f64| swept.clone().unwrap_or(vec![single]);
-        let singular_values = match (&p.singular_values, &sw.kappa, p.kappa) {
-            _ if p.truth == TruthKind::GaussianFactor => vec![Vec::new()],
-            (Some(v), _, _) => vec![SingularValues::Explicit(v.clone()).values(p.r)],
-            (None, Some(kappas), _) => kappas
-                .iter()
-                .map(|&k| SingularValues::Condition(k).values(p.r))
-                .collect(),
-            // validate: without singular values, kappa or sweep.kappa is set.
-            (None, None, kappa) => {
-                vec![SingularValues::Condition(kappa.unwrap_or(1.0)).values(p.r)]
-            }
-        };
+        let (singular_values, kappa): (Vec<Vec<f64>>, Vec<f64>) =
+            match (&p.singular_values, &sw.kappa, p.kappa) {
+                _ if p.truth == TruthKind::GaussianFactor => (vec![Vec::new()], vec![f64::NAN]),
+                (Some(v), _, _) => {
+                    let sv = SingularValues::Explicit(v.clone()).values(p.r);
+                    let kappa = sv[0] / sv[p.r - 1];
+                    (vec![sv], vec![kappa])
+                }
+                (None, Some(kappas), _) => kappas
+                    .iter()
+                    .map(|&k| (SingularValues::Condition(k).values(p.r), k))
+                    .unzip(),
+                // validate: without singular values, kappa or sweep.kappa is set.
+                (None, None, kappa) => {
+                    let k = kappa.unwrap_or(1.0);
+                    (vec![SingularValues::Condition(k).values(p.r)], vec![k])
+                }
+            };
         let table = spec.algorithm.clone().unwrap_or_default();
         Self {
             n: p.n,
@@ -766,6 +776,7 @@ impl Grid {
             operator: spec.operator_models(),
             truth: p.truth,
             singular_values,
+            kappa,
             // Completion has no m: one grid value, 0, that its runs record (|Ω| is measured).
             m: sw.m.clone().unwrap_or(vec![p.m.unwrap_or(0)]),
             sigma: list(&sw.sigma, spec.noise.clone().unwrap_or_default().sigma),

@@ -83,8 +83,8 @@ pub struct RunPoint {
     /// before the choice existed).
     #[serde(skip_serializing_if = "TruthKind::is_orthonormal")]
     pub truth: TruthKind,
-    /// κ (from the singular values when they are explicit; NaN for a Gaussian-factor X, whose κ
-    /// is measured when it is drawn).
+    /// κ: the spec's, or σ_1/σ_r of explicit singular values; NaN for a Gaussian-factor X, whose
+    /// κ is measured when it is drawn ([`Grid::kappa`](crate::spec::Grid::kappa)).
     pub kappa: f64,
     /// The singular values of X, descending (empty for a Gaussian-factor X).
     pub singular_values: Vec<f64>,
@@ -180,7 +180,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
     for q in 0..g.replicates {
         let iq = if g.share_instance { 0 } else { q as u64 };
         let truth_seed = derive_seed(g.seed, &[TAG_TRUTH, iq, g.n as u64, g.r as u64]);
-        for sv in &g.singular_values {
+        for (sv, &kappa) in g.singular_values.iter().zip(&g.kappa) {
             for (&m, &operator) in
                 g.m.iter()
                     .flat_map(|m| g.operator.iter().map(move |o| (m, o)))
@@ -207,10 +207,7 @@ pub fn expand(config: &Config) -> Vec<RunPoint> {
                                         m,
                                         operator,
                                         truth: g.truth,
-                                        kappa: match sv.len() {
-                                            0 => f64::NAN,
-                                            _ => sv[0] / sv[g.r - 1],
-                                        },
+                                        kappa,
                                         singular_values: sv.clone(),
                                         r_prime: rp,
                                         alpha,

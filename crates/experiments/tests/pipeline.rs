@@ -3402,3 +3402,37 @@ fn slurm_submit_reads_the_shard_count_as_decimal_and_leaves_no_plan_behind_a_ref
         .collect();
     assert_eq!(logs, ["plan-42.txt"], "files in results/slurm-logs");
 }
+
+#[test]
+fn runs_csv_records_kappa_as_the_spec_gives_it() {
+    // σ_1/σ_r of the geometric spectrum is 3.000000000000001 for κ = 3 and 19.999999999999982
+    // for κ = 20; the column holds the spec's κ, so that a filter kappa == 20 finds the runs.
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 10")
+        .replace("[plot]", "[sweep]\nkappa = [3.0, 20.0]\n[plot]");
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, l) = {
+        let spec = write_spec(tmp.path(), "k", &text);
+        let config = parse(&spec, &text, false).unwrap();
+        let l = layout(tmp.path());
+        run_experiment(&config, &l, &Silent).unwrap();
+        (config, l)
+    };
+    for p in experiments::sweep::expand(&config) {
+        assert_ne!(
+            p.singular_values[0] / p.singular_values[1],
+            p.kappa,
+            "κ = {}: σ_1/σ_r is exact here, the test shows nothing",
+            p.kappa
+        );
+    }
+    let runs = std::fs::read_to_string(l.results_dir(&config).join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let kappa = header.iter().position(|h| *h == "kappa").unwrap();
+    let column: Vec<f64> = runs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(kappa).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(column, [3.0, 20.0]);
+}
