@@ -311,13 +311,7 @@ fn check_estimated_time(
     let rate = experiments::shard::MachineRate::measure();
     let est = experiments::shard::estimate(todo.iter().map(|&i| &plan.batches[i]), &rate);
     let hours = est.seconds / 3600.0;
-    let human = if est.seconds < 120.0 {
-        format!("{:.0} s", est.seconds)
-    } else if hours < 2.0 {
-        format!("{:.0} min", est.seconds / 60.0)
-    } else {
-        format!("{hours:.1} h")
-    };
+    let human = human_duration(est.seconds);
     if est.seconds > 60.0 {
         let stopping = match est.stopping_runs {
             0 => String::new(),
@@ -327,7 +321,7 @@ fn check_estimated_time(
             ),
         };
         tell!(
-            "estimated time: about {human} for {} run{} in {} batch{} not yet cached ({:.2e} flops; \
+            "estimated time: {human} for {} run{} in {} batch{} not yet cached ({:.2e} flops; \
              here just now the batched pass did {:.1} GFLOP/s and the single-run pass read 𝐀 at \
              {:.1} GB/s{stopping})",
             est.runs,
@@ -343,7 +337,7 @@ fn check_estimated_time(
         return Err(experiments::Error::Spec(spec::SpecError {
             file: PathBuf::from("--max-hours"),
             message: format!(
-                "the estimated time, about {human}, exceeds {max_hours} h; raise --max-hours to \
+                "the estimated time, {human}, exceeds {max_hours} h; raise --max-hours to \
                  run it, or shorten the specs' [gd] iterations or sweeps"
             ),
         }));
@@ -1020,8 +1014,18 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 experiments::shard::check_claims(dir, &plan).map_err(experiments::io_at(dir))?;
             }
             let claim_header = if claims.is_some() { "  claim" } else { "" };
-            say!("shard  spec                            runs  n      m       r'    est. GFLOP  est. s here  cached{claim_header}");
-            for (i, (b, &c)) in plan.batches.iter().zip(&cached).enumerate() {
+            say!(
+                "One row per batch (runs on one operator, computed together), by shard. runs.csv rows: \
+                 its runs' `run` column in the spec's runs.csv; r': the widest; est.: estimated \
+                 work, and time at this machine's rates measured now; cached: its runs already in \
+                 the cache."
+            );
+            say!("shard  spec                            runs  runs.csv rows         n      m       r'    est. GFLOP  est. s here  cached{claim_header}");
+            // By shard, each shard's batches in plan order (the claims name batches by plan order).
+            let mut rows: Vec<usize> = (0..plan.batches.len()).collect();
+            rows.sort_by_key(|&i| plan.batches[i].shard);
+            for i in rows {
+                let (b, c) = (&plan.batches[i], cached[i]);
                 let claim = match claims
                     .as_deref()
                     .map(|dir| experiments::shard::claim_of(i, dir))
@@ -1041,12 +1045,14 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     }
                 };
                 say!(
-                    "{:>5}  {:<30}  {:>4}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}  {:<6}{claim}",
+                    "{:>5}  {:<30}  {:>4}  {:<20}  {:<5}  {:<6}  {:<4}  {:>10.1}  {:>11.1}  {:<6}{claim}",
                     b.shard,
                     b.spec,
                     b.runs.len(),
+                    index_ranges(&b.runs, 20),
                     b.n,
-                    b.m,
+                    // Completion records no m (|Ω| is drawn with the instance).
+                    if b.m == 0 { "|Ω|".to_string() } else { b.m.to_string() },
                     b.r_prime,
                     b.flops / 1e9,
                     rate.batch_seconds(b),
@@ -1070,13 +1076,13 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     s => format!(" ({s} runs stop at a target error: at most that)"),
                 };
                 say!(
-                    "shard {i}/{shards}: {} batches, {:.1} GFLOP, about {:.0} s on this machine{stopping}; \
-                     {} cached, about {:.0} s to go",
-                    est.batches,
+                    "shard {i}/{shards}: {}, {:.1} GFLOP, {} on this machine{stopping}; \
+                     {} cached, {} to go",
+                    counted(est.batches, "batch", "batches"),
                     est.flops / 1e9,
-                    est.seconds,
+                    human_duration(est.seconds),
                     est.batches - to_go.batches,
-                    to_go.seconds
+                    human_duration(to_go.seconds)
                 );
             }
             if let Some(path) = json {
@@ -1133,4 +1139,72 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
         }
     }
     Ok(())
+}
+
+/// An estimated duration for people: "under 1 s", then "about" seconds below 2 minutes, minutes
+/// below 2 hours, then hours.
+fn human_duration(seconds: f64) -> String {
+    if seconds < 0.5 {
+        "under 1 s".into()
+    } else if seconds < 120.0 {
+        format!("about {seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("about {:.0} min", seconds / 60.0)
+    } else {
+        format!("about {:.1} h", seconds / 3600.0)
+    }
+}
+
+/// "1 batch", "2 batches": `count` and the noun in the number it needs.
+fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// Sorted indices as ranges, "0-17" or "0-8,18-26", cut after `max` characters with "…".
+fn index_ranges(indices: &[usize], max: usize) -> String {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i {
+            sorted[i].to_string()
+        } else {
+            format!("{}-{}", sorted[i], sorted[j])
+        });
+        i = j + 1;
+    }
+    let text = parts.join(",");
+    if text.chars().count() <= max {
+        text
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_ranges_compress_runs_of_consecutive_indices() {
+        assert_eq!(index_ranges(&[3, 0, 1, 2, 7, 9, 10], 20), "0-3,7,9-10");
+        assert_eq!(index_ranges(&[5], 20), "5");
+        assert_eq!(index_ranges(&[0, 2, 4, 6, 8, 10, 12], 10), "0,2,4,6,8…");
+    }
+
+    #[test]
+    fn durations_read_in_the_unit_that_suits_them() {
+        assert_eq!(human_duration(0.2), "under 1 s");
+        assert_eq!(human_duration(61.0), "about 61 s");
+        assert_eq!(human_duration(600.0), "about 10 min");
+        assert_eq!(human_duration(9000.0), "about 2.5 h");
+        assert_eq!(counted(1, "batch", "batches"), "1 batch");
+        assert_eq!(counted(3, "batch", "batches"), "3 batches");
+    }
 }
