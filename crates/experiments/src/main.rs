@@ -202,13 +202,38 @@ impl Reporter {
 }
 
 fn describe(p: &RunPoint) -> String {
+    use experiments::spec::OperatorModel;
+    use lowrank_core::Algorithm;
+    // The axes a spec may sweep, each shown when it is not its default, so that two runs of a
+    // sweep never read the same.
+    let operator = match p.operator {
+        OperatorModel::Gaussian => format!("m={}", p.m),
+        OperatorModel::UniformCompletion { p } => format!("completion p={p}"),
+        OperatorModel::ReluCompletion { threshold } => format!("ReLU completion τ={threshold}"),
+        OperatorModel::MatchedUniformCompletion { threshold } => {
+            format!("uniform completion matched to τ={threshold}")
+        }
+    };
+    let algorithm = match p.algorithm {
+        Algorithm::Gd => String::new(),
+        Algorithm::ScaledGd { lambda } => format!(", ScaledGD(λ={lambda})"),
+        Algorithm::PrecGd { c } => format!(", PrecGD(c={c})"),
+    };
+    let noise = if p.sigma > 0.0 {
+        format!(", σ={}", p.sigma)
+    } else {
+        String::new()
+    };
+    let kappa = if p.truth.is_orthonormal() {
+        format!("κ={}", p.kappa)
+    } else {
+        format!("X {}", p.truth.label())
+    };
     format!(
-        "run {} (n={}, r={}, m={}, κ={}, r'={}, α={:e}, μ={}, {}, replicate {})",
+        "run {} (n={}, r={}, {operator}, {kappa}, r'={}, α={:e}, μ={}{algorithm}{noise}, {}, replicate {})",
         p.index,
         p.n,
         p.r,
-        p.m,
-        p.kappa,
         p.r_prime,
         p.alpha,
         p.step_size,
