@@ -466,8 +466,8 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
         }
     };
     tell!(
-        "{what}, {} runs ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
-        stats.hits + stats.computed,
+        "{what}, {} ({} cached, {} computed, {} cache entries rejected) in {:.1} s on {}",
+        counted(stats.hits + stats.computed, "run", "runs"),
         stats.hits,
         stats.computed,
         stats.rejected,
@@ -884,8 +884,23 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             if let Some(dir) = claims {
                 return run_part(&configs, Part::Claimed(&dir, claim_as.as_deref()), layout);
             }
-            if jobs > 1 {
-                run_jobs(&configs, &specs, quick, jobs, layout, rate.as_ref())?;
+            // No more processes than batches to compute: the others would find nothing to claim.
+            let to_compute = {
+                let plan = experiments::shard::plan(&configs, 1);
+                experiments::shard::uncached(&plan, None, |i| layout.cache_dir(&configs[i])).len()
+            };
+            if jobs > 1 && to_compute > 1 {
+                let processes = jobs.min(to_compute);
+                let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+                if processes < jobs {
+                    tell!(
+                        "--jobs {jobs}: {} to compute, so {processes} processes",
+                        counted(to_compute, "batch", "batches")
+                    );
+                } else if processes > cores {
+                    tell!("--jobs {jobs}: more processes than this machine's {cores} cores; they share them");
+                }
+                run_jobs(&configs, &specs, quick, processes, layout, rate.as_ref())?;
             }
             for config in &configs {
                 let total = experiments::sweep::expand(config).len();

@@ -2905,8 +2905,11 @@ fn shard_runs_check_names_outputs_and_memory_before_any_work() {
     }
     let (ok, e) = run(&["--jobs", "0"], &["a.toml"]);
     assert!(!ok && e.contains("--jobs") && e.contains("jobs ≥ 1"), "{e}");
-    // Each of J processes gets 1/J of the memory budget: a spec that fits once but not twice.
-    let config = parse(Path::new("a.toml"), SMALL, false).unwrap();
+    // Each of J processes gets 1/J of the memory budget: a spec that fits once but not twice
+    // (two replicates, so two batches and two processes).
+    let two = SMALL.replace("seed = 7", "seed = 7\nreplicates = 2");
+    write_spec(tmp.path(), "two", &two);
+    let config = parse(Path::new("two.toml"), &two, false).unwrap();
     let points = experiments::sweep::expand(&config);
     let need = experiments::run::operator_storage_bytes(&points[0])
         + experiments::run::operator_pass_bytes(&points[0], 1)
@@ -2922,7 +2925,7 @@ fn shard_runs_check_names_outputs_and_memory_before_any_work() {
         "run",
         "--jobs",
         "2",
-        "a.toml",
+        "two.toml",
     ])
     .env("LOWRANK_MAX_OPERATOR_BYTES", &limit)
     .current_dir(tmp.path());
@@ -3435,4 +3438,25 @@ fn runs_csv_records_kappa_as_the_spec_gives_it() {
         .map(|l| l.split(',').nth(kappa).unwrap().parse().unwrap())
         .collect();
     assert_eq!(column, [3.0, 20.0]);
+}
+
+#[test]
+fn jobs_start_no_more_processes_than_batches_to_compute() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(
+        tmp.path(),
+        "two",
+        &SMALL.replace("seed = 7", "seed = 7\nreplicates = 2"),
+    );
+    let (ok, e) = run_cli(&["run", "--jobs", "1000", "two.toml"], tmp.path());
+    assert!(ok, "{e}");
+    assert!(
+        e.contains("--jobs 1000: 2 batches to compute, so 2 processes"),
+        "{e}"
+    );
+    assert_eq!(e.matches("process 1/2").count(), 1, "{e}");
+    assert!(!e.contains("process 2/"), "{e}");
+    // Everything cached: no process is started, the CSVs are written at once.
+    let (ok, e) = run_cli(&["run", "--jobs", "2", "two.toml"], tmp.path());
+    assert!(ok && !e.contains("process "), "{e}");
 }
