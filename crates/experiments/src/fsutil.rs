@@ -271,9 +271,23 @@ pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
             "exists and is not a directory",
         ));
     }
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        // Name the part of the path that stops it, if one is a file.
+        match dir.ancestors().skip(1).find(|a| a.exists() && !a.is_dir()) {
+            Some(file) => std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create this directory: {} is not a directory",
+                    file.display()
+                ),
+            ),
+            None => std::io::Error::new(e.kind(), format!("cannot create this directory: {e}")),
+        }
+    })?;
     // A private directory and a file in it, both removed again.
-    let private = private_dir(dir)?;
-    std::fs::File::create_new(private.path().join("probe"))?;
+    let cannot_write =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot write in it: {e}"));
+    let private = private_dir(dir).map_err(cannot_write)?;
+    std::fs::File::create_new(private.path().join("probe")).map_err(cannot_write)?;
     private.close()
 }

@@ -3460,3 +3460,24 @@ fn jobs_start_no_more_processes_than_batches_to_compute() {
     let (ok, e) = run_cli(&["run", "--jobs", "2", "two.toml"], tmp.path());
     assert!(ok && !e.contains("process "), "{e}");
 }
+
+#[test]
+fn an_output_directory_under_a_file_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&spec, SMALL, false).unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, b"").unwrap();
+    let l = Layout {
+        results: file.join("results"),
+        figures: tmp.path().join("figures"),
+    };
+    let e = run_experiment(&config, &l, &Silent)
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "cannot create this directory: {} is not a directory",
+        file.display()
+    );
+    assert!(e.contains(&want), "{e}");
+}
