@@ -455,12 +455,14 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
             )
             .map_err(experiments::io_at(&cache))?;
             let total = plan.batches.len();
+            // Under `--jobs` the claims directory is the parent's temporary one, gone by the end.
+            let place = if jobs_parent.is_some() {
+                String::new()
+            } else {
+                format!(" in {}", claims.display())
+            };
             (
-                format!(
-                    "{} of {total} batches claimed in {}",
-                    done.batches,
-                    claims.display()
-                ),
+                format!("{} of {total} batches claimed{place}", done.batches),
                 done.cache,
             )
         }
@@ -1051,6 +1053,16 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 .collect();
             // A claims directory of these specs only (its plan file names the same batches).
             if let Some(dir) = &claims {
+                if !dir.is_dir() {
+                    return Err(experiments::Error::Spec(spec::SpecError {
+                        file: PathBuf::from("--claims"),
+                        message: format!(
+                            "{} is not a directory; allowed: the claims directory of a running or \
+                             finished sweep (`run --claims DIR`, or SWEEP_CLAIMS_DIR of a Slurm sweep)",
+                            dir.display()
+                        ),
+                    }));
+                }
                 experiments::shard::check_claims(dir, &plan).map_err(experiments::io_at(dir))?;
             }
             let claim_header = if claims.is_some() { "  claim" } else { "" };

@@ -3481,3 +3481,14 @@ fn an_output_directory_under_a_file_names_the_file() {
     );
     assert!(e.contains(&want), "{e}");
 }
+
+#[test]
+fn plan_with_a_claims_directory_that_does_not_exist_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "small", SMALL);
+    let (ok, e) = run_cli(&["plan", "--claims", "nowhere", "small.toml"], tmp.path());
+    assert!(
+        !ok && e.contains("--claims: nowhere is not a directory"),
+        "{e}"
+    );
+}
