@@ -164,10 +164,12 @@ struct Reporter {
     done: std::sync::atomic::AtomicUsize,
     /// The spec's name (for messages).
     spec: String,
+    /// Whether the work is to stop (a signal noted by [`interrupt::Watch`]).
+    cancel: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl Reporter {
-    fn new(total: usize, name: &str) -> Self {
+    fn new(total: usize, name: &str, cancel: Box<dyn Fn() -> bool + Send + Sync>) -> Self {
         let tty = std::io::stderr().is_terminal();
         let multi = MultiProgress::new();
         let runs = multi.add(ProgressBar::new(total as u64));
@@ -197,6 +199,7 @@ impl Reporter {
             total,
             done: std::sync::atomic::AtomicUsize::new(0),
             spec: name.to_string(),
+            cancel,
         }
     }
 }
@@ -243,6 +246,9 @@ fn describe(p: &RunPoint) -> String {
 }
 
 impl Progress for Reporter {
+    fn cancelled(&self) -> bool {
+        (self.cancel)()
+    }
     fn batch_started(&self, points: &[&RunPoint]) {
         if let Ok(mut s) = self.started.lock() {
             s.get_or_insert_with(Instant::now);
@@ -508,7 +514,7 @@ fn run_jobs(
     // children would finish their batches. So while they run, a signal is only noted; the loop
     // sees it and returns, which kills and reaps them and removes the directory, and then the
     // process ends by that signal as by default (its exit status says which).
-    let watch = interrupt::Watch::start();
+    let watch = interrupt::Watch::start(false);
     let result = claim_in_processes(
         configs,
         specs,
@@ -555,7 +561,8 @@ mod interrupt {
     }
 
     impl Watch {
-        pub fn start() -> Self {
+        /// With `second_ends`, a second signal while watched acts as by default at once.
+        pub fn start(second_ends: bool) -> Self {
             #[cfg(unix)]
             {
                 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -563,6 +570,8 @@ mod interrupt {
                     caught: Arc::new(AtomicUsize::new(0)),
                     finished: Arc::new(AtomicBool::new(false)),
                 };
+                // Set by the first signal, after the check that makes a second one act.
+                let seen = Arc::new(AtomicBool::new(false));
                 let ignored = ignored_signals();
                 for signal in [SIGINT, SIGTERM, SIGHUP] {
                     if ignored.is_none_or(|mask| mask >> (signal - 1) & 1 == 1) {
@@ -578,7 +587,15 @@ mod interrupt {
                         signal,
                         Arc::clone(&watch.finished),
                     );
-                    if let Err(e) = noted.and(later) {
+                    // signal-hook runs a signal's actions in the order they were registered.
+                    let second = if second_ends {
+                        signal_hook::flag::register_conditional_default(signal, Arc::clone(&seen))
+                            .and(signal_hook::flag::register(signal, Arc::clone(&seen)))
+                            .map(|_| ())
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(e) = noted.and(later).map(|_| ()).and(second) {
                         tell!("warning: cannot watch signal {signal} ({e}); it acts as by default");
                     }
                 }
@@ -586,6 +603,17 @@ mod interrupt {
             }
             #[cfg(not(unix))]
             Self {}
+        }
+
+        /// Whether a signal was noted, as a function another thread can call.
+        pub fn flag(&self) -> Box<dyn Fn() -> bool + Send + Sync> {
+            #[cfg(unix)]
+            {
+                let caught = Arc::clone(&self.caught);
+                Box::new(move || caught.load(Ordering::SeqCst) != 0)
+            }
+            #[cfg(not(unix))]
+            Box::new(|| false)
         }
 
         /// The last signal noted since [`Self::start`].
@@ -904,10 +932,30 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 }
                 run_jobs(&configs, &specs, quick, processes, layout, rate.as_ref())?;
             }
+            // Ctrl-C, SIGTERM or SIGHUP: the running batches stop at their next logged step,
+            // nothing of the spec under way is written, and this process ends by the signal; a
+            // second one ends it at once.
+            let watch = interrupt::Watch::start(true);
             for config in &configs {
                 let total = experiments::sweep::expand(config).len();
-                let reporter = Reporter::new(total, &config.name);
-                let out = experiments::run_experiment(config, layout, &reporter)?;
+                let reporter = Reporter::new(total, &config.name, watch.flag());
+                let out = match experiments::run_experiment(config, layout, &reporter) {
+                    Err(e) => {
+                        reporter.iters.finish_and_clear();
+                        reporter.runs.finish_and_clear();
+                        if let Some(signal) = watch.caught() {
+                            tell!(
+                                "{}: interrupted by signal {signal}: nothing of it was written; its \
+                                 finished batches are in the cache and long ones left checkpoints, \
+                                 so the same command continues from them",
+                                config.name
+                            );
+                        }
+                        watch.finish();
+                        return Err(e);
+                    }
+                    Ok(out) => out,
+                };
                 reporter.iters.finish_and_clear();
                 reporter.runs.finish_and_clear();
                 tell!(
@@ -957,6 +1005,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     say!("{}", f.display());
                 }
             }
+            watch.finish();
         }
         Command::Plot {
             names,

@@ -3492,3 +3492,48 @@ fn plan_with_a_claims_directory_that_does_not_exist_says_so() {
         "{e}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_single_process_run_interrupted_by_ctrl_c_says_so_writes_nothing_and_keeps_its_checkpoint() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = long_spec(tmp.path(), 1);
+    let mut run = KillOnDrop(Some(
+        Command::new(env!("CARGO_BIN_EXE_experiments"))
+            .args(["--results", "res", "--figures", "fig", "run"])
+            .arg(&spec)
+            .current_dir(tmp.path())
+            .env("LOWRANK_CHECKPOINT_SECONDS", "0.05")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let cache = tmp.path().join("res/cache");
+    let checkpoints = || {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .ends_with(".checkpoint.json")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_for("a checkpoint of the running batch", || {
+        (checkpoints() > 0).then_some(())
+    });
+    send_signal("INT", run.0.as_ref().unwrap().id());
+    let out = run.0.take().unwrap().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("long: interrupted by signal 2: nothing of it was written"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("res/long/runs.csv").exists());
+    assert_eq!(checkpoints(), 1, "the checkpoint is kept");
+}
