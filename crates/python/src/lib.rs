@@ -22,7 +22,10 @@ use lowrank_core::{
     Control, DiagnosticsCalculator, IterationState, Observer, Problem, RunParams, RunStatus,
 };
 use ndarray::{Array1, Array2};
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    AllowTypeChange, PyArray1, PyArray2, PyArrayLike1, PyArrayLike2, PyArrayMethods,
+    PyReadonlyArray1, PyReadonlyArray2,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -30,6 +33,40 @@ use pyo3::types::PyDict;
 /// The message of a refused spec or parameter, as the command line prints it (without "error: ").
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
+}
+
+/// A `run_batch` entry that could not be read as its type: a negative or oversized whole number
+/// is a ValueError (as every value out of range), anything else keeps its exception type; both
+/// name the key.
+fn arg_error(key: &str, value: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
+    let py = value.py();
+    if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+        value_error(format!(
+            "run_batch: {key} = {value} is out of range; allowed: a whole number ≥ 0"
+        ))
+    } else {
+        PyErr::from_type(
+            e.get_type(py),
+            format!("run_batch: {key} = {value}: {}", e.value(py)),
+        )
+    }
+}
+
+/// Refuses `need` bytes above the memory budget (80% of the memory available, or
+/// `LOWRANK_MAX_OPERATOR_BYTES`), as the command line refuses a spec: a failed allocation would
+/// abort the interpreter.
+fn check_fits(what: impl FnOnce() -> String, need: u128) -> PyResult<()> {
+    experiments::check_memory_budget_variable().map_err(value_error)?;
+    match experiments::memory_budget() {
+        Some(limit) if need > limit => Err(value_error(format!(
+            "{} needs {}, but only {} may be used (80% of the memory available, or \
+             LOWRANK_MAX_OPERATOR_BYTES)",
+            what(),
+            experiments::spec::human_bytes(need),
+            experiments::spec::human_bytes(limit)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn from_numpy2(a: &PyReadonlyArray2<'_, f64>) -> Array2<f64> {
@@ -90,7 +127,7 @@ fn spec_value(inst: &Instance, run: &RunArgs) -> Spec {
         gd: GdSpec {
             step_size: run.step_size,
             iterations: run.iterations,
-            log_every: run.log_every,
+            log_every: run.log_every_or_default(),
             stop_below_test_error: None,
         },
         algorithm: Some(AlgorithmSpec {
@@ -136,10 +173,18 @@ struct RunArgs {
     init_seed: Option<u64>,
     step_size: f64,
     iterations: usize,
-    log_every: usize,
+    /// None: 10, or `iterations` if fewer.
+    log_every: Option<usize>,
     algorithm: AlgorithmKind,
     lam: Option<f64>,
     c: Option<f64>,
+}
+
+impl RunArgs {
+    /// `log_every`, or by default 10 (every iteration of a run of fewer than 10).
+    fn log_every_or_default(&self) -> usize {
+        self.log_every.unwrap_or(10.min(self.iterations.max(1)))
+    }
 }
 
 impl Default for RunArgs {
@@ -150,7 +195,7 @@ impl Default for RunArgs {
             init_seed: None,
             step_size: 0.25,
             iterations: 1000,
-            log_every: 10,
+            log_every: None,
             algorithm: AlgorithmKind::Gd,
             lam: None,
             c: None,
@@ -192,6 +237,11 @@ impl PyProblem {
         let spec = spec_value(&instance, &RunArgs::default());
         let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
             .map_err(value_error)?;
+        // The instance and its operator, before anything is allocated.
+        experiments::check_memory_budget_variable().map_err(value_error)?;
+        if let Some(limit) = experiments::memory_budget() {
+            experiments::run::check_memory(&config, limit).map_err(value_error)?;
+        }
         let point = first_point(&config)?;
         let problem = py.detach(|| experiments::run::build_problem(&point));
         Ok(Self {
@@ -388,7 +438,7 @@ impl PyProblem {
     fn apply<'py>(
         &self,
         py: Python<'py>,
-        z: PyReadonlyArray2<'py, f64>,
+        z: PyArrayLike2<'py, f64, AllowTypeChange>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let z = from_numpy2(&z);
         if z.dim() != (self.n_(), self.n_()) {
@@ -408,7 +458,7 @@ impl PyProblem {
     fn adjoint<'py>(
         &self,
         py: Python<'py>,
-        v: PyReadonlyArray1<'py, f64>,
+        v: PyArrayLike1<'py, f64, AllowTypeChange>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let v = from_numpy1(&v);
         if v.len() != self.m_() {
@@ -438,6 +488,10 @@ impl PyProblem {
             ..RunArgs::default()
         };
         let point = self.point(&run)?;
+        check_fits(
+            || format!("initial_iterate: U_0 ({} × {r_prime})", self.n_()),
+            8 * self.n_() as u128 * r_prime as u128,
+        )?;
         to_numpy2(
             py,
             &lowrank_core::small_random_init(
@@ -450,7 +504,8 @@ impl PyProblem {
     }
 
     /// One run: `run(u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
-    /// log_every=10, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=False)`.
+    /// log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=False)`.
+    /// `log_every` defaults to 10, or to `iterations` if that is fewer.
     ///
     /// From `u0` (any n×r' array) if given, else U_0 = α·B drawn with `seed` (default: the spec's
     /// init seed; r' = r unless given). `algorithm` is "gd", "scaled_gd" (needs `lam` = λ ≥ 0) or
@@ -459,18 +514,18 @@ impl PyProblem {
     /// stops the run there, and an exception it raises is raised by `run`. Ctrl-C
     /// (KeyboardInterrupt) stops the run at its next logged step and is raised. Returns a `Run`.
     #[pyo3(signature = (u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
-                        log_every=10, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
+                        log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         py: Python<'_>,
-        u0: Option<PyReadonlyArray2<'_, f64>>,
+        u0: Option<PyArrayLike2<'_, f64, AllowTypeChange>>,
         alpha: f64,
         r_prime: Option<usize>,
         seed: Option<u64>,
         step_size: f64,
         iterations: usize,
-        log_every: usize,
+        log_every: Option<usize>,
         algorithm: &str,
         lam: Option<f64>,
         c: Option<f64>,
@@ -512,20 +567,22 @@ impl PyProblem {
                 let k: String = k.extract()?;
                 match k.as_str() {
                     "u0" => {
-                        let u: PyReadonlyArray2<'_, f64> = v.extract()?;
+                        let u: PyArrayLike2<'_, f64, AllowTypeChange> = v.extract()?;
                         u0 = Some(from_numpy2(&u));
                     }
-                    "alpha" => a.alpha = v.extract()?,
-                    "r_prime" => a.r_prime = Some(v.extract()?),
-                    "seed" => a.init_seed = Some(v.extract()?),
-                    "step_size" => a.step_size = v.extract()?,
-                    "iterations" => a.iterations = v.extract()?,
-                    "log_every" => a.log_every = v.extract()?,
+                    "alpha" => a.alpha = v.extract().map_err(|e| arg_error(&k, &v, e))?,
+                    "r_prime" => a.r_prime = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
+                    "seed" => a.init_seed = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
+                    "step_size" => a.step_size = v.extract().map_err(|e| arg_error(&k, &v, e))?,
+                    "iterations" => a.iterations = v.extract().map_err(|e| arg_error(&k, &v, e))?,
+                    "log_every" => {
+                        a.log_every = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?)
+                    }
                     "algorithm" => a.algorithm = algorithm_kind(&v.extract::<String>()?)?,
-                    "lam" => a.lam = Some(v.extract()?),
-                    "c" => a.c = Some(v.extract()?),
+                    "lam" => a.lam = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
+                    "c" => a.c = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
                     "callback" => callback = Some(v.unbind()),
-                    "keep_iterates" => keep = v.extract()?,
+                    "keep_iterates" => keep = v.extract().map_err(|e| arg_error(&k, &v, e))?,
                     "problem" => {
                         let other: PyRef<'_, PyProblem> = v.extract()?;
                         if !Arc::ptr_eq(&other.problem.operator, &self.problem.operator) {
@@ -715,7 +772,11 @@ impl PyProblem {
         let mut params = Vec::with_capacity(runs.len());
         let mut inits = Vec::with_capacity(runs.len());
         let mut problems = Vec::with_capacity(runs.len());
-        for (a, u0, _, _, on) in &runs {
+        // What the batch allocates, counted before each run's share is allocated: the operator's
+        // pass for all runs, each run's buffers (U, its last good copy, ∇f, UUᵀ, UᵀU), U_0 and its
+        // logged rows (8 quantities, and U_t itself with keep_iterates).
+        let mut need: u128 = 0;
+        for (a, u0, _, keep_iterates, on) in &runs {
             let (instance, problem) = on
                 .clone()
                 .unwrap_or_else(|| (self.instance.clone(), Arc::clone(&self.problem)));
@@ -728,13 +789,48 @@ impl PyProblem {
                 .as_ref()
                 .map_or(lowrank_core::Algorithm::Gd, |s| s.resolve(a.algorithm));
             let r_prime = a.r_prime.unwrap_or(self.instance.r);
+            if need == 0 {
+                need = experiments::run::operator_pass_bytes(&first_point(&config)?, runs.len());
+            }
+            let (n, rp) = (self.n_() as u128, r_prime as u128);
+            let rows = (a.iterations / a.log_every_or_default() + 2) as u128;
+            let per_row = 8 * 8 + if *keep_iterates { 8 * n * rp } else { 0 };
+            need = need
+                .saturating_add(lowrank_core::descent::run_buffer_bytes(
+                    self.n_(),
+                    1,
+                    r_prime,
+                ))
+                .saturating_add(8 * n * rp)
+                .saturating_add(rows.saturating_mul(per_row));
+            check_fits(
+                || {
+                    format!(
+                        "a batch of {} run(s) (this one r' = {r_prime}, {rows} logged steps)",
+                        runs.len()
+                    )
+                },
+                need,
+            )?;
             let u0 = match u0 {
                 Some(u) => {
-                    if u.dim() != (self.n_(), r_prime) || u.iter().any(|v| !v.is_finite()) {
+                    if u.nrows() != self.n_() || u.ncols() == 0 {
                         return Err(value_error(format!(
-                            "u0 has shape {:?}; allowed: finite values, shape ({}, r') with r' ≥ 1",
+                            "u0 has shape {:?}; allowed: shape ({}, r') with r' ≥ 1",
                             u.dim(),
                             self.n_()
+                        )));
+                    }
+                    if u.ncols() != r_prime {
+                        return Err(value_error(format!(
+                            "u0 has {} columns and r_prime = {r_prime}; allowed: r_prime equal to \
+                             u0's number of columns, or left out",
+                            u.ncols()
+                        )));
+                    }
+                    if let Some(((i, j), v)) = u.indexed_iter().find(|(_, v)| !v.is_finite()) {
+                        return Err(value_error(format!(
+                            "u0[{i}, {j}] = {v}; allowed: finite values"
                         )));
                     }
                     u.clone()
@@ -747,7 +843,8 @@ impl PyProblem {
                 ),
             };
             params.push(
-                RunParams::new(a.step_size, a.iterations, a.log_every).with_algorithm(algorithm),
+                RunParams::new(a.step_size, a.iterations, a.log_every_or_default())
+                    .with_algorithm(algorithm),
             );
             inits.push(u0);
         }

@@ -356,6 +356,46 @@ def test_sizes_the_command_line_refuses_raise_value_error(tmp_path):
         lowrank.Problem.gaussian(n=9, r=2, m=60, kappa=1e17)
 
 
+def test_sizes_beyond_memory_raise_value_error_instead_of_aborting():
+    # Before: only run_spec checked memory; these aborted the interpreter (SIGABRT) on the
+    # allocation.
+    with pytest.raises(ValueError, match="a batch needs"):
+        lowrank.Problem.gaussian(n=3000, r=3, m=1000000)
+    with pytest.raises(ValueError, match="the instance needs"):
+        lowrank.Problem.completion(n=200000, r=3, p=1.0)
+    p = small()
+    with pytest.raises(ValueError, match="may be used"):
+        p.run(r_prime=10**9, iterations=1, log_every=1)
+    with pytest.raises(ValueError, match="may be used"):
+        p.run(iterations=10**12, log_every=1)
+    with pytest.raises(ValueError, match="may be used"):
+        p.initial_iterate(1e-3, 10**9)
+
+
+def test_friendly_defaults_conversions_and_messages():
+    p = small()
+    # log_every defaults to 10, or to the iterations if fewer (iterations=5 was refused).
+    assert list(p.run(iterations=5).t) == [0, 5]
+    assert list(p.run(iterations=30).t) == [0, 10, 20, 30]
+    # Integer arrays and lists are converted to float64.
+    eye = np.eye(9)
+    assert np.array_equal(p.apply(eye.astype(int)), p.apply(eye))
+    assert np.array_equal(p.apply(eye.tolist()), p.apply(eye))
+    u0 = np.full((9, 2), 0.125)
+    a = p.run(u0=u0.astype(np.float32), iterations=20).quantities["test_error"]
+    assert np.array_equal(a, p.run(u0=u0, iterations=20).quantities["test_error"])
+    # u0's messages say what is wrong.
+    with pytest.raises(ValueError, match=r"u0\[0, 0\] = NaN; allowed: finite values"):
+        p.run(u0=np.full((9, 2), np.nan))
+    with pytest.raises(ValueError, match="u0 has 2 columns and r_prime = 3"):
+        p.run(u0=u0, r_prime=3)
+    # run_batch names the key of a negative whole number (a ValueError) or a wrong type.
+    with pytest.raises(ValueError, match="run_batch: iterations = -1 is out of range"):
+        p.run_batch([dict(iterations=-1)])
+    with pytest.raises(TypeError, match="run_batch: seed = x"):
+        p.run_batch([dict(seed="x")])
+
+
 def test_a_batch_callback_may_run_the_problem_again():
     # Before: with two or more runs the callbacks run on the engine's workers, and a run started
     # there waited for a helper thread that needed those workers (a deadlock). In a subprocess
