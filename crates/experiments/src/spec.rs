@@ -1191,7 +1191,12 @@ fn validate(spec: &Spec) -> Result<(), String> {
             e > 0.0 && e < 1.0,
             "0 < ε < 1",
         )?;
-        if let Some(target) = spec.plot.target_error.filter(|&t| t < e) {
+        // Only an ε in range is compared (an ε out of range gets its own message below).
+        if let Some(target) = spec
+            .plot
+            .target_error
+            .filter(|&t| t > 0.0 && t < 1.0 && t < e)
+        {
             return Err(format!(
                 "plot.target_error = {target:e} is below gd.stop_below_test_error = {e:e}: the runs stop \
                  before they could reach it; allowed: target_error ≥ stop_below_test_error"
@@ -1302,7 +1307,10 @@ fn validate(spec: &Spec) -> Result<(), String> {
         }
         PlotKind::ErrorVsParameter => match spec.plot.x {
             None => return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\" | \"sigma\" | \"p\"".into()),
-            Some(x) => check_error_vs_parameter(spec, x)?,
+            Some(x) => {
+                check_error_vs_parameter(spec, x)?;
+                check_log_x(spec)?;
+            }
         },
         PlotKind::IterationsToError | PlotKind::SuccessRate => {
             if spec.plot.target_error.is_none() {
@@ -1316,6 +1324,7 @@ fn validate(spec: &Spec) -> Result<(), String> {
                 ));
             }
             check_x_and_group(spec, false)?;
+            check_log_x(spec)?;
         }
         PlotKind::TrajectoryComparison => {
             if spec.plot.quantities.len() != 1 {
@@ -1742,6 +1751,21 @@ pub fn swept_parameters(spec: &Spec) -> Vec<Parameter> {
 
 /// For the figures with one panel per combination of the other swept parameters: `x` (unless
 /// `no_x`) is a numeric swept parameter, `group` (optional) another swept one.
+/// The figures with a parameter on x draw it on a log axis, where σ = 0 (the only swept value
+/// that can be ≤ 0) would be left out without a word.
+fn check_log_x(spec: &Spec) -> Result<(), String> {
+    if spec.plot.x == Some(Parameter::Sigma) {
+        if let Some(zero) = spec.sweep.sigma.iter().flatten().find(|&&s| s <= 0.0) {
+            return Err(format!(
+                "sweep.sigma has {zero}, but plot.x = \"sigma\" is drawn on a log axis, where it \
+                 cannot be; allowed: σ > 0 in the sweep (the noiseless runs can be a group, e.g. \
+                 group = \"sigma\" with x another parameter, or a spec of their own)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_x_and_group(spec: &Spec, no_x: bool) -> Result<(), String> {
     let plot = &spec.plot;
     let swept = swept_parameters(spec);

@@ -3537,3 +3537,62 @@ fn a_single_process_run_interrupted_by_ctrl_c_says_so_writes_nothing_and_keeps_i
     assert!(!tmp.path().join("res/long/runs.csv").exists());
     assert_eq!(checkpoints(), 1, "the checkpoint is kept");
 }
+
+#[test]
+fn sigma_zero_on_a_log_x_axis_is_refused_naming_the_sweep() {
+    // error_vs_parameter dropped σ = 0 from its log axis without a word.
+    for (kind, extra) in [
+        ("error_vs_parameter", ""),
+        ("iterations_to_error", "\ntarget_error = 1e-2"),
+    ] {
+        let text = error_vs(
+            &format!("x = \"sigma\"\ngroup = \"r_prime\"{extra}"),
+            "sigma = [0.0, 0.1]\nr_prime = [2, 4]",
+        )
+        .replace(
+            "kind = \"error_vs_parameter\"",
+            &format!("kind = \"{kind}\""),
+        );
+        let err = parse(Path::new("s.toml"), &text, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sweep.sigma has 0, but plot.x = \"sigma\" is drawn on a log axis"),
+            "{kind}: {err}"
+        );
+        let positive = text.replace("sigma = [0.0, 0.1]", "sigma = [0.01, 0.1]");
+        if let Err(e) = parse(Path::new("s.toml"), &positive, false) {
+            panic!("{kind}: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_target_error_out_of_range_is_named_as_such_before_it_is_compared_with_the_stop() {
+    let with_target = |target: &str| {
+        error_vs(
+            &format!("x = \"alpha\"\ntarget_error = {target}"),
+            "alpha = [1e-2, 1e-3]",
+        )
+        .replace(
+            "kind = \"error_vs_parameter\"",
+            "kind = \"iterations_to_error\"",
+        )
+        .replace(
+            "log_every = 10",
+            "log_every = 10\nstop_below_test_error = 1e-5",
+        )
+    };
+    let err = |target: &str| {
+        parse(Path::new("t.toml"), &with_target(target), false)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("-1.0");
+    assert!(
+        e.contains("plot.target_error = -1") && e.contains("allowed: 0 < ε < 1"),
+        "{e}"
+    );
+    let e = err("1e-6");
+    assert!(e.contains("is below gd.stop_below_test_error"), "{e}");
+}
