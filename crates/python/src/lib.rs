@@ -613,25 +613,46 @@ impl PyProblem {
 
     fn __repr__(&self) -> String {
         let i = &self.instance;
-        let kind = if i.operator.is_some() {
-            "completion"
-        } else {
-            "gaussian"
-        };
         let truth = match (&i.singular_values, i.kappa) {
             (Some(s), _) => format!(", singular_values={s:?}"),
             (None, Some(k)) => format!(", kappa={k}"),
             (None, None) => String::new(),
         };
         let noise = i.noise.map_or(String::new(), |s| format!(", noise={s}"));
-        format!(
-            "Problem.{kind}(n={}, r={}, m={}{truth}{noise}, seed={}; {:?})",
-            i.n,
-            i.r,
-            self.m_(),
-            i.seed,
-            i.operator
-        )
+        let x = if i.truth == TruthKind::GaussianFactor {
+            ", truth=\"gaussian_factor\""
+        } else {
+            ""
+        };
+        // The call that builds it (completion's m is |Ω|, drawn: shown after it).
+        match &i.operator {
+            None => format!(
+                "Problem.gaussian(n={}, r={}, m={}{truth}{x}{noise}, seed={})",
+                i.n,
+                i.r,
+                self.m_(),
+                i.seed
+            ),
+            Some(o) => {
+                let mut sampling = format!(
+                    ", sampling=\"{}\"",
+                    o.sampling.map_or("uniform", |s| s.label())
+                );
+                if let Some(p) = o.p {
+                    sampling += &format!(", p={p}");
+                }
+                if let Some(k) = o.observations {
+                    sampling += &format!(", observations={k}");
+                }
+                if let Some(t) = o.threshold {
+                    sampling += &format!(", threshold={t}");
+                }
+                format!(
+                    "Problem.completion(n={}, r={}{sampling}{truth}{x}{noise}, seed={}) with |Ω| = {}",
+                    i.n, i.r, i.seed, self.m_()
+                )
+            }
+        }
     }
 }
 

@@ -396,6 +396,16 @@ def test_friendly_defaults_conversions_and_messages():
         p.run_batch([dict(seed="x")])
 
 
+def test_repr_is_the_call_that_builds_the_problem():
+    eye = np.eye(9)
+    for p in [small(), lowrank.Problem.completion(n=9, r=2, p=0.5, noise=0.1, seed=4),
+              lowrank.Problem.completion(n=9, r=2, sampling="relu", truth="gaussian_factor")]:
+        call = repr(p).split(" with |Ω|")[0]
+        q = eval(call, {"Problem": lowrank.Problem})
+        assert np.array_equal(q.apply(eye), p.apply(eye)), call
+        assert repr(q) == repr(p)
+
+
 def test_a_batch_callback_may_run_the_problem_again():
     # Before: with two or more runs the callbacks run on the engine's workers, and a run started
     # there waited for a helper thread that needed those workers (a deadlock). In a subprocess
