@@ -165,22 +165,41 @@ fn draw<DB: DrawingBackend>(
     let (w, h) = root.dim_in_pixel();
     let caption_lines = wrap(&config.spec.caption, (w as usize / 8).max(40));
     let caption_h = 18 * caption_lines.len() as u32 + 16;
-    let (title_area, rest) = root.split_vertically(34);
-    title_area
-        .draw(&Text::new(
-            if config.quick {
-                format!(
-                    "{} [QUICK MODE: reduced sizes from [quick]]",
-                    config.spec.title
-                )
-            } else {
-                config.spec.title.clone()
-            },
-            (14, 8),
-            ("sans-serif", 18).into_font(),
-        ))
-        .map_err(err)?;
-    let (chart_area, caption_area) = rest.split_vertically(h.saturating_sub(caption_h + 34));
+    let title = if config.quick {
+        format!(
+            "{} [QUICK MODE: reduced sizes from [quick]]",
+            config.spec.title
+        )
+    } else {
+        config.spec.title.clone()
+    };
+    // One line if it fits the width, else wrapped at spaces (a line per 22 pixels more).
+    let title_font = TextStyle::from(("sans-serif", 18).into_font());
+    let mut title_lines: Vec<String> = Vec::new();
+    for word in title.split(' ') {
+        let joined = title_lines.last().map(|l| format!("{l} {word}"));
+        match joined {
+            Some(j)
+                if root.estimate_text_size(&j, &title_font).map_err(err)?.0
+                    <= w.saturating_sub(28) =>
+            {
+                *title_lines.last_mut().expect("a line") = j;
+            }
+            _ => title_lines.push(word.to_string()),
+        }
+    }
+    let title_h = 34 + 22 * title_lines.len().saturating_sub(1) as u32;
+    let (title_area, rest) = root.split_vertically(title_h);
+    for (i, line) in title_lines.iter().enumerate() {
+        title_area
+            .draw(&Text::new(
+                line.clone(),
+                (14, 8 + 22 * i as i32),
+                ("sans-serif", 18).into_font(),
+            ))
+            .map_err(err)?;
+    }
+    let (chart_area, caption_area) = rest.split_vertically(h.saturating_sub(caption_h + title_h));
     for (i, line) in caption_lines.iter().enumerate() {
         caption_area
             .draw(&Text::new(

@@ -224,6 +224,52 @@ fn segments(x: &Axis, y: &Axis, pts: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
+/// `title` in lines that each fit the width of `area` (less a margin), broken after "; " where
+/// possible, else at spaces; one line if it fits, none if it is empty.
+fn wrap_title<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<Vec<String>, PlotError> {
+    if title.is_empty() {
+        return Ok(Vec::new());
+    }
+    let font = TextStyle::from(("sans-serif", 15).into_font());
+    let max = area.dim_in_pixel().0;
+    let fits = |t: &str| -> Result<bool, PlotError> {
+        Ok(area.estimate_text_size(t, &font).map_err(err)?.0 <= max)
+    };
+    if fits(title)? {
+        return Ok(vec![title.to_string()]);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for clause in title.split_inclusive("; ") {
+        let joined = lines.last().map(|l| format!("{l}{clause}"));
+        match joined {
+            Some(j) if fits(j.trim_end())? => *lines.last_mut().expect("a line") = j,
+            _ => lines.push(clause.to_string()),
+        }
+    }
+    // Clauses still too wide: at spaces.
+    let mut out = Vec::new();
+    for line in lines {
+        let mut current = String::new();
+        for word in line.trim_end().split(' ') {
+            let candidate = if current.is_empty() {
+                word.to_string()
+            } else {
+                format!("{current} {word}")
+            };
+            if current.is_empty() || fits(&candidate)? {
+                current = candidate;
+            } else {
+                out.push(std::mem::replace(&mut current, word.to_string()));
+            }
+        }
+        out.push(current);
+    }
+    Ok(out)
+}
+
 /// Draws one panel into `area`.
 pub fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -253,8 +299,32 @@ pub fn draw_panel<DB: DrawingBackend>(
         )
         .filter_map(|v| panel.y.map(v));
     let (y0, y1) = fit_range(&panel.y, ys);
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 15))
+    // A title wider than the panel is wrapped at "; " or spaces, line by line above the chart
+    // (plotters' caption is one line, cut at the panel's edges); one that fits is its caption.
+    let lines = wrap_title(area, &panel.title)?;
+    let body = if lines.len() <= 1 {
+        area.clone()
+    } else {
+        let line_height = 18;
+        let (top, body) = area.split_vertically(6 + line_height * lines.len() as i32);
+        let width = top.dim_in_pixel().0 as i32;
+        let style = TextStyle::from(("sans-serif", 15).into_font()).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
+        for (i, line) in lines.iter().enumerate() {
+            top.draw_text(line, &style, (width / 2, 4 + line_height * i as i32))
+                .map_err(err)?;
+        }
+        body
+    };
+    let mut builder = ChartBuilder::on(&body);
+    if lines.len() <= 1 {
+        builder.caption(&panel.title, ("sans-serif", 15));
+    }
+    let mut chart = builder
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(62)
@@ -346,4 +416,31 @@ pub fn draw_panel<DB: DrawingBackend>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_title_is_wrapped_into_lines_that_fit_and_keep_every_word() {
+        crate::plot::register_font();
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, (460, 300)).into_drawing_area();
+        let title = "final test error (median, band: min–max); 2 of 4 runs diverged or stopped \
+                     and are left out; 1 of 6 points unsettled (hollow); left out of the fits";
+        let lines = wrap_title(&root, title).unwrap();
+        assert!(lines.len() >= 2, "{lines:?}");
+        let style = TextStyle::from(("sans-serif", 15).into_font());
+        for l in &lines {
+            assert!(root.estimate_text_size(l, &style).unwrap().0 <= 460, "{l}");
+        }
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&lines.join(" ")), words(title));
+        // Broken after "; " first: the first line ends a clause.
+        assert!(lines[0].trim_end().ends_with(';'), "{lines:?}");
+        // A title that fits stays one line; an empty one is none.
+        assert_eq!(wrap_title(&root, "short").unwrap(), ["short"]);
+        assert!(wrap_title(&root, "").unwrap().is_empty());
+    }
 }
