@@ -908,9 +908,14 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
     // (After the merge: a [quick] override may set them too.)
     for key in ["title", "caption"] {
         if let Some(v) = value.get(key).filter(|v| !v.is_str()) {
+            let found = v.type_str();
+            let article = if found.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             return Err(err(format!(
-                "key `{key}` must be a string (in quotes); found a {}",
-                v.type_str()
+                "key `{key}` must be a string (in quotes); found {article} {found}"
             )));
         }
     }
@@ -1627,10 +1632,12 @@ pub const MAX_N: usize = 1 << 30;
 pub const MAX_RUNS: usize = 100_000;
 
 /// Refuses a sweep list that repeats a value (its runs would be counted twice in every median).
-fn distinct<T: PartialEq + std::fmt::Debug>(key: &str, v: &Option<Vec<T>>) -> Result<(), String> {
+fn distinct<T: PartialEq + Serialize>(key: &str, v: &Option<Vec<T>>) -> Result<(), String> {
+    // As a spec writes them: "small_random", 0.1.
+    let written = |x: &T| serde_json::to_string(x).unwrap_or_default();
     for (i, a) in v.iter().flatten().enumerate() {
         if let Some(b) = v.iter().flatten().take(i).find(|b| *b == a) {
-            let (a, b) = (format!("{a:?}"), format!("{b:?}"));
+            let (a, b) = (written(a), written(b));
             return Err(if a == b {
                 format!("{key} lists {a} twice; allowed: distinct values")
             } else {

@@ -553,7 +553,7 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
         (
             "algorithm_swept_twice",
             &SMALL.replace("[plot]", "[sweep]\nalgorithm = [\"gd\", \"gd\"]\n[plot]"),
-            &["sweep.algorithm lists Gd twice"],
+            &["sweep.algorithm lists \"gd\" twice"],
         ),
         (
             "operator_unknown_kind",
