@@ -921,7 +921,7 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
     }
     let spec: Spec = toml::Value::Table(value)
         .try_into()
-        .map_err(|e: toml::de::Error| err(flatten(&e.to_string())))?;
+        .map_err(|e: toml::de::Error| err(spec_words(&flatten(&e.to_string()))))?;
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -963,6 +963,20 @@ pub fn check(path: &Path, name: String, spec: Spec, quick: bool) -> Result<Confi
 
 fn flatten(msg: &str) -> String {
     msg.trim().replace('\n', " ").replace("  ", " ")
+}
+
+/// serde's words for a spec's shapes in TOML's: "expected struct GdSpec" is "expected a table",
+/// "expected a sequence" is "expected a list ([…])".
+fn spec_words(msg: &str) -> String {
+    let mut out = msg.to_string();
+    while let Some(i) = out.find("expected struct ") {
+        let rest = &out[i + "expected struct ".len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(rest.len());
+        out = format!("{}expected a table{}", &out[..i], &rest[end..]);
+    }
+    out.replace("expected a sequence", "expected a list ([…])")
 }
 
 /// Recursively merges table `over` into `base`.

@@ -3596,3 +3596,26 @@ fn a_target_error_out_of_range_is_named_as_such_before_it_is_compared_with_the_s
     let e = err("1e-6");
     assert!(e.contains("is below gd.stop_below_test_error"), "{e}");
 }
+
+#[test]
+fn type_errors_name_the_toml_shape_not_the_rust_type() {
+    let gd = SMALL.replace(
+        "[gd]\nstep_size = 0.25\niterations = 120\nlog_every = 10\n",
+        "",
+    );
+    let gd = gd.replace("title = \"test\"", "title = \"test\"\ngd = 3");
+    let e = parse(Path::new("g.toml"), &gd, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a table in `gd`"), "{e}");
+    let alpha = SMALL.replace("[plot]", "[sweep]\nalpha = 3\n[plot]");
+    let e = parse(Path::new("a.toml"), &alpha, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a list ([…]) in `sweep.alpha`"), "{e}");
+    let title = SMALL.replace("title = \"test\"", "title = 5");
+    let e = parse(Path::new("t.toml"), &title, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("found an integer"), "{e}");
+}
