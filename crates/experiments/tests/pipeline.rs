@@ -3619,3 +3619,29 @@ fn type_errors_name_the_toml_shape_not_the_rust_type() {
         .to_string();
     assert!(e.contains("found an integer"), "{e}");
 }
+
+#[test]
+fn runs_that_miss_the_target_are_drawn_in_their_groups_colour() {
+    // Both groups miss ε at every κ (60 iterations): two rings per point, one per group's colour
+    // (they were red dots on top of each other).
+    let text = SMALL
+        .replace("iterations = 120", "iterations = 60")
+        .replace("seed = 7", "seed = 7\nreplicates = 2")
+        .replace(
+            "[plot]\nkind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+            "[sweep]\nkappa = [1.0, 2.0]\nr_prime = [2, 5]\n[plot]\nkind = \"iterations_to_error\"\n\
+             x = \"kappa\"\ngroup = \"r_prime\"\ntarget_error = 1e-3",
+        );
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "miss", &text);
+    let config = parse(&spec, &text, false).unwrap();
+    let l = layout(tmp.path());
+    run_experiment(&config, &l, &Silent).unwrap();
+    let svg = std::fs::read_to_string(l.figures_dir(&config).join("miss.svg")).unwrap();
+    let rings = |colour: &str| {
+        svg.matches(&format!("fill=\"none\" stroke=\"{colour}\""))
+            .count()
+    };
+    // The palette's first two colours; each group has 4 misses (2 κ × 2 replicates).
+    assert_eq!((rings("#0072B2"), rings("#D55E00")), (4, 4), "{svg}");
+}

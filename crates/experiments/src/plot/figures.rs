@@ -134,6 +134,7 @@ fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
             for (i, (label, gr)) in labelled_groups(&rs, plot.group).iter().enumerate() {
                 let mut med = Vec::new();
                 let mut band = Vec::new();
+                let mut group_missed = Vec::new();
                 for (_, xv, at) in group_by(gr, x.col()) {
                     // Unreached (or diverged) runs count as +∞ in the median, so a median is
                     // drawn only where most replicates reached ε.
@@ -147,7 +148,7 @@ fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
                             }
                             None => {
                                 values.push(f64::INFINITY);
-                                missed_points.push((xv, budget));
+                                group_missed.push((xv, budget));
                             }
                         }
                     }
@@ -181,14 +182,29 @@ fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
                     Style::LineMarkers(2),
                     med,
                 ));
+                // In the group's colour, so that a miss says which group missed, and a ring
+                // of its own size, smaller for later groups (drawn on top, each white inside),
+                // so that the groups' misses at one x stay visible.
+                if !group_missed.is_empty() {
+                    missed_points.extend(group_missed.iter().copied());
+                    panel.series.push(Series::new(
+                        None,
+                        color(i),
+                        Style::HollowMarkers(10 - 2 * (i as u32 % 4)),
+                        group_missed,
+                    ));
+                }
             }
             let missed = missed_points.len();
             if missed > 0 {
+                // The legend's entry (no points of its own).
                 panel.series.push(Series::new(
-                    Some(format!("did not reach ε within T = {budget} (drawn at T)")),
-                    RGBColor(200, 0, 0),
-                    Style::Markers(5),
-                    missed_points,
+                    Some(format!(
+                        "did not reach ε within T = {budget} (rings at T, in the group's colour)"
+                    )),
+                    RGBColor(90, 90, 90),
+                    Style::HollowMarkers(5),
+                    Vec::new(),
                 ));
             }
             // Median over replicates and the min–max band are stated in the caption; the title
