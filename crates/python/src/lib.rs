@@ -790,6 +790,15 @@ fn run_interruptibly<T: Send>(
 
 impl PyProblem {
     fn run_many(&self, py: Python<'_>, runs: Vec<RunRequest>) -> PyResult<Vec<PyRun>> {
+        // Before anything runs (it was found at the first logged step).
+        for (_, _, callback, _, _) in &runs {
+            if let Some(cb) = callback.as_ref().filter(|cb| !cb.bind(py).is_callable()) {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "callback = {} is not callable; allowed: a function callback(t, U, loss)",
+                    cb.bind(py)
+                )));
+            }
+        }
         let mut params = Vec::with_capacity(runs.len());
         let mut inits = Vec::with_capacity(runs.len());
         let mut problems = Vec::with_capacity(runs.len());
@@ -910,6 +919,7 @@ impl PyProblem {
             let (status, stopped_at) = match outcome.status {
                 RunStatus::Stopped { at } => ("stopped".to_string(), Some(at)),
                 RunStatus::Diverged { at } => ("diverged".to_string(), Some(at)),
+                s @ RunStatus::StepFailed { at, .. } => (s.label().to_string(), Some(at)),
                 s => (s.label().to_string(), None),
             };
             out.push(PyRun {
@@ -987,7 +997,8 @@ impl PyRun {
         &self.status
     }
 
-    /// The iteration at which a stopped or diverged run ended (None otherwise).
+    /// The iteration at which a stopped or diverged run ended, or whose step failed (e.g.
+    /// "singular_preconditioner"); None for a run that completed.
     #[getter]
     fn stopped_at(&self) -> Option<usize> {
         self.stopped_at

@@ -394,6 +394,12 @@ def test_friendly_defaults_conversions_and_messages():
         p.run_batch([dict(iterations=-1)])
     with pytest.raises(TypeError, match="run_batch: seed = x"):
         p.run_batch([dict(seed="x")])
+    # A callback that is not callable, before the run starts.
+    with pytest.raises(TypeError, match="callback = 5 is not callable"):
+        p.run(callback=5)
+    # A failed step says where.
+    r = p.run(algorithm="scaled_gd", lam=0.0, u0=np.zeros((9, 2)), iterations=5)
+    assert r.status == "singular_preconditioner" and r.stopped_at == 0
 
 
 def test_repr_is_the_call_that_builds_the_problem():
