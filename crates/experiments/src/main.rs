@@ -1013,8 +1013,25 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             specs_dir,
         } => {
             for name in names {
-                let config = load(&spec_path(&name, &specs_dir), quick)?;
-                for f in experiments::plot_experiment(&config, layout)? {
+                let path = spec_path(&name, &specs_dir);
+                let config = load(&path, quick)?;
+                let drawn = experiments::plot_experiment(&config, layout);
+                if drawn.is_err() && !quick {
+                    // Results of --quick only: say so beside the error.
+                    let quick_config = load(&path, true)?;
+                    if layout
+                        .results_dir(&quick_config)
+                        .join("manifest.json")
+                        .exists()
+                        && !layout.results_dir(&config).join("manifest.json").exists()
+                    {
+                        tell!(
+                            "note: {} has quick-mode results only; `plot --quick {name}` draws them",
+                            config.name
+                        );
+                    }
+                }
+                for f in drawn? {
                     say!("{}", f.display());
                 }
             }

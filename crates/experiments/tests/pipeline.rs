@@ -3645,3 +3645,19 @@ fn runs_that_miss_the_target_are_drawn_in_their_groups_colour() {
     // The palette's first two colours; each group has 4 misses (2 κ × 2 replicates).
     assert_eq!((rings("#0072B2"), rings("#D55E00")), (4, 4), "{svg}");
 }
+
+#[test]
+fn plot_without_quick_when_only_quick_results_exist_says_how_to_draw_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("experiments")).unwrap();
+    write_spec(&tmp.path().join("experiments"), "small", SMALL);
+    let (ok, e) = run_cli(&["run", "--quick", "experiments/small.toml"], tmp.path());
+    assert!(ok, "{e}");
+    let (ok, e) = run_cli(&["plot", "small"], tmp.path());
+    assert!(
+        !ok && e.contains("note: small has quick-mode results only; `plot --quick small`"),
+        "{e}"
+    );
+    let (ok, e) = run_cli(&["plot", "--quick", "small"], tmp.path());
+    assert!(ok, "{e}");
+}
