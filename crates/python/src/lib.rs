@@ -611,6 +611,49 @@ impl PyProblem {
         self.run_many(py, specs)
     }
 
+    /// Pickling (e.g. for `multiprocessing`): the call that builds it, run again where it is
+    /// unpickled. The draw is seeded, so the copy is the same instance bit for bit (a variant's
+    /// too, built on an operator of its own).
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        let i = &self.instance;
+        let class = py.get_type::<PyProblem>();
+        match &i.operator {
+            None => Ok((
+                class.getattr("gaussian")?,
+                (
+                    i.n,
+                    i.r,
+                    i.m,
+                    i.kappa,
+                    i.singular_values.clone(),
+                    i.noise,
+                    i.seed,
+                )
+                    .into_pyobject(py)?,
+            )),
+            Some(o) => Ok((
+                class.getattr("completion")?,
+                (
+                    i.n,
+                    i.r,
+                    o.p,
+                    o.observations,
+                    o.sampling.unwrap_or(Sampling::Uniform).label(),
+                    o.threshold,
+                    i.kappa,
+                    i.singular_values.clone(),
+                    i.truth.label(),
+                    i.noise,
+                    i.seed,
+                )
+                    .into_pyobject(py)?,
+            )),
+        }
+    }
+
     fn __repr__(&self) -> String {
         let i = &self.instance;
         let truth = match (&i.singular_values, i.kappa) {

@@ -412,6 +412,19 @@ def test_repr_is_the_call_that_builds_the_problem():
         assert repr(q) == repr(p)
 
 
+def test_a_pickled_problem_is_the_same_instance():
+    import pickle
+    eye = np.eye(9)
+    base = small()
+    for p in [base, base.variant(noise=0.1, kappa=3.0),
+              lowrank.Problem.completion(n=9, r=2, p=0.5, noise=0.1, seed=4),
+              lowrank.Problem.completion(n=9, r=2, sampling="relu", truth="gaussian_factor")]:
+        q = pickle.loads(pickle.dumps(p))
+        assert repr(q) == repr(p)
+        assert np.array_equal(q.apply(eye), p.apply(eye))
+        assert np.array_equal(q.run(iterations=20).u, p.run(iterations=20).u)
+
+
 def test_a_batch_callback_may_run_the_problem_again():
     # Before: with two or more runs the callbacks run on the engine's workers, and a run started
     # there waited for a helper thread that needed those workers (a deadlock). In a subprocess
