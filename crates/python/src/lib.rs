@@ -146,7 +146,56 @@ fn spec_value(inst: &Instance, run: &RunArgs) -> Spec {
     }
 }
 
-/// Validates the spec built from `instance` and `run`, returning the checked config.
+/// The spec keys of the values a Python call sets, and the argument that sets each (longest
+/// first, so that no key is replaced inside a longer one).
+const ARGUMENT_OF_KEY: [(&str, &str); 20] = [
+    ("problem.singular_values", "singular_values"),
+    ("operator.observations", "observations"),
+    ("operator.threshold", "threshold"),
+    ("operator.sampling", "sampling"),
+    ("algorithm.lambda", "lam"),
+    ("algorithm.kind", "algorithm"),
+    ("gd.step_size", "step_size"),
+    ("gd.iterations", "iterations"),
+    ("gd.log_every", "log_every"),
+    ("problem.kappa", "kappa"),
+    ("init.r_prime", "r_prime"),
+    ("problem.truth", "truth"),
+    ("algorithm.c", "c"),
+    ("noise.sigma", "noise"),
+    ("init.alpha", "alpha"),
+    ("operator.p", "p"),
+    ("problem.m", "m"),
+    ("problem.n", "n"),
+    ("problem.r", "r"),
+    ("seeds.seed", "seed"),
+];
+
+/// A spec's message about values a Python call set, in the call's words: its argument names
+/// for the spec's keys, without the spec-only ways out (sweeps).
+fn in_python_words(message: &str) -> String {
+    let mut out = message
+        .replace(" (algorithm.kind or sweep.algorithm)", "")
+        .replace(", or sweep.p)", ")")
+        .replace("this spec does not run", "this run does not use");
+    for (key, arg) in ARGUMENT_OF_KEY {
+        let mut done = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(key) {
+            let after = &rest[i + key.len()..];
+            let whole = !after.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+            done.push_str(&rest[..i]);
+            done.push_str(if whole { arg } else { key });
+            rest = after;
+        }
+        done.push_str(rest);
+        out = done;
+    }
+    out
+}
+
+/// Validates the spec built from `instance` and `run`, returning the checked config; a refusal
+/// names the call's arguments ([`in_python_words`]).
 fn config_of(instance: &Instance, run: &RunArgs) -> PyResult<Config> {
     check(
         Path::new("lowrank.Problem"),
@@ -154,7 +203,7 @@ fn config_of(instance: &Instance, run: &RunArgs) -> PyResult<Config> {
         spec_value(instance, run),
         false,
     )
-    .map_err(value_error)
+    .map_err(|e| value_error(in_python_words(&e.to_string())))
 }
 
 /// The run point (replicate 0) of a checked spec: its instance and seeds.
@@ -236,7 +285,7 @@ impl PyProblem {
     fn build(py: Python<'_>, instance: Instance) -> PyResult<Self> {
         let spec = spec_value(&instance, &RunArgs::default());
         let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
-            .map_err(value_error)?;
+            .map_err(|e| value_error(in_python_words(&e.to_string())))?;
         // The instance and its operator, before anything is allocated.
         experiments::check_memory_budget_variable().map_err(value_error)?;
         if let Some(limit) = experiments::memory_budget() {

@@ -205,8 +205,14 @@ def test_bad_parameters_raise_value_error_with_the_cli_message(tmp_path):
     assert "allowed" in str(e.value)
     with pytest.raises(ValueError, match="step_size"):
         small().run(step_size=-1.0)
-    with pytest.raises(ValueError, match="lambda"):
+    with pytest.raises(ValueError, match="lam is missing"):
         small().run(algorithm="scaled_gd")
+    # In the call's words: its argument names, not the spec's keys.
+    with pytest.raises(ValueError, match=r"lam = 1 is a parameter of scaled_gd, which this run "
+                       r"does not use \(algorithm = \"gd\"\); allowed: remove it, or run scaled_gd$"):
+        small().run(lam=1.0)
+    with pytest.raises(ValueError, match="log_every = 20 is out of range"):
+        small().run(iterations=10, log_every=20)
     with pytest.raises(ValueError, match="shape"):
         small().run(u0=np.zeros((3, 2)))
     # A bad spec file: the same message as the command line.
