@@ -1211,11 +1211,27 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             }
         }
         Command::Validate { specs, quick } => {
-            for path in specs {
-                let c = load(&path, quick)?;
-                let runs = experiments::sweep::expand(&c).len();
-                let plural = if runs == 1 { "" } else { "s" };
-                say!("{}: ok ({runs} run{plural})", path.display());
+            // Every file, each refusal as it comes; then an error if any was refused.
+            let mut refused = 0;
+            for path in &specs {
+                match load(path, quick) {
+                    Ok(c) => {
+                        let runs = experiments::sweep::expand(&c).len();
+                        let plural = if runs == 1 { "" } else { "s" };
+                        say!("{}: ok ({runs} run{plural})", path.display());
+                    }
+                    Err(e) if specs.len() > 1 => {
+                        tell!("error: {e}");
+                        refused += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if refused > 0 {
+                return Err(experiments::Error::Spec(spec::SpecError {
+                    file: PathBuf::from("validate"),
+                    message: format!("{refused} of {} spec files refused (above)", specs.len()),
+                }));
             }
         }
         Command::Export {

@@ -3661,3 +3661,26 @@ fn plot_without_quick_when_only_quick_results_exist_says_how_to_draw_them() {
     let (ok, e) = run_cli(&["plot", "--quick", "small"], tmp.path());
     assert!(ok, "{e}");
 }
+
+#[test]
+fn validate_reports_every_refused_file_not_only_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "good", SMALL);
+    write_spec(tmp.path(), "bad1", &SMALL.replace("m = 150", "m = 0"));
+    write_spec(
+        tmp.path(),
+        "bad2",
+        &SMALL.replace("step_size = 0.25", "step_size = -1.0"),
+    );
+    let (ok, e) = run_cli(
+        &["validate", "bad1.toml", "good.toml", "bad2.toml"],
+        tmp.path(),
+    );
+    assert!(!ok, "{e}");
+    assert!(
+        e.contains("bad1.toml: problem.m = 0")
+            && e.contains("bad2.toml: gd.step_size = -1")
+            && e.contains("2 of 3 spec files refused"),
+        "{e}"
+    );
+}
