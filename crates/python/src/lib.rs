@@ -503,7 +503,9 @@ impl PyProblem {
         Ok(to_numpy1(py, &out))
     }
 
-    /// 𝒜*(v) = Σ_i v_i A_i/√m for a vector v of length m (n×n, symmetric).
+    /// 𝒜*(v) = Σ_i v_i A_i for a vector v of length m (n×n, symmetric), the adjoint of `apply`:
+    /// A_i = G_i/√m for Gaussian sensing, the weighted indicator of pair i of Ω for completion
+    /// (README "Conventions").
     fn adjoint<'py>(
         &self,
         py: Python<'py>,
@@ -604,9 +606,21 @@ impl PyProblem {
     /// order. Equal to the runs one at a time up to rounding
     /// (the batched kernel sums in another order). An exception in one run's callback, or Ctrl-C,
     /// stops every run of the batch at its next logged step and is raised.
-    fn run_batch(&self, py: Python<'_>, runs: Vec<Bound<'_, PyDict>>) -> PyResult<Vec<PyRun>> {
-        let mut specs = Vec::with_capacity(runs.len());
-        for d in &runs {
+    fn run_batch(&self, py: Python<'_>, runs: Bound<'_, PyAny>) -> PyResult<Vec<PyRun>> {
+        // Any iterable of dicts (a list, a generator).
+        let mut dicts = Vec::new();
+        for item in runs.try_iter()? {
+            let item = item?;
+            let d = item.cast_into::<PyDict>().map_err(|e| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "run_batch: an entry is {}, not a dict of run's arguments",
+                    e.into_inner().get_type()
+                ))
+            })?;
+            dicts.push(d);
+        }
+        let mut specs = Vec::with_capacity(dicts.len());
+        for d in &dicts {
             let mut a = RunArgs::default();
             let mut u0 = None;
             let mut callback = None;

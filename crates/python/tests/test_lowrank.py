@@ -400,6 +400,11 @@ def test_friendly_defaults_conversions_and_messages():
         p.run_batch([dict(iterations=-1)])
     with pytest.raises(TypeError, match="run_batch: seed = x"):
         p.run_batch([dict(seed="x")])
+    # run_batch takes any iterable of dicts, and names what is not one.
+    runs = p.run_batch(dict(alpha=a, iterations=10) for a in (1e-2, 1e-3))
+    assert [r.status for r in runs] == ["completed", "completed"]
+    with pytest.raises(TypeError, match="run_batch: an entry is <class 'int'>"):
+        p.run_batch([dict(iterations=10), 3])
     # A callback that is not callable, before the run starts.
     with pytest.raises(TypeError, match="callback = 5 is not callable"):
         p.run(callback=5)
