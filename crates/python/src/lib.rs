@@ -218,6 +218,8 @@ fn first_point(config: &Config) -> PyResult<experiments::sweep::RunPoint> {
 #[derive(Clone)]
 struct RunArgs {
     alpha: f64,
+    /// Whether α was given (with `u0` it is not used, and giving it is refused).
+    alpha_given: bool,
     r_prime: Option<usize>,
     init_seed: Option<u64>,
     step_size: f64,
@@ -240,6 +242,7 @@ impl Default for RunArgs {
     fn default() -> Self {
         Self {
             alpha: 1e-6,
+            alpha_given: false,
             r_prime: None,
             init_seed: None,
             step_size: 0.25,
@@ -554,24 +557,25 @@ impl PyProblem {
         )
     }
 
-    /// One run: `run(u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
+    /// One run: `run(u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=1000,
     /// log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=False)`.
     /// `log_every` defaults to 10, or to `iterations` if that is fewer.
     ///
-    /// From `u0` (any n×r' array) if given, else U_0 = α·B drawn with `seed` (default: the spec's
-    /// init seed; r' = r unless given). `algorithm` is "gd", "scaled_gd" (needs `lam` = λ ≥ 0) or
+    /// From `u0` (any n×r' array) if given, else U_0 = α·B drawn with `seed` (α = 1e-6 and the
+    /// spec's init seed unless given; r' = r unless given); `alpha` and `seed` with `u0` raise
+    /// ValueError (they would not be used). `algorithm` is "gd", "scaled_gd" (needs `lam` = λ ≥ 0) or
     /// "precgd" (needs `c` > 0). `callback(t, U, loss)` is called at every logged step with a
     /// read-only copy of U_t; returning a falsy value other than None (False, numpy.False_, 0)
     /// stops the run there, and an exception it raises is raised by `run`. Ctrl-C
     /// (KeyboardInterrupt) stops the run at its next logged step and is raised. Returns a `Run`.
-    #[pyo3(signature = (u0=None, alpha=1e-6, r_prime=None, seed=None, step_size=0.25, iterations=1000,
+    #[pyo3(signature = (u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=1000,
                         log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         py: Python<'_>,
         u0: Option<PyArrayLike2<'_, f64, AllowTypeChange>>,
-        alpha: f64,
+        alpha: Option<f64>,
         r_prime: Option<usize>,
         seed: Option<u64>,
         step_size: f64,
@@ -584,7 +588,8 @@ impl PyProblem {
         keep_iterates: bool,
     ) -> PyResult<PyRun> {
         let args = RunArgs {
-            alpha,
+            alpha: alpha.unwrap_or(RunArgs::default().alpha),
+            alpha_given: alpha.is_some(),
             r_prime: r_prime.or(u0.as_ref().map(|u| u.as_array().dim().1)),
             init_seed: seed,
             step_size,
@@ -633,7 +638,10 @@ impl PyProblem {
                         let u: PyArrayLike2<'_, f64, AllowTypeChange> = v.extract()?;
                         u0 = Some(from_numpy2(&u));
                     }
-                    "alpha" => a.alpha = v.extract().map_err(|e| arg_error(&k, &v, e))?,
+                    "alpha" => {
+                        a.alpha = v.extract().map_err(|e| arg_error(&k, &v, e))?;
+                        a.alpha_given = true;
+                    }
                     "r_prime" => a.r_prime = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
                     "seed" => a.init_seed = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
                     "step_size" => a.step_size = v.extract().map_err(|e| arg_error(&k, &v, e))?,
@@ -897,7 +905,13 @@ fn run_interruptibly<T: Send>(
 impl PyProblem {
     fn run_many(&self, py: Python<'_>, runs: Vec<RunRequest>) -> PyResult<Vec<PyRun>> {
         // Before anything runs (it was found at the first logged step).
-        for (_, _, callback, _, _) in &runs {
+        for (a, u0, callback, _, _) in &runs {
+            if u0.is_some() && (a.alpha_given || a.init_seed.is_some()) {
+                return Err(value_error(
+                    "alpha and seed draw U_0 = α·B, which u0 replaces; allowed: u0, or alpha and \
+                     seed, not both",
+                ));
+            }
             if let Some(cb) = callback.as_ref().filter(|cb| !cb.bind(py).is_callable()) {
                 return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                     "callback = {} is not callable; allowed: a function callback(t, U, loss)",

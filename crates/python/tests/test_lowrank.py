@@ -400,6 +400,12 @@ def test_friendly_defaults_conversions_and_messages():
         p.run_batch([dict(iterations=-1)])
     with pytest.raises(TypeError, match="run_batch: seed = x"):
         p.run_batch([dict(seed="x")])
+    # alpha and seed draw U_0: with u0 they are refused, not ignored.
+    for extra in [dict(alpha=1e-3), dict(seed=1), dict(alpha=0.0)]:
+        with pytest.raises(ValueError, match="which u0 replaces"):
+            p.run(u0=u0, **extra)
+        with pytest.raises(ValueError, match="which u0 replaces"):
+            p.run_batch([dict(u0=u0, **extra)])
     # run_batch takes any iterable of dicts, and names what is not one.
     runs = p.run_batch(dict(alpha=a, iterations=10) for a in (1e-2, 1e-3))
     assert [r.status for r in runs] == ["completed", "completed"]
