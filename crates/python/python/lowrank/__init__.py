@@ -10,7 +10,8 @@ f(U) = ¼‖𝒜(UUᵀ) − y‖², small random initialization U_0 = α·B with
     run = p.run(alpha=1e-6, r_prime=10, iterations=500)       # a Run: run.t, run.quantities
     res = lowrank.run_spec("experiments/three_phases.toml")    # res.runs, res.trajectories
 
-Invalid parameters and specs raise ValueError with the command line's message.
+Invalid specs raise ValueError with the command line's message, invalid parameters with that
+message in the call's argument names.
 """
 
 from __future__ import annotations
