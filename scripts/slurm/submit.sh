@@ -19,8 +19,9 @@
 #       SWEEP_BIN=PATH       the binary (default target/release/experiments)
 #       SWEEP_CPUS=C         --cpus-per-task of each shard and of the merge (default 1)
 #       SWEEP_MAX_PARALLEL=K at most K shards running at once (--array=0-(N-1)%K)
-#       SWEEP_MAX_HOURS=H    --max-hours H for every task and the merge: a task refuses to start
-#                            work estimated above H hours on its node (default 24)
+#       SWEEP_MAX_HOURS=H    --max-hours H for every shard and the merge: a task refuses to start
+#                            work estimated above H hours on its node (default 24; not with
+#                            SWEEP_CLAIMS=1, whose tasks have no estimate of their own)
 #       SWEEP_LOGS=DIR       job logs (default $SWEEP_RESULTS/slurm-logs): sweep-<array>_<task>.out,
 #                            merge-<job>.out, plan-<array>.txt (the batches of each shard)
 #       SWEEP_CLAIMS=1       the N tasks share the batches dynamically instead of a fixed shard
@@ -55,10 +56,14 @@ case "$shards" in
 esac
 shards=$((10#$shards))
 [ "$shards" -ge 1 ] || { echo "submit.sh: N = 0; allowed: a whole number ≥ 1" >&2; usage; }
-case "${SWEEP_MAX_HOURS:-}" in
-  '' | [0-9]* | .[0-9]*) ;;
-  *) echo "submit.sh: SWEEP_MAX_HOURS = '$SWEEP_MAX_HOURS'; allowed: a positive number of hours" >&2; exit 2 ;;
-esac
+# A positive decimal number of hours (checked here, not by every task in the queue).
+if [ -n "${SWEEP_MAX_HOURS:-}" ]; then
+  if ! [[ $SWEEP_MAX_HOURS =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ ]] ||
+    ! [[ $SWEEP_MAX_HOURS =~ [1-9] ]]; then
+    echo "submit.sh: SWEEP_MAX_HOURS = '$SWEEP_MAX_HOURS'; allowed: a positive number of hours, e.g. 36 or 0.5" >&2
+    exit 2
+  fi
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 
 export SWEEP_QUICK=${SWEEP_QUICK:-}

@@ -3345,6 +3345,15 @@ fn figures_of_one_configuration_draw_each_swept_combination_apart() {
 /// Runs scripts/slurm/submit.sh in `dir` with `args`, with an `sbatch` on PATH that only logs its
 /// arguments and answers job id 42. Returns whether it succeeded, its stderr, and the log.
 fn submit_with_stub_sbatch(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    submit_with_stub_sbatch_env(dir, args, &[])
+}
+
+/// [`submit_with_stub_sbatch`] with `env` set.
+fn submit_with_stub_sbatch_env(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let stub = dir.join("stub");
     std::fs::create_dir_all(&stub).unwrap();
     let log = dir.join("sbatch.log");
@@ -3364,6 +3373,7 @@ fn submit_with_stub_sbatch(dir: &Path, args: &[&str]) -> (bool, String, String) 
         .current_dir(dir)
         .env("PATH", path)
         .env("SWEEP_BIN", env!("CARGO_BIN_EXE_experiments"))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -3404,6 +3414,24 @@ fn slurm_submit_reads_the_shard_count_as_decimal_and_leaves_no_plan_behind_a_ref
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(logs, ["plan-42.txt"], "files in results/slurm-logs");
+    // SWEEP_MAX_HOURS is checked before anything is submitted.
+    for bad in ["0", "0.0", "5h", "1e999", "-1"] {
+        let (ok, stderr, _) = submit_with_stub_sbatch_env(
+            tmp.path(),
+            &["3", "small.toml"],
+            &[("SWEEP_MAX_HOURS", bad)],
+        );
+        assert!(
+            !ok && stderr.contains("allowed: a positive number of hours"),
+            "SWEEP_MAX_HOURS = {bad}: {stderr}"
+        );
+    }
+    let (ok, stderr, _) = submit_with_stub_sbatch_env(
+        tmp.path(),
+        &["3", "small.toml"],
+        &[("SWEEP_MAX_HOURS", "0.5")],
+    );
+    assert!(ok, "{stderr}");
 }
 
 #[test]
