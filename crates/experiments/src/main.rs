@@ -542,7 +542,8 @@ fn run_jobs(
 /// the parent's process id).
 const JOBS_PARENT: &str = "EXPERIMENTS_JOBS_PARENT";
 
-/// Signals while `run --jobs`' processes run.
+/// Signals noted instead of acted on: while `run --jobs`' processes run, and while one `run`
+/// process computes (its batches then stop at their next logged step).
 mod interrupt {
     #[cfg(unix)]
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -914,44 +915,82 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             if let Some(dir) = claims {
                 return run_part(&configs, Part::Claimed(&dir, claim_as.as_deref()), layout);
             }
-            // No more processes than batches to compute: the others would find nothing to claim.
-            let to_compute = {
-                let plan = experiments::shard::plan(&configs, 1);
-                experiments::shard::uncached(&plan, None, |i| layout.cache_dir(&configs[i])).len()
-            };
-            if jobs > 1 && to_compute > 1 {
+            // No more processes than batches to compute: the others would find nothing to claim
+            // (one batch, or none, is computed here).
+            let mut ran_jobs = false;
+            if jobs > 1 {
+                let to_compute = {
+                    let plan = experiments::shard::plan(&configs, 1);
+                    experiments::shard::uncached(&plan, None, |i| layout.cache_dir(&configs[i]))
+                        .len()
+                };
                 let processes = jobs.min(to_compute);
                 let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
                 if processes < jobs {
                     tell!(
-                        "--jobs {jobs}: {} to compute, so {processes} processes",
-                        counted(to_compute, "batch", "batches")
+                        "--jobs {jobs}: {} to compute, so {}",
+                        counted(to_compute, "batch", "batches"),
+                        match processes {
+                            0 | 1 => "computed in this process".to_string(),
+                            p => format!("{p} processes"),
+                        }
                     );
-                } else if processes > cores {
+                }
+                if processes > cores {
                     tell!("--jobs {jobs}: more processes than this machine's {cores} cores; they share them");
                 }
-                run_jobs(&configs, &specs, quick, processes, layout, rate.as_ref())?;
+                if processes > 1 {
+                    run_jobs(&configs, &specs, quick, processes, layout, rate.as_ref())?;
+                    ran_jobs = true;
+                }
             }
             // Ctrl-C, SIGTERM or SIGHUP: the running batches stop at their next logged step,
             // nothing of the spec under way is written, and this process ends by the signal; a
-            // second one ends it at once.
-            let watch = interrupt::Watch::start(true);
+            // second one ends it at once. (After `--jobs`, whose watch acts as by default once
+            // finished, a signal ends the merge at once: its files are written atomically.)
+            let watch = (!ran_jobs).then(|| interrupt::Watch::start(true));
+            let flag = || {
+                watch
+                    .as_ref()
+                    .map_or_else(|| Box::new(|| false) as _, |w| w.flag())
+            };
+            let stop_here =
+                |watch: Option<interrupt::Watch>, name: &str, signal: i32, what: &str| {
+                    tell!(
+                    "{name}: interrupted by signal {signal}: {what}; finished batches are in the \
+                     cache and long ones left checkpoints, so the same command continues from them"
+                );
+                    if let Some(w) = watch {
+                        w.finish();
+                    }
+                };
             for config in &configs {
+                if let Some(signal) = watch.as_ref().and_then(|w| w.caught()) {
+                    stop_here(
+                        watch,
+                        &config.name,
+                        signal,
+                        "it and the specs after it were not run",
+                    );
+                    return Ok(());
+                }
                 let total = experiments::sweep::expand(config).len();
-                let reporter = Reporter::new(total, &config.name, watch.flag());
+                let reporter = Reporter::new(total, &config.name, flag());
                 let out = match experiments::run_experiment(config, layout, &reporter) {
                     Err(e) => {
                         reporter.iters.finish_and_clear();
                         reporter.runs.finish_and_clear();
-                        if let Some(signal) = watch.caught() {
-                            tell!(
-                                "{}: interrupted by signal {signal}: nothing of it was written; its \
-                                 finished batches are in the cache and long ones left checkpoints, \
-                                 so the same command continues from them",
-                                config.name
-                            );
+                        let interrupted = matches!(
+                            &e,
+                            experiments::Error::Io { source, .. }
+                                if source.kind() == std::io::ErrorKind::Interrupted
+                        );
+                        if let Some(signal) = watch.as_ref().and_then(|w| w.caught()) {
+                            if interrupted {
+                                stop_here(watch, &config.name, signal, "nothing of it was written");
+                            }
                         }
-                        watch.finish();
+                        // Another error: reported as such (a signal noted meanwhile is dropped).
                         return Err(e);
                     }
                     Ok(out) => out,
@@ -1005,7 +1044,9 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     say!("{}", f.display());
                 }
             }
-            watch.finish();
+            if let Some(w) = watch {
+                w.finish();
+            }
         }
         Command::Plot {
             names,
