@@ -431,7 +431,10 @@ fn run_part(configs: &[Config], part: Part<'_>, layout: &Layout) -> Result<(), e
             let stats =
                 experiments::shard::run_shard(configs, &plan, i, &cache, &experiments::Silent)
                     .map_err(experiments::io_at(&cache))?;
-            (format!("shard {i}/{n}: {batches} batches"), stats)
+            (
+                format!("shard {i}/{n}: {}", counted(batches, "batch", "batches")),
+                stats,
+            )
         }
         Part::Claimed(claims, owner) => {
             let plan = experiments::shard::plan(configs, 1);
@@ -1317,14 +1320,16 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
 }
 
 /// An estimated duration for people: "under 1 s", then "about" seconds below 2 minutes, minutes
-/// below 2 hours, then hours.
+/// below 2 hours, then hours (each unit chosen after rounding, so never "about 120 s").
 fn human_duration(seconds: f64) -> String {
-    if seconds < 0.5 {
+    if !seconds.is_finite() {
+        "an unknown time".into()
+    } else if seconds < 0.5 {
         "under 1 s".into()
-    } else if seconds < 120.0 {
-        format!("about {seconds:.0} s")
-    } else if seconds < 7200.0 {
-        format!("about {:.0} min", seconds / 60.0)
+    } else if seconds.round() < 120.0 {
+        format!("about {:.0} s", seconds.round())
+    } else if (seconds / 60.0).round() < 120.0 {
+        format!("about {:.0} min", (seconds / 60.0).round())
     } else {
         format!("about {:.1} h", seconds / 3600.0)
     }
@@ -1353,13 +1358,19 @@ fn index_ranges(indices: &[usize], max: usize) -> String {
         });
         i = j + 1;
     }
-    let text = parts.join(",");
-    if text.chars().count() <= max {
-        text
-    } else {
-        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
+    // Whole ranges only, then "…" (a cut inside a number would read as another run).
+    let mut text = String::new();
+    for (k, part) in parts.iter().enumerate() {
+        let sep = if k == 0 { "" } else { "," };
+        let rest = if k + 1 < parts.len() { 1 } else { 0 };
+        if text.chars().count() + sep.len() + part.chars().count() + rest > max {
+            text.push('…');
+            return text;
+        }
+        text.push_str(sep);
+        text.push_str(part);
     }
+    text
 }
 
 #[cfg(test)]
@@ -1371,6 +1382,8 @@ mod tests {
         assert_eq!(index_ranges(&[3, 0, 1, 2, 7, 9, 10], 20), "0-3,7,9-10");
         assert_eq!(index_ranges(&[5], 20), "5");
         assert_eq!(index_ranges(&[0, 2, 4, 6, 8, 10, 12], 10), "0,2,4,6,8…");
+        assert_eq!(index_ranges(&[0, 2, 4, 6, 8, 10, 12], 13), "0,2,4,6,8,10…");
+        assert_eq!(index_ranges(&[0, 1, 2, 30, 31, 35, 36], 10), "0-2,30-31…");
     }
 
     #[test]
@@ -1379,6 +1392,9 @@ mod tests {
         assert_eq!(human_duration(61.0), "about 61 s");
         assert_eq!(human_duration(600.0), "about 10 min");
         assert_eq!(human_duration(9000.0), "about 2.5 h");
+        assert_eq!(human_duration(119.7), "about 2 min");
+        assert_eq!(human_duration(7190.0), "about 2.0 h");
+        assert_eq!(human_duration(f64::NAN), "an unknown time");
         assert_eq!(counted(1, "batch", "batches"), "1 batch");
         assert_eq!(counted(3, "batch", "batches"), "3 batches");
     }

@@ -1770,8 +1770,6 @@ pub fn swept_parameters(spec: &Spec) -> Vec<Parameter> {
         .collect()
 }
 
-/// For the figures with one panel per combination of the other swept parameters: `x` (unless
-/// `no_x`) is a numeric swept parameter, `group` (optional) another swept one.
 /// The figures with a parameter on x draw it on a log axis, where σ = 0 (the only swept value
 /// that can be ≤ 0) would be left out without a word.
 fn check_log_x(spec: &Spec) -> Result<(), String> {
@@ -1787,6 +1785,8 @@ fn check_log_x(spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
+/// For the figures with one panel per combination of the other swept parameters: `x` (unless
+/// `no_x`) is a numeric swept parameter, `group` (optional) another swept one.
 fn check_x_and_group(spec: &Spec, no_x: bool) -> Result<(), String> {
     let plot = &spec.plot;
     let swept = swept_parameters(spec);

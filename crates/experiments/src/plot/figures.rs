@@ -190,7 +190,7 @@ fn iterations_to_error(config: &Config, runs: &[RunData]) -> Vec<Panel> {
                     panel.series.push(Series::new(
                         None,
                         color(i),
-                        Style::HollowMarkers(10 - 2 * (i as u32 % 4)),
+                        Style::HollowMarkers(10u32.saturating_sub(2 * i as u32).max(3)),
                         group_missed,
                     ));
                 }

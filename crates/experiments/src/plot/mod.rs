@@ -175,19 +175,9 @@ fn draw<DB: DrawingBackend>(
     };
     // One line if it fits the width, else wrapped at spaces (a line per 22 pixels more).
     let title_font = TextStyle::from(("sans-serif", 18).into_font());
-    let mut title_lines: Vec<String> = Vec::new();
-    for word in title.split(' ') {
-        let joined = title_lines.last().map(|l| format!("{l} {word}"));
-        match joined {
-            Some(j)
-                if root.estimate_text_size(&j, &title_font).map_err(err)?.0
-                    <= w.saturating_sub(28) =>
-            {
-                *title_lines.last_mut().expect("a line") = j;
-            }
-            _ => title_lines.push(word.to_string()),
-        }
-    }
+    let title_lines = panel::wrap_words(&title, |t| {
+        Ok(root.estimate_text_size(t, &title_font).map_err(err)?.0 <= w.saturating_sub(28))
+    })?;
     let title_h = 34 + 22 * title_lines.len().saturating_sub(1) as u32;
     let (title_area, rest) = root.split_vertically(title_h);
     for (i, line) in title_lines.iter().enumerate() {

@@ -224,8 +224,33 @@ fn segments(x: &Axis, y: &Axis, pts: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
-/// `title` in lines that each fit the width of `area` (less a margin), broken after "; " where
-/// possible, else at spaces; one line if it fits, none if it is empty.
+/// `text` in lines at its spaces, each as long as `fits` allows (a word wider than that alone
+/// on its line).
+pub(super) fn wrap_words(
+    text: &str,
+    mut fits: impl FnMut(&str) -> Result<bool, PlotError>,
+) -> Result<Vec<String>, PlotError> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let candidate = if current.is_empty() {
+            word.to_string()
+        } else {
+            format!("{current} {word}")
+        };
+        if current.is_empty() || fits(&candidate)? {
+            current = candidate;
+        } else {
+            out.push(std::mem::replace(&mut current, word.to_string()));
+        }
+    }
+    out.push(current);
+    Ok(out)
+}
+
+/// `title` in lines that each fit the width of `area` (the whole width, so that titles which
+/// fit are drawn as before), broken after "; " where possible, else at spaces; one line if it
+/// fits, none if it is empty.
 fn wrap_title<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
@@ -252,20 +277,7 @@ fn wrap_title<DB: DrawingBackend>(
     // Clauses still too wide: at spaces.
     let mut out = Vec::new();
     for line in lines {
-        let mut current = String::new();
-        for word in line.trim_end().split(' ') {
-            let candidate = if current.is_empty() {
-                word.to_string()
-            } else {
-                format!("{current} {word}")
-            };
-            if current.is_empty() || fits(&candidate)? {
-                current = candidate;
-            } else {
-                out.push(std::mem::replace(&mut current, word.to_string()));
-            }
-        }
-        out.push(current);
+        out.extend(wrap_words(line.trim_end(), fits)?);
     }
     Ok(out)
 }
