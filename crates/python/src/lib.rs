@@ -40,16 +40,48 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 /// name the key.
 fn arg_error(key: &str, value: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
     let py = value.py();
+    // The value as Python prints it, shortened (10**400 has 401 digits).
+    let mut shown = value
+        .repr()
+        .map_or_else(|_| "?".to_string(), |r| r.to_string());
+    if shown.chars().count() > 40 {
+        shown = shown.chars().take(37).collect::<String>() + "...";
+    }
     if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
         value_error(format!(
-            "run_batch: {key} = {value} is out of range; allowed: a whole number ≥ 0"
+            "run_batch: {key} = {shown} is out of range (negative, or too large for its type)"
         ))
     } else {
         PyErr::from_type(
             e.get_type(py),
-            format!("run_batch: {key} = {value}: {}", e.value(py)),
+            format!("run_batch: {key} = {shown}: {}", e.value(py)),
         )
     }
+}
+
+/// Refuses an array argument whose values are not real numbers (complex, strings, booleans,
+/// objects): the conversion to float64 would drop or invent values without an error.
+fn check_real(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let array = value
+        .py()
+        .import("numpy")?
+        .call_method1("asarray", (value,))?;
+    let dtype = array.getattr("dtype")?;
+    let kind: String = dtype.getattr("kind")?.extract()?;
+    if matches!(kind.as_str(), "i" | "u" | "f") {
+        Ok(())
+    } else {
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} has dtype {dtype}; allowed: real numbers (floats or integers)"
+        )))
+    }
+}
+
+/// A real matrix argument as float64 ([`check_real`], then numpy's conversion).
+fn real_matrix(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Array2<f64>> {
+    check_real(name, value)?;
+    let a: PyArrayLike2<'_, f64, AllowTypeChange> = value.extract()?;
+    Ok(from_numpy2(&a))
 }
 
 /// Refuses `need` bytes above the memory budget (80% of the memory available, or
@@ -447,6 +479,12 @@ impl PyProblem {
         }
         let config = config_of(&instance, &RunArgs::default())?;
         let point = first_point(&config)?;
+        // The new instance on the shared operator: X and V_X (n×r), XXᵀ (n×n), y (m).
+        let (n, r, m) = (instance.n as u128, instance.r as u128, self.m_() as u128);
+        check_fits(
+            || "variant: the new instance".to_string(),
+            8 * (2 * n * r + n * n + m),
+        )?;
         let base = Arc::clone(&self.problem);
         let problem = py.detach(|| experiments::run::build_problem_on(&base, &point));
         Ok(Self {
@@ -490,9 +528,9 @@ impl PyProblem {
     fn apply<'py>(
         &self,
         py: Python<'py>,
-        z: PyArrayLike2<'py, f64, AllowTypeChange>,
+        z: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let z = from_numpy2(&z);
+        let z = real_matrix("Z", &z)?;
         if z.dim() != (self.n_(), self.n_()) {
             return Err(value_error(format!(
                 "Z has shape {:?}; allowed: ({n}, {n}) (n×n, symmetric)",
@@ -512,8 +550,10 @@ impl PyProblem {
     fn adjoint<'py>(
         &self,
         py: Python<'py>,
-        v: PyArrayLike1<'py, f64, AllowTypeChange>,
+        v: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        check_real("v", &v)?;
+        let v: PyArrayLike1<'_, f64, AllowTypeChange> = v.extract()?;
         let v = from_numpy1(&v);
         if v.len() != self.m_() {
             return Err(value_error(format!(
@@ -544,7 +584,8 @@ impl PyProblem {
         let point = self.point(&run)?;
         check_fits(
             || format!("initial_iterate: U_0 ({} × {r_prime})", self.n_()),
-            8 * self.n_() as u128 * r_prime as u128,
+            // U_0 and its numpy copy.
+            2 * 8 * self.n_() as u128 * r_prime as u128,
         )?;
         to_numpy2(
             py,
@@ -574,7 +615,7 @@ impl PyProblem {
     fn run(
         &self,
         py: Python<'_>,
-        u0: Option<PyArrayLike2<'_, f64, AllowTypeChange>>,
+        u0: Option<Bound<'_, PyAny>>,
         alpha: Option<f64>,
         r_prime: Option<usize>,
         seed: Option<u64>,
@@ -587,10 +628,11 @@ impl PyProblem {
         callback: Option<Py<PyAny>>,
         keep_iterates: bool,
     ) -> PyResult<PyRun> {
+        let u0 = u0.map(|u| real_matrix("u0", &u)).transpose()?;
         let args = RunArgs {
             alpha: alpha.unwrap_or(RunArgs::default().alpha),
             alpha_given: alpha.is_some(),
-            r_prime: r_prime.or(u0.as_ref().map(|u| u.as_array().dim().1)),
+            r_prime: r_prime.or(u0.as_ref().map(|u: &Array2<f64>| u.ncols())),
             init_seed: seed,
             step_size,
             iterations,
@@ -599,7 +641,6 @@ impl PyProblem {
             lam,
             c,
         };
-        let u0 = u0.map(|u| from_numpy2(&u));
         let mut out = self.run_many(py, vec![(args, u0, callback, keep_iterates, None)])?;
         Ok(out.remove(0))
     }
@@ -635,8 +676,7 @@ impl PyProblem {
                 let k: String = k.extract()?;
                 match k.as_str() {
                     "u0" => {
-                        let u: PyArrayLike2<'_, f64, AllowTypeChange> = v.extract()?;
-                        u0 = Some(from_numpy2(&u));
+                        u0 = Some(real_matrix("run_batch: u0", &v)?);
                     }
                     "alpha" => {
                         a.alpha = v.extract().map_err(|e| arg_error(&k, &v, e))?;
@@ -649,13 +689,20 @@ impl PyProblem {
                     "log_every" => {
                         a.log_every = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?)
                     }
-                    "algorithm" => a.algorithm = algorithm_kind(&v.extract::<String>()?)?,
+                    "algorithm" => {
+                        let name: String = v.extract().map_err(|e| arg_error(&k, &v, e))?;
+                        a.algorithm = algorithm_kind(&name)?;
+                    }
                     "lam" => a.lam = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
                     "c" => a.c = Some(v.extract().map_err(|e| arg_error(&k, &v, e))?),
                     "callback" => callback = Some(v.unbind()),
                     "keep_iterates" => keep = v.extract().map_err(|e| arg_error(&k, &v, e))?,
                     "problem" => {
-                        let other: PyRef<'_, PyProblem> = v.extract()?;
+                        let other: PyRef<'_, PyProblem> = v.extract().map_err(
+                            |e: pyo3::pyclass::PyClassGuardError<'_, '_>| {
+                                arg_error(&k, &v, e.into())
+                            },
+                        )?;
                         if !Arc::ptr_eq(&other.problem.operator, &self.problem.operator) {
                             return Err(value_error(
                                 "run_batch: a run's problem does not share this problem's \
@@ -926,7 +973,7 @@ impl PyProblem {
         // pass for all runs, each run's buffers (U, its last good copy, ∇f, UUᵀ, UᵀU), U_0 and its
         // logged rows (8 quantities, and U_t itself with keep_iterates).
         let mut need: u128 = 0;
-        for (a, u0, _, keep_iterates, on) in &runs {
+        for (i, (a, u0, _, keep_iterates, on)) in runs.iter().enumerate() {
             let (instance, problem) = on
                 .clone()
                 .unwrap_or_else(|| (self.instance.clone(), Arc::clone(&self.problem)));
@@ -939,12 +986,14 @@ impl PyProblem {
                 .as_ref()
                 .map_or(lowrank_core::Algorithm::Gd, |s| s.resolve(a.algorithm));
             let r_prime = a.r_prime.unwrap_or(self.instance.r);
-            if need == 0 {
+            if i == 0 {
                 need = experiments::run::operator_pass_bytes(&first_point(&config)?, runs.len());
             }
             let (n, rp) = (self.n_() as u128, r_prime as u128);
-            let rows = (a.iterations / a.log_every_or_default() + 2) as u128;
-            let per_row = 8 * 8 + if *keep_iterates { 8 * n * rp } else { 0 };
+            let rows = (a.iterations / a.log_every_or_default()) as u128 + 2;
+            // A logged row: t and 8 quantities (72 bytes), and U_t with keep_iterates; twice that,
+            // as a growing Vec may hold up to twice its length.
+            let per_row = 2 * (8 + 8 * 8 + if *keep_iterates { 8 * n * rp } else { 0 });
             need = need
                 .saturating_add(lowrank_core::descent::run_buffer_bytes(
                     self.n_(),

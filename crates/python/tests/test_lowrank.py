@@ -362,9 +362,10 @@ def test_sizes_the_command_line_refuses_raise_value_error(tmp_path):
         lowrank.Problem.gaussian(n=9, r=2, m=60, kappa=1e17)
 
 
-def test_sizes_beyond_memory_raise_value_error_instead_of_aborting():
+def test_sizes_beyond_memory_raise_value_error_instead_of_aborting(monkeypatch):
     # Before: only run_spec checked memory; these aborted the interpreter (SIGABRT) on the
-    # allocation.
+    # allocation. A budget of 1 GB, so that no host's memory lets them through.
+    monkeypatch.setenv("LOWRANK_MAX_OPERATOR_BYTES", "1000000000")
     with pytest.raises(ValueError, match="a batch needs"):
         lowrank.Problem.gaussian(n=3000, r=3, m=1000000)
     with pytest.raises(ValueError, match="the instance needs"):
@@ -375,7 +376,9 @@ def test_sizes_beyond_memory_raise_value_error_instead_of_aborting():
     with pytest.raises(ValueError, match="may be used"):
         p.run(iterations=10**12, log_every=1)
     with pytest.raises(ValueError, match="may be used"):
-        p.initial_iterate(1e-3, 10**9)
+        p.initial_iterate(1e-3, 10**8)
+    with pytest.raises(ValueError, match="may be used"):
+        lowrank.Problem.gaussian(n=9, r=2, m=10**8)
 
 
 def test_friendly_defaults_conversions_and_messages():
@@ -383,10 +386,18 @@ def test_friendly_defaults_conversions_and_messages():
     # log_every defaults to 10, or to the iterations if fewer (iterations=5 was refused).
     assert list(p.run(iterations=5).t) == [0, 5]
     assert list(p.run(iterations=30).t) == [0, 10, 20, 30]
-    # Integer arrays and lists are converted to float64.
+    # Integer arrays and lists are converted to float64; complex, string and boolean arrays are
+    # refused (the conversion would drop or invent values).
     eye = np.eye(9)
     assert np.array_equal(p.apply(eye.astype(int)), p.apply(eye))
     assert np.array_equal(p.apply(eye.tolist()), p.apply(eye))
+    for bad in [eye.astype(complex), eye.astype(str), eye.astype(bool)]:
+        with pytest.raises(TypeError, match="Z has dtype .*; allowed: real numbers"):
+            p.apply(bad)
+    with pytest.raises(TypeError, match="v has dtype complex128"):
+        p.adjoint(np.zeros(60, dtype=complex))
+    with pytest.raises(TypeError, match="u0 has dtype"):
+        p.run(u0=np.zeros((9, 2), dtype=complex))
     u0 = np.full((9, 2), 0.125)
     a = p.run(u0=u0.astype(np.float32), iterations=20).quantities["test_error"]
     assert np.array_equal(a, p.run(u0=u0, iterations=20).quantities["test_error"])
@@ -398,8 +409,15 @@ def test_friendly_defaults_conversions_and_messages():
     # run_batch names the key of a negative whole number (a ValueError) or a wrong type.
     with pytest.raises(ValueError, match="run_batch: iterations = -1 is out of range"):
         p.run_batch([dict(iterations=-1)])
-    with pytest.raises(TypeError, match="run_batch: seed = x"):
+    with pytest.raises(TypeError, match="run_batch: seed = 'x'"):
         p.run_batch([dict(seed="x")])
+    with pytest.raises(ValueError, match=r"run_batch: alpha = 1000000000000000000000000000000000000\.\.\. "
+                       r"is out of range \(negative, or too large for its type\)"):
+        p.run_batch([dict(alpha=10**400)])
+    with pytest.raises(TypeError, match="run_batch: algorithm = 3"):
+        p.run_batch([dict(algorithm=3)])
+    with pytest.raises(TypeError, match="run_batch: problem = 'x'"):
+        p.run_batch([dict(problem="x")])
     # alpha and seed draw U_0: with u0 they are refused, not ignored.
     for extra in [dict(alpha=1e-3), dict(seed=1), dict(alpha=0.0)]:
         with pytest.raises(ValueError, match="which u0 replaces"):
