@@ -20,6 +20,11 @@ fn error_vs(plot: &str, sweep: &str) -> String {
         .replace("[plot]", &format!("[sweep]\n{sweep}\n[plot]"))
 }
 
+/// The message with which `parse` refuses spec text `text` read from `path`.
+fn refusal(path: &Path, text: &str) -> String {
+    parse(path, text, false).unwrap_err().to_string()
+}
+
 fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
@@ -1484,9 +1489,7 @@ fn comparison_figures_refuse_axes_they_cannot_draw() {
         ),
     ];
     for (plot, needles) in cases {
-        let err = parse(Path::new("c.toml"), &with_plot(plot), false)
-            .unwrap_err()
-            .to_string();
+        let err = refusal(Path::new("c.toml"), &with_plot(plot));
         for needle in *needles {
             assert!(err.contains(needle), "{plot}: `{needle}` not in: {err}");
         }
@@ -1500,17 +1503,13 @@ fn comparison_figures_refuse_axes_they_cannot_draw() {
             "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
             "kind = \"iterations_to_error\"\nx = \"kappa\"\ntarget_error = 1e-3",
         );
-    let err = parse(Path::new("c.toml"), &stop, false)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(Path::new("c.toml"), &stop);
     assert!(err.contains("below gd.stop_below_test_error"), "{err}");
     let bad_stop = SMALL.replace(
         "log_every = 10",
         "log_every = 10\nstop_below_test_error = 0.0",
     );
-    let err = parse(Path::new("c.toml"), &bad_stop, false)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(Path::new("c.toml"), &bad_stop);
     assert!(err.contains("gd.stop_below_test_error = 0"), "{err}");
 }
 
@@ -1813,17 +1812,13 @@ fn success_rate_counts_replicates_below_the_target_and_needs_one() {
             "kind = \"success_rate\"\nx = \"p\"\ngroup = \"alpha\"\ntarget_error = 1e-2",
         );
     let missing = text.replace("target_error = 1e-2", "");
-    let err = parse(Path::new("s.toml"), &missing, false)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(Path::new("s.toml"), &missing);
     assert!(
         err.contains("plot.target_error is missing") && err.contains("success_rate"),
         "{err}"
     );
     let bad_x = text.replace("x = \"p\"", "x = \"sampling\"");
-    let err = parse(Path::new("s.toml"), &bad_x, false)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(Path::new("s.toml"), &bad_x);
     assert!(
         err.contains("plot.x = \"sampling\"") && err.contains("alpha, p"),
         "{err}"
@@ -2275,9 +2270,7 @@ fn specs_that_are_not_regular_files_or_not_strings_are_refused_without_hanging()
         );
     }
     let dated = SMALL.replace("title = \"test\"", "title = 1979-05-27T07:32:00Z");
-    let err = parse(Path::new("d.toml"), &dated, false)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(Path::new("d.toml"), &dated);
     assert!(
         err.contains("`title` must be a string") && err.contains("datetime"),
         "{err}"
@@ -2934,9 +2927,7 @@ fn shard_runs_check_names_outputs_and_memory_before_any_work() {
     assert!(!out.status.success() && e.contains("with --jobs 2"), "{e}");
     // A [quick] override cannot make the title a datetime either.
     let dated = format!("{SMALL}[quick]\ntitle = 1979-05-27T07:32:00Z\n");
-    let err = parse(Path::new("d.toml"), &dated, false)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(Path::new("d.toml"), &dated);
     assert!(err.contains("`title` must be a string"), "{err}");
 }
 
@@ -3606,9 +3597,7 @@ fn sigma_zero_on_a_log_x_axis_is_refused_naming_the_sweep() {
             "kind = \"error_vs_parameter\"",
             &format!("kind = \"{kind}\""),
         );
-        let err = parse(Path::new("s.toml"), &text, false)
-            .unwrap_err()
-            .to_string();
+        let err = refusal(Path::new("s.toml"), &text);
         assert!(
             err.contains("sweep.sigma has 0, but plot.x = \"sigma\" is drawn on a log axis"),
             "{kind}: {err}"
@@ -3636,11 +3625,7 @@ fn a_target_error_out_of_range_is_named_as_such_before_it_is_compared_with_the_s
             "log_every = 10\nstop_below_test_error = 1e-5",
         )
     };
-    let err = |target: &str| {
-        parse(Path::new("t.toml"), &with_target(target), false)
-            .unwrap_err()
-            .to_string()
-    };
+    let err = |target: &str| refusal(Path::new("t.toml"), &with_target(target));
     let e = err("-1.0");
     assert!(
         e.contains("plot.target_error = -1") && e.contains("allowed: 0 < ε < 1"),
@@ -3657,19 +3642,13 @@ fn type_errors_name_the_toml_shape_not_the_rust_type() {
         "",
     );
     let gd = gd.replace("title = \"test\"", "title = \"test\"\ngd = 3");
-    let e = parse(Path::new("g.toml"), &gd, false)
-        .unwrap_err()
-        .to_string();
+    let e = refusal(Path::new("g.toml"), &gd);
     assert!(e.contains("expected a table in `gd`"), "{e}");
     let alpha = SMALL.replace("[plot]", "[sweep]\nalpha = 3\n[plot]");
-    let e = parse(Path::new("a.toml"), &alpha, false)
-        .unwrap_err()
-        .to_string();
+    let e = refusal(Path::new("a.toml"), &alpha);
     assert!(e.contains("expected a list ([…]) in `sweep.alpha`"), "{e}");
     let title = SMALL.replace("title = \"test\"", "title = 5");
-    let e = parse(Path::new("t.toml"), &title, false)
-        .unwrap_err()
-        .to_string();
+    let e = refusal(Path::new("t.toml"), &title);
     assert!(e.contains("found an integer"), "{e}");
 }
 
