@@ -298,8 +298,7 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
     let cache = layout.cache_dir(config);
     let figures_dir = layout.figures_dir(config);
     let [png, svg] = plot::figure_paths(&figures_dir, &config.name);
-    let entry = cache.join(format!("{}.json", "0".repeat(16)));
-    fsutil::check_path_length(&entry).map_err(io_at(&entry))?;
+    check_entry_path_length(&cache)?;
     let outputs = ["runs.csv", "trajectories.csv", "manifest.json"].map(|f| dir.join(f));
     for p in outputs.iter().chain([&png, &svg]) {
         fsutil::check_output_file(p).map_err(io_at(p))?;
@@ -309,6 +308,22 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
         fsutil::remove_stale_temps(d);
     }
     Ok(())
+}
+
+/// The part of [`check_outputs`] a shard needs, which writes only cache entries: their paths
+/// fit, and the cache directory is (made) writable.
+pub fn check_cache_dir(config: &Config, layout: &Layout) -> Result<(), Error> {
+    let cache = layout.cache_dir(config);
+    check_entry_path_length(&cache)?;
+    fsutil::ensure_writable_dir(&cache).map_err(io_at(&cache))?;
+    fsutil::remove_stale_temps(&cache);
+    Ok(())
+}
+
+/// Whether a cache entry's path (16 hex digits of key) fits the file system's limits in `cache`.
+fn check_entry_path_length(cache: &Path) -> Result<(), Error> {
+    let entry = cache.join(format!("{}.json", "0".repeat(16)));
+    fsutil::check_path_length(&entry).map_err(io_at(&entry))
 }
 
 /// Runs every point of `config` (reusing the cache), writes the CSVs and the manifest, then draws

@@ -908,9 +908,14 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 None => check_estimated_time(&configs, parsed_shard, max_hours, layout)?,
                 Some(_) => None,
             };
-            // Output paths and directories fail now, before any shard computes.
+            // Output paths and directories fail now, before any shard computes (a shard or a
+            // claiming process writes only to the cache).
             for config in &configs {
-                experiments::check_outputs(config, layout)?;
+                if parsed_shard.is_some() || claims.is_some() {
+                    experiments::check_cache_dir(config, layout)?;
+                } else {
+                    experiments::check_outputs(config, layout)?;
+                }
             }
             if let Some((i, n)) = parsed_shard {
                 return run_part(&configs, Part::Shard(i, n), layout);

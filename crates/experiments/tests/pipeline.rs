@@ -3716,3 +3716,31 @@ fn validate_reports_every_refused_file_not_only_the_first() {
         "{e}"
     );
 }
+
+#[test]
+fn a_shard_writes_only_to_the_cache() {
+    // It made the figures directory and results/<name>/ too, empty, and refused to start when the
+    // figures directory could not be made, though a shard draws nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "small", SMALL);
+    std::fs::write(tmp.path().join("fig"), b"a file").unwrap();
+    let (ok, e) = run_cli(
+        &[
+            "--results",
+            "res",
+            "--figures",
+            "fig/sub",
+            "run",
+            "--shard",
+            "0/1",
+            "small.toml",
+        ],
+        tmp.path(),
+    );
+    assert!(ok, "{e}");
+    let made: Vec<String> = std::fs::read_dir(tmp.path().join("res"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(made, ["cache"]);
+}
