@@ -284,6 +284,8 @@ pub struct Outcome {
     pub still_falling: usize,
     /// Completed runs that ended stalled (phase III never reached, error not falling).
     pub stalled: usize,
+    /// Completion runs whose Ω was empty (|Ω| = 0: no data, train error NaN).
+    pub unobserved: usize,
     /// Files written (CSV, manifest, figures).
     pub files: Vec<PathBuf>,
     /// Wall time in seconds.
@@ -389,6 +391,10 @@ pub fn run_experiment(
         diverged: results.iter().filter(|r| r.status == "diverged").count(),
         still_falling: count_state(EndState::StillFalling),
         stalled: count_state(EndState::Stalled),
+        unobserved: results
+            .iter()
+            .filter(|r| r.completion.as_ref().is_some_and(|c| c.observations == 0))
+            .count(),
         files,
         seconds: start.elapsed().as_secs_f64(),
     })

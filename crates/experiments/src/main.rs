@@ -1038,6 +1038,14 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                         if out.stalled == 1 { "" } else { "s" },
                     );
                 }
+                if out.unobserved > 0 {
+                    tell!(
+                        "{}: {} observed no entry of XXᵀ (|Ω| = 0: runs.csv observations = 0, train \
+                         error NaN, U_t = U_0 throughout)",
+                        config.name,
+                        counted(out.unobserved, "run", "runs"),
+                    );
+                }
                 if out.cache.rejected > 0 {
                     tell!(
                         "{}: {} cache entr{} could not be used (unreadable, e.g. written by an earlier version, a failed checksum, or not matching {} run) and {} recomputed",

@@ -3744,3 +3744,21 @@ fn a_shard_writes_only_to_the_cache() {
         .collect();
     assert_eq!(made, ["cache"]);
 }
+
+#[test]
+fn a_completion_run_that_observes_nothing_is_named() {
+    // p = 1e-9 on 78 pairs: Ω is empty, the run keeps U_0 and its train error is NaN; the run
+    // said nothing of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("m = 150\n", "").replace(
+        "[init]",
+        "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 1e-9\n[init]",
+    );
+    write_spec(tmp.path(), "empty", &text);
+    let (ok, e) = run_cli(&["run", "empty.toml"], tmp.path());
+    assert!(ok, "{e}");
+    assert!(
+        e.contains("empty: 1 run observed no entry of XXᵀ (|Ω| = 0"),
+        "{e}"
+    );
+}
