@@ -25,6 +25,17 @@ fn refusal(path: &Path, text: &str) -> String {
     parse(path, text, false).unwrap_err().to_string()
 }
 
+/// The files of `dir` with extension `ext`, sorted.
+fn sorted_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    files.sort();
+    files
+}
+
 fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
@@ -2143,12 +2154,7 @@ fn corrupted_cache_entries_are_rejected_counted_and_recomputed() {
     };
     let before = csvs(&l);
     let cache = l.cache_dir(&config);
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    entries.sort();
+    let entries = sorted_files(&cache, "json");
     assert_eq!(entries.len(), 2);
     let original: Vec<Vec<u8>> = entries.iter().map(|e| std::fs::read(e).unwrap()).collect();
     let edit = |bytes: &[u8], f: &dyn Fn(&mut serde_json::Value)| {
@@ -3262,12 +3268,7 @@ fn the_panels_counted_before_a_run_are_those_drawn_after_it() {
     let tmp = tempfile::tempdir().unwrap();
     let l = layout(tmp.path());
     let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&specs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
+    let files = sorted_files(&specs, "toml");
     assert!(files.len() >= 16, "{files:?}");
     for path in files {
         let config = experiments::load_spec(&path, true, None).unwrap();
