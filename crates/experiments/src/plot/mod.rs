@@ -137,23 +137,10 @@ fn grid_shape(config: &Config, panels: usize) -> (u32, u32) {
     (columns, panels.div_ceil(columns))
 }
 
-/// Greedy word wrap to about `width` characters a line.
+/// Greedy word wrap to about `width` characters a line ([`panel::wrap_words`]).
 fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
+    panel::wrap_words(text, |line| Ok(line.chars().count() <= width)).unwrap_or_default()
+    // counting characters cannot fail
 }
 
 fn draw<DB: DrawingBackend>(

@@ -224,15 +224,15 @@ fn segments(x: &Axis, y: &Axis, pts: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
-/// `text` in lines at its spaces, each as long as `fits` allows (a word wider than that alone
-/// on its line).
+/// Greedy word wrap: `text`'s words (split at whitespace) in lines, each as long as `fits`
+/// allows (a word wider than that alone on its line); no line for a text without words.
 pub(super) fn wrap_words(
     text: &str,
     mut fits: impl FnMut(&str) -> Result<bool, PlotError>,
 ) -> Result<Vec<String>, PlotError> {
     let mut out = Vec::new();
     let mut current = String::new();
-    for word in text.split(' ') {
+    for word in text.split_whitespace() {
         let candidate = if current.is_empty() {
             word.to_string()
         } else {
@@ -244,7 +244,9 @@ pub(super) fn wrap_words(
             out.push(std::mem::replace(&mut current, word.to_string()));
         }
     }
-    out.push(current);
+    if !current.is_empty() {
+        out.push(current);
+    }
     Ok(out)
 }
 
