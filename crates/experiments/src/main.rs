@@ -122,7 +122,7 @@ enum Command {
         #[arg(default_value = "experiments")]
         dir: PathBuf,
     },
-    /// Validate specs without running anything (exit code 1 on the first invalid one).
+    /// Validate specs without running anything: every file is checked; exit code 1 if any was refused.
     Validate {
         /// Spec files.
         #[arg(required = true)]
@@ -262,21 +262,19 @@ impl Progress for Reporter {
     fn resumed(&self, points: &[&RunPoint], t: usize) {
         self.iters.suspend(|| {
             tell!(
-                "{}: a batch of {} run{} continues from its checkpoint at t = {t}",
+                "{}: a batch of {} continues from its checkpoint at t = {t}",
                 self.spec,
-                points.len(),
-                if points.len() == 1 { "" } else { "s" }
+                counted(points.len(), "run", "runs"),
             )
         });
     }
     fn checkpoint_failed(&self, points: &[&RunPoint], path: &Path, error: &std::io::Error) {
         self.iters.suspend(|| {
             tell!(
-                "{}: warning: could not write the checkpoint of a batch of {} run{} ({}: {error}); \
+                "{}: warning: could not write the checkpoint of a batch of {} ({}: {error}); \
                  the batch goes on without checkpoints, so an interruption restarts it from t = 0",
                 self.spec,
-                points.len(),
-                if points.len() == 1 { "" } else { "s" },
+                counted(points.len(), "run", "runs"),
                 path.display()
             )
         });
@@ -352,13 +350,11 @@ fn check_estimated_time(
             ),
         };
         tell!(
-            "estimated time: {human} for {} run{} in {} batch{} not yet cached ({:.2e} flops; \
+            "estimated time: {human} for {} in {} not yet cached ({:.2e} flops; \
              here just now the batched pass did {:.1} GFLOP/s and the single-run pass read 𝐀 at \
              {:.1} GB/s{stopping})",
-            est.runs,
-            if est.runs == 1 { "" } else { "s" },
-            est.batches,
-            if est.batches == 1 { "" } else { "es" },
+            counted(est.runs, "run", "runs"),
+            counted(est.batches, "batch", "batches"),
             est.flops,
             rate.batch_flops_per_second / 1e9,
             rate.operator_bytes_per_second / 1e9,
@@ -1006,10 +1002,9 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 reporter.iters.finish_and_clear();
                 reporter.runs.finish_and_clear();
                 tell!(
-                    "{}: {} run{} ({} cached, {} computed, {} diverged) in {:.1} s",
+                    "{}: {} ({} cached, {} computed, {} diverged) in {:.1} s",
                     config.name,
-                    out.runs,
-                    if out.runs == 1 { "" } else { "s" },
+                    counted(out.runs, "run", "runs"),
                     out.cache.hits,
                     out.cache.computed,
                     out.diverged,
@@ -1017,12 +1012,11 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 );
                 if out.still_falling > 0 {
                     tell!(
-                        "{}: {} run{} ended still falling (runs.csv: end_state): {} final error{}; \
+                        "{}: {} ended still falling (runs.csv: end_state): {} final error{}; \
                          a longer budget ([gd] iterations) is needed to read {} as such (error-against-parameter \
                          figures draw them hollow)",
                         config.name,
-                        out.still_falling,
-                        if out.still_falling == 1 { "" } else { "s" },
+                        counted(out.still_falling, "run", "runs"),
                         if out.still_falling == 1 { "its" } else { "their" },
                         if out.still_falling == 1 { " is not a floor" } else { "s are not floors" },
                         if out.still_falling == 1 { "it" } else { "them" },
@@ -1030,12 +1024,11 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 }
                 if out.stalled > 0 {
                     tell!(
-                        "{}: {} run{} ended stalled (runs.csv: end_state): not falling, and phase III \
+                        "{}: {} ended stalled (runs.csv: end_state): not falling, and phase III \
                          (t_1) never reached: a saddle or a non-global stationary point, which a longer budget \
                          may or may not leave (error-against-parameter figures draw them hollow)",
                         config.name,
-                        out.stalled,
-                        if out.stalled == 1 { "" } else { "s" },
+                        counted(out.stalled, "run", "runs"),
                     );
                 }
                 if out.unobserved > 0 {
@@ -1274,8 +1267,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 match load(path, quick) {
                     Ok(c) => {
                         let runs = experiments::sweep::expand(&c).len();
-                        let plural = if runs == 1 { "" } else { "s" };
-                        say!("{}: ok ({runs} run{plural})", path.display());
+                        say!("{}: ok ({})", path.display(), counted(runs, "run", "runs"));
                     }
                     Err(e) if specs.len() > 1 => {
                         tell!("error: {e}");

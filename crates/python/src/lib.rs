@@ -59,6 +59,48 @@ fn arg_error(key: &str, value: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
     }
 }
 
+/// A whole-number argument (a size, a count or a seed): an int that is negative or too large for
+/// its type is a ValueError, as every value out of range, where PyO3's own conversion raises
+/// OverflowError. Python's traceback names the argument ("while processing 'iterations'").
+#[derive(Clone, Copy, Debug)]
+struct Whole<T>(T);
+
+macro_rules! whole_from_python {
+    ($t:ty) => {
+        impl<'a, 'py> FromPyObject<'a, 'py> for Whole<$t> {
+            type Error = PyErr;
+
+            fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+                let py = obj.py();
+                obj.extract::<$t>().map(Whole).map_err(|e| {
+                    if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+                        let shown = obj
+                            .repr()
+                            .map_or_else(|_| "?".to_string(), |r| r.to_string());
+                        let shown = if shown.chars().count() > 40 {
+                            shown.chars().take(37).collect::<String>() + "..."
+                        } else {
+                            shown
+                        };
+                        if shown.starts_with('-') {
+                            value_error(format!("{shown} is negative; allowed: a whole number ≥ 0"))
+                        } else {
+                            value_error(format!(
+                                "{shown} is too large; allowed: a whole number up to {}",
+                                <$t>::MAX
+                            ))
+                        }
+                    } else {
+                        e
+                    }
+                })
+            }
+        }
+    };
+}
+whole_from_python!(usize);
+whole_from_python!(u64);
+
 /// Refuses an array argument whose values are not real numbers (complex, strings, booleans,
 /// objects): the conversion to float64 would drop or invent values without an error.
 fn check_real(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -352,18 +394,20 @@ impl PyProblem {
     /// `noise` = σ adds ε_i ~ N(0, σ²/m). Invalid values raise ValueError with the command line's
     /// message.
     #[staticmethod]
-    #[pyo3(signature = (n, r, m, kappa=None, singular_values=None, noise=None, seed=0))]
+    #[pyo3(signature = (n, r, m, kappa=None, singular_values=None, noise=None, seed=Whole(0)),
+           text_signature = "(n, r, m, kappa=None, singular_values=None, noise=None, seed=0)")]
     #[allow(clippy::too_many_arguments)]
     fn gaussian(
         py: Python<'_>,
-        n: usize,
-        r: usize,
-        m: usize,
+        n: Whole<usize>,
+        r: Whole<usize>,
+        m: Whole<usize>,
         kappa: Option<f64>,
         singular_values: Option<Vec<f64>>,
         noise: Option<f64>,
-        seed: u64,
+        seed: Whole<u64>,
     ) -> PyResult<Self> {
+        let (n, r, m, seed) = (n.0, r.0, m.0, seed.0);
         Self::build(
             py,
             Instance {
@@ -391,22 +435,25 @@ impl PyProblem {
     /// "orthonormal" (X = V·diag(s)) or "gaussian_factor" (X = G/σ_1(G)). m is |Ω|.
     #[staticmethod]
     #[pyo3(signature = (n, r, p=None, observations=None, sampling="uniform", threshold=None,
-                        kappa=None, singular_values=None, truth="orthonormal", noise=None, seed=0))]
+                        kappa=None, singular_values=None, truth="orthonormal", noise=None, seed=Whole(0)),
+           text_signature = "(n, r, p=None, observations=None, sampling=\"uniform\", threshold=None, \
+                             kappa=None, singular_values=None, truth=\"orthonormal\", noise=None, seed=0)")]
     #[allow(clippy::too_many_arguments)]
     fn completion(
         py: Python<'_>,
-        n: usize,
-        r: usize,
+        n: Whole<usize>,
+        r: Whole<usize>,
         p: Option<f64>,
-        observations: Option<usize>,
+        observations: Option<Whole<usize>>,
         sampling: &str,
         threshold: Option<f64>,
         kappa: Option<f64>,
         singular_values: Option<Vec<f64>>,
         truth: &str,
         noise: Option<f64>,
-        seed: u64,
+        seed: Whole<u64>,
     ) -> PyResult<Self> {
+        let (n, r, observations, seed) = (n.0, r.0, observations.map(|o| o.0), seed.0);
         let sampling = match sampling {
             "uniform" => Sampling::Uniform,
             "relu" => Sampling::Relu,
@@ -573,9 +620,10 @@ impl PyProblem {
         &self,
         py: Python<'py>,
         alpha: f64,
-        r_prime: usize,
-        seed: Option<u64>,
+        r_prime: Whole<usize>,
+        seed: Option<Whole<u64>>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (r_prime, seed) = (r_prime.0, seed.map(|s| s.0));
         let run = RunArgs {
             alpha,
             r_prime: Some(r_prime),
@@ -609,25 +657,30 @@ impl PyProblem {
     /// read-only copy of U_t; returning a falsy value other than None (False, numpy.False_, 0)
     /// stops the run there, and an exception it raises is raised by `run`. Ctrl-C
     /// (KeyboardInterrupt) stops the run at its next logged step and is raised. Returns a `Run`.
-    #[pyo3(signature = (u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=1000,
-                        log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false))]
+    #[pyo3(signature = (u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=Whole(1000),
+                        log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false),
+           text_signature = "($self, u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, \
+                             iterations=1000, log_every=None, algorithm=\"gd\", lam=None, c=None, \
+                             callback=None, keep_iterates=False)")]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         py: Python<'_>,
         u0: Option<Bound<'_, PyAny>>,
         alpha: Option<f64>,
-        r_prime: Option<usize>,
-        seed: Option<u64>,
+        r_prime: Option<Whole<usize>>,
+        seed: Option<Whole<u64>>,
         step_size: f64,
-        iterations: usize,
-        log_every: Option<usize>,
+        iterations: Whole<usize>,
+        log_every: Option<Whole<usize>>,
         algorithm: &str,
         lam: Option<f64>,
         c: Option<f64>,
         callback: Option<Py<PyAny>>,
         keep_iterates: bool,
     ) -> PyResult<PyRun> {
+        let (r_prime, seed) = (r_prime.map(|w| w.0), seed.map(|w| w.0));
+        let (iterations, log_every) = (iterations.0, log_every.map(|w| w.0));
         let u0 = u0.map(|u| real_matrix("u0", &u)).transpose()?;
         let args = RunArgs {
             alpha: alpha.unwrap_or(RunArgs::default().alpha),

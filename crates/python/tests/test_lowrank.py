@@ -418,6 +418,18 @@ def test_friendly_defaults_conversions_and_messages():
         p.run_batch([dict(algorithm=3)])
     with pytest.raises(TypeError, match="run_batch: problem = 'x'"):
         p.run_batch([dict(problem="x")])
+    # So do direct arguments: a negative or oversized whole number is a ValueError (PyO3 raised
+    # OverflowError), and Python's note names the argument.
+    for call, name in [(lambda: p.run(iterations=-1), "iterations"),
+                       (lambda: p.run(seed=-1), "seed"),
+                       (lambda: p.initial_iterate(1e-3, r_prime=-2), "r_prime"),
+                       (lambda: lowrank.Problem.gaussian(-9, 2, 60), "n"),
+                       (lambda: lowrank.Problem.completion(9, 2, p=0.5, seed=-3), "seed")]:
+        with pytest.raises(ValueError, match="is negative; allowed: a whole number ≥ 0") as e:
+            call()
+        assert e.value.__notes__ == [f"while processing '{name}'"]
+    with pytest.raises(ValueError, match=r"is too large; allowed: a whole number up to \d+"):
+        p.run(log_every=2**70)
     # alpha and seed draw U_0: with u0 they are refused, not ignored.
     for extra in [dict(alpha=1e-3), dict(seed=1), dict(alpha=0.0)]:
         with pytest.raises(ValueError, match="which u0 replaces"):
