@@ -861,9 +861,10 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 /// is asked for, so that a mistake in either is reported in both modes; errors found with the
 /// overrides merged say so.
 pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> {
+    // A syntax error keeps toml's lines: the quoted line and the caret under the mistake.
     let table: toml::Table = toml::from_str(text).map_err(|e| SpecError {
         file: path.to_path_buf(),
-        message: flatten(&e.to_string()),
+        message: e.to_string().trim_end().to_string(),
     })?;
     let in_quick = |e: SpecError| SpecError {
         message: format!("with its [quick] overrides merged: {}", e.message),
