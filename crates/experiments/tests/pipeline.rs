@@ -1139,6 +1139,39 @@ fn total_computing_time_counts_shared_runs_once() {
 }
 
 #[test]
+fn the_gallery_links_and_commands_work_outside_the_default_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layout(tmp.path());
+    let path = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&path, SMALL, false).unwrap();
+    let dirs = format!(
+        "--results {} --figures {}",
+        l.results.display(),
+        l.figures.display()
+    );
+    // Not run yet: no image, and commands that name the directories (`make figures` does not
+    // remake this layout).
+    let text = experiments::gallery::gallery(std::slice::from_ref(&config), &l);
+    assert!(!text.contains("![small]"), "{text}");
+    assert!(text.contains("](../small.toml)"), "{text}");
+    let remake = format!(
+        "`target/release/experiments {dirs} run {}`;",
+        path.display()
+    );
+    assert!(text.contains(&remake), "{text}");
+    let restyle = format!(
+        "`target/release/experiments {dirs} plot small --specs-dir {}`",
+        tmp.path().display()
+    );
+    assert!(text.contains(&restyle), "{text}");
+    assert!(!text.contains("(or `make figures`)"), "{text}");
+    assert!(text.contains(&format!("`{}/small/` — not run yet", l.results.display())));
+    run_experiment(&config, &l, &Silent).unwrap();
+    let text = experiments::gallery::gallery(std::slice::from_ref(&config), &l);
+    assert!(text.contains("![small](small.png)"), "{text}");
+}
+
+#[test]
 fn plot_refuses_results_of_another_spec_or_a_mixed_set() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "small", SMALL);
