@@ -21,7 +21,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::algorithm::{Algorithm, AlgorithmError, StepContext, StepFailure, StepRule};
-use crate::linalg::frobenius_norm;
+use crate::linalg::{frobenius_norm, sum_of_squares};
 use crate::operator::{PassKernel, PassRun};
 use crate::problem::Problem;
 
@@ -212,7 +212,7 @@ pub struct RunOutcome {
 /// f(U) = ¼‖𝒜(UUᵀ) − y‖², computed directly (allocates; a reference for tests and one-off use).
 pub fn loss(problem: &Problem, u: ArrayView2<'_, f64>) -> f64 {
     let r = problem.operator.apply(u.dot(&u.t()).view()) - &problem.y;
-    0.25 * r.dot(&r)
+    0.25 * sum_of_squares(r.view())
 }
 
 /// ∇f(U) = 𝒜*(𝒜(UUᵀ) − y)·U, computed directly (allocates; a reference for tests and one-off use).
@@ -502,7 +502,7 @@ pub fn run_gradient_descent_shared_operator_from(
         let pass = &*pass;
         active.par_iter_mut().enumerate().for_each(|(row, mb)| {
             let r = pass.residual(row);
-            let loss = 0.25 * r.dot(&r);
+            let loss = 0.25 * sum_of_squares(r);
             let u_norm = frobenius_norm(mb.u.view());
             if !loss.is_finite() || !u_norm.is_finite() || u_norm > mb.limit {
                 mb.status = Some(RunStatus::Diverged { at: t });

@@ -17,8 +17,8 @@ use ndarray::{s, Array2, ArrayView2};
 
 use crate::descent::{Control, IterationState, Observer};
 use crate::linalg::{
-    frobenius_norm, sin_largest_principal_angle, singular_values, spectral_norm, symmetric_eigen,
-    thin_svd, top_left_singular_subspace, DecompositionError,
+    frobenius_norm, sin_largest_principal_angle, singular_values, spectral_norm, sum_of_squares,
+    symmetric_eigen, thin_svd, top_left_singular_subspace, DecompositionError,
 };
 use crate::problem::{GroundTruth, Problem};
 
@@ -41,7 +41,7 @@ pub struct Diagnostics {
     pub noise_norm: f64,
     /// sin θ = ‖V_{X⊥}ᵀ V_{UW}‖.
     pub sin_theta: f64,
-    /// ‖U‖.
+    /// ‖U‖, the spectral norm σ_1(U).
     pub u_norm: f64,
     /// Leading singular values of U, descending.
     pub top_singular_values: Vec<f64>,
@@ -72,7 +72,7 @@ impl<'a> DiagnosticsCalculator<'a> {
         let u = state.u;
         let r = self.truth.r();
         let test_error = frobenius_norm((&state.uut - &self.truth.xxt).view()) / self.xxt_norm;
-        let train_error = state.residual.dot(&state.residual).sqrt() / self.y_norm;
+        let train_error = sum_of_squares(state.residual).sqrt() / self.y_norm;
 
         let vx_u = self.truth.v_x.t().dot(&u); // r×r'
         let svd = thin_svd(vx_u.view())?; // V (r×k), Σ (k), W (r'×k)

@@ -28,7 +28,7 @@
 //! use lowrank_core::{small_random_init, Algorithm, DiagnosticsRecorder, Problem, RunParams, SingularValues};
 //!
 //! let problem = Problem::sample_gaussian(20, 2, 400, &SingularValues::Condition(4.0), 1);
-//! let y_norm = problem.y.dot(&problem.y).sqrt();
+//! let y_norm = lowrank_core::linalg::sum_of_squares(problem.y.view()).sqrt();
 //! let u0 = small_random_init(20, 4, 1e-4, 2); // U_0 = αB with α = 1e-4, r' = 4
 //! let gd = RunParams::new(0.25, 400, 50); // μ = 0.25, T = 400, log every 50
 //! let scaled = gd.clone().with_algorithm(Algorithm::scaled_gd(1e-2).unwrap());

@@ -7,7 +7,7 @@
 
 use faer::Side;
 use faer_ext::{IntoFaer, IntoNdarray};
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 /// Error of a decomposition that did not converge (non-finite input, in practice).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +55,33 @@ pub fn singular_values(a: ArrayView2<'_, f64>) -> Result<Array1<f64>, Decomposit
         .singular_values()
         .map(Array1::from)
         .map_err(|_| DecompositionError("SVD"))
+}
+
+/// Σ v_i², summed in one fixed order whatever `v`'s stride, the machine or the thread count:
+/// entry i goes to partial sum i mod 8, in index order, and the eight are added pairwise at the
+/// end (no fused multiply-add). BLAS's ddot is not used for the loss and the train error because
+/// its order is not fixed: OpenBLAS splits a vector longer than 10000 entries across its threads.
+pub fn sum_of_squares(v: ArrayView1<'_, f64>) -> f64 {
+    let mut acc = [0.0_f64; 8];
+    match v.as_slice() {
+        Some(s) => {
+            let mut chunks = s.chunks_exact(8);
+            for c in &mut chunks {
+                for (a, x) in acc.iter_mut().zip(c) {
+                    *a += x * x;
+                }
+            }
+            for (a, x) in acc.iter_mut().zip(chunks.remainder()) {
+                *a += x * x;
+            }
+        }
+        None => {
+            for (i, x) in v.iter().enumerate() {
+                acc[i % 8] += x * x;
+            }
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 /// Frobenius norm ‖a‖_F = (Σ a_ij²)^(1/2).
@@ -123,6 +150,29 @@ pub fn sin_largest_principal_angle(
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn sum_of_squares_has_one_order_for_any_stride() {
+        // Entries of very different sizes, so that another order of summation gives other bits.
+        let v = Array1::from_iter(
+            (0..1003).map(|i| ((i * 37 % 101) as f64 - 50.0) * 1.1f64.powi(i % 29)),
+        );
+        let exact: f64 = v.iter().map(|x| x * x).sum();
+        let contiguous = sum_of_squares(v.view());
+        assert!((contiguous - exact).abs() <= 1e-14 * exact);
+        // The same vector as a column of a row-major matrix (stride 3) and reversed (stride −1
+        // over the reversed data gives v again).
+        let mut m = Array2::zeros((v.len(), 3));
+        m.column_mut(1).assign(&v);
+        assert_eq!(sum_of_squares(m.column(1)).to_bits(), contiguous.to_bits());
+        let reversed: Array1<f64> = v.iter().rev().copied().collect();
+        let back = reversed.slice(s![..;-1]);
+        assert_eq!(sum_of_squares(back).to_bits(), contiguous.to_bits());
+        // Eight partial sums: entry i in sum i mod 8.
+        let w = array![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        assert_eq!(sum_of_squares(w.view()), 285.0);
+        assert_eq!(sum_of_squares(Array1::<f64>::zeros(0).view()), 0.0);
+    }
 
     #[test]
     fn svd_reconstructs_and_is_descending() {

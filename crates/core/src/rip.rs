@@ -23,7 +23,7 @@ use crate::seeds::{rng, Stream};
 /// ‖𝒜(Z)‖²/‖Z‖_F² − 1.
 pub fn isometry_defect(op: &dyn MeasurementOperator, z: ArrayView2<'_, f64>) -> f64 {
     let a = op.apply(z);
-    a.dot(&a) / z.iter().map(|v| v * v).sum::<f64>() - 1.0
+    crate::linalg::sum_of_squares(a.view()) / z.iter().map(|v| v * v).sum::<f64>() - 1.0
 }
 
 /// Best rank-k approximation of a symmetric matrix (top-k eigenvalues by magnitude).

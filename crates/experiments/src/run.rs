@@ -48,6 +48,12 @@ use crate::sweep::{OperatorKey, RunPoint};
 
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
 ///
+/// 11 (2026-12-06, eighth session): the loss ¼‖r‖², the train error ‖r‖/‖y‖ and ‖y‖ are summed
+/// by `linalg::sum_of_squares` in a fixed order, not by BLAS's ddot, whose order depended on
+/// OpenBLAS's thread count above 10000 entries (so on `--jobs` and the batch's parallelism for
+/// m > 10000). Every run's loss and train error move in their last bits, and PrecGD's whole
+/// trajectory (its damping is ∝ ‖r‖).
+///
 /// 10 (2026-12-06): a cache key is per run (its point and kernel class), no longer over its whole
 /// batch, and a batch of two or more keeps the batch kernel when one run is left (it switched to
 /// the single-run kernel before, which moved that run's last bits).
@@ -59,7 +65,7 @@ use crate::sweep::{OperatorKey, RunPoint};
 /// 8 (2026-12-04): batches whose p×a adjoint exceeds 2 MiB (n = 100 with more than 51 runs, n = 200
 /// with more than 13) use 32-row blocks instead of 256, which moves their last bits; no spec in
 /// experiments/ has such a batch (its CSVs were byte-identical apart from the key column).
-pub const CACHE_VERSION: u32 = 10;
+pub const CACHE_VERSION: u32 = 11;
 
 /// Bumped whenever the spectral diagnostics change; only runs with `spectral = true` are recomputed.
 ///
@@ -592,7 +598,7 @@ pub fn run_batch(
         .map(|(((p, problem), u0), recorded)| RowRecorder {
             calculator: DiagnosticsCalculator::new(
                 &problem.truth,
-                problem.y.dot(&problem.y).sqrt(),
+                lowrank_core::linalg::sum_of_squares(problem.y.view()).sqrt(),
                 n_top_singular_values(p),
             ),
             spectral: p

@@ -1107,7 +1107,7 @@ impl PyProblem {
             .map(|((_, _, callback, keep_iterates, _), problem)| PyObserver {
                 calculator: DiagnosticsCalculator::new(
                     &problem.truth,
-                    problem.y.dot(&problem.y).sqrt(),
+                    lowrank_core::linalg::sum_of_squares(problem.y.view()).sqrt(),
                     1,
                 ),
                 callback,

@@ -361,11 +361,8 @@ pub struct DensePass<'o> {
     /// Y (m×k), column-major (each run's data contiguous).
     y: Array2<f64>,
     /// R: with the batch kernel m×max(k, 2) row-major, with the single-input kernel m×k
-    /// column-major. The layout decides how the loop's reductions over a run's residual (the loss
-    /// ¼‖r‖², the train error) are summed: BLAS's ddot takes a SIMD path for a contiguous vector
-    /// and a sequential loop for a strided one (any stride). So a run's residual is always strided
-    /// with the batch kernel (at least two columns, also for a batch of one) and always contiguous
-    /// with the single-input kernel, as for a lone run: its numbers do not depend on k.
+    /// column-major. The loop's reductions over a run's residual (the loss ¼‖r‖², the train
+    /// error) use `linalg::sum_of_squares`, whose order does not depend on the layout.
     residual: Array2<f64>,
     /// G (p×a for a batch of a runs), column-major (each run's column contiguous): storage for p·k.
     g: Vec<f64>,
