@@ -160,7 +160,9 @@ pub struct Manifest<'a> {
     pub computed_on: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
-fn git_commit() -> String {
+/// `git rev-parse HEAD` of the working directory's repository, with `-dirty` if tracked files
+/// changed, or "unknown" outside a repository.
+pub fn git_commit() -> String {
     let out = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

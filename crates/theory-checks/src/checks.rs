@@ -319,19 +319,14 @@ pub fn alignment(scale: &Scale) -> Check {
             vec![],
         ));
     }
-    let finite: Vec<f64> = cs.iter().copied().filter(|c| c.is_finite()).collect();
-    if finite.len() == cs.len() && cs.len() > 1 {
-        let comparisons = cs
-            .windows(2)
-            .map(|w| Comparison::at_most("next c", w[1], 2.0 * w[0]))
-            .collect();
+    if cs.len() > 1 {
         rows.push(Row::new(
             format!("κ ∈ {{{}}}", list(&scale.kappas)),
             "trend of c = sin θ(t_1)·κ² in κ",
-            "does not grow with κ (sin θ ∝ κ⁻² or better)",
+            KAPPA_TREND_THEORY,
             list(&cs.iter().map(|c| fmt(*c)).collect::<Vec<_>>()),
-            "each ≤ 2 × the previous",
-            comparisons,
+            KAPPA_TREND_NOT_JUDGED,
+            vec![],
         ));
     }
     // The same κ trend on a small instance near the theorem's RIP regime (check 2(c)'s n and m;
@@ -396,18 +391,22 @@ pub fn alignment(scale: &Scale) -> Check {
     ));
     let all_found = cs_g.iter().all(|c| c.is_finite());
     rows.push(Row::new(
+        in_case.clone(),
+        "every run reaches t_1 (the end of phase II)",
+        "phase II ends within the budget: σ_r(V_Xᵀ U_t) reaches σ_min(X)/√10",
+        (if all_found { "yes" } else { "no" }).to_string(),
+        "every run reaches t_1",
+        vec![Comparison::holds("every run reaches t_1", all_found)],
+    ));
+    rows.push(Row::new(
         in_case,
         "trend of c = sin θ(t_1)·κ² in κ (max over replicates)",
-        "does not grow with κ (sin θ ∝ κ⁻² or better)",
+        KAPPA_TREND_THEORY,
         list(&cs_g.iter().map(|c| fmt(*c)).collect::<Vec<_>>()),
-        "every run reaches t_1, and each c ≤ 2 × the previous",
-        std::iter::once(Comparison::holds("every run reaches t_1", all_found))
-            .chain(
-                cs_g.windows(2)
-                    .map(|w| Comparison::at_most("next c", w[1], 2.0 * w[0])),
-            )
-            .collect(),
+        KAPPA_TREND_NOT_JUDGED,
+        vec![],
     ));
+    let deltas_read = list(&deltas.iter().map(|d| fmt(*d)).collect::<Vec<_>>());
     // Alignment against the width r'.
     let mut w = Experiment::new("alignment_width", scale);
     let widths = [scale.r, 2 * scale.r, 5 * scale.r, scale.n];
@@ -445,13 +444,16 @@ pub fn alignment(scale: &Scale) -> Check {
             list(&widths), e.seed, w.seed
         ),
         assumptions: "Outside: the theorem needs δ_{2r+1} ≤ cκ⁻⁴r^(−1/2); check 5 measures δ for this m.".into(),
-        reading: "t_* is detected with a sin θ threshold (0.3), so sin θ(t_*) is bounded by construction; the alignment \
-                  is therefore measured at t_1, the end of phase II, which the proof also keeps below cκ⁻². A FAIL of the \
-                  κ-trend means sin θ(t_1) does not shrink like κ⁻² at this m: it stays near 0.1–0.2 while κ² grows, so \
-                  c = sin θ·κ² grows like κ². This m is far outside the theorem's regime (check 5), so the FAIL does not \
-                  contradict it; what sets sin θ(t_1) here is not established by these rows (it is not the angle \
-                  between L and col X, which an independent review measured larger: about 0.24, 0.62 and 0.99 for \
-                  κ = 1, 2, 4). The power-method rows test Lemma D.1/D.2 (in the form `lowrank_core::PowerMethodDeparture` \
+        reading: format!(
+            "t_* is detected with a sin θ threshold (0.3), so sin θ(t_*) is bounded by construction; the alignment \
+                  is therefore measured at t_1, the end of phase II, which the proof also keeps below cκ⁻². The κ-trend \
+                  rows are not judged: sin θ ≤ cκ⁻² is an upper bound with an unknown constant, proved under \
+                  δ ≤ cκ⁻⁴r^(−1/2), so at a fixed m it predicts no trend in κ (the larger κ leave the regime first), \
+                  and a test of the κ⁻² factor needs m growing like κ⁸. Until 2026-12-06 they were judged (each c ≤ 2 × \
+                  the previous) and failed. At the base m sin θ(t_1) does not shrink like κ⁻²: c = sin θ·κ² grows \
+                  about like κ². This m is far outside the theorem's regime (check 5); what sets sin θ(t_1) here is \
+                  not established by these rows (it is not the angle between L and col X, which an independent review \
+                  measured larger: about 0.24, 0.62 and 0.99 for κ = 1, 2, 4). The power-method rows test Lemma D.1/D.2 (in the form `lowrank_core::PowerMethodDeparture` \
                   states, from the restatement by Karnik et al.; its constants are not in the shared notes): GD stays within a \
                   relative deviation ε of the power iterate Ũ_t = (I + μM)^t U_0 at least until t_D(ε) = \
                   ln(ε‖M‖‖U_0ᵀv_1‖/(8(1+δ)√min(n,r')α³‖B‖³))/(2 ln(1+μ‖M‖)); each replicate's measured departure is set \
@@ -463,17 +465,24 @@ pub fn alignment(scale: &Scale) -> Check {
                   lemma allows; a negative bound means α is too large for the lemma to say anything (also FAIL). The \
                   subspace-angle row is measured before the measured level-1/2 departure (later than the bound \
                   t_D(1/2)). The maximum deviation up to the phase detector's t_* is shown (INFO): where t_* comes after \
-                  the departure (κ = 2, 4) it is at its saturation value, within rounding of 1; for κ = 1 t_* comes \
-                  before it and the deviation is still tiny. \
-                  Near the RIP regime (n = 10, m = 50000, δ ≈ 0.02) sin θ(t_1) is small for every κ but does not fall with \
-                  κ (per replicate it is nearly the same at κ = 2 and 4); the theorem's assumption δ ≤ cκ⁻⁴r^(−1/2) ties \
-                  m to κ⁸, so at a fixed m the κ⁻² factor need not show, and the κ-trend row fails there too (measured \
-                  with α down to 1e-10 while developing the check: sin θ(t_1) did not move)."
-            .into(),
+                  the departure it is near its saturation value 1; where t_* comes before it the deviation is \
+                  still small. \
+                  Near the RIP regime (n = {}, m = {}, δ̂ = {} per κ) sin θ(t_1) is small for every κ but, at the full \
+                  scale, does not fall with κ (per replicate it is nearly the same at κ = 2 and 4; measured with α \
+                  down to 1e-10 while developing the check: sin θ(t_1) did not move). The theorem's assumption \
+                  δ ≤ cκ⁻⁴r^(−1/2) ties m to κ⁸, so at a fixed m the κ⁻² factor need not show.",
+            ir.n, ir.m, deltas_read
+        ),
         rows,
         seconds: start.elapsed().as_secs_f64(),
     }
 }
+
+/// What the theorem says of c = sin θ(t_1)·κ² across κ, and why the trend rows are not judged.
+const KAPPA_TREND_THEORY: &str =
+    "sin θ ≤ cκ⁻² with c an absolute constant, under δ ≤ cκ⁻⁴r^(−1/2): no trend at a fixed m";
+const KAPPA_TREND_NOT_JUDGED: &str =
+    "reported, not judged: at a fixed m the larger κ leave the theorem's regime first";
 
 /// Eigenvalues λ_1 ≥ … of M = 𝒜*𝒜(XXᵀ) for the instance of `p`.
 fn spectral_eigenvalues(p: &RunPoint) -> Vec<f64> {
@@ -601,7 +610,7 @@ fn exponent_rows(
             "p ≥ 21/16 = 1.3125 inside the theorem's regime",
             fit.shown(),
             &format!(
-                "≥ 1.3125 (inside if c ≥ δ = {}: see the reading)",
+                "≥ 1.3125 (near the regime: δ̂ = {}, see the assumptions)",
                 fmt(delta)
             ),
             vec![Comparison::at_least("p", p, 21.0 / 16.0)],
@@ -729,7 +738,7 @@ pub fn error_exponent(scale: &Scale) -> Check {
     for &rp in &tiny_widths {
         let fit = alpha_exponent(&runs, rp);
         let case = format!(
-            "inside: n = {}, r = {}, κ = 1, m = {} (largest δ_{{2r+1}} estimate over replicates {}), r' = {rp}",
+            "near the regime: n = {}, r = {}, κ = 1, m = {} (largest δ_{{2r+1}} estimate over replicates {}), r' = {rp}",
             tiny.n,
             tiny.r,
             tiny.m,
@@ -744,7 +753,7 @@ pub fn error_exponent(scale: &Scale) -> Check {
             "n = {}, r = {}, μ = 0.25, α ∈ {{{}}}, {} replicates (each redraws X, 𝒜, B), log every 10 iterations. \
              (a) κ = 2, m ∈ {{{}}} (the last above n(n+1)/2 = {}), r' ∈ {{{}}}, {} iterations; \
              (b) κ ∈ {{{}}} at m = {}, same widths, iterations scaled with κ² (stated per row); \
-             (c) inside the regime: n = {}, r = {}, κ = 1, m = {}, r' ∈ {{{}}}, {} iterations. \
+             (c) near the regime: n = {}, r = {}, κ = 1, m = {}, r' ∈ {{{}}}, {} iterations. \
              p is the least-squares slope of log(median final test error) on log α, over the α whose median error is above \
              1e-12 (below that the error is at the rounding floor of f64; the number of α used is in each case), shown with the fit's R² \
              and the slope over the smaller half of those α (the end where the theorem's small-α bound applies; not judged). \
@@ -757,8 +766,11 @@ pub fn error_exponent(scale: &Scale) -> Check {
             seeds.first().copied().unwrap_or(0)
         ),
         assumptions: "(a), (b) outside: the theorem's δ_{2r+1} ≤ cκ⁻⁴r^(−1/2) would need m ≳ κ⁸r²n; check 5 reports the measured δ. \
-                      (c) inside as far as can be measured: the lower estimate of δ_{2r+1} is small (stated in the row), so the \
-                      assumption holds for any constant c above it (the paper does not give c)."
+                      (c) near the regime: the lower estimate of δ_{2r+1} is small (stated in the row), so the operator is not \
+                      shown to be outside, but a lower estimate cannot show it inside (the true δ may be larger; the paper does \
+                      not give c); and the α used are far above the theorem's requirement α ≲ (Cκ²√n/√min(n,r'))^(−16κ²). \
+                      Its PASS says the error falls at least as fast as α^(21/16) on an instance this close to the regime, \
+                      not that the theorem's conditions were verified."
             .into(),
         reading: "The theorem's 21/16 bounds the error's exponent inside its regime, so outside it the measured p is reported, \
                   not judged; in (c) it is judged (PASS means the error falls at least as fast as α^(21/16)). The interval \
@@ -906,7 +918,9 @@ pub fn iteration_counts(scale: &Scale) -> Check {
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         let mut missing = 0;
+        let mut alphas_seen = Vec::new();
         for (a, group) in by(&runs, |p| p.alpha.to_bits()) {
+            alphas_seen.push(f64::from_bits(a));
             let v: Vec<f64> = group
                 .iter()
                 .filter_map(|(p, r)| pick(phases(p, r)).map(|t| t as f64))
@@ -917,6 +931,16 @@ pub fn iteration_counts(scale: &Scale) -> Check {
         }
         let fit = linear_fit(&xs, &ys);
         let (slope, r2) = fit.map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
+        // The medians the fit is over, largest α first, so a reader can see which α bends it.
+        let per_alpha = xs
+            .iter()
+            .zip(&ys)
+            .zip(&alphas_seen)
+            .map(|((x, y), a)| (x, format!("α = {a:e}: {}", fmt(*y))))
+            .collect::<Vec<_>>();
+        let mut per_alpha = per_alpha;
+        per_alpha.sort_by(|a, b| a.0.total_cmp(b.0));
+        let per_alpha: Vec<String> = per_alpha.into_iter().map(|(_, s)| s).collect();
         rows.push(Row::new(
             format!(
                 "{name}, {} α values × {} replicates{}",
@@ -937,6 +961,14 @@ pub fn iteration_counts(scale: &Scale) -> Check {
                 Comparison::holds("slope > 0", slope > 0.0),
                 Comparison::count_at_most("runs without it", missing, 0),
             ],
+        ));
+        rows.push(Row::new(
+            name.to_string(),
+            "median per α (the points of the fit above)",
+            "grows like ln(1/α)",
+            per_alpha.join("; "),
+            "reported, not judged (the fit above judges them)",
+            vec![],
         ));
         rows.push(Row::new(
             name.to_string(),
@@ -1031,11 +1063,8 @@ pub fn overparameterization(scale: &Scale) -> Check {
             "median final test error per r'; max/min",
             "bounded in r'; the theorem allows a factor (min(n,r')−r)^(3/8)(√n/√min(n,r'))^(21κ²) (constants 1)",
             format!("{}; max/min = {}; theorem factor max/min = {}", errs.iter().map(|(w, v)| format!("r'={w}: {}", fmt(*v))).collect::<Vec<_>>().join(", "), fmt(emax / emin), fmt(fratio)),
-            "max/min ≤ 10 and ≤ the theorem's factor ratio",
-            vec![
-                Comparison::at_most("max/min", emax / emin, 10.0),
-                Comparison::at_most("max/min", emax / emin, fratio.max(1.0)),
-            ],
+            "max/min ≤ 10 (the theorem's factor ratio, listed, allows far more and is not a test)",
+            vec![Comparison::at_most("max/min", emax / emin, 10.0)],
         ),
     ];
     let t0 = tstars.first().map_or(f64::NAN, |t| t.1);
@@ -1098,12 +1127,13 @@ pub fn overparameterization(scale: &Scale) -> Check {
         "fraction of slow phase I",
         "does not increase from r' = r to r' = r + 1",
         format!("{} → {}", fmt(fracs[0]), fmt(fracs[1])),
-        "fraction(r+1) ≤ fraction(r)",
-        vec![Comparison::exact_at_most(
-            "fraction(r+1)",
-            fracs[1],
-            fracs[0],
-        )],
+        format!(
+            "reported, not judged: with {} draws each, fractions this small differ by a draw or two, \
+             which no comparison can read as a trend",
+            scale.near_exact_replicates
+        )
+        .as_str(),
+        vec![],
     ));
     Check {
         id: "4".into(),
@@ -1163,7 +1193,7 @@ pub fn operator(scale: &Scale) -> Check {
             "δ_{2r+1} lower estimate",
             "theorem assumes δ ≤ cκ⁻⁴r^(−1/2) (c unspecified; = 1 here)",
             format!("{} vs κ⁻⁴r^(−1/2) = {}", fmt(delta), fmt(threshold)),
-            "inside iff δ ≤ c·threshold",
+            "outside if δ̂ > c·threshold; a lower estimate below it proves nothing",
             vec![],
         ));
         rows.push(Row::new(
@@ -1184,8 +1214,17 @@ pub fn operator(scale: &Scale) -> Check {
             list(&scale.m_list),
             2 * r + 1
         ),
-        assumptions: "This check says which experiments are inside the theorem's assumptions: at n = 100 none are (δ is far above κ⁻⁴r^(−1/2) for every m used, so checks 1–4 probe the predictions outside the proven regime); the small instance of check 2(c) has a small δ and is inside for any constant c above it.".into(),
-        reading: "A lower estimate of δ above the threshold proves the operator is outside the regime. The ratio ‖𝒜*𝒜(XXᵀ) − XXᵀ‖/λ_r measures how far the spectral-initialization subspace L can be from col(X).".into(),
+        assumptions: format!(
+            "This check says which experiments are outside the theorem's assumptions: at n = {n} all are (the lower \
+             estimate of δ is far above κ⁻⁴r^(−1/2) for every m used, so checks 1–4 probe the predictions outside the \
+             proven regime). The small instance of check 2(c) has a small lower estimate of δ: it is not shown to be \
+             outside, but a lower estimate cannot show it inside either (the true δ may be larger), so \
+             \"near the regime\" is the most these rows say of it."
+        ),
+        reading: "A lower estimate of δ above the threshold proves the operator is outside the regime; one below it \
+                  proves nothing. The ratio ‖𝒜*𝒜(XXᵀ) − XXᵀ‖/λ_r measures how far the spectral-initialization subspace \
+                  L can be from col(X)."
+            .into(),
         rows,
         seconds: start.elapsed().as_secs_f64(),
     }

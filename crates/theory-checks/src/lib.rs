@@ -146,7 +146,7 @@ impl Scale {
         }
     }
 
-    /// Reduced sizes for `cargo test -p theory-checks` (a few seconds).
+    /// Reduced sizes for `cargo test -p theory-checks` (under a minute).
     pub fn reduced() -> Self {
         Self {
             name: "reduced",

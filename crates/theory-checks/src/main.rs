@@ -19,7 +19,12 @@ macro_rules! say {
 
 /// Numbers next to the theorem's predictions; PASS/FAIL per prediction.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit status: 0 if every judged row passed, 1 if one failed or is borderline \
+                  (the report is written either way), 2 if the report could not be written."
+)]
 struct Cli {
     /// Output directory of REPORT.md and report.json [default: theory, or theory/reduced with
     /// --reduced].
@@ -28,6 +33,14 @@ struct Cli {
     /// Use the reduced sizes of the test suite (seconds instead of minutes).
     #[arg(long)]
     reduced: bool,
+}
+
+/// Whether `dir`/report.json is a report at the full scale.
+fn holds_full_report(dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(dir.join("report.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v["scale"]["name"] == "full")
 }
 
 fn main() -> ExitCode {
@@ -49,6 +62,15 @@ fn main() -> ExitCode {
         eprintln!("error: --out {}: {e}", out.display());
         return ExitCode::from(2);
     }
+    // A reduced run never replaces a full report (minutes of computing, committed in theory/).
+    if cli.reduced && holds_full_report(&out) {
+        eprintln!(
+            "error: --out {}: it holds a full-scale report (report.json), which a --reduced run \
+             would replace; choose another directory (the default is theory/reduced)",
+            out.display()
+        );
+        return ExitCode::from(2);
+    }
     eprintln!(
         "theory-checks at the {} scale (n = {}, r = {})…",
         scale.name, scale.n, scale.r
@@ -64,8 +86,12 @@ fn main() -> ExitCode {
     });
     let md = out.join("REPORT.md");
     let json = out.join("report.json");
-    let written = experiments::fsutil::write_atomic(&md, report.to_markdown().as_bytes())
-        .and_then(|_| experiments::fsutil::write_atomic(&json, report.to_json().as_bytes()));
+    // Both files or neither: a failure leaves the previous pair as it was.
+    let (md_text, json_text) = (report.to_markdown(), report.to_json());
+    let written = experiments::fsutil::write_set_atomic(&[
+        (md.as_path(), md_text.as_bytes()),
+        (json.as_path(), json_text.as_bytes()),
+    ]);
     if let Err(e) = written {
         eprintln!("error: writing {}: {e}", out.display());
         return ExitCode::from(2);

@@ -323,6 +323,10 @@ pub struct Report {
     pub seconds: f64,
     /// Machine description.
     pub machine: experiments::manifest::Machine,
+    /// The code that measured it: `git rev-parse HEAD` (`-dirty` with changes) and crate version.
+    pub git_commit: String,
+    /// Version of the theory-checks crate.
+    pub crate_version: &'static str,
     /// Number of rows per verdict.
     pub counts: Counts,
 }
@@ -357,6 +361,8 @@ impl Report {
             checks,
             seconds,
             machine: experiments::manifest::Machine::current(),
+            git_commit: experiments::manifest::git_commit(),
+            crate_version: env!("CARGO_PKG_VERSION"),
             counts,
         }
     }
@@ -381,11 +387,12 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "Written by `make theory` (`target/release/theory`) at the **{}** scale in {:.0} s on {} ({} CPUs). \
+            "Written by {} at the **{}** scale in {:.0} s on {} ({} CPUs), code of commit {}. \
              Every number below was measured by that run; seeds derive from base seed {} as in \
              `crates/experiments/src/sweep.rs`, and each check lists its experiment. \
              Verdicts: **{}** PASS, **{}** FAIL, **{}** BORDERLINE, **{}** INFO (context, not a prediction under test).\n",
-            s.name, self.seconds, self.machine.cpu, self.machine.cpus, s.seed, self.counts.pass, self.counts.fail,
+            if s.name == "full" { "`make theory` (`target/release/theory`)" } else { "`target/release/theory --reduced`" },
+            s.name, self.seconds, self.machine.cpu, self.machine.cpus, self.git_commit, s.seed, self.counts.pass, self.counts.fail,
             self.counts.borderline, self.counts.info
         );
         let _ = writeln!(
@@ -401,7 +408,7 @@ impl Report {
         let _ = writeln!(
             out,
             "**What may differ between CPUs.** The operator passes and the decompositions use SIMD kernels \
-             (OpenBLAS and faer pick theirs by CPU type: AVX2 on AMD Zen, AVX-512 on this Xeon), which sum in \
+             (OpenBLAS, faer and the engine's batch kernel pick theirs by CPU type, e.g. AVX2 or AVX-512), which sum in \
              different orders, so the last bits of every floating-point number here can differ between CPU types, \
              most visibly for quantities near a rounding floor (test errors near 1e-15, deviations saturating \
              at 1). On one machine, the same build gives the same numbers \
