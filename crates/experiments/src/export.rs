@@ -241,7 +241,9 @@ pub fn export_files(point: &RunPoint) -> Vec<&'static str> {
 
 /// Writes the export of `point` into `dir` as one set ([`write_set_atomic_with`]: every file is
 /// written before any is renamed, so a failure leaves the previous export whole); the output
-/// paths are checked before the run is computed. Returns the files written.
+/// paths are checked before the run is computed. The operator files of an earlier export of the
+/// other kind (Gaussian `A_packed.npy`, completion `Omega.npy` and `weights.npy`) are then
+/// removed. Returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     crate::fsutil::ensure_writable_dir(dir)?;
     let names = export_files(point);
@@ -272,6 +274,16 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<FileWriter<'_>> = paths.iter().map(|p| p.as_path()).zip(contents).collect();
     write_set_atomic_with(&mut files)?;
     drop(files);
+    // An earlier export of the other operator kind into `dir` left its operator files: remove
+    // them, so that the files present are this run's only.
+    for stale in ["A_packed.npy", "Omega.npy", "weights.npy"] {
+        if !names.contains(&stale) {
+            match std::fs::remove_file(dir.join(stale)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
     Ok(paths)
 }
 

@@ -305,11 +305,42 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
     for p in outputs.iter().chain([&png, &svg]) {
         fsutil::check_output_file(p).map_err(io_at(p))?;
     }
-    for d in [&dir, &cache, &figures_dir] {
+    check_same_spec_file(config, &dir)?;
+    // The figures directory first: a refusal there leaves no empty results directories behind.
+    for d in [&figures_dir, &dir, &cache] {
         fsutil::ensure_writable_dir(d).map_err(io_at(d))?;
         fsutil::remove_stale_temps(d);
     }
     Ok(())
+}
+
+/// Refuses to replace results (and the figure) that another spec file of the same name wrote:
+/// `results/<name>/manifest.json` records its `spec_file`, and if that file still exists and is
+/// not `config.file`, a run would silently replace the other spec's data.
+fn check_same_spec_file(config: &Config, dir: &Path) -> Result<(), Error> {
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+        return Ok(());
+    };
+    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
+    let Some(recorded) = manifest["spec_file"].as_str() else {
+        return Ok(());
+    };
+    match (Path::new(recorded).canonicalize(), config.file.canonicalize()) {
+        (Ok(other), Ok(this)) if other != this => Err(Error::Spec(SpecError {
+            file: config.file.clone(),
+            message: format!(
+                "{} holds the results of another spec with the same name, {recorded} \
+                 (manifest.json's spec_file); running this one would replace them and its figure. \
+                 Rename one of the two files, give this one other directories (--results, --figures), \
+                 or remove {} if its results are no longer wanted",
+                dir.display(),
+                dir.display()
+            ),
+        })),
+        _ => Ok(()),
+    }
 }
 
 /// The part of [`check_outputs`] a shard needs, which writes only cache entries: their paths

@@ -144,7 +144,7 @@ enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
-        /// Which run of the sweep (index as in runs.csv).
+        /// Which run of the sweep (runs.csv's `run` column).
         #[arg(long, default_value_t = 0)]
         run: usize,
         /// Apply the spec's [quick] overrides.
@@ -1295,7 +1295,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 experiments::Error::Spec(spec::SpecError {
                     file: spec.clone(),
                     message: format!(
-                        "--run {run} is out of range; allowed: 0 to {} (the index column of runs.csv)",
+                        "--run {run} is out of range; allowed: 0 to {} (runs.csv's `run` column)",
                         points.len() - 1
                     ),
                 })

@@ -93,10 +93,10 @@ pub const SIN_THETA: D = Quantity {
     label: "sin θ = ‖V_X⊥ᵀ V_UW‖ (alignment)",
     value: |d| d.sin_theta,
 };
-/// ‖U‖.
+/// ‖U‖, the spectral norm (= σ_1(U), the same curve as sigma_u_1).
 pub const U_NORM: D = Quantity {
     name: "u_norm",
-    label: "‖U‖",
+    label: "‖U‖ (spectral norm = σ_1(U))",
     value: |d| d.u_norm,
 };
 

@@ -928,10 +928,15 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
         .and_then(|s| s.to_str())
         .ok_or_else(|| err("the file name must be <name>.toml".into()))?
         .to_string();
-    if name == "cache" || name == "quick" {
+    let reserved = match name.as_str() {
+        "cache" => Some("run cache"),
+        "quick" => Some("quick-mode results"),
+        "slurm-logs" => Some("Slurm job logs (scripts/slurm/submit.sh)"),
+        _ => None,
+    };
+    if let Some(holds) = reserved {
         return Err(err(format!(
-            "the experiment name `{name}` (file stem) is reserved: results/{name} holds the {}; rename the file",
-            if name == "cache" { "run cache" } else { "quick-mode results" }
+            "the experiment name `{name}` (file stem) is reserved: results/{name} holds the {holds}; rename the file"
         )));
     }
     if name.is_empty()
@@ -1369,8 +1374,13 @@ fn validate(spec: &Spec) -> Result<(), String> {
         use PlotKind::*;
         let plot = &spec.plot;
         // Options each kind draws with; one set for a kind that ignores it is a mistake to report
-        // (plot.quantities is left alone: kinds without quantities draw the test error).
-        let options: [(&str, bool, &[PlotKind]); 7] = [
+        // (the other kinds draw the final test error or phase lengths, not plot.quantities).
+        let options: [(&str, bool, &[PlotKind]); 8] = [
+            (
+                "quantities",
+                !plot.quantities.is_empty(),
+                &[Trajectories, TrajectoryComparison],
+            ),
             (
                 "x",
                 plot.x.is_some(),

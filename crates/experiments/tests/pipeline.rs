@@ -14,7 +14,7 @@ use common::SMALL;
 fn error_vs(plot: &str, sweep: &str) -> String {
     SMALL
         .replace(
-            "kind = \"trajectories\"",
+            "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
             &format!("kind = \"error_vs_parameter\"\n{plot}"),
         )
         .replace("[plot]", &format!("[sweep]\n{sweep}\n[plot]"))
@@ -838,6 +838,15 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &["sweep.r_prime varies but is neither plot.x nor plot.group"],
         ),
         ("cache", SMALL, &["name `cache`", "reserved"]),
+        ("slurm-logs", SMALL, &["name `slurm-logs`", "reserved", "Slurm job logs"]),
+        (
+            "quantities_unused",
+            &error_vs("x = \"alpha\"\nquantities = [\"loss\"]", "alpha = [1e-2, 1e-3]"),
+            &[
+                "plot.quantities is set, but kind = \"error_vs_parameter\" does not use it",
+                "\"trajectories\", \"trajectory_comparison\"",
+            ],
+        ),
         (
             "bad_quick",
             &format!("{SMALL}[quick]\nproblem = {{ bogus = 3 }}\n"),
@@ -1246,11 +1255,10 @@ fn unwritable_figures_fail_before_any_work_and_stale_temporaries_are_removed() {
         !results.join("runs.csv").exists(),
         "wrote results before failing"
     );
-    assert!(!l.cache_dir(&config).read_dir().unwrap().any(|e| e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .ends_with(".json")));
+    assert!(
+        !l.cache_dir(&config).exists(),
+        "the figures directory is checked first: no cache directory, no entry"
+    );
     let l = layout(tmp.path());
     run_experiment(&config, &l, &Silent).unwrap();
     assert!(!stale.exists(), "stale temporary file left");
@@ -1912,6 +1920,10 @@ fn a_completion_run_exports_omega_weights_and_y_that_reproduce_its_steps() {
     let config = parse(&spec, &text, false).unwrap();
     let point = &experiments::sweep::expand(&config)[0];
     let dir = tmp.path().join("export");
+    // Into a directory that holds a Gaussian run's export: its operator goes, not only replaced.
+    let gaussian = parse(&write_spec(tmp.path(), "g", SMALL), SMALL, false).unwrap();
+    experiments::export::export(&experiments::sweep::expand(&gaussian)[0], &dir).unwrap();
+    assert!(dir.join("A_packed.npy").exists());
     let files = experiments::export::export(point, &dir).unwrap();
     assert!(files.iter().all(|f| f.exists()));
     assert!(!dir.join("A_packed.npy").exists());
@@ -3341,7 +3353,10 @@ fn figures_of_one_configuration_draw_each_swept_combination_apart() {
         "{titles:?}"
     );
     // phase_lengths draws α apart: one panel; a second swept parameter splits it.
-    let phases = text.replace("kind = \"trajectories\"", "kind = \"phase_lengths\"");
+    let phases = text.replace(
+        "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+        "kind = \"phase_lengths\"",
+    );
     let config = parse(&write_spec(tmp.path(), "phases", &phases), &phases, false).unwrap();
     let runs_of = |config: &experiments::spec::Config| {
         run_experiment(config, &l, &Silent).unwrap();
@@ -3533,6 +3548,55 @@ fn an_output_directory_under_a_file_names_the_file() {
         file.display()
     );
     assert!(e.contains(&want), "{e}");
+}
+
+#[test]
+fn a_refused_figures_directory_leaves_no_results_directories_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&spec, SMALL, false).unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, b"").unwrap();
+    let l = Layout {
+        results: tmp.path().join("results"),
+        figures: file.join("figures"),
+    };
+    let e = run_experiment(&config, &l, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a directory"), "{e}");
+    assert!(!l.results.exists(), "no empty results/ or results/cache");
+}
+
+#[test]
+fn a_spec_of_the_same_name_in_another_directory_does_not_replace_the_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = layout(tmp.path());
+    let first = write_spec(tmp.path(), "small", SMALL);
+    let config = parse(&first, SMALL, false).unwrap();
+    run_experiment(&config, &l, &Silent).unwrap();
+    let runs = l.results.join("small").join("runs.csv");
+    let before = std::fs::read(&runs).unwrap();
+    // Another file named small.toml, another seed: refused, the first spec's results kept.
+    std::fs::create_dir(tmp.path().join("other")).unwrap();
+    let text = SMALL.replace("seed = 7", "seed = 8");
+    assert_ne!(text, SMALL);
+    let second = write_spec(&tmp.path().join("other"), "small", &text);
+    let other = parse(&second, &text, false).unwrap();
+    let e = run_experiment(&other, &l, &Silent).unwrap_err().to_string();
+    assert!(
+        e.contains("holds the results of another spec with the same name")
+            && e.contains(&first.display().to_string()),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&runs).unwrap(), before);
+    // The same file again (also under another spelling of its path) runs.
+    let again = tmp.path().join(".").join("small.toml");
+    run_experiment(&parse(&again, SMALL, false).unwrap(), &l, &Silent).unwrap();
+    // Once the other file is gone, its results may be replaced.
+    std::fs::remove_file(&first).unwrap();
+    run_experiment(&other, &l, &Silent).unwrap();
+    assert_ne!(std::fs::read(&runs).unwrap(), before);
 }
 
 #[test]
