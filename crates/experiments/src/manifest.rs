@@ -161,7 +161,9 @@ pub struct Manifest<'a> {
 }
 
 /// `git rev-parse HEAD` of the working directory's repository, with `-dirty` if tracked files
-/// changed, or "unknown" outside a repository.
+/// other than the generated outputs (figures/, theory/, bench/) changed, or "unknown" outside a
+/// repository. Outputs are left out because regenerating them changes them: `make figures` after
+/// a change of numbers would otherwise mark every later manifest and the theory report dirty.
 pub fn git_commit() -> String {
     let out = |args: &[&str]| {
         std::process::Command::new("git")
@@ -173,8 +175,16 @@ pub fn git_commit() -> String {
     };
     match out(&["rev-parse", "HEAD"]) {
         Some(c) if !c.is_empty() => {
-            let dirty = out(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            let dirty = out(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":(top,exclude)figures",
+                ":(top,exclude)theory",
+                ":(top,exclude)bench",
+            ])
+            .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{c}-dirty")
             } else {
