@@ -64,7 +64,8 @@ impl RunParams {
     }
 
     /// Ok if every value is in its allowed range: μ finite and > 0, log_every ≥ 1, the divergence
-    /// factor > 0 (+inf: only non-finite values count as divergence), and the algorithm's parameter
+    /// factor ≥ 1 (below 1 the limit is under max(‖X‖_F, ‖U_0‖_F), so a run could be "diverged"
+    /// at t = 0 or on reaching X; +inf: only non-finite values count), and the algorithm's parameter
     /// as its checked constructors ([`Algorithm::scaled_gd`], [`Algorithm::precgd`]) allow.
     pub fn check(&self) -> Result<(), RunParamsError> {
         if !(self.step_size.is_finite() && self.step_size > 0.0) {
@@ -73,7 +74,7 @@ impl RunParams {
         if self.log_every == 0 {
             return Err(RunParamsError::LogEvery);
         }
-        if self.divergence_factor.is_nan() || self.divergence_factor <= 0.0 {
+        if self.divergence_factor.is_nan() || self.divergence_factor < 1.0 {
             return Err(RunParamsError::DivergenceFactor(self.divergence_factor));
         }
         match self.algorithm {
@@ -94,10 +95,10 @@ pub enum RunParamsError {
     /// log_every is 0.
     #[error("log_every = 0 is out of range; allowed: log_every ≥ 1")]
     LogEvery,
-    /// The divergence factor is NaN or not positive.
+    /// The divergence factor is NaN or below 1.
     #[error(
-        "divergence_factor = {0} is out of range; allowed: a factor > 0 (inf: only non-finite \
-         values count as divergence)"
+        "divergence_factor = {0} is out of range; allowed: a factor ≥ 1 of max(‖X‖_F, ‖U_0‖_F) \
+         (inf: only non-finite values count as divergence)"
     )]
     DivergenceFactor(f64),
     /// The algorithm's parameter.

@@ -47,6 +47,32 @@ fn adjoint_identity_holds() {
 }
 
 #[test]
+fn non_symmetric_measurement_matrices_measure_with_their_symmetric_part() {
+    // ⟨A, Z⟩ = ⟨(A + Aᵀ)/2, Z⟩ for symmetric Z: the operator stores the symmetric part, and its
+    // measurements of a symmetric Z are ⟨A_i, Z⟩/√m of the matrices as given.
+    let (n, m) = (6, 15);
+    let mut g = rng(5, Stream::Operator);
+    let given: Vec<Array2<f64>> = (0..m)
+        .map(|_| Array2::<f64>::random_using((n, n), StandardNormal, &mut g))
+        .collect();
+    let symmetric: Vec<Array2<f64>> = given.iter().map(|a| (a + &a.t()) / 2.0).collect();
+    let op = PackedOperator::from_symmetric_matrices(&given);
+    assert_eq!(
+        op.packed(),
+        PackedOperator::from_symmetric_matrices(&symmetric).packed()
+    );
+    let z = random_symmetric(n, 6);
+    let measured = op.apply(z.view());
+    for (i, a) in given.iter().enumerate() {
+        let want = (a * &z).sum() / (m as f64).sqrt();
+        assert!(
+            (measured[i] - want).abs() <= 1e-12 * (1.0 + want.abs()),
+            "{i}"
+        );
+    }
+}
+
+#[test]
 fn packed_operator_equals_dense_definition() {
     // Dense definition: A_i = (G_i + G_iᵀ)/2, 𝒜(Z)_i = Σ_jk (A_i)_jk Z_jk / √m, 𝒜*(v) = Σ_i v_i A_i / √m.
     let (n, m) = (9, 40);
@@ -939,6 +965,13 @@ fn run_parameters_are_checked_before_any_iteration() {
                 ..RunParams::new(0.25, 10, 1)
             },
             "divergence_factor = NaN",
+        ),
+        (
+            RunParams {
+                divergence_factor: 0.5,
+                ..RunParams::new(0.25, 10, 1)
+            },
+            "divergence_factor = 0.5 is out of range; allowed: a factor ≥ 1",
         ),
         (
             RunParams::new(0.25, 10, 1).with_algorithm(Algorithm::ScaledGd { lambda: -1.0 }),

@@ -69,9 +69,13 @@ impl PackedOperator {
         Self { n, packed }
     }
 
-    /// The operator with the given symmetric measurement matrices A_1..A_m (each n×n), scaled by
-    /// 1/√m as in the module docs, stored like [`Self::sample_gaussian`]'s. Lets new measurement
-    /// models reuse the packed machinery.
+    /// The operator with the given measurement matrices A_1..A_m (each n×n), scaled by 1/√m as
+    /// in the module docs, stored like [`Self::sample_gaussian`]'s. Lets new measurement models
+    /// reuse the packed machinery. Each A_i is stored as its symmetric part (A_i + A_iᵀ)/2, which
+    /// has the same ⟨A_i, Z⟩ for every symmetric Z (a symmetric A_i is stored exactly).
+    ///
+    /// # Panics
+    /// If the matrices are not all n×n with n the first one's row count.
     pub fn from_symmetric_matrices(matrices: &[Array2<f64>]) -> Self {
         let m = matrices.len();
         let n = matrices.first().map_or(0, |a| a.nrows());
@@ -81,7 +85,9 @@ impl PackedOperator {
             Array2::from_shape_vec((m, p), streamed_vec(m * p, || 0.0)).expect("m·p entries");
         for (mut row, a) in packed.rows_mut().into_iter().zip(matrices) {
             assert_eq!(a.dim(), (n, n), "measurement matrices must all be n×n");
-            svec_into(a.view(), row.view_mut());
+            // (x + x)/2 = x exactly, so a symmetric A_i is unchanged.
+            let symmetric = (a + &a.t()) / 2.0;
+            svec_into(symmetric.view(), row.view_mut());
             row.mapv_inplace(|v| v * scale);
         }
         Self { n, packed }
