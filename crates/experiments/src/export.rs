@@ -188,8 +188,13 @@ numpy:
       G = smat(d["A_packed"].T @ res) @ U
 {STEP}"#;
 
-/// The loss and the step rules, shared by both READMEs.
-const RULES: &str = r#"  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
+/// The files, the loss and the step rules, shared by both READMEs.
+const RULES: &str = r#"  X (n x r): the truth (target X X^T); V_X (n x r): an orthonormal basis of col X, with
+  singular_values (r, descending) those of X (X = V_X diag(s) R for an orthogonal r x r R: R = I
+  for an orthonormal truth, not for a gaussian_factor one); y (m); U0 (n x r'); t: the logged steps;
+  U_trajectory (T x n x r'): U_t at those steps; test_error (T): ||U_t U_t^T - X X^T||_F / ||X X^T||_F;
+  run.json: the run's parameters and seeds
+  f(U) = 1/4 ||A(U U^T) - y||^2,  grad f(U) = A*(A(U U^T) - y) U
   gd:        U_{t+1} = U_t - mu * grad f(U_t)
   scaled_gd: U_{t+1} = U_t - mu * grad f(U_t) (U_t^T U_t + lambda I)^-1
   precgd:    the same with lambda_t = c * ||A(U_t U_t^T) - y||

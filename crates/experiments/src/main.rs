@@ -1088,6 +1088,13 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
         }
         Command::List { dir } => {
             let files = spec::files_in(&dir).map_err(experiments::io_at(&dir))?;
+            if files.is_empty() {
+                tell!("no specs (*.toml) in {}", dir.display());
+            }
+            // name, runs, sizes, title (or the refusal); names and sizes padded to their widest.
+            // (runs, sizes, title) or the refusal.
+            type Listed = Result<(usize, String, String), String>;
+            let mut rows: Vec<(String, Listed)> = Vec::new();
             for path in files {
                 match load(&path, false) {
                     Ok(c) => {
@@ -1107,17 +1114,30 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                                 p.m.map_or("m = |Ω| (completion)".into(), |m| format!("m={m}"))
                             }
                         };
-                        say!(
-                            "{:<24} {:>5} run{}  n={} r={} {m}  {}",
-                            c.name,
-                            runs,
-                            if runs == 1 { " " } else { "s" },
-                            p.n,
-                            p.r,
-                            c.spec.title
-                        );
+                        let sizes = format!("n={} r={} {m}", p.n, p.r);
+                        rows.push((c.name.clone(), Ok((runs, sizes, c.spec.title.clone()))));
                     }
-                    Err(e) => say!("{:<24} INVALID: {e}", path.display()),
+                    Err(e) => rows.push((path.display().to_string(), Err(e.to_string()))),
+                }
+            }
+            let width = rows
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok().map(|(_, sizes, _)| sizes.chars().count()))
+                .max()
+                .unwrap_or(0);
+            let name_width = rows
+                .iter()
+                .map(|(name, _)| name.chars().count())
+                .max()
+                .unwrap_or(0);
+            for (name, row) in rows {
+                match row {
+                    Ok((runs, sizes, title)) => say!(
+                        "{name:<name_width$} {:>5} run{}  {sizes:<width$}  {title}",
+                        runs,
+                        if runs == 1 { " " } else { "s" },
+                    ),
+                    Err(e) => say!("{name:<name_width$} INVALID: {e}"),
                 }
             }
         }

@@ -932,6 +932,7 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
         "cache" => Some("run cache"),
         "quick" => Some("quick-mode results"),
         "slurm-logs" => Some("Slurm job logs (scripts/slurm/submit.sh)"),
+        "slurm-claims" => Some("Slurm claim files (scripts/slurm/submit.sh with SWEEP_CLAIMS=1)"),
         _ => None,
     };
     if let Some(holds) = reserved {

@@ -1282,6 +1282,35 @@ fn two_specs_of_one_name_are_refused_before_any_work() {
 }
 
 #[test]
+fn list_aligns_its_columns_and_says_when_there_are_no_specs() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "a", SMALL);
+    let completion = SMALL.replace("m = 150\n", "").replace(
+        "[init]",
+        "[operator]\nkind = \"completion\"\nsampling = \"uniform\"\np = 0.5\n[init]",
+    );
+    write_spec(tmp.path(), "a_much_longer_name_than_24_chars", &completion);
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["list", "."])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // The titles ("test") start in the same column, whatever the name's and m's widths.
+    let columns: Vec<usize> = lines
+        .iter()
+        .map(|l| l.chars().count() - "test".len())
+        .collect();
+    assert!(lines.iter().all(|l| l.ends_with("  test")), "{text}");
+    assert_eq!(columns[0], columns[1], "{text}");
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    let (ok, e) = run_cli(&["list", "empty"], tmp.path());
+    assert!(ok && e.contains("no specs (*.toml) in empty"), "{e}");
+}
+
+#[test]
 fn a_closed_standard_output_is_not_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     write_spec(tmp.path(), "one", SMALL);

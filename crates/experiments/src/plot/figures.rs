@@ -81,7 +81,7 @@ fn facets<'a>(
     for &r in runs {
         let label = others
             .iter()
-            .map(|&p| group_label(p, r.text(p.col())))
+            .map(|&p| group_label(p, r))
             .collect::<Vec<_>>()
             .join(", ");
         match out.iter_mut().find(|f| f.0 == label) {
@@ -100,7 +100,7 @@ fn labelled_groups<'a>(
     match group {
         Some(g) => group_by(runs, g.col())
             .into_iter()
-            .map(|(k, _, rs)| (group_label(g, &k), rs))
+            .map(|(_, _, rs)| (group_label(g, rs[0]), rs))
             .collect(),
         None => vec![(String::new(), runs.to_vec())],
     }
@@ -397,8 +397,20 @@ fn group_by<'a>(runs: &[&'a RunData], column: Column) -> Vec<(String, f64, Vec<&
     groups
 }
 
+/// The label of `r`'s value of `param`: [`value_label`], but an algorithm with its parameter,
+/// "ScaledGD(λ=0.001)", "PrecGD(c=1)" (a group of one algorithm has one λ or c: a swept λ or c
+/// that is not drawn is refused as pooled).
+fn group_label(param: Parameter, r: &RunData) -> String {
+    let value = r.text(param.col());
+    match (param, value) {
+        (Parameter::Algorithm, "scaled_gd") => format!("ScaledGD(λ={})", r.text(col::LAMBDA)),
+        (Parameter::Algorithm, "precgd") => format!("PrecGD(c={})", r.text(col::C)),
+        _ => value_label(param, value),
+    }
+}
+
 /// "α=1e-6", "r'=10", "m=3000", "spectral".
-fn group_label(param: Parameter, value: &str) -> String {
+fn value_label(param: Parameter, value: &str) -> String {
     match param {
         Parameter::Init => value.replace('_', " ") + " init",
         Parameter::Algorithm => algorithm_name(value).to_string(),
@@ -639,7 +651,7 @@ fn error_vs_parameter(config: &Config, runs: &[RunData]) -> Panel {
     let groups: Vec<(String, f64, Vec<&RunData>)> = match plot.group {
         Some(g) => group_by(&ok, g.col())
             .into_iter()
-            .map(|(k, v, rs)| (group_label(g, &k), v, rs))
+            .map(|(_, v, rs)| (group_label(g, rs[0]), v, rs))
             .collect(),
         None => vec![(String::new(), 0.0, ok.clone())],
     };
@@ -775,7 +787,7 @@ fn overparameterization(runs: &[RunData]) -> Vec<Panel> {
     };
     for (i, (k, _, rs)) in groups.iter().enumerate() {
         traj.series.push(Series::new(
-            Some(group_label(Parameter::RPrime, k)),
+            Some(value_label(Parameter::RPrime, k)),
             color(i),
             Style::Line(2),
             median_trajectory(rs, &TEST_ERROR),
@@ -864,7 +876,7 @@ fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
             let diverged = rs.iter().any(|r| r.text(col::STATUS) == "diverged");
             let label = format!(
                 "small random init, {}{}",
-                group_label(Parameter::Alpha, &k),
+                value_label(Parameter::Alpha, &k),
                 if diverged { " (diverged)" } else { "" }
             );
             (label, color(i), Style::Line(2), rs)
@@ -875,7 +887,7 @@ fn init_comparison(runs: &[RunData]) -> Vec<Panel> {
         curves.push((
             format!(
                 "spectral init (top-r eigenpairs of A*(y), other columns {})",
-                group_label(Parameter::Alpha, &k)
+                value_label(Parameter::Alpha, &k)
             ),
             RGBColor(0, 0, 0),
             Style::Dashed(2),
