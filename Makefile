@@ -40,7 +40,8 @@ check-figures: build
 	done
 
 ## Slurm: start a one-node cluster on localhost (installs slurm-wlm and munge), run the quick figures
-## as a job array of 3 shards plus the merge job, and compare the CSVs with one process, byte for byte.
+## as a job array of 3 shards plus the merge job, then as 3 claiming tasks plus theirs, and compare
+## the CSVs with one process, byte for byte.
 slurm-check: build
 	SWEEP_BIN=$(BIN) bash scripts/slurm/ci-check.sh
 

@@ -20,8 +20,8 @@
 #       SWEEP_CPUS=C         --cpus-per-task of each shard and of the merge (default 1)
 #       SWEEP_MAX_PARALLEL=K at most K shards running at once (--array=0-(N-1)%K)
 #       SWEEP_MAX_HOURS=H    --max-hours H for every shard and the merge: a task refuses to start
-#                            work estimated above H hours on its node (default 24; not with
-#                            SWEEP_CLAIMS=1, whose tasks have no estimate of their own)
+#                            work estimated above H hours on its node (default 24; with
+#                            SWEEP_CLAIMS=1 only the merge's: claiming tasks have no estimate of their own)
 #       SWEEP_LOGS=DIR       job logs (default $SWEEP_RESULTS/slurm-logs): sweep-<array>_<task>.out,
 #                            merge-<job>.out, plan-<array>.txt (the batches of each shard)
 #       SWEEP_CLAIMS=1       the N tasks share the batches dynamically instead of a fixed shard
