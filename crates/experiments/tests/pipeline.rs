@@ -1482,6 +1482,14 @@ fn a_sweep_over_algorithms_runs_in_shared_batches_and_stops_at_its_target() {
     let l = layout(tmp.path());
     let outcome = run_experiment(&config, &l, &Silent).unwrap();
     assert!(outcome.files.iter().any(|f| f.ends_with("algs.svg")));
+    // The legend names each algorithm with its parameter.
+    let svg = std::fs::read_to_string(l.figures.join("algs.svg")).unwrap();
+    for label in ["GD", "ScaledGD(λ=1e-2)", "PrecGD(c=1)"] {
+        assert!(
+            svg.lines().any(|l| l.trim() == label),
+            "{label} not in the legend"
+        );
+    }
     let runs = experiments::output::read_results(&l.results.join("algs")).unwrap();
     for r in &runs {
         let last = *r.get("test_error").last().unwrap();

@@ -244,3 +244,21 @@ fn departure_rows_pass_for_small_alpha_and_fail_when_alpha_is_too_large() {
     // missing series read as "no departure within the budget" and passed).
     assert_eq!(verdicts_of(1e-6, false), vec![Verdict::Fail, Verdict::Fail]);
 }
+
+#[test]
+fn a_reduced_run_does_not_replace_a_full_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = r#"{"scale": {"name": "full"}}"#;
+    std::fs::write(tmp.path().join("report.json"), full).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_theory"))
+        .args(["--reduced", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("holds a full-scale report"), "{stderr}");
+    assert!(!stderr.contains("check "), "checks ran: {stderr}");
+    let kept = std::fs::read_to_string(tmp.path().join("report.json")).unwrap();
+    assert_eq!(kept, full);
+}

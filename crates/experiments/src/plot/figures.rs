@@ -403,9 +403,20 @@ fn group_by<'a>(runs: &[&'a RunData], column: Column) -> Vec<(String, f64, Vec<&
 fn group_label(param: Parameter, r: &RunData) -> String {
     let value = r.text(param.col());
     match (param, value) {
-        (Parameter::Algorithm, "scaled_gd") => format!("ScaledGD(λ={})", r.text(col::LAMBDA)),
-        (Parameter::Algorithm, "precgd") => format!("PrecGD(c={})", r.text(col::C)),
+        (Parameter::Algorithm, "scaled_gd") => {
+            format!("ScaledGD(λ={})", short_number(r.text(col::LAMBDA)))
+        }
+        (Parameter::Algorithm, "precgd") => format!("PrecGD(c={})", short_number(r.text(col::C))),
         _ => value_label(param, value),
+    }
+}
+
+/// A number as labels show it: "1", "3000", "1e-3" (CSV text that is not a number as it is).
+fn short_number(text: &str) -> String {
+    match text.parse::<f64>() {
+        Ok(v) if v.fract() == 0.0 && v.abs() < 1e6 => format!("{v:.0}"),
+        Ok(v) => format!("{v:e}"),
+        Err(_) => text.to_string(),
     }
 }
 
