@@ -64,8 +64,9 @@ impl RunParams {
     }
 
     /// Ok if every value is in its allowed range: μ finite and > 0, log_every ≥ 1, the divergence
-    /// factor ≥ 1 (below 1 the limit is under max(‖X‖_F, ‖U_0‖_F), so a run could be "diverged"
-    /// at t = 0 or on reaching X; +inf: only non-finite values count), and the algorithm's parameter
+    /// factor ≥ 1 (below 1 the limit is under max(‖X‖_F, ‖U_0‖_F), so U_0 itself could count as
+    /// diverged; near 1 a converging run, ‖U_t‖_F → ‖X‖_F, can cross it, so keep it well above,
+    /// as the default 1e3; +inf: only non-finite values count), and the algorithm's parameter
     /// as its checked constructors ([`Algorithm::scaled_gd`], [`Algorithm::precgd`]) allow.
     pub fn check(&self) -> Result<(), RunParamsError> {
         if !(self.step_size.is_finite() && self.step_size > 0.0) {

@@ -253,9 +253,16 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     crate::fsutil::ensure_writable_dir(dir)?;
     let names = export_files(point);
     let paths: Vec<PathBuf> = names.iter().map(|f| dir.join(f)).collect();
-    for path in &paths {
+    // The other operator kind's files, removed below if an earlier export left them.
+    let stale: Vec<PathBuf> = ["A_packed.npy", "Omega.npy", "weights.npy"]
+        .into_iter()
+        .filter(|f| !names.contains(f))
+        .map(|f| dir.join(f))
+        .collect();
+    for path in paths.iter().chain(&stale) {
         check_output_file(path)?;
     }
+    let earlier_export = dir.join("run.json").is_file();
     let d = collect(point);
     let (operator, readme) = match &d.operator {
         ExportedOperator::Packed(a) => (vec![npy(a)], readme(README)),
@@ -279,11 +286,12 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<FileWriter<'_>> = paths.iter().map(|p| p.as_path()).zip(contents).collect();
     write_set_atomic_with(&mut files)?;
     drop(files);
-    // An earlier export of the other operator kind into `dir` left its operator files: remove
-    // them, so that the files present are this run's only.
-    for stale in ["A_packed.npy", "Omega.npy", "weights.npy"] {
-        if !names.contains(&stale) {
-            match std::fs::remove_file(dir.join(stale)) {
+    // An earlier export (its run.json was there) of the other operator kind left its operator
+    // files: remove them, so that the files present are this run's only. Files of that name in a
+    // directory no export wrote are not ours to remove.
+    if earlier_export {
+        for path in &stale {
+            match std::fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }

@@ -163,6 +163,8 @@ mod openblas {
     extern "C" {
         /// OpenBLAS's run-time thread count setter (libopenblas, linked through blas-src).
         pub fn openblas_set_num_threads(n: c_int);
+        /// The thread count OpenBLAS's next calls may use.
+        pub fn openblas_get_num_threads() -> c_int;
     }
 }
 
@@ -175,6 +177,14 @@ pub fn set_blas_threads(n: usize) {
     unsafe {
         openblas::openblas_set_num_threads(n)
     }
+}
+
+/// The number of threads OpenBLAS's next calls may use (at most the machine's cores).
+pub fn blas_threads() -> usize {
+    // SAFETY: a plain C getter of the linked OpenBLAS; it reads the stored thread count.
+    #[allow(unsafe_code)]
+    let n = unsafe { openblas::openblas_get_num_threads() };
+    n.max(1) as usize
 }
 
 /// Reads and validates a spec file ([`spec::load`]) and refuses it if its largest batch would
@@ -315,8 +325,10 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
 }
 
 /// Refuses to replace results (and the figure) that another spec file of the same name wrote:
-/// `results/<name>/manifest.json` records its `spec_file`, and if that file still exists and is
-/// not `config.file`, a run would silently replace the other spec's data.
+/// `results/<name>/manifest.json` records its spec file (`spec_path`, absolute; older manifests
+/// only `spec_file`, as typed), and if that file still exists, is not `config.file` and the
+/// recorded spec differs from this one, a run would silently replace the other spec's data. A
+/// copy of the same spec (or the same file by another path) writes the same results: allowed.
 fn check_same_spec_file(config: &Config, dir: &Path) -> Result<(), Error> {
     let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
         return Ok(());
@@ -324,11 +336,15 @@ fn check_same_spec_file(config: &Config, dir: &Path) -> Result<(), Error> {
     let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text) else {
         return Ok(());
     };
-    let Some(recorded) = manifest["spec_file"].as_str() else {
+    let Some(recorded) = manifest["spec_path"]
+        .as_str()
+        .or_else(|| manifest["spec_file"].as_str())
+    else {
         return Ok(());
     };
+    let same_spec = serde_json::to_value(&config.spec).is_ok_and(|v| v == manifest["spec"]);
     match (Path::new(recorded).canonicalize(), config.file.canonicalize()) {
-        (Ok(other), Ok(this)) if other != this => Err(Error::Spec(SpecError {
+        (Ok(other), Ok(this)) if other != this && !same_spec => Err(Error::Spec(SpecError {
             file: config.file.clone(),
             message: format!(
                 "{} holds the results of another spec with the same name, {recorded} \

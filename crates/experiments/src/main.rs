@@ -1091,8 +1091,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             if files.is_empty() {
                 tell!("no specs (*.toml) in {}", dir.display());
             }
-            // name, runs, sizes, title (or the refusal); names and sizes padded to their widest.
-            // (runs, sizes, title) or the refusal.
+            // Per spec its name and (runs, sizes, title) or the refusal; names and sizes padded to
+            // their widest.
             type Listed = Result<(usize, String, String), String>;
             let mut rows: Vec<(String, Listed)> = Vec::new();
             for path in files {

@@ -130,8 +130,11 @@ pub struct Manifest<'a> {
     pub name: &'a str,
     /// Ties the manifest to its runs and CSVs.
     pub stamp: Stamp,
-    /// The spec file.
+    /// The spec file, as given on the command line.
     pub spec_file: String,
+    /// The spec file as an absolute path with symbolic links resolved (as given if that fails):
+    /// what `run` compares to tell another spec file of the same name from this one.
+    pub spec_path: String,
     /// Whether `[quick]` overrides were applied.
     pub quick: bool,
     /// The resolved spec.
@@ -175,6 +178,7 @@ pub fn git_commit() -> String {
     };
     match out(&["rev-parse", "HEAD"]) {
         Some(c) if !c.is_empty() => {
+            // A status that fails (e.g. a git without exclude pathspecs) counts as dirty.
             let dirty = out(&[
                 "status",
                 "--porcelain",
@@ -184,7 +188,7 @@ pub fn git_commit() -> String {
                 ":(top,exclude)theory",
                 ":(top,exclude)bench",
             ])
-            .is_some_and(|s| !s.is_empty());
+            .is_none_or(|s| !s.is_empty());
             if dirty {
                 format!("{c}-dirty")
             } else {
@@ -238,6 +242,12 @@ impl<'a> Manifest<'a> {
             name: &config.name,
             stamp,
             spec_file: config.file.display().to_string(),
+            spec_path: config
+                .file
+                .canonicalize()
+                .unwrap_or_else(|_| config.file.clone())
+                .display()
+                .to_string(),
             quick: config.quick,
             spec: &config.spec,
             runs,

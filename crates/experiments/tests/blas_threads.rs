@@ -47,6 +47,12 @@ fn trajectories(problem: &Problem, threads: usize) -> Vec<Vec<Diagnostics>> {
 
 #[test]
 fn runs_with_m_above_ten_thousand_do_not_depend_on_the_blas_thread_count() {
+    experiments::set_blas_threads(2);
+    if experiments::blas_threads() < 2 {
+        // One core (or a serial OpenBLAS): there is no split to test.
+        eprintln!("skipped: OpenBLAS uses one thread on this machine");
+        return;
+    }
     let problem = Problem::sample_gaussian(6, 2, 40_000, &SingularValues::Condition(2.0), 3);
     let one = trajectories(&problem, 1);
     let two = trajectories(&problem, 2);

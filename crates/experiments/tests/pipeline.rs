@@ -1964,6 +1964,15 @@ fn a_completion_run_exports_omega_weights_and_y_that_reproduce_its_steps() {
     let files = experiments::export::export(point, &dir).unwrap();
     assert!(files.iter().all(|f| f.exists()));
     assert!(!dir.join("A_packed.npy").exists());
+    // A file of that name where no export was (no run.json) is not the export's to remove.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("A_packed.npy"), b"a user's file").unwrap();
+    experiments::export::export(point, &mine).unwrap();
+    assert_eq!(
+        std::fs::read(mine.join("A_packed.npy")).unwrap(),
+        b"a user's file"
+    );
     let omega: Array2<i64> = read_npy(dir.join("Omega.npy")).unwrap();
     let w: Array1<f64> = read_npy(dir.join("weights.npy")).unwrap();
     let y: Array1<f64> = read_npy(dir.join("y.npy")).unwrap();
@@ -3626,6 +3635,11 @@ fn a_spec_of_the_same_name_in_another_directory_does_not_replace_the_results() {
             && e.contains(&first.display().to_string()),
         "{e}"
     );
+    assert_eq!(std::fs::read(&runs).unwrap(), before);
+    // An exact copy elsewhere writes the same results: it runs.
+    std::fs::create_dir(tmp.path().join("copy")).unwrap();
+    let copy = write_spec(&tmp.path().join("copy"), "small", SMALL);
+    run_experiment(&parse(&copy, SMALL, false).unwrap(), &l, &Silent).unwrap();
     assert_eq!(std::fs::read(&runs).unwrap(), before);
     // The same file again (also under another spelling of its path) runs.
     let again = tmp.path().join(".").join("small.toml");

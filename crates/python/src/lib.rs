@@ -82,7 +82,8 @@ macro_rules! whole_from_python {
                         } else {
                             shown
                         };
-                        if shown.starts_with('-') {
+                        // The sign from Python (numpy's repr of -1 is "np.int64(-1)").
+                        if obj.lt(0).unwrap_or(false) {
                             value_error(format!("{shown} is negative; allowed: a whole number ≥ 0"))
                         } else {
                             value_error(format!(

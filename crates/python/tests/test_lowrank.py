@@ -430,6 +430,8 @@ def test_friendly_defaults_conversions_and_messages():
         assert e.value.__notes__ == [f"while processing '{name}'"]
     with pytest.raises(ValueError, match=r"is too large; allowed: a whole number up to \d+"):
         p.run(log_every=2**70)
+    with pytest.raises(ValueError, match="is negative"):
+        p.run(iterations=np.int64(-1))
     # alpha and seed draw U_0: with u0 they are refused, not ignored.
     for extra in [dict(alpha=1e-3), dict(seed=1), dict(alpha=0.0)]:
         with pytest.raises(ValueError, match="which u0 replaces"):

@@ -86,7 +86,8 @@ fn main() -> ExitCode {
     });
     let md = out.join("REPORT.md");
     let json = out.join("report.json");
-    // Both files or neither: a failure leaves the previous pair as it was.
+    // Both files are written before either is renamed into place, so a failure while writing
+    // leaves the previous pair as it was (the two renames themselves are not one operation).
     let (md_text, json_text) = (report.to_markdown(), report.to_json());
     let written = experiments::fsutil::write_set_atomic(&[
         (md.as_path(), md_text.as_bytes()),

@@ -85,9 +85,13 @@ impl PackedOperator {
             Array2::from_shape_vec((m, p), streamed_vec(m * p, || 0.0)).expect("m·p entries");
         for (mut row, a) in packed.rows_mut().into_iter().zip(matrices) {
             assert_eq!(a.dim(), (n, n), "measurement matrices must all be n×n");
-            // (x + x)/2 = x exactly, so a symmetric A_i is unchanged.
-            let symmetric = (a + &a.t()) / 2.0;
-            svec_into(symmetric.view(), row.view_mut());
+            // A symmetric A_i as it is (its symmetric part would overflow above f64::MAX/2).
+            if a == a.t() {
+                svec_into(a.view(), row.view_mut());
+            } else {
+                let symmetric = (a + &a.t()) / 2.0;
+                svec_into(symmetric.view(), row.view_mut());
+            }
             row.mapv_inplace(|v| v * scale);
         }
         Self { n, packed }

@@ -398,7 +398,7 @@ fn group_by<'a>(runs: &[&'a RunData], column: Column) -> Vec<(String, f64, Vec<&
 }
 
 /// The label of `r`'s value of `param`: [`value_label`], but an algorithm with its parameter,
-/// "ScaledGD(λ=0.001)", "PrecGD(c=1)" (a group of one algorithm has one λ or c: a swept λ or c
+/// "ScaledGD(λ=1e-3)", "PrecGD(c=1)" (a group of one algorithm has one λ or c: a swept λ or c
 /// that is not drawn is refused as pooled).
 fn group_label(param: Parameter, r: &RunData) -> String {
     let value = r.text(param.col());
