@@ -348,7 +348,7 @@ fn check_same_spec_file(config: &Config, dir: &Path) -> Result<(), Error> {
             file: config.file.clone(),
             message: format!(
                 "{} holds the results of another spec with the same name, {recorded} \
-                 (manifest.json's spec_file); running this one would replace them and its figure. \
+                 (as its manifest.json records); running this one would replace them and its figure. \
                  Rename one of the two files, give this one other directories (--results, --figures), \
                  or remove {} if its results are no longer wanted",
                 dir.display(),
