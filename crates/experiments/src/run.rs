@@ -49,10 +49,11 @@ use crate::sweep::{OperatorKey, RunPoint};
 /// Bumped whenever a change alters the numbers a run produces, so old cache entries are not reused.
 ///
 /// 11 (2026-12-06, eighth session): the loss ¼‖r‖², the train error ‖r‖/‖y‖ and ‖y‖ are summed
-/// by `linalg::sum_of_squares` in a fixed order, not by BLAS's ddot, whose order depended on
-/// OpenBLAS's thread count above 10000 entries (so on `--jobs` and the batch's parallelism for
-/// m > 10000). Every run's loss and train error move in their last bits, and PrecGD's whole
-/// trajectory (its damping is ∝ ‖r‖).
+/// by `linalg::sum_of_squares` in a fixed order, not by BLAS's ddot, whose order depends on
+/// OpenBLAS's thread count above 10000 entries. The command line and the Python module run BLAS
+/// on one thread ([`Parallelism::POLICY`]), so their numbers did not move with it; a caller of the
+/// core that leaves OpenBLAS at its default did see them move for m > 10000. Every run's loss and
+/// train error move in their last bits, and PrecGD's whole trajectory (its damping is ∝ ‖r‖).
 ///
 /// 10 (2026-12-06): a cache key is per run (its point and kernel class), no longer over its whole
 /// batch, and a batch of two or more keeps the batch kernel when one run is left (it switched to

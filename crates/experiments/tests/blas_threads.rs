@@ -1,7 +1,8 @@
 //! A run's numbers do not depend on OpenBLAS's thread count, also for m > 10000, where OpenBLAS
 //! splits a dot product across its threads (so the loss and the train error, if summed by ddot,
-//! moved in their last bits between `run` and `run --jobs`). Its own test binary: the thread count
-//! is process-wide.
+//! moved in their last bits for a caller of the core that leaves OpenBLAS at its default threads;
+//! the command line and the Python module set one). Its own test binary: the thread count is
+//! process-wide.
 
 use lowrank_core::descent::{run_gradient_descent, run_gradient_descent_batch, BatchRun};
 use lowrank_core::{
