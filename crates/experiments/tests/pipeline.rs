@@ -3575,13 +3575,19 @@ fn jobs_start_no_more_processes_than_batches_to_compute() {
     assert!(ok && !e.contains("process "), "{e}");
 }
 
-#[test]
-fn an_output_directory_under_a_file_names_the_file() {
+/// SMALL parsed from a temporary directory that also holds an empty file `afile`.
+fn small_beside_a_file() -> (tempfile::TempDir, experiments::spec::Config, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "small", SMALL);
     let config = parse(&spec, SMALL, false).unwrap();
     let file = tmp.path().join("afile");
     std::fs::write(&file, b"").unwrap();
+    (tmp, config, file)
+}
+
+#[test]
+fn an_output_directory_under_a_file_names_the_file() {
+    let (tmp, config, file) = small_beside_a_file();
     let l = Layout {
         results: file.join("results"),
         figures: tmp.path().join("figures"),
@@ -3598,11 +3604,7 @@ fn an_output_directory_under_a_file_names_the_file() {
 
 #[test]
 fn a_refused_figures_directory_leaves_no_results_directories_behind() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), "small", SMALL);
-    let config = parse(&spec, SMALL, false).unwrap();
-    let file = tmp.path().join("afile");
-    std::fs::write(&file, b"").unwrap();
+    let (tmp, config, file) = small_beside_a_file();
     let l = Layout {
         results: tmp.path().join("results"),
         figures: file.join("figures"),

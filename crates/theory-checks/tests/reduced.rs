@@ -163,15 +163,22 @@ fn a_bad_out_directory_fails_before_the_checks_run() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("a_file");
     std::fs::write(&file, b"").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_theory"))
+    let stderr = refused_before_any_check(&file);
+    assert!(stderr.contains("not a directory"), "{stderr}");
+}
+
+/// `theory --reduced --out out`'s stderr, after checking that it exited with status 2 (no report
+/// written) before any check ran.
+fn refused_before_any_check(out: &std::path::Path) -> String {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_theory"))
         .args(["--reduced", "--out"])
-        .arg(&file)
+        .arg(out)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not a directory"), "{stderr}");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("check "), "checks ran: {stderr}");
+    stderr
 }
 
 #[test]
@@ -250,15 +257,8 @@ fn a_reduced_run_does_not_replace_a_full_report() {
     let tmp = tempfile::tempdir().unwrap();
     let full = r#"{"scale": {"name": "full"}}"#;
     std::fs::write(tmp.path().join("report.json"), full).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_theory"))
-        .args(["--reduced", "--out"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_before_any_check(tmp.path());
     assert!(stderr.contains("holds a full-scale report"), "{stderr}");
-    assert!(!stderr.contains("check "), "checks ran: {stderr}");
     let kept = std::fs::read_to_string(tmp.path().join("report.json")).unwrap();
     assert_eq!(kept, full);
 }
