@@ -223,12 +223,16 @@ pub fn run_json(point: &RunPoint) -> serde_json::Value {
     v
 }
 
+/// The operator's files of a Gaussian-sensing export and of a completion export.
+const GAUSSIAN_OPERATOR_FILES: &[&str] = &["A_packed.npy"];
+const COMPLETION_OPERATOR_FILES: &[&str] = &["Omega.npy", "weights.npy"];
+
 /// The files an export of `point` writes, in the order they are renamed into place (run.json last).
 pub fn export_files(point: &RunPoint) -> Vec<&'static str> {
-    let operator: &[&str] = if point.operator.is_gaussian() {
-        &["A_packed.npy"]
+    let operator = if point.operator.is_gaussian() {
+        GAUSSIAN_OPERATOR_FILES
     } else {
-        &["Omega.npy", "weights.npy"]
+        COMPLETION_OPERATOR_FILES
     };
     let mut files = vec!["X.npy", "V_X.npy", "singular_values.npy"];
     files.extend(operator);
@@ -254,8 +258,9 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let names = export_files(point);
     let paths: Vec<PathBuf> = names.iter().map(|f| dir.join(f)).collect();
     // The other operator kind's files, removed below if an earlier export left them.
-    let stale: Vec<PathBuf> = ["A_packed.npy", "Omega.npy", "weights.npy"]
-        .into_iter()
+    let stale: Vec<PathBuf> = GAUSSIAN_OPERATOR_FILES
+        .iter()
+        .chain(COMPLETION_OPERATOR_FILES)
         .filter(|f| !names.contains(f))
         .map(|f| dir.join(f))
         .collect();

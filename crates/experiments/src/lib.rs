@@ -330,10 +330,7 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
 /// recorded spec differs from this one, a run would silently replace the other spec's data. A
 /// copy of the same spec (or the same file by another path) writes the same results: allowed.
 fn check_same_spec_file(config: &Config, dir: &Path) -> Result<(), Error> {
-    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
-        return Ok(());
-    };
-    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Some(manifest) = manifest::read_json(dir) else {
         return Ok(());
     };
     let Some(recorded) = manifest["spec_path"]

@@ -163,6 +163,13 @@ pub struct Manifest<'a> {
     pub computed_on: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
+/// The manifest in `dir` as JSON, or None if it is missing or not JSON (what the gallery and
+/// `run`'s same-name check read; [`Stamp::verify`] reads it with its own error messages).
+pub fn read_json(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read(dir.join("manifest.json")).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
 /// `git rev-parse HEAD` of the working directory's repository, with `-dirty` if tracked files
 /// other than the generated outputs (figures/, theory/, bench/) changed, or "unknown" outside a
 /// repository. Outputs are left out because regenerating them changes them: `make figures` after

@@ -40,13 +40,7 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 /// name the key.
 fn arg_error(key: &str, value: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
     let py = value.py();
-    // The value as Python prints it, shortened (10**400 has 401 digits).
-    let mut shown = value
-        .repr()
-        .map_or_else(|_| "?".to_string(), |r| r.to_string());
-    if shown.chars().count() > 40 {
-        shown = shown.chars().take(37).collect::<String>() + "...";
-    }
+    let shown = shown(value);
     if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
         value_error(format!(
             "run_batch: {key} = {shown} is out of range (negative, or too large for its type)"
@@ -56,6 +50,18 @@ fn arg_error(key: &str, value: &Bound<'_, PyAny>, e: PyErr) -> PyErr {
             e.get_type(py),
             format!("run_batch: {key} = {shown}: {}", e.value(py)),
         )
+    }
+}
+
+/// `value` as Python prints it, shortened to 40 characters (10**400 has 401 digits).
+fn shown(value: &Bound<'_, PyAny>) -> String {
+    let text = value
+        .repr()
+        .map_or_else(|_| "?".to_string(), |r| r.to_string());
+    if text.chars().count() > 40 {
+        text.chars().take(37).collect::<String>() + "..."
+    } else {
+        text
     }
 }
 
@@ -74,14 +80,7 @@ macro_rules! whole_from_python {
                 let py = obj.py();
                 obj.extract::<$t>().map(Whole).map_err(|e| {
                     if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
-                        let shown = obj
-                            .repr()
-                            .map_or_else(|_| "?".to_string(), |r| r.to_string());
-                        let shown = if shown.chars().count() > 40 {
-                            shown.chars().take(37).collect::<String>() + "..."
-                        } else {
-                            shown
-                        };
+                        let shown = shown(&obj);
                         // The sign from Python (numpy's repr of -1 is "np.int64(-1)").
                         if obj.lt(0).unwrap_or(false) {
                             value_error(format!("{shown} is negative; allowed: a whole number ≥ 0"))

@@ -932,15 +932,16 @@ pub fn iteration_counts(scale: &Scale) -> Check {
         let fit = linear_fit(&xs, &ys);
         let (slope, r2) = fit.map_or((f64::NAN, f64::NAN), |f| (f.slope, f.r_squared));
         // The medians the fit is over, largest α first, so a reader can see which α bends it.
-        let per_alpha = xs
+        let mut per_alpha: Vec<(f64, f64)> = alphas_seen
             .iter()
-            .zip(&ys)
-            .zip(&alphas_seen)
-            .map(|((x, y), a)| (x, format!("α = {a:e}: {}", fmt(*y))))
-            .collect::<Vec<_>>();
-        let mut per_alpha = per_alpha;
-        per_alpha.sort_by(|a, b| a.0.total_cmp(b.0));
-        let per_alpha: Vec<String> = per_alpha.into_iter().map(|(_, s)| s).collect();
+            .copied()
+            .zip(ys.iter().copied())
+            .collect();
+        per_alpha.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let per_alpha: Vec<String> = per_alpha
+            .iter()
+            .map(|(a, y)| format!("α = {a:e}: {}", fmt(*y)))
+            .collect();
         rows.push(Row::new(
             format!(
                 "{name}, {} α values × {} replicates{}",

@@ -426,15 +426,7 @@ fn value_label(param: Parameter, value: &str) -> String {
         Parameter::Init => value.replace('_', " ") + " init",
         Parameter::Algorithm => algorithm_name(value).to_string(),
         Parameter::Sampling => format!("{} sampling", value.replace('_', " ")),
-        _ => {
-            let v: f64 = value.parse().unwrap_or(f64::NAN);
-            let shown = if v.fract() == 0.0 && v.abs() < 1e6 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:e}")
-            };
-            format!("{}={shown}", param.symbol())
-        }
+        _ => format!("{}={}", param.symbol(), short_number(value)),
     }
 }
 
