@@ -222,18 +222,10 @@ impl PackedOperator {
         // W and Y in the padded layout; the padding columns keep whatever finite values they hold
         // (each column is its own chain of operations, so they cannot touch the others).
         let w_pad = &mut w_pad[..p * ap];
-        for (dst, src) in w_pad.chunks_exact_mut(ap).zip(w.rows()) {
-            for (d, &v) in dst.iter_mut().zip(&src) {
-                *d = v;
-            }
-        }
+        pad_rows(w, w_pad, ap);
         let w_pad = &*w_pad;
         let y_pad = &mut y_pad[..m * ap];
-        for (dst, src) in y_pad.chunks_exact_mut(ap).zip(y.rows()) {
-            for (d, &v) in dst.iter_mut().zip(&src) {
-                *d = v;
-            }
-        }
+        pad_rows(y, y_pad, ap);
         let y_pad = &*y_pad;
         let packed = self.packed.as_slice().expect("standard layout");
         let mut r_parts: Vec<&mut [f64]> = Vec::with_capacity(ROW_CHUNKS);
@@ -256,22 +248,37 @@ impl PackedOperator {
                 &mut g[..p * ap],
             );
         });
+        let r_pad = &r_pad[..m * ap];
         let mut residual = residual;
-        for (mut dst, src) in residual.rows_mut().into_iter().zip(r_pad.chunks_exact(ap)) {
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = v;
-            }
-        }
-        // G = partial_0 + partial_1 + … in chunk order.
-        for (l, mut dst) in adjoint.rows_mut().into_iter().enumerate() {
-            for (j, d) in dst.iter_mut().enumerate() {
-                let mut v = partial[0][l * ap + j];
-                for part in &partial[1..] {
-                    v += part[l * ap + j];
+        residual
+            .axis_chunks_iter_mut(Axis(0), COPY_ROWS)
+            .into_par_iter()
+            .zip(r_pad.par_chunks(COPY_ROWS * ap))
+            .for_each(|(mut dst, src)| {
+                for (mut row, src) in dst.rows_mut().into_iter().zip(src.chunks_exact(ap)) {
+                    for (d, &v) in row.iter_mut().zip(src) {
+                        *d = v;
+                    }
                 }
-                *d = v;
-            }
-        }
+            });
+        // G = partial_0 + partial_1 + … in chunk order.
+        let partial = &*partial;
+        adjoint
+            .axis_chunks_iter_mut(Axis(0), COPY_ROWS)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(c, mut dst)| {
+                for (i, mut row) in dst.rows_mut().into_iter().enumerate() {
+                    let l = c * COPY_ROWS + i;
+                    for (j, d) in row.iter_mut().enumerate() {
+                        let mut v = partial[0][l * ap + j];
+                        for part in &partial[1..] {
+                            v += part[l * ap + j];
+                        }
+                        *d = v;
+                    }
+                }
+            });
     }
 
     /// r = 𝐀·w − y and g = 𝐀ᵀ·r for one input, with the single-input kernel (see
@@ -430,9 +437,9 @@ impl BatchPass for DensePass<'_> {
         runs.par_iter()
             .zip(self.w.slice_mut(s![.., ..a]).axis_iter_mut(Axis(1)))
             .for_each(|(run, col)| svec_into(run.uut, col));
-        for (run, mut col) in runs.iter().zip(self.y.axis_iter_mut(Axis(1))) {
-            col.assign(&run.y);
-        }
+        runs.par_iter()
+            .zip(self.y.axis_iter_mut(Axis(1)).into_par_iter())
+            .for_each(|(run, mut col)| col.assign(&run.y));
         self.op.residual_and_adjoint(
             self.kernel,
             self.w.slice(s![.., ..a]),
@@ -506,6 +513,25 @@ impl FusedWorkspace {
             self.y_pad = vec![0.0; m * ap];
         }
     }
+}
+
+/// Rows per task when the batched pass copies W and Y into its padded buffers, R out of them
+/// and sums the chunks' partial G's (in parallel on the rayon pool; each entry is copied or summed
+/// on its own, so the split does not enter the arithmetic).
+const COPY_ROWS: usize = 256;
+
+/// `src` (rows×a) into the first rows·ap entries of `dst`, row-major with `ap` ≥ a columns (the
+/// padding columns keep their values).
+fn pad_rows(src: ArrayView2<'_, f64>, dst: &mut [f64], ap: usize) {
+    dst.par_chunks_mut(COPY_ROWS * ap)
+        .zip(src.axis_chunks_iter(Axis(0), COPY_ROWS).into_par_iter())
+        .for_each(|(dst, src)| {
+            for (d, s) in dst.chunks_exact_mut(ap).zip(src.rows()) {
+                for (d, &v) in d.iter_mut().zip(&s) {
+                    *d = v;
+                }
+            }
+        });
 }
 
 /// The first p·a entries of `buf` as a column-major p×a matrix.
