@@ -373,7 +373,8 @@ impl MeasurementOperator for PackedOperator {
 pub struct DensePass<'o> {
     op: &'o PackedOperator,
     kernel: PassKernel,
-    /// W (p×k), row-major.
+    /// W (p×k), column-major (each run's svec(U_iU_iᵀ) contiguous, so that the runs' tasks write
+    /// apart; the batch kernel reads it through its padded row-major copy).
     w: Array2<f64>,
     /// Y (m×k), column-major (each run's data contiguous).
     y: Array2<f64>,
@@ -395,7 +396,7 @@ impl<'o> DensePass<'o> {
         Self {
             op,
             kernel,
-            w: Array2::zeros((p, k_max)),
+            w: Array2::zeros((p, k_max).f()),
             y: Array2::zeros((m, k_max).f()),
             residual: match kernel {
                 PassKernel::Batch => Array2::zeros((m, k_max.max(2))),
