@@ -104,21 +104,34 @@ pub struct BatchDone {
 }
 
 /// The batches of `configs` as `run` forms them, each with its time and its runs' iterations
-/// from the cache; batches with a run that is not in the cache are left out.
+/// from the cache; batches with a run that is not in the cache are left out. A run two batches
+/// share (planned under both when each has runs of its own) counts in the first only, and a batch
+/// left with none of its own is left out, so every cached run counts once.
 pub fn batches_done(configs: &[Config], layout: &Layout) -> Vec<BatchDone> {
     let plan = crate::shard::plan(configs, 1);
+    let mut counted = std::collections::HashSet::new();
     plan.batches
         .iter()
         .filter_map(|b| {
             let dir = layout.cache_dir(&configs[b.spec_index]);
+            let entries = b
+                .keys
+                .iter()
+                .map(|key| crate::run::read_entry(&dir, key).map(|e| (key, e)))
+                .collect::<Option<Vec<_>>>()?;
             let (mut seconds, mut threads) = (0.0, 0);
             let mut iterations = Vec::with_capacity(b.keys.len());
-            for key in &b.keys {
-                let entry = crate::run::read_entry(&dir, key)?;
+            for (key, entry) in entries {
+                if !counted.insert(key.clone()) {
+                    continue;
+                }
                 seconds += entry.seconds;
                 threads = threads.max(entry.threads);
                 let planned = entry.diverged_at.unwrap_or(b.iterations) as f64;
                 iterations.push(iterations_done(&entry, planned));
+            }
+            if iterations.is_empty() {
+                return None;
             }
             Some(BatchDone {
                 spec: b.spec.clone(),

@@ -3283,6 +3283,33 @@ fn cache_entries_record_their_threads_and_entries_without_them_stay_valid() {
     assert_eq!(batches[0].threads, 0);
 }
 
+/// A run two specs' batches share counts once in `batches_done` (in the batch planned first), so
+/// the bench's roofline and GEMM bound cover each computed run once: a spec whose batch holds
+/// another spec's two runs and one of its own adds one run, and the batches' runs and time are
+/// those of the distinct runs.
+#[test]
+fn batches_done_counts_a_run_two_specs_share_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (narrow, l) = run_two_alphas(tmp.path());
+    let text = SMALL.replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-3, 1e-4]\n[plot]");
+    let spec = write_spec(tmp.path(), "wider", &text);
+    let wider = parse(&spec, &text, false).unwrap();
+    let outcome = run_experiment(&wider, &l, &Silent).unwrap();
+    assert_eq!((outcome.cache.hits, outcome.cache.computed), (2, 1));
+    let configs = [narrow, wider];
+    let batches = experiments::gallery::batches_done(&configs, &l);
+    let runs: Vec<usize> = batches.iter().map(|b| b.iterations.len()).collect();
+    assert_eq!(runs, [2, 1]);
+    let distinct = experiments::gallery::distinct_runs(&configs, &l).unwrap();
+    assert_eq!(distinct.runs, 3);
+    let seconds: f64 = batches.iter().map(|b| b.seconds).sum();
+    assert!(
+        (seconds - distinct.seconds).abs() <= 1e-9 * distinct.seconds,
+        "{seconds} against {}",
+        distinct.seconds
+    );
+}
+
 #[test]
 fn a_figure_wraps_its_panels_and_refuses_more_than_it_can_draw() {
     let tmp = tempfile::tempdir().unwrap();
