@@ -1173,12 +1173,9 @@ fn main() {
     };
     let bw1 = probes.sum.gb_s(probes.sum.seconds(1));
     let llc = last_level_cache_bytes();
-    let mut instances = vec![Instance { ..INSTANCES[0] }];
-    if !cli.small_only {
-        instances.push(Instance { ..INSTANCES[1] });
-    }
+    let instances = &INSTANCES[..if cli.small_only { 1 } else { 2 }];
     let (mut limits, mut rows) = (Vec::new(), Vec::new());
-    for inst in &instances {
+    for inst in instances {
         let (l, r) = bench_instance(inst, &mut probes, llc);
         limits.push(l);
         rows.extend(r);

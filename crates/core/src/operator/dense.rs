@@ -248,19 +248,7 @@ impl PackedOperator {
                 &mut g[..p * ap],
             );
         });
-        let r_pad = &r_pad[..m * ap];
-        let mut residual = residual;
-        residual
-            .axis_chunks_iter_mut(Axis(0), COPY_ROWS)
-            .into_par_iter()
-            .zip(r_pad.par_chunks(COPY_ROWS * ap))
-            .for_each(|(mut dst, src)| {
-                for (mut row, src) in dst.rows_mut().into_iter().zip(src.chunks_exact(ap)) {
-                    for (d, &v) in row.iter_mut().zip(src) {
-                        *d = v;
-                    }
-                }
-            });
+        unpad_rows(&r_pad[..m * ap], residual, ap);
         // G = partial_0 + partial_1 + … in chunk order.
         let partial = &*partial;
         adjoint
@@ -529,6 +517,21 @@ fn pad_rows(src: ArrayView2<'_, f64>, dst: &mut [f64], ap: usize) {
         .for_each(|(dst, src)| {
             for (d, s) in dst.chunks_exact_mut(ap).zip(src.rows()) {
                 for (d, &v) in d.iter_mut().zip(&s) {
+                    *d = v;
+                }
+            }
+        });
+}
+
+/// The inverse of [`pad_rows`]: the first a columns of `src` (row-major with `ap` columns) into
+/// `dst` (rows×a).
+fn unpad_rows(src: &[f64], mut dst: ArrayViewMut2<'_, f64>, ap: usize) {
+    dst.axis_chunks_iter_mut(Axis(0), COPY_ROWS)
+        .into_par_iter()
+        .zip(src.par_chunks(COPY_ROWS * ap))
+        .for_each(|(mut dst, src)| {
+            for (mut d, s) in dst.rows_mut().into_iter().zip(src.chunks_exact(ap)) {
+                for (d, &v) in d.iter_mut().zip(s) {
                     *d = v;
                 }
             }
