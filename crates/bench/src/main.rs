@@ -10,8 +10,9 @@
 //! - matrix completion (uniform sampling): ms per run-iteration of the sparse operator's pass, next
 //!   to the dense Gaussian pass at the same m where that fits in memory;
 //!
-//! and the time of a full `make figures` (every spec, nothing cached) against the time its
-//! operator products would take at the measured GEMM rate.
+//! and the time of a full `make figures` (every spec, nothing cached): its batches on packed
+//! operators against the time their products would take at the measured GEMM rate, and against
+//! a per-batch roofline (matrix completion's batches are timed, not bounded).
 //!
 //! The machine is shared and its speed drifts (memory bandwidth 25–45 GB/s within minutes on one
 //! machine, 35–71 on another; GEMM throughput down to 0.6× for minutes), so each instance is
