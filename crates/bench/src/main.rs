@@ -247,6 +247,14 @@ struct Roofline {
     slowest: Vec<BatchRoofline>,
 }
 
+impl Roofline {
+    /// The batches on packed operators: their computing time over their GEMM bound (issue 20's
+    /// figures target; matrix completion's batches have no bound and are not in it).
+    fn over_gemm_bound(&self) -> f64 {
+        self.dense_seconds / self.gemm_bound_seconds
+    }
+}
+
 /// One batch against its roofline.
 #[derive(Serialize)]
 struct BatchRoofline {
@@ -1268,9 +1276,7 @@ fn targets(rows: &[Row], figures: Option<&Figures>) -> Vec<Target> {
             }
         }
     }
-    // Like with like: the computing time of the batches on packed operators against their GEMM
-    // bound (matrix completion's batches have none; their time is printed beside it).
-    let ratio = figures.map(|f| f.roofline.dense_seconds / f.gemm_bound_seconds);
+    let ratio = figures.map(|f| f.roofline.over_gemm_bound());
     out.push(Target {
         what: "full `make figures`: its packed-operator batches' computing time against their \
                GEMM bound (issue 20)"
@@ -1406,7 +1412,7 @@ fn print_results(results: &Results, cli: &Cli) {
                 f.gemm_bound_seconds / 60.0,
                 f.gemm_gflop_s_before_after[0],
                 f.gemm_gflop_s_before_after[1],
-                100.0 * f.gemm_bound_seconds / f.roofline.dense_seconds,
+                100.0 / f.roofline.over_gemm_bound(),
             );
             let per_spec: Vec<String> = f
                 .per_spec
