@@ -1226,6 +1226,33 @@ impl PyRun {
         self.stopped_at
     }
 
+    /// Pickling (e.g. for `multiprocessing`): [`run_from_state`] with the run's data, so the copy
+    /// holds the same numbers bit for bit.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        let rows =
+            Array2::from_shape_fn((self.rows.len(), COLUMNS.len()), |(i, j)| self.rows[i][j]);
+        let iterates = self
+            .iterates
+            .iter()
+            .map(|u| to_numpy2(py, u))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((
+            py.import("lowrank._lowrank")?.getattr("_run_from_state")?,
+            (
+                self.t.clone(),
+                to_numpy2(py, &rows)?,
+                iterates,
+                to_numpy2(py, &self.u)?,
+                self.status.clone(),
+                self.stopped_at,
+            )
+                .into_pyobject(py)?,
+        ))
+    }
+
     fn __repr__(&self) -> String {
         let last = self.rows.last().map_or(f64::NAN, |r| r[1]);
         format!(
@@ -1234,6 +1261,42 @@ impl PyRun {
             self.t.len()
         )
     }
+}
+
+/// A [`PyRun`] from what its `__reduce__` gives (unpickling): logged steps, their rows of
+/// `COLUMNS` (one row per step), the kept iterates, the last iterate, status and stop.
+#[pyfunction]
+#[pyo3(name = "_run_from_state")]
+fn run_from_state(
+    t: Vec<usize>,
+    rows: PyReadonlyArray2<'_, f64>,
+    iterates: Vec<PyReadonlyArray2<'_, f64>>,
+    u: PyReadonlyArray2<'_, f64>,
+    status: String,
+    stopped_at: Option<usize>,
+) -> PyResult<PyRun> {
+    let table = rows.as_array();
+    if table.dim() != (t.len(), COLUMNS.len()) {
+        return Err(PyValueError::new_err(format!(
+            "_run_from_state: rows has shape {:?}; it must be (len(t), {}) = ({}, {})",
+            table.dim(),
+            COLUMNS.len(),
+            t.len(),
+            COLUMNS.len()
+        )));
+    }
+    Ok(PyRun {
+        rows: table
+            .rows()
+            .into_iter()
+            .map(|r| std::array::from_fn(|j| r[j]))
+            .collect(),
+        t,
+        iterates: iterates.iter().map(from_numpy2).collect(),
+        u: from_numpy2(&u),
+        status,
+        stopped_at,
+    })
 }
 
 /// Reports nothing and asks the engine to stop once `abort` is set ([`run_interruptibly`] sets it
@@ -1300,5 +1363,6 @@ fn _lowrank(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProblem>()?;
     m.add_class::<PyRun>()?;
     m.add_function(wrap_pyfunction!(run_spec_files, m)?)?;
+    m.add_function(wrap_pyfunction!(run_from_state, m)?)?;
     Ok(())
 }

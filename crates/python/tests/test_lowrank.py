@@ -474,6 +474,35 @@ def test_a_pickled_problem_is_the_same_instance():
         assert np.array_equal(q.run(iterations=20).u, p.run(iterations=20).u)
 
 
+def _same_run(a, b):
+    assert np.array_equal(a.t, b.t)
+    qa, qb = a.quantities, b.quantities
+    assert list(qa) == list(qb)
+    for k in qa:  # NaN where a quantity was not computed: compared as bits
+        assert qa[k].tobytes() == qb[k].tobytes(), k
+    assert a.u.tobytes() == b.u.tobytes() and a.u.shape == b.u.shape
+    assert len(a.iterates) == len(b.iterates)
+    for x, y in zip(a.iterates, b.iterates):
+        assert x.tobytes() == y.tobytes() and x.shape == y.shape
+    assert (a.status, a.stopped_at, repr(a)) == (b.status, b.stopped_at, repr(b))
+
+
+def test_a_pickled_run_holds_the_same_numbers():
+    import pickle
+    p = small()
+    kept = p.run(iterations=30, log_every=10, keep_iterates=True)
+    stopped = p.run(iterations=30, log_every=10, callback=lambda t, u, loss: t < 10)
+    diverged = p.run(alpha=1.0, step_size=50.0, iterations=30, log_every=1)
+    assert (kept.status, stopped.status, diverged.status) == ("completed", "stopped", "diverged")
+    assert len(kept.iterates) == 4
+    for run in [kept, stopped, diverged]:
+        _same_run(pickle.loads(pickle.dumps(run)), run)
+    # Rows that do not match t are refused, not read out of bounds.
+    f, args = kept.__reduce__()
+    with pytest.raises(ValueError, match="rows has shape"):
+        f(args[0][:2], *args[1:])
+
+
 def test_a_batch_callback_may_run_the_problem_again():
     # Before: with two or more runs the callbacks run on the engine's workers, and a run started
     # there waited for a helper thread that needed those workers (a deadlock). In a subprocess
