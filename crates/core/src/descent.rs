@@ -382,9 +382,9 @@ pub fn run_gradient_descent_batch_from(
 ///
 /// # Panics
 /// As [`run_gradient_descent_batch_from`], if `instances` does not have one instance per run or
-/// the instances do not share one operator (the same `Arc`), and if a run's parameters fail
-/// [`RunParams::check`] (every loop of this module comes here; specs and the Python module check
-/// them first).
+/// the instances do not share one operator (the same `Arc`), if a run's U_0 does not have the
+/// problem's n rows, and if a run's parameters fail [`RunParams::check`] (every loop of this
+/// module comes here; specs and the Python module check them first).
 pub fn run_gradient_descent_shared_operator_from(
     instances: &[&Problem],
     runs: Vec<BatchRun<'_>>,
@@ -393,10 +393,16 @@ pub fn run_gradient_descent_shared_operator_from(
     mut checkpointer: Option<&mut dyn Checkpointer>,
 ) -> Vec<RunOutcome> {
     assert_eq!(instances.len(), runs.len(), "one instance per run");
-    for r in &runs {
+    for (i, (r, instance)) in runs.iter().zip(instances).enumerate() {
         if let Err(e) = r.params.check() {
             panic!("run parameters: {e}");
         }
+        let (n, r_prime) = r.u0.dim();
+        assert!(
+            n == instance.truth.n(),
+            "run {i}: U_0 is {n}×{r_prime}; it must be n×r' with n = {} (the problem's)",
+            instance.truth.n()
+        );
     }
     let Some(first) = instances.first() else {
         return Vec::new();

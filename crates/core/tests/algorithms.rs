@@ -261,3 +261,29 @@ fn precgd_converges_linearly_where_overparameterized_gd_is_slow() {
     assert!(prec <= 1e-9, "PrecGD test error {prec:e}");
     assert!(gd >= 1e3 * prec, "GD {gd:e} vs PrecGD {prec:e}");
 }
+
+#[test]
+#[should_panic(expected = "run 0: U_0 is 7×3; it must be n×r' with n = 8")]
+fn an_initial_iterate_of_another_n_is_refused_by_name() {
+    let problem = Problem::sample_gaussian(8, 2, 60, &SingularValues::Condition(2.0), 1);
+    let mut observer = |_: &IterationState<'_>| Control::Continue;
+    run_gradient_descent(
+        &problem,
+        &RunParams::new(0.1, 5, 5),
+        small_random_init(7, 3, 1e-3, 2),
+        &mut observer,
+    );
+}
+
+#[test]
+fn a_run_of_width_zero_stays_at_zero() {
+    let problem = Problem::sample_gaussian(8, 2, 60, &SingularValues::Condition(2.0), 1);
+    let mut observer = |_: &IterationState<'_>| Control::Continue;
+    let out = run_gradient_descent(
+        &problem,
+        &RunParams::new(0.1, 5, 5),
+        Array2::zeros((8, 0)),
+        &mut observer,
+    );
+    assert_eq!((out.status, out.u.dim()), (RunStatus::Completed, (8, 0)));
+}
