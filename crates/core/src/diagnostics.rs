@@ -254,6 +254,11 @@ impl PowerMethodDeparture {
     }
 
     /// t_D(ε) for RIP constant δ and level ε (see the type's docs).
+    ///
+    /// The constant c = 8(1+δ)√min(n, r')·α³‖B‖³/(‖M‖‖U_0ᵀv_1‖) is a product of floats where it
+    /// is a normal number, and the logarithm is taken as a sum of logarithms where the product
+    /// would underflow or overflow (α³ underflows for α below about 1e-103), so t_D stays finite
+    /// and linear in ln α at any α > 0.
     pub fn bound(&self, delta: f64, level: f64) -> f64 {
         let c = 8.0
             * (1.0 + delta)
@@ -261,9 +266,20 @@ impl PowerMethodDeparture {
             * self.alpha.powi(3)
             * self.b_norm.powi(3)
             / (self.m_norm * self.u0_v1);
+        let ln_level_over_c = if c.is_normal() {
+            (level / c).ln()
+        } else {
+            level.ln()
+                - (8.0f64.ln()
+                    + (1.0 + delta).ln()
+                    + 0.5 * (self.min_dim as f64).ln()
+                    + 3.0 * (self.alpha.ln() + self.b_norm.ln())
+                    - self.m_norm.ln()
+                    - self.u0_v1.ln())
+        };
         let growth = 1.0 + self.step_size * self.m_norm;
         let slack = (growth / (1.0 + self.step_size * self.lambda_1)).ln();
-        (level / c).ln() / (2.0 * growth.ln() + slack)
+        ln_level_over_c / (2.0 * growth.ln() + slack)
     }
 }
 

@@ -681,6 +681,19 @@ fn power_method_departure_bound_matches_a_dense_evaluation() {
         / (3.0 * (1.0 + mu * negative.m_norm).ln() - (1.0 + mu * negative.lambda_1).ln());
     let have = negative.bound(0.0, 1.0);
     assert!(rel(have, want) < 1e-8, "{have} vs {want}");
+    // U_0 = sα·B scales ‖U_0ᵀv_1‖ by s too, so c by s² and t_D shifts by −2 ln s/(2 ln(1 + μ‖M‖)),
+    // also where α³ underflows (s = 1e-120: α³ ≈ 1e-372) or c overflows (s = 1e110).
+    let den = 2.0 * (1.0 + mu * got.m_norm).ln();
+    for s in [1e-30, 1e-120, 1e-250, 1e110] {
+        let scaled = PowerMethodDeparture {
+            alpha: alpha * s,
+            u0_v1: got.u0_v1 * s,
+            ..got
+        };
+        let have = scaled.bound(0.3, 1.0);
+        let want = got.bound(0.3, 1.0) - 2.0 * f64::ln(s) / den;
+        assert!(rel(have, want) < 1e-12, "s = {s:e}: {have} vs {want}");
+    }
 }
 
 #[test]
