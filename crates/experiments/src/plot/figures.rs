@@ -511,35 +511,7 @@ fn trajectories(config: &Config, runs: &[RunData]) -> Panel {
     if config.spec.plot.phases {
         let t_star = median_column(&all, col::T_STAR);
         let t_1 = median_column(&all, col::T_1);
-        let shade = |from: f64, to: f64, c: RGBColor, label: String| Shade {
-            from,
-            to,
-            color: c,
-            label,
-        };
-        if t_star.is_finite() {
-            panel.shades.push(shade(
-                0.0,
-                t_star,
-                RGBColor(70, 90, 230),
-                format!("phase I, spectral alignment: t ≤ t_* = {t_star:.0}"),
-            ));
-        }
-        if t_1.is_finite() {
-            let from = if t_star.is_finite() { t_star } else { 0.0 };
-            panel.shades.push(shade(
-                from,
-                t_1,
-                RGBColor(240, 150, 0),
-                format!("phase II, saddle escape: t ≤ t_1 = {t_1:.0}"),
-            ));
-            panel.shades.push(shade(
-                t_1,
-                t_end,
-                RGBColor(0, 160, 80),
-                "phase III, local refinement".into(),
-            ));
-        }
+        panel.shades = phase_shades(t_star, t_1, t_end);
     }
     for (i, q) in config.spec.plot.quantities.iter().enumerate() {
         if runs.len() > 1 {
@@ -557,6 +529,58 @@ fn trajectories(config: &Config, runs: &[RunData]) -> Panel {
         ));
     }
     panel
+}
+
+/// The shaded phases of a trajectories panel from the (median) detected t_* and t_1: phase I up
+/// to t_*, phase II from t_* to t_1, phase III from t_1 on. Where t_* ≥ t_1 (large α, spectral
+/// initialization: the detector's alignment comes after t_1), there is no phase II: phase I is
+/// shaded up to t_1 and its legend says where t_* lies, so no two shades overlap.
+fn phase_shades(t_star: f64, t_1: f64, t_end: f64) -> Vec<Shade> {
+    let shade = |from: f64, to: f64, color: RGBColor, label: String| Shade {
+        from,
+        to,
+        color,
+        label,
+    };
+    let phase_1 = RGBColor(70, 90, 230);
+    let mut shades = Vec::new();
+    if t_star.is_finite() && t_1.is_finite() && t_star >= t_1 {
+        if t_1 > 0.0 {
+            shades.push(shade(
+                0.0,
+                t_1,
+                phase_1,
+                format!("phase I up to t_1 = {t_1:.0}; no phase II: t_* = {t_star:.0} ≥ t_1"),
+            ));
+        }
+    } else {
+        if t_star.is_finite() {
+            shades.push(shade(
+                0.0,
+                t_star,
+                phase_1,
+                format!("phase I, spectral alignment: t ≤ t_* = {t_star:.0}"),
+            ));
+        }
+        if t_1.is_finite() {
+            let from = if t_star.is_finite() { t_star } else { 0.0 };
+            shades.push(shade(
+                from,
+                t_1,
+                RGBColor(240, 150, 0),
+                format!("phase II, saddle escape: t ≤ t_1 = {t_1:.0}"),
+            ));
+        }
+    }
+    if t_1.is_finite() {
+        shades.push(shade(
+            t_1,
+            t_end,
+            RGBColor(0, 160, 80),
+            "phase III, local refinement".into(),
+        ));
+    }
+    shades
 }
 
 fn parameter_axis(p: Parameter) -> Axis {
@@ -983,4 +1007,42 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
         ));
     }
     panel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phase_shades;
+
+    /// (from, to) of each shade.
+    fn spans(t_star: f64, t_1: f64) -> Vec<(f64, f64)> {
+        phase_shades(t_star, t_1, 500.0)
+            .iter()
+            .map(|s| (s.from, s.to))
+            .collect()
+    }
+
+    #[test]
+    fn phases_in_order_are_shaded_one_after_another() {
+        assert_eq!(
+            spans(104.0, 198.0),
+            [(0.0, 104.0), (104.0, 198.0), (198.0, 500.0)]
+        );
+        assert_eq!(spans(f64::NAN, 198.0), [(0.0, 198.0), (198.0, 500.0)]);
+        assert_eq!(spans(104.0, f64::NAN), [(0.0, 104.0)]);
+        assert!(spans(f64::NAN, f64::NAN).is_empty());
+    }
+
+    #[test]
+    fn a_detected_t_star_after_t_1_leaves_no_inverted_or_overlapping_shade() {
+        // Before: phase I 0–42, phase II 42–16 (inverted), phase III 16–500 (overlapping phase I).
+        let shades = phase_shades(42.0, 16.0, 500.0);
+        assert_eq!(spans(42.0, 16.0), [(0.0, 16.0), (16.0, 500.0)]);
+        assert!(
+            shades[0].label.contains("no phase II: t_* = 42 ≥ t_1"),
+            "{}",
+            shades[0].label
+        );
+        // Spectral initialization: t_1 = 0, so phase III from the start.
+        assert_eq!(spans(20.0, 0.0), [(0.0, 500.0)]);
+    }
 }
