@@ -313,7 +313,15 @@ impl Progress for Reporter {
 }
 
 fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
-    Ok(experiments::load_spec(path, quick, memory_budget())?)
+    let config = experiments::load_spec(path, quick, memory_budget())?;
+    if quick && config.quick_overrides.is_empty() {
+        tell!(
+            "warning: {}: no [quick] table, so --quick runs this spec at full size (into the \
+             quick-mode results)",
+            path.display()
+        );
+    }
+    Ok(config)
 }
 
 /// Prints the estimated time of the uncached work when it exceeds a minute (and a warning above an

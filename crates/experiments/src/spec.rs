@@ -687,6 +687,11 @@ pub struct Config {
     pub file: PathBuf,
     /// Whether the `[quick]` overrides were applied.
     pub quick: bool,
+    /// With `quick`, the overrides merged, one `table.key = value` each, sorted by key (lists of
+    /// more than four values as their count); empty without `quick` or when the spec has no
+    /// `[quick]` table (it then runs at full size).
+    #[serde(skip)]
+    pub quick_overrides: Vec<String>,
     /// The spec, with `[quick]` merged in if `quick` (as written: for the manifest and the plots'
     /// options).
     pub spec: Spec,
@@ -901,8 +906,10 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
             ));
         }
     }
+    let mut quick_overrides = Vec::new();
     if quick {
         if let Some(toml::Value::Table(o)) = overrides {
+            quick_overrides = describe_overrides(&o);
             merge(&mut value, o);
         }
     }
@@ -949,7 +956,44 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
             "the experiment name `{name}` (file stem) may only use letters, digits, `_` and `-`"
         )));
     }
-    check(path, name, spec, quick)
+    let mut config = check(path, name, spec, quick)?;
+    config.quick_overrides = quick_overrides;
+    Ok(config)
+}
+
+/// `table.key = value` for each leaf of a `[quick]` table (a list of more than four values as
+/// "N values").
+fn describe_overrides(overrides: &toml::Table) -> Vec<String> {
+    fn leaves(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    leaves(&format!("{prefix}{k}."), v, out);
+                }
+            }
+            toml::Value::Array(a) if a.len() > 4 => out.push(format!(
+                "{} = {} values",
+                prefix.trim_end_matches('.'),
+                a.len()
+            )),
+            v => out.push(format!("{} = {}", prefix.trim_end_matches('.'), short(v))),
+        }
+    }
+    /// Numbers as in specs (1e-6, not 0.000001).
+    fn short(value: &toml::Value) -> String {
+        match value {
+            toml::Value::Float(f) => format!("{f:?}"),
+            toml::Value::Array(a) => {
+                format!("[{}]", a.iter().map(short).collect::<Vec<_>>().join(", "))
+            }
+            v => v.to_string(),
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in overrides {
+        leaves(&format!("{k}."), v, &mut out);
+    }
+    out
 }
 
 /// Validates a spec given as a value (as theory-checks builds them) into a [`Config`] named
@@ -963,6 +1007,7 @@ pub fn check(path: &Path, name: String, spec: Spec, quick: bool) -> Result<Confi
         name,
         file: path.to_path_buf(),
         quick,
+        quick_overrides: Vec::new(),
         grid: Grid::of(&spec),
         spec,
     })

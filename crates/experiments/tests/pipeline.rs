@@ -2146,6 +2146,61 @@ fn both_the_spec_and_its_quick_overrides_are_checked_in_either_mode() {
 }
 
 #[test]
+fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
+    let with = format!(
+        "{SMALL}[quick]\nproblem = {{ n = 10, m = 100 }}\ngd = {{ iterations = 40 }}\n\
+         [quick.sweep]\nalpha = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6]\n"
+    );
+    let config = parse(Path::new("q.toml"), &with, true).unwrap();
+    assert_eq!(
+        config.quick_overrides,
+        [
+            "gd.iterations = 40",
+            "problem.m = 100",
+            "problem.n = 10",
+            "sweep.alpha = 5 values"
+        ]
+    );
+    assert!(parse(Path::new("q.toml"), &with, false)
+        .unwrap()
+        .quick_overrides
+        .is_empty());
+    // No [quick] table: --quick runs the full spec, and says so (before: silently, under a
+    // figure title claiming reduced sizes).
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "plain", SMALL);
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            "--quick",
+            spec.to_str().unwrap(),
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        ok && stderr
+            .contains("plain.toml: no [quick] table, so --quick runs this spec at full size"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+        ],
+        tmp.path(),
+    );
+    assert!(ok && !stderr.contains("no [quick] table"), "{stderr}");
+}
+
+#[test]
 fn long_spec_names_run_through_or_are_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let text = SMALL.replace("iterations = 120", "iterations = 10");

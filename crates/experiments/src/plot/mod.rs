@@ -143,6 +143,23 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     // counting characters cannot fail
 }
 
+/// The title of a quick-mode figure: the spec's, then what `[quick]` changed (the title and
+/// caption describe the full spec), or that the spec has no `[quick]` table.
+fn quick_title(config: &Config) -> String {
+    if config.quick_overrides.is_empty() {
+        format!(
+            "{} [QUICK MODE, but the spec has no [quick] table: full sizes]",
+            config.spec.title
+        )
+    } else {
+        format!(
+            "{} [QUICK MODE: {}; title and caption describe the full spec]",
+            config.spec.title,
+            config.quick_overrides.join(", ")
+        )
+    }
+}
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     config: &Config,
@@ -153,10 +170,7 @@ fn draw<DB: DrawingBackend>(
     let caption_lines = wrap(&config.spec.caption, (w as usize / 8).max(40));
     let caption_h = 18 * caption_lines.len() as u32 + 16;
     let title = if config.quick {
-        format!(
-            "{} [QUICK MODE: reduced sizes from [quick]]",
-            config.spec.title
-        )
+        quick_title(config)
     } else {
         config.spec.title.clone()
     };
