@@ -66,34 +66,43 @@ fn shown(value: &Bound<'_, PyAny>) -> String {
 }
 
 /// A whole-number argument (a size, a count or a seed): an int that is negative or too large for
-/// its type is a ValueError, as every value out of range, where PyO3's own conversion raises
-/// OverflowError. Python's traceback names the argument ("while processing 'iterations'").
-#[derive(Clone, Copy, Debug)]
-struct Whole<T>(T);
+/// its type is a ValueError naming the argument ([`Whole::named`]), as every value out of range,
+/// where PyO3's own conversion raises OverflowError.
+#[derive(Clone, Debug)]
+struct Whole<T>(Result<T, String>);
+
+impl<T> Whole<T> {
+    /// The number, or a ValueError naming the argument: "seed = -1 is negative; …".
+    fn named(self, name: &str) -> PyResult<T> {
+        self.0.map_err(|why| value_error(format!("{name} = {why}")))
+    }
+}
 
 macro_rules! whole_from_python {
     ($t:ty) => {
         impl<'a, 'py> FromPyObject<'a, 'py> for Whole<$t> {
             type Error = PyErr;
 
+            /// An integer out of range is kept as its message (for [`Whole::named`]); anything
+            /// else that is not an integer raises pyo3's TypeError.
             fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
                 let py = obj.py();
-                obj.extract::<$t>().map(Whole).map_err(|e| {
-                    if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+                match obj.extract::<$t>() {
+                    Ok(v) => Ok(Whole(Ok(v))),
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => {
                         let shown = shown(&obj);
                         // The sign from Python (numpy's repr of -1 is "np.int64(-1)").
-                        if obj.lt(0).unwrap_or(false) {
-                            value_error(format!("{shown} is negative; allowed: a whole number ≥ 0"))
+                        Ok(Whole(Err(if obj.lt(0).unwrap_or(false) {
+                            format!("{shown} is negative; allowed: a whole number ≥ 0")
                         } else {
-                            value_error(format!(
+                            format!(
                                 "{shown} is too large; allowed: a whole number up to {}",
                                 <$t>::MAX
-                            ))
-                        }
-                    } else {
-                        e
+                            )
+                        })))
                     }
-                })
+                    Err(e) => Err(e),
+                }
             }
         }
     };
@@ -363,12 +372,28 @@ impl PyProblem {
         let spec = spec_value(&instance, &RunArgs::default());
         let config = check(Path::new("lowrank.Problem"), "python".into(), spec, false)
             .map_err(|e| value_error(in_python_words(&e.to_string())))?;
-        // The instance and its operator, before anything is allocated.
-        experiments::check_memory_budget_variable().map_err(value_error)?;
-        if let Some(limit) = experiments::memory_budget() {
-            experiments::run::check_memory(&config, limit).map_err(value_error)?;
-        }
+        // The instance and its operator, before anything is allocated (a run's buffers are
+        // checked when it is asked for).
         let point = first_point(&config)?;
+        let (n, r, m) = (point.n as u128, point.r as u128, point.m as u128);
+        let operator = experiments::run::operator_storage_bytes(&point);
+        check_fits(
+            || {
+                let m = if point.operator.is_gaussian() {
+                    format!(", m = {}", point.m)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "the instance (n = {}, r = {}{m}: its operator {}, X, V_X, XXᵀ and y)",
+                    point.n,
+                    point.r,
+                    experiments::spec::human_bytes(operator)
+                )
+            },
+            // X, V_X and the Gaussian draw behind them (n×r each), XXᵀ (n×n), y (m).
+            operator.saturating_add(8 * (3 * n * r + n * n + m)),
+        )?;
         let problem = py.detach(|| experiments::run::build_problem(&point));
         Ok(Self {
             problem: Arc::new(problem),
@@ -394,7 +419,7 @@ impl PyProblem {
     /// `noise` = σ adds ε_i ~ N(0, σ²/m). Invalid values raise ValueError with the command line's
     /// message.
     #[staticmethod]
-    #[pyo3(signature = (n, r, m, kappa=None, singular_values=None, noise=None, seed=Whole(0)),
+    #[pyo3(signature = (n, r, m, kappa=None, singular_values=None, noise=None, seed=Whole(Ok(0))),
            text_signature = "(n, r, m, kappa=None, singular_values=None, noise=None, seed=0)")]
     #[allow(clippy::too_many_arguments)]
     fn gaussian(
@@ -407,7 +432,12 @@ impl PyProblem {
         noise: Option<f64>,
         seed: Whole<u64>,
     ) -> PyResult<Self> {
-        let (n, r, m, seed) = (n.0, r.0, m.0, seed.0);
+        let (n, r, m, seed) = (
+            n.named("n")?,
+            r.named("r")?,
+            m.named("m")?,
+            seed.named("seed")?,
+        );
         Self::build(
             py,
             Instance {
@@ -435,7 +465,7 @@ impl PyProblem {
     /// "orthonormal" (X = V·diag(s)) or "gaussian_factor" (X = G/σ_1(G)). m is |Ω|.
     #[staticmethod]
     #[pyo3(signature = (n, r, p=None, observations=None, sampling="uniform", threshold=None,
-                        kappa=None, singular_values=None, truth="orthonormal", noise=None, seed=Whole(0)),
+                        kappa=None, singular_values=None, truth="orthonormal", noise=None, seed=Whole(Ok(0))),
            text_signature = "(n, r, p=None, observations=None, sampling=\"uniform\", threshold=None, \
                              kappa=None, singular_values=None, truth=\"orthonormal\", noise=None, seed=0)")]
     #[allow(clippy::too_many_arguments)]
@@ -453,7 +483,8 @@ impl PyProblem {
         noise: Option<f64>,
         seed: Whole<u64>,
     ) -> PyResult<Self> {
-        let (n, r, observations, seed) = (n.0, r.0, observations.map(|o| o.0), seed.0);
+        let (n, r, seed) = (n.named("n")?, r.named("r")?, seed.named("seed")?);
+        let observations = observations.map(|o| o.named("observations")).transpose()?;
         let sampling = match sampling {
             "uniform" => Sampling::Uniform,
             "relu" => Sampling::Relu,
@@ -623,7 +654,10 @@ impl PyProblem {
         r_prime: Whole<usize>,
         seed: Option<Whole<u64>>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let (r_prime, seed) = (r_prime.0, seed.map(|s| s.0));
+        let (r_prime, seed) = (
+            r_prime.named("r_prime")?,
+            seed.map(|s| s.named("seed")).transpose()?,
+        );
         let run = RunArgs {
             alpha,
             r_prime: Some(r_prime),
@@ -657,7 +691,7 @@ impl PyProblem {
     /// read-only copy of U_t; returning a falsy value other than None (False, numpy.False_, 0)
     /// stops the run there, and an exception it raises is raised by `run`. Ctrl-C
     /// (KeyboardInterrupt) stops the run at its next logged step and is raised. Returns a `Run`.
-    #[pyo3(signature = (u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=Whole(1000),
+    #[pyo3(signature = (u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=Whole(Ok(1000)),
                         log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false),
            text_signature = "($self, u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, \
                              iterations=1000, log_every=None, algorithm=\"gd\", lam=None, c=None, \
@@ -679,8 +713,10 @@ impl PyProblem {
         callback: Option<Py<PyAny>>,
         keep_iterates: bool,
     ) -> PyResult<PyRun> {
-        let (r_prime, seed) = (r_prime.map(|w| w.0), seed.map(|w| w.0));
-        let (iterations, log_every) = (iterations.0, log_every.map(|w| w.0));
+        let r_prime = r_prime.map(|w| w.named("r_prime")).transpose()?;
+        let seed = seed.map(|w| w.named("seed")).transpose()?;
+        let iterations = iterations.named("iterations")?;
+        let log_every = log_every.map(|w| w.named("log_every")).transpose()?;
         let u0 = u0.map(|u| real_matrix("u0", &u)).transpose()?;
         let args = RunArgs {
             alpha: alpha.unwrap_or(RunArgs::default().alpha),
