@@ -128,7 +128,15 @@ impl TempSet {
         let i = match self.privates.iter().position(|(d, _)| *d == dir) {
             Some(i) => i,
             None => {
-                let private = private_dir(&dir)?;
+                // Once more if the directory went away in between (another process's
+                // `check_writable_dir` removes what it created, when empty).
+                let private = private_dir(&dir).or_else(|e| {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(e);
+                    }
+                    std::fs::create_dir_all(&dir)?;
+                    private_dir(&dir)
+                })?;
                 self.privates.push((dir, private));
                 self.privates.len() - 1
             }
@@ -260,6 +268,25 @@ pub fn remove_stale_temps(dir: &Path) {
             }
         }
     }
+}
+
+/// [`ensure_writable_dir`], then removes again the directories it created (deepest first, each
+/// only if still empty): an output directory is checked before any work, but appears only once
+/// something is written in it (the writers create their directories), so a run that is
+/// interrupted or refused later leaves no empty directory behind.
+pub fn check_writable_dir(dir: &Path) -> std::io::Result<()> {
+    let created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    ensure_writable_dir(dir)?;
+    for d in &created {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` if needed and checks that a file can be written in it, so that a bad output

@@ -316,11 +316,14 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
         fsutil::check_output_file(p).map_err(io_at(p))?;
     }
     check_same_spec_file(config, &dir)?;
-    // The figures directory first: a refusal there leaves no empty results directories behind.
-    for d in [&figures_dir, &dir, &cache] {
-        fsutil::ensure_writable_dir(d).map_err(io_at(d))?;
+    // The figures and results directories are checked and left as they were (created when
+    // written); the cache, which every spec shares, is created.
+    for d in [&figures_dir, &dir] {
+        fsutil::check_writable_dir(d).map_err(io_at(d))?;
         fsutil::remove_stale_temps(d);
     }
+    fsutil::ensure_writable_dir(&cache).map_err(io_at(&cache))?;
+    fsutil::remove_stale_temps(&cache);
     Ok(())
 }
 
