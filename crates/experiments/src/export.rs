@@ -250,7 +250,8 @@ pub fn export_files(point: &RunPoint) -> Vec<&'static str> {
 
 /// Writes the export of `point` into `dir` as one set ([`write_set_atomic_with`]: every file is
 /// written before any is renamed, so a failure leaves the previous export whole); the output
-/// paths are checked before the run is computed. The operator files of an earlier export of the
+/// paths are checked before the run is computed, and in a directory that holds no earlier export
+/// (no `run.json`) a file of an output's name is refused, not replaced. The operator files of an earlier export of the
 /// other kind (Gaussian `A_packed.npy`, completion `Omega.npy` and `weights.npy`) are then
 /// removed. Returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -268,6 +269,21 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         check_output_file(path)?;
     }
     let earlier_export = dir.join("run.json").is_file();
+    // Files of these names in a directory no export wrote are someone else's: refused, not
+    // replaced.
+    if !earlier_export {
+        if let Some(taken) = paths.iter().find(|p| p.exists()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} already exists and this directory holds no earlier export (no run.json); \
+                     an export writes {} and would replace it: choose a new or empty directory",
+                    taken.display(),
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     let d = collect(point);
     let (operator, readme) = match &d.operator {
         ExportedOperator::Packed(a) => (vec![npy(a)], readme(README)),

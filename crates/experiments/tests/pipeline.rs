@@ -1038,6 +1038,27 @@ fn an_export_that_cannot_be_written_leaves_the_previous_one_whole() {
     let norm = |a: ndarray::Array2<f64>| a.iter().map(|v| v * v).sum::<f64>().sqrt();
     let ratio = norm(u0(&new)) / norm(u0(old));
     assert!((30.0..300.0).contains(&ratio), "‖U0‖ ratio {ratio}");
+    // A directory no export wrote (no run.json) keeps a file of an output's name: refused
+    // before any work, naming it (before, the user's README.txt was silently replaced).
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("README.txt"), "my notes").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["export"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&mine)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && e.contains("README.txt already exists and this directory holds no earlier export"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(mine.join("README.txt")).unwrap(), b"my notes");
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
 }
 
 /// D with D·P = G for a square P, by Gauss–Jordan elimination with partial pivoting on Pᵀ.
