@@ -929,7 +929,11 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
     }
     let spec: Spec = toml::Value::Table(value)
         .try_into()
-        .map_err(|e: toml::de::Error| err(spec_words(&flatten(&e.to_string()))))?;
+        .map_err(|e: toml::de::Error| {
+            // `quick` is taken out before serde sees the spec; its list of tables says so too.
+            err(spec_words(&flatten(&e.to_string()))
+                .replace("`diagnostics`, `plot`", "`diagnostics`, `plot`, `quick`"))
+        })?;
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())

@@ -852,6 +852,12 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &format!("{SMALL}[quick]\nproblem = {{ bogus = 3 }}\n"),
             &["with its [quick] overrides merged", "bogus"],
         ),
+        (
+            // The list of tables names [quick] too (it is taken out before serde reads the rest).
+            "misspelled_quick",
+            &format!("{SMALL}[quik]\ngd = {{ iterations = 10 }}\n"),
+            &["unknown field `quik`", "`diagnostics`, `plot`, `quick`"],
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     for (name, text, needles) in cases {
