@@ -867,9 +867,19 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 /// overrides merged say so.
 pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> {
     // A syntax error keeps toml's lines: the quoted line and the caret under the mistake.
-    let table: toml::Table = toml::from_str(text).map_err(|e| SpecError {
-        file: path.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        let mut message = e.to_string().trim_end().to_string();
+        // TOML's integers are 64-bit signed; say so where toml says only "too large".
+        if message.ends_with("value was too large") {
+            message.push_str(&format!(
+                "; allowed: TOML integers up to {} (2^63 − 1)",
+                i64::MAX
+            ));
+        }
+        SpecError {
+            file: path.to_path_buf(),
+            message,
+        }
     })?;
     let in_quick = |e: SpecError| SpecError {
         message: format!("with its [quick] overrides merged: {}", e.message),
@@ -1033,6 +1043,8 @@ fn spec_words(msg: &str) -> String {
         out = format!("{}expected a table{}", &out[..i], &rest[end..]);
     }
     out.replace("expected a sequence", "expected a list ([…])")
+        .replace("expected u64", "expected a whole number ≥ 0")
+        .replace("expected usize", "expected a whole number ≥ 0")
 }
 
 /// Recursively merges table `over` into `base`.

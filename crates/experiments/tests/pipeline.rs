@@ -858,6 +858,17 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &format!("{SMALL}[quik]\ngd = {{ iterations = 10 }}\n"),
             &["unknown field `quik`", "`diagnostics`, `plot`, `quick`"],
         ),
+        (
+            "negative_seed",
+            &SMALL.replace("seed = 7", "seed = -1"),
+            &["integer `-1`, expected a whole number ≥ 0 in `seeds.seed`"],
+        ),
+        (
+            // u64's largest: beyond TOML's integers (before: only "u64 value was too large").
+            "huge_seed",
+            &SMALL.replace("seed = 7", "seed = 18446744073709551615"),
+            &["allowed: TOML integers up to 9223372036854775807"],
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     for (name, text, needles) in cases {
