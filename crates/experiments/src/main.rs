@@ -1183,6 +1183,15 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     ),
                 }));
             }
+            // The JSON's path before any work (a directory there failed after the table).
+            if let Some(path) = &json {
+                experiments::fsutil::check_output_file(path).map_err(|e| {
+                    experiments::Error::Spec(spec::SpecError {
+                        file: PathBuf::from("--json"),
+                        message: e.to_string(),
+                    })
+                })?;
+            }
             let plan = experiments::shard::plan(&configs, shards);
             // Seconds at the rates of this machine, measured now (not in the JSON, which
             // depends on the specs only).

@@ -1390,7 +1390,7 @@ fn validate(spec: &Spec) -> Result<(), String> {
     )?;
     match spec.plot.kind {
         PlotKind::Trajectories if spec.plot.quantities.is_empty() => {
-            return Err("plot.quantities is empty; the trajectories figure needs at least one quantity".into())
+            return Err("plot.quantities is missing or empty; the trajectories figure needs at least one quantity, e.g. quantities = [\"test_error\"]".into())
         }
         PlotKind::ErrorVsParameter => match spec.plot.x {
             None => return Err("plot.x is missing; error_vs_parameter needs x = \"alpha\" | \"r_prime\" | \"m\" | \"kappa\" | \"step_size\" | \"sigma\" | \"p\"".into()),

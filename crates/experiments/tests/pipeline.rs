@@ -2700,6 +2700,24 @@ fn shards_merge_into_the_csvs_of_one_process_and_the_plan_is_deterministic() {
             "{bad}: {e}"
         );
     }
+    // --json onto a directory: refused before the table, naming the option.
+    std::fs::create_dir(tmp.path().join("taken")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["plan", "--json", "taken"])
+        .args(&specs)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("--json: taken exists and is a directory"),
+        "{e}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
