@@ -1018,6 +1018,14 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     out.diverged,
                     out.seconds
                 );
+                if out.runs > 0 && out.diverged == out.runs {
+                    tell!(
+                        "warning: {}: every run diverged (runs.csv: status, diverged_at), so its \
+                         figure has no final errors to draw; a smaller step size ([gd] step_size) \
+                         or scale (α) is needed",
+                        config.name
+                    );
+                }
                 if out.still_falling > 0 {
                     tell!(
                         "{}: {} ended still falling (runs.csv: end_state): {} final error{}; \

@@ -2273,6 +2273,40 @@ fn checking_the_outputs_leaves_no_empty_directories_behind() {
 }
 
 #[test]
+fn a_spec_whose_every_run_diverges_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("alpha = 1e-3", "alpha = 1.0")
+        .replace("step_size = 0.25", "step_size = 50.0");
+    let spec = write_spec(tmp.path(), "diverging", &text);
+    let args = [
+        "run",
+        spec.to_str().unwrap(),
+        "--results",
+        "res",
+        "--figures",
+        "fig",
+    ];
+    let (ok, stderr) = run_cli(&args, tmp.path());
+    assert!(
+        ok && stderr.contains("warning: diverging: every run diverged"),
+        "{stderr}"
+    );
+    // A spec whose runs converge is not warned about.
+    let spec = write_spec(tmp.path(), "small", SMALL);
+    let args = [
+        "run",
+        spec.to_str().unwrap(),
+        "--results",
+        "res",
+        "--figures",
+        "fig",
+    ];
+    let (ok, stderr) = run_cli(&args, tmp.path());
+    assert!(ok && !stderr.contains("every run diverged"), "{stderr}");
+}
+
+#[test]
 fn long_spec_names_run_through_or_are_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let text = SMALL.replace("iterations = 120", "iterations = 10");
