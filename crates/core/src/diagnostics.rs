@@ -256,17 +256,14 @@ impl PowerMethodDeparture {
     /// t_D(ε) for RIP constant δ and level ε (see the type's docs).
     ///
     /// The constant c = 8(1+δ)√min(n, r')·α³‖B‖³/(‖M‖‖U_0ᵀv_1‖) is a product of floats where it
-    /// is a normal number, and the logarithm is taken as a sum of logarithms where the product
-    /// would underflow or overflow (α³ underflows for α below about 1e-103), so t_D stays finite
-    /// and linear in ln α at any α > 0.
+    /// and the cubes α³, ‖B‖³ are normal numbers, and the logarithm is taken as a sum of
+    /// logarithms where any of them would underflow or overflow (α³ is subnormal below α ≈ 2.8e-103
+    /// and loses digits there), so t_D stays finite and linear in ln α at any α > 0.
     pub fn bound(&self, delta: f64, level: f64) -> f64 {
-        let c = 8.0
-            * (1.0 + delta)
-            * (self.min_dim as f64).sqrt()
-            * self.alpha.powi(3)
-            * self.b_norm.powi(3)
+        let (alpha3, b3) = (self.alpha.powi(3), self.b_norm.powi(3));
+        let c = 8.0 * (1.0 + delta) * (self.min_dim as f64).sqrt() * alpha3 * b3
             / (self.m_norm * self.u0_v1);
-        let ln_level_over_c = if c.is_normal() {
+        let ln_level_over_c = if c.is_normal() && alpha3.is_normal() && b3.is_normal() {
             (level / c).ln()
         } else {
             level.ln()

@@ -682,9 +682,10 @@ fn power_method_departure_bound_matches_a_dense_evaluation() {
     let have = negative.bound(0.0, 1.0);
     assert!(rel(have, want) < 1e-8, "{have} vs {want}");
     // U_0 = sα·B scales ‖U_0ᵀv_1‖ by s too, so c by s² and t_D shifts by −2 ln s/(2 ln(1 + μ‖M‖)),
-    // also where α³ underflows (s = 1e-120: α³ ≈ 1e-372) or c overflows (s = 1e110).
+    // also where α³ is subnormal while c is not (s = 1e-102: α³ ≈ 1e-318), where α³ underflows
+    // (s = 1e-120: α³ ≈ 1e-372) and where c overflows (s = 1e110).
     let den = 2.0 * (1.0 + mu * got.m_norm).ln();
-    for s in [1e-30, 1e-120, 1e-250, 1e110] {
+    for s in [1e-30, 1e-102, 1e-103, 1e-120, 1e-250, 1e110] {
         let scaled = PowerMethodDeparture {
             alpha: alpha * s,
             u0_v1: got.u0_v1 * s,
