@@ -313,15 +313,7 @@ impl Progress for Reporter {
 }
 
 fn load(path: &Path, quick: bool) -> Result<Config, experiments::Error> {
-    let config = experiments::load_spec(path, quick, memory_budget())?;
-    if quick && config.quick_overrides.is_empty() {
-        tell!(
-            "warning: {}: no [quick] table, so --quick runs this spec at full size (into the \
-             quick-mode results)",
-            path.display()
-        );
-    }
-    Ok(config)
+    Ok(experiments::load_spec(path, quick, memory_budget())?)
 }
 
 /// Prints the estimated time of the uncached work when it exceeds a minute (and a warning above an
@@ -875,6 +867,28 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 .iter()
                 .map(|p| load(p, quick))
                 .collect::<Result<Vec<_>, _>>()?;
+            // Said once, by the process the user started (not by --jobs' or a job array's).
+            if quick
+                && shard.is_none()
+                && claims.is_none()
+                && std::env::var_os(JOBS_PARENT).is_none()
+            {
+                for c in &configs {
+                    let sizes = c.quick_overrides.as_ref().map(|q| q.changes.is_empty());
+                    if sizes != Some(false) {
+                        tell!(
+                            "warning: {}: {}, so --quick runs this spec at full size (into the \
+                             quick-mode results)",
+                            c.file.display(),
+                            if sizes.is_none() {
+                                "no [quick] table"
+                            } else {
+                                "its [quick] table changes no size"
+                            }
+                        );
+                    }
+                }
+            }
             // Results are named after the spec file: two specs of one name would overwrite each
             // other's results and figures.
             for (i, a) in configs.iter().enumerate() {

@@ -687,17 +687,26 @@ pub struct Config {
     pub file: PathBuf,
     /// Whether the `[quick]` overrides were applied.
     pub quick: bool,
-    /// With `quick`, the overrides merged, one `table.key = value` each, sorted by key (lists of
-    /// more than four values as their count); empty without `quick` or when the spec has no
-    /// `[quick]` table (it then runs at full size).
+    /// With `quick`, the spec's `[quick]` table as applied (None without `quick` or without the
+    /// table: the spec then runs at full size).
     #[serde(skip)]
-    pub quick_overrides: Vec<String>,
+    pub quick_overrides: Option<QuickOverrides>,
     /// The spec, with `[quick]` merged in if `quick` (as written: for the manifest and the plots'
     /// options).
     pub spec: Spec,
     /// What the spec decided about its runs, every value resolved and checked.
     #[serde(skip)]
     pub grid: Grid,
+}
+
+/// What a spec's `[quick]` table changed, for quick-mode figure titles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuickOverrides {
+    /// One `table.key = value` per value set, sorted by key (lists of more than four values as
+    /// their count), without `title` and `caption`.
+    pub changes: Vec<String>,
+    /// Whether it sets `title` or `caption`.
+    pub retitled: bool,
 }
 
 /// The runs a validated spec describes, with nothing left to decide: each list of the grid is
@@ -916,10 +925,10 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
             ));
         }
     }
-    let mut quick_overrides = Vec::new();
+    let mut quick_overrides = None;
     if quick {
         if let Some(toml::Value::Table(o)) = overrides {
-            quick_overrides = describe_overrides(&o);
+            quick_overrides = Some(describe_overrides(&o));
             merge(&mut value, o);
         }
     }
@@ -975,9 +984,8 @@ fn parse_one(path: &Path, mut value: toml::Table, quick: bool) -> Result<Config,
     Ok(config)
 }
 
-/// `table.key = value` for each leaf of a `[quick]` table (a list of more than four values as
-/// "N values").
-fn describe_overrides(overrides: &toml::Table) -> Vec<String> {
+/// What a `[quick]` table changes ([`QuickOverrides`]).
+fn describe_overrides(overrides: &toml::Table) -> QuickOverrides {
     fn leaves(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
         match value {
             toml::Value::Table(t) => {
@@ -993,21 +1001,35 @@ fn describe_overrides(overrides: &toml::Table) -> Vec<String> {
             v => out.push(format!("{} = {}", prefix.trim_end_matches('.'), short(v))),
         }
     }
-    /// Numbers as in specs (1e-6, not 0.000001).
+    /// Numbers as specs tend to write them: 30, 0.25, 1e-2, 5e-2, 1e-6 (the shorter of the plain
+    /// and the exponent form, the exponent form at a tie; whole numbers plain).
     fn short(value: &toml::Value) -> String {
         match value {
-            toml::Value::Float(f) => format!("{f:?}"),
+            toml::Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e6 => format!("{f:.0}"),
+            toml::Value::Float(f) => {
+                let (plain, exp) = (format!("{f}"), format!("{f:e}"));
+                if exp.len() <= plain.len() {
+                    exp
+                } else {
+                    plain
+                }
+            }
             toml::Value::Array(a) => {
                 format!("[{}]", a.iter().map(short).collect::<Vec<_>>().join(", "))
             }
             v => v.to_string(),
         }
     }
-    let mut out = Vec::new();
+    let mut changes = Vec::new();
     for (k, v) in overrides {
-        leaves(&format!("{k}."), v, &mut out);
+        if k != "title" && k != "caption" {
+            leaves(&format!("{k}."), v, &mut changes);
+        }
     }
-    out
+    QuickOverrides {
+        changes,
+        retitled: overrides.contains_key("title") || overrides.contains_key("caption"),
+    }
 }
 
 /// Validates a spec given as a value (as theory-checks builds them) into a [`Config`] named
@@ -1021,7 +1043,7 @@ pub fn check(path: &Path, name: String, spec: Spec, quick: bool) -> Result<Confi
         name,
         file: path.to_path_buf(),
         quick,
-        quick_overrides: Vec::new(),
+        quick_overrides: None,
         grid: Grid::of(&spec),
         spec,
     })

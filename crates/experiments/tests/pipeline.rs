@@ -2190,8 +2190,9 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
          [quick.sweep]\nalpha = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6]\n"
     );
     let config = parse(Path::new("q.toml"), &with, true).unwrap();
+    let q = config.quick_overrides.unwrap();
     assert_eq!(
-        config.quick_overrides,
+        q.changes,
         [
             "gd.iterations = 40",
             "problem.m = 100",
@@ -2199,10 +2200,25 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
             "sweep.alpha = 5 values"
         ]
     );
+    assert!(!q.retitled);
     assert!(parse(Path::new("q.toml"), &with, false)
         .unwrap()
         .quick_overrides
-        .is_empty());
+        .is_none());
+    // Numbers as specs write them; a title set by [quick] is not listed but noted.
+    let retitled = format!(
+        "{SMALL}[quick]\ntitle = \"quick\"\ngd = {{ step_size = 0.05 }}\n\
+         sweep = {{ alpha = [1e-2, 1e-6] }}\n"
+    );
+    let q = parse(Path::new("q.toml"), &retitled, true)
+        .unwrap()
+        .quick_overrides
+        .unwrap();
+    assert_eq!(
+        q.changes,
+        ["gd.step_size = 5e-2", "sweep.alpha = [1e-2, 1e-6]"]
+    );
+    assert!(q.retitled);
     // No [quick] table: --quick runs the full spec, and says so (before: silently, under a
     // figure title claiming reduced sizes).
     let tmp = tempfile::tempdir().unwrap();
@@ -2236,6 +2252,49 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
         tmp.path(),
     );
     assert!(ok && !stderr.contains("no [quick] table"), "{stderr}");
+    // Said once with --jobs (two batches: two processes, which do not repeat it), and not by
+    // commands that do not run it.
+    let two = write_spec(
+        tmp.path(),
+        "two",
+        &SMALL.replace("seed = 7", "seed = 7\nreplicates = 2"),
+    );
+    let two = two.to_str().unwrap();
+    let (ok, stderr) = run_cli(
+        &[
+            "run",
+            "--quick",
+            "--jobs",
+            "2",
+            two,
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        ok && stderr.matches("no [quick] table").count() == 1,
+        "{stderr}"
+    );
+    for args in [
+        &["validate", "--quick", two][..],
+        &["plan", "--quick", two],
+        &[
+            "--results",
+            "res",
+            "--figures",
+            "fig",
+            "plot",
+            "--specs-dir",
+            ".",
+            "plain",
+        ],
+    ] {
+        let (_, stderr) = run_cli(args, tmp.path());
+        assert!(!stderr.contains("[quick] table"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

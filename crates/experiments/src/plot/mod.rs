@@ -143,20 +143,25 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     // counting characters cannot fail
 }
 
-/// The title of a quick-mode figure: the spec's, then what `[quick]` changed (the title and
-/// caption describe the full spec), or that the spec has no `[quick]` table.
+/// The title of a quick-mode figure: the spec's, then what `[quick]` changed and, unless it set
+/// them, that the title and caption describe the full spec; or that the spec has no `[quick]`.
 fn quick_title(config: &Config) -> String {
-    if config.quick_overrides.is_empty() {
-        format!(
-            "{} [QUICK MODE, but the spec has no [quick] table: full sizes]",
-            config.spec.title
-        )
-    } else {
-        format!(
-            "{} [QUICK MODE: {}; title and caption describe the full spec]",
-            config.spec.title,
-            config.quick_overrides.join(", ")
-        )
+    let title = &config.spec.title;
+    match &config.quick_overrides {
+        None => format!("{title} [QUICK MODE, but the spec has no [quick] table: full sizes]"),
+        Some(q) => {
+            let changes = if q.changes.is_empty() {
+                "no sizes changed by [quick]".to_string()
+            } else {
+                q.changes.join(", ")
+            };
+            let full = if q.retitled {
+                ""
+            } else {
+                "; title and caption describe the full spec"
+            };
+            format!("{title} [QUICK MODE: {changes}{full}]")
+        }
     }
 }
 
