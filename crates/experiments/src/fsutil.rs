@@ -129,7 +129,7 @@ impl TempSet {
             Some(i) => i,
             None => {
                 // Once more if the directory went away in between (another process's
-                // `check_writable_dir` removes what it created, when empty).
+                // `check_writable_dir` removes the one it created, when empty).
                 let private = private_dir(&dir).or_else(|e| {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         return Err(e);
@@ -270,21 +270,15 @@ pub fn remove_stale_temps(dir: &Path) {
     }
 }
 
-/// [`ensure_writable_dir`], then removes again the directories it created (deepest first, each
-/// only if still empty): an output directory is checked before any work, but appears only once
+/// [`ensure_writable_dir`], then removes `dir` again if it did not exist and is still empty (its
+/// parents stay): a spec's own output directory is checked before any work but appears only once
 /// something is written in it (the writers create their directories), so a run that is
-/// interrupted or refused later leaves no empty directory behind.
+/// interrupted or refused later leaves no empty directory of its own behind.
 pub fn check_writable_dir(dir: &Path) -> std::io::Result<()> {
-    let created: Vec<PathBuf> = dir
-        .ancestors()
-        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
-        .map(Path::to_path_buf)
-        .collect();
+    let existed = dir.exists();
     ensure_writable_dir(dir)?;
-    for d in &created {
-        if std::fs::remove_dir(d).is_err() {
-            break;
-        }
+    if !existed {
+        let _ = std::fs::remove_dir(dir);
     }
     Ok(())
 }
@@ -314,7 +308,16 @@ pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     // A private directory and a file in it, both removed again.
     let cannot_write =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot write in it: {e}"));
-    let private = private_dir(dir).map_err(cannot_write)?;
+    // Once more if another process's `check_writable_dir` removed it in between.
+    let private = private_dir(dir)
+        .or_else(|e| {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            std::fs::create_dir_all(dir)?;
+            private_dir(dir)
+        })
+        .map_err(cannot_write)?;
     std::fs::File::create_new(private.path().join("probe")).map_err(cannot_write)?;
     private.close()
 }

@@ -316,14 +316,15 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
         fsutil::check_output_file(p).map_err(io_at(p))?;
     }
     check_same_spec_file(config, &dir)?;
-    // The figures and results directories are checked and left as they were (created when
-    // written); the cache, which every spec shares, is created.
-    for d in [&figures_dir, &dir] {
-        fsutil::check_writable_dir(d).map_err(io_at(d))?;
+    // The figures directory first: a refusal there leaves no results directory behind. The
+    // spec's own results directory is checked and left as it was (created when written); the
+    // figures directory and the cache, which every spec shares, are created.
+    fsutil::ensure_writable_dir(&figures_dir).map_err(io_at(&figures_dir))?;
+    fsutil::check_writable_dir(&dir).map_err(io_at(&dir))?;
+    fsutil::ensure_writable_dir(&cache).map_err(io_at(&cache))?;
+    for d in [&figures_dir, &dir, &cache] {
         fsutil::remove_stale_temps(d);
     }
-    fsutil::ensure_writable_dir(&cache).map_err(io_at(&cache))?;
-    fsutil::remove_stale_temps(&cache);
     Ok(())
 }
 

@@ -2299,8 +2299,8 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
 
 #[test]
 fn checking_the_outputs_leaves_no_empty_directories_behind() {
-    // Before: the check created results/<name> (and figures/) for every spec up front, so a run
-    // interrupted or refused after it left empty directories (found by the walkthrough review).
+    // Before: the check created results/<name> for every spec up front, so a run interrupted or
+    // refused after it left empty directories (found by the walkthrough review).
     let tmp = tempfile::tempdir().unwrap();
     let first = write_spec(tmp.path(), "first", SMALL);
     let second = write_spec(tmp.path(), "second", SMALL);
@@ -2320,12 +2320,13 @@ fn checking_the_outputs_leaves_no_empty_directories_behind() {
     );
     assert!(!ok && stderr.contains("second.png"), "{stderr}");
     assert!(!tmp.path().join("res/first").exists() && !tmp.path().join("res/second").exists());
-    // The check alone creates only the shared cache; a run then creates what it writes in.
+    // The check alone creates only what specs share (the figures directory and the cache); a
+    // run then creates its results directory when it writes in it.
     let config = parse(&first, SMALL, false).unwrap();
     let l = layout(&tmp.path().join("out"));
     experiments::check_outputs(&config, &l).unwrap();
-    assert!(!l.results_dir(&config).exists() && !l.figures_dir(&config).exists());
-    assert!(l.cache_dir(&config).is_dir());
+    assert!(!l.results_dir(&config).exists());
+    assert!(l.figures_dir(&config).is_dir() && l.cache_dir(&config).is_dir());
     run_experiment(&config, &l, &Silent).unwrap();
     assert!(l.results_dir(&config).join("runs.csv").is_file());
     assert!(l.figures_dir(&config).join("first.png").is_file());
