@@ -15,8 +15,8 @@
 //! subspace L before it leaves the power method (at t ≈ ln(1/α)/ln(1+μλ_1)); at larger α it leaves
 //! first, and this detected t_* then falls in the proof's phase II and grows with ln(1/α). At still
 //! larger α (1e-2 at n = 100, r' = 10), or from spectral initialization (t_1 = 0), the detected t_*
-//! can come after t_1: σ_r(V_Xᵀ U_t) crosses its threshold while sin θ is still above τ, and no
-//! phase II is seen. The two criteria are reported as measured, never reordered.
+//! can come after t_1: σ_r(V_Xᵀ U_t) crosses its threshold before sin θ ≤ τ and the signal-to-noise
+//! criterion hold together, and no phase II is seen. The two criteria are reported as measured, never reordered.
 
 /// Thresholds of the phase-I detector (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]

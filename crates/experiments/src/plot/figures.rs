@@ -533,8 +533,9 @@ fn trajectories(config: &Config, runs: &[RunData]) -> Panel {
 
 /// The shaded phases of a trajectories panel from the (median) detected t_* and t_1: phase I up
 /// to t_*, phase II from t_* to t_1, phase III from t_1 on. Where t_* ≥ t_1 (large α, spectral
-/// initialization: the detector's alignment comes after t_1), there is no phase II: phase I is
-/// shaded up to t_1 and its legend says where t_* lies, so no two shades overlap.
+/// initialization: the detector's end of phase I comes after t_1), there is no phase II: phase I
+/// is shaded up to t_1 (if t_1 > 0) and phase III's legend says where t_* lies, so no two shades
+/// overlap.
 fn phase_shades(t_star: f64, t_1: f64, t_end: f64) -> Vec<Shade> {
     let shade = |from: f64, to: f64, color: RGBColor, label: String| Shade {
         from,
@@ -544,13 +545,14 @@ fn phase_shades(t_star: f64, t_1: f64, t_end: f64) -> Vec<Shade> {
     };
     let phase_1 = RGBColor(70, 90, 230);
     let mut shades = Vec::new();
-    if t_star.is_finite() && t_1.is_finite() && t_star >= t_1 {
+    let out_of_order = t_star.is_finite() && t_1.is_finite() && t_star >= t_1;
+    if out_of_order {
         if t_1 > 0.0 {
             shades.push(shade(
                 0.0,
                 t_1,
                 phase_1,
-                format!("phase I up to t_1 = {t_1:.0}; no phase II: t_* = {t_star:.0} ≥ t_1"),
+                format!("phase I: t ≤ t_1 = {t_1:.0}"),
             ));
         }
     } else {
@@ -577,7 +579,11 @@ fn phase_shades(t_star: f64, t_1: f64, t_end: f64) -> Vec<Shade> {
             t_1,
             t_end,
             RGBColor(0, 160, 80),
-            "phase III, local refinement".into(),
+            if out_of_order {
+                format!("phase III from t_1; no phase II: t_* = {t_star:.0} ≥ t_1")
+            } else {
+                "phase III, local refinement".into()
+            },
         ));
     }
     shades
@@ -1038,11 +1044,14 @@ mod tests {
         let shades = phase_shades(42.0, 16.0, 500.0);
         assert_eq!(spans(42.0, 16.0), [(0.0, 16.0), (16.0, 500.0)]);
         assert!(
-            shades[0].label.contains("no phase II: t_* = 42 ≥ t_1"),
+            shades[1].label.contains("no phase II: t_* = 42 ≥ t_1"),
             "{}",
-            shades[0].label
+            shades[1].label
         );
-        // Spectral initialization: t_1 = 0, so phase III from the start.
+        // Spectral initialization: t_1 = 0, so phase III from the start, and t_* still named.
         assert_eq!(spans(20.0, 0.0), [(0.0, 500.0)]);
+        assert!(phase_shades(20.0, 0.0, 500.0)[0]
+            .label
+            .contains("t_* = 20 ≥ t_1"));
     }
 }
