@@ -878,8 +878,9 @@ pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> 
     // A syntax error keeps toml's lines: the quoted line and the caret under the mistake.
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         let mut message = e.to_string().trim_end().to_string();
-        // TOML's integers are 64-bit signed; say so where toml says only "too large".
-        if message.ends_with("value was too large") {
+        // TOML's integers are 64-bit signed; say so where toml says only "too large" (up to
+        // 2^64) or "as i128, expected any valid TOML value" (beyond).
+        if message.ends_with("value was too large") || message.contains("as i128") {
             message.push_str(&format!(
                 "; allowed: TOML integers up to {} (2^63 − 1)",
                 i64::MAX
@@ -1067,6 +1068,10 @@ fn spec_words(msg: &str) -> String {
     out.replace("expected a sequence", "expected a list ([…])")
         .replace("expected u64", "expected a whole number ≥ 0")
         .replace("expected usize", "expected a whole number ≥ 0")
+        .replace(
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        )
 }
 
 /// Recursively merges table `over` into `base`.

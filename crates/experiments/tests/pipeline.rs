@@ -869,6 +869,17 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             &SMALL.replace("seed = 7", "seed = 18446744073709551615"),
             &["allowed: TOML integers up to 9223372036854775807"],
         ),
+        (
+            // Beyond u64 toml says "as i128, expected any valid TOML value".
+            "huger_seed",
+            &SMALL.replace("seed = 7", "seed = 99999999999999999999999"),
+            &["allowed: TOML integers up to 9223372036854775807"],
+        ),
+        (
+            "negative_columns",
+            &SMALL.replace("[plot]", "[plot]\ncolumns = -2"),
+            &["expected a whole number from 0 to 4294967295 in `plot.columns`"],
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     for (name, text, needles) in cases {
