@@ -223,6 +223,30 @@ pub fn run_json(point: &RunPoint) -> serde_json::Value {
     v
 }
 
+/// Whether `path` is the run.json of an export (a JSON object with a run point's seeds and sizes),
+/// not a file of that common name that someone else wrote.
+fn is_export_run_json(path: &Path) -> bool {
+    // An export's run.json is a few KB; a larger file is not one (and is not read whole).
+    let small = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() < 1 << 20);
+    small
+        && std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.as_object().cloned())
+            .is_some_and(|o| {
+                [
+                    "truth_seed",
+                    "operator_seed",
+                    "init_seed",
+                    "n",
+                    "r_prime",
+                    "alpha",
+                ]
+                .iter()
+                .all(|k| o.contains_key(*k))
+            })
+}
+
 /// The operator's files of a Gaussian-sensing export and of a completion export.
 const GAUSSIAN_OPERATOR_FILES: &[&str] = &["A_packed.npy"];
 const COMPLETION_OPERATOR_FILES: &[&str] = &["Omega.npy", "weights.npy"];
@@ -251,7 +275,7 @@ pub fn export_files(point: &RunPoint) -> Vec<&'static str> {
 /// Writes the export of `point` into `dir` as one set ([`write_set_atomic_with`]: every file is
 /// written before any is renamed, so a failure leaves the previous export whole); the output
 /// paths are checked before the run is computed, and in a directory that holds no earlier export
-/// (no `run.json`) a file of an output's name is refused, not replaced. The operator files of an earlier export of the
+/// (no export's `run.json`) a file of an output's name is refused, not replaced. The operator files of an earlier export of the
 /// other kind (Gaussian `A_packed.npy`, completion `Omega.npy` and `weights.npy`) are then
 /// removed. Returns the files written.
 pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -268,7 +292,7 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     for path in paths.iter().chain(&stale) {
         check_output_file(path)?;
     }
-    let earlier_export = dir.join("run.json").is_file();
+    let earlier_export = is_export_run_json(&dir.join("run.json"));
     // Files of these names in a directory no export wrote are someone else's: refused, not
     // replaced.
     if !earlier_export {
@@ -276,7 +300,7 @@ pub fn export(point: &RunPoint, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 format!(
-                    "{} already exists and this directory holds no earlier export (no run.json); \
+                    "{} already exists and this directory holds no earlier export (no export's run.json); \
                      an export writes {} and would replace it: choose a new or empty directory",
                     taken.display(),
                     names.join(", ")

@@ -1087,6 +1087,22 @@ fn an_export_that_cannot_be_written_leaves_the_previous_one_whole() {
     );
     assert_eq!(std::fs::read(mine.join("README.txt")).unwrap(), b"my notes");
     assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+    // A run.json of one's own does not make it an earlier export.
+    std::fs::write(mine.join("run.json"), r#"{"alpha": 1}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_experiments"))
+        .args(["export"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&mine)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(mine.join("README.txt")).unwrap(), b"my notes");
+    assert_eq!(
+        std::fs::read(mine.join("run.json")).unwrap(),
+        br#"{"alpha": 1}"#
+    );
 }
 
 /// D with D·P = G for a square P, by Gauss–Jordan elimination with partial pivoting on Pᵀ.
