@@ -1035,8 +1035,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 if out.runs > 0 && out.diverged == out.runs {
                     tell!(
                         "warning: {}: every run diverged (runs.csv: status, diverged_at), so its \
-                         figure has no final errors to draw; a smaller step size ([gd] step_size) \
-                         or scale (α) is needed",
+                         figure has no final errors to draw; a smaller step size (gd.step_size) \
+                         or initialization scale (init.alpha or sweep.alpha) is needed",
                         config.name
                     );
                 }

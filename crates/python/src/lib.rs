@@ -379,13 +379,14 @@ impl PyProblem {
         let operator = experiments::run::operator_storage_bytes(&point);
         check_fits(
             || {
-                let m = if point.operator.is_gaussian() {
-                    format!(", m = {}", point.m)
+                let (m, smaller) = if point.operator.is_gaussian() {
+                    (format!(", m = {}", point.m), "n or m")
                 } else {
-                    String::new()
+                    (String::new(), "n, p or observations")
                 };
                 format!(
-                    "the instance (n = {}, r = {}{m}: its operator {}, X, V_X, XXᵀ and y)",
+                    "the instance (n = {}, r = {}{m}: its operator {}, X, V_X, XXᵀ and y; give a \
+                     smaller {smaller})",
                     point.n,
                     point.r,
                     experiments::spec::human_bytes(operator)
@@ -1321,6 +1322,15 @@ fn run_from_state(
             COLUMNS.len()
         )));
     }
+    let u = from_numpy2(&u);
+    let iterates: Vec<Array2<f64>> = iterates.iter().map(from_numpy2).collect();
+    if let Some(bad) = iterates.iter().find(|x| x.dim() != u.dim()) {
+        return Err(PyValueError::new_err(format!(
+            "_run_from_state: an iterate has shape {:?}; it must be u's, {:?}",
+            bad.dim(),
+            u.dim()
+        )));
+    }
     Ok(PyRun {
         rows: table
             .rows()
@@ -1328,8 +1338,8 @@ fn run_from_state(
             .map(|r| std::array::from_fn(|j| r[j]))
             .collect(),
         t,
-        iterates: iterates.iter().map(from_numpy2).collect(),
-        u: from_numpy2(&u),
+        iterates,
+        u,
         status,
         stopped_at,
     })

@@ -369,7 +369,8 @@ def test_sizes_beyond_memory_raise_value_error_instead_of_aborting(monkeypatch):
     # In the call's words (before: the spec's keys, problem.n and gd.log_every, and a
     # trajectories.csv the call does not write).
     with pytest.raises(ValueError, match=r"^the instance \(n = 3000, r = 3, m = 1000000: its "
-                       r"operator 32\.75 TiB, X, V_X, XXᵀ and y\) needs .* may be used") as e:
+                       r"operator 32\.75 TiB, X, V_X, XXᵀ and y; give a smaller n or m\) needs "
+                       r".* may be used") as e:
         lowrank.Problem.gaussian(n=3000, r=3, m=1000000)
     assert "problem." not in str(e.value) and ".csv" not in str(e.value)
     with pytest.raises(ValueError, match=r"^the instance \(n = 200000, r = 3: its operator"):
@@ -506,6 +507,8 @@ def test_a_pickled_run_holds_the_same_numbers():
     f, args = kept.__reduce__()
     with pytest.raises(ValueError, match="rows has shape"):
         f(args[0][:2], *args[1:])
+    with pytest.raises(ValueError, match="an iterate has shape"):
+        f(args[0], args[1], [np.zeros((2, 2))] * len(args[2]), *args[3:])
 
 
 def test_a_batch_callback_may_run_the_problem_again():
