@@ -448,6 +448,62 @@ pub fn run_experiment(
     })
 }
 
+impl Outcome {
+    /// What a reader of the results of spec `name` should know beyond the numbers (runs that all
+    /// diverged, ended still falling or stalled, saw no entry; cache entries recomputed), one
+    /// message each: the command line prints them, the Python module warns with them.
+    pub fn notes(&self, name: &str) -> Vec<String> {
+        let counted = |n: usize| format!("{n} run{}", if n == 1 { "" } else { "s" });
+        let one = |n: usize, a: &'static str, b: &'static str| if n == 1 { a } else { b };
+        let mut notes = Vec::new();
+        if self.runs > 0 && self.diverged == self.runs {
+            notes.push(format!(
+                "warning: {name}: every run diverged (runs.csv: status, diverged_at), so its \
+                 figure has no final errors to draw; a smaller step size (gd.step_size) or \
+                 initialization scale (init.alpha or sweep.alpha) is needed"
+            ));
+        }
+        let n = self.still_falling;
+        if n > 0 {
+            notes.push(format!(
+                "{name}: {} ended still falling (runs.csv: end_state): {} final error{}; a longer \
+                 budget ([gd] iterations) is needed to read {} as such (error-against-parameter \
+                 figures draw them hollow)",
+                counted(n),
+                one(n, "its", "their"),
+                one(n, " is not a floor", "s are not floors"),
+                one(n, "it", "them"),
+            ));
+        }
+        if self.stalled > 0 {
+            notes.push(format!(
+                "{name}: {} ended stalled (runs.csv: end_state): not falling, and phase III (t_1) \
+                 never reached: a saddle or a non-global stationary point, which a longer budget \
+                 may or may not leave (error-against-parameter figures draw them hollow)",
+                counted(self.stalled),
+            ));
+        }
+        if self.unobserved > 0 {
+            notes.push(format!(
+                "{name}: {} observed no entry of XXᵀ (|Ω| = 0: runs.csv observations = 0, train \
+                 error NaN, U_t = U_0 throughout)",
+                counted(self.unobserved),
+            ));
+        }
+        let n = self.cache.rejected;
+        if n > 0 {
+            notes.push(format!(
+                "{name}: {n} cache entr{} could not be used (unreadable, e.g. written by an earlier \
+                 version, a failed checksum, or not matching {} run) and {} recomputed",
+                one(n, "y", "ies"),
+                one(n, "its", "their"),
+                one(n, "was", "were"),
+            ));
+        }
+        notes
+    }
+}
+
 /// The `experiments` command that computes the results of `config` into `layout`.
 fn rerun_command(config: &Config, layout: &Layout) -> String {
     let mut cmd = String::from("experiments");

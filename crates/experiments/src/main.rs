@@ -1032,52 +1032,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     out.diverged,
                     out.seconds
                 );
-                if out.runs > 0 && out.diverged == out.runs {
-                    tell!(
-                        "warning: {}: every run diverged (runs.csv: status, diverged_at), so its \
-                         figure has no final errors to draw; a smaller step size (gd.step_size) \
-                         or initialization scale (init.alpha or sweep.alpha) is needed",
-                        config.name
-                    );
-                }
-                if out.still_falling > 0 {
-                    tell!(
-                        "{}: {} ended still falling (runs.csv: end_state): {} final error{}; \
-                         a longer budget ([gd] iterations) is needed to read {} as such (error-against-parameter \
-                         figures draw them hollow)",
-                        config.name,
-                        counted(out.still_falling, "run", "runs"),
-                        if out.still_falling == 1 { "its" } else { "their" },
-                        if out.still_falling == 1 { " is not a floor" } else { "s are not floors" },
-                        if out.still_falling == 1 { "it" } else { "them" },
-                    );
-                }
-                if out.stalled > 0 {
-                    tell!(
-                        "{}: {} ended stalled (runs.csv: end_state): not falling, and phase III \
-                         (t_1) never reached: a saddle or a non-global stationary point, which a longer budget \
-                         may or may not leave (error-against-parameter figures draw them hollow)",
-                        config.name,
-                        counted(out.stalled, "run", "runs"),
-                    );
-                }
-                if out.unobserved > 0 {
-                    tell!(
-                        "{}: {} observed no entry of XXᵀ (|Ω| = 0: runs.csv observations = 0, train \
-                         error NaN, U_t = U_0 throughout)",
-                        config.name,
-                        counted(out.unobserved, "run", "runs"),
-                    );
-                }
-                if out.cache.rejected > 0 {
-                    tell!(
-                        "{}: {} cache entr{} could not be used (unreadable, e.g. written by an earlier version, a failed checksum, or not matching {} run) and {} recomputed",
-                        config.name,
-                        out.cache.rejected,
-                        if out.cache.rejected == 1 { "y" } else { "ies" },
-                        if out.cache.rejected == 1 { "its" } else { "their" },
-                        if out.cache.rejected == 1 { "was" } else { "were" },
-                    );
+                for note in out.notes(&config.name) {
+                    tell!("{note}");
                 }
                 for f in &out.files {
                     say!("{}", f.display());

@@ -1356,8 +1356,8 @@ impl experiments::Progress for CancelOn<'_> {
 }
 
 /// Runs a TOML spec through exactly the pipeline of `experiments run` (validation, sweep, cache,
-/// batches, CSVs, manifest, figure) and returns the paths it wrote:
-/// {"name", "runs_csv", "trajectories_csv", "manifest", "files"}. `lowrank.run_spec` wraps it and
+/// batches, CSVs, manifest, figure) and returns the paths it wrote and what the command line
+/// would tell besides: {"name", "runs_csv", "trajectories_csv", "manifest", "files", "notes"}. `lowrank.run_spec` wraps it and
 /// reads the CSVs into DataFrames.
 #[pyfunction]
 #[pyo3(signature = (path, quick=false, results="results".to_string(), figures="figures".to_string()))]
@@ -1395,6 +1395,7 @@ fn run_spec_files<'py>(
     d.set_item("runs_csv", dir.join("runs.csv"))?;
     d.set_item("trajectories_csv", dir.join("trajectories.csv"))?;
     d.set_item("manifest", dir.join("manifest.json"))?;
+    d.set_item("notes", outcome.notes(&config.name))?;
     d.set_item("files", outcome.files)?;
     Ok(d)
 }

@@ -230,9 +230,11 @@ def test_bad_parameters_raise_value_error_with_the_cli_message(tmp_path):
 def test_run_spec_dataframes_equal_the_cli_csvs(tmp_path):
     spec = ROOT / "experiments" / "three_phases.toml"
     res = lowrank.run_spec(spec, quick=True, results=tmp_path / "py", figures=tmp_path / "pyf")
-    subprocess.run([str(CLI), "--results", str(tmp_path / "cli"), "--figures",
-                    str(tmp_path / "clif"), "run", "--quick", str(spec)], check=True,
-                   capture_output=True)
+    cli = subprocess.run([str(CLI), "--results", str(tmp_path / "cli"), "--figures",
+                          str(tmp_path / "clif"), "run", "--quick", str(spec)], check=True,
+                         capture_output=True, text=True)
+    # The notes are the CLI's (here: the quick run ends still falling).
+    assert res.notes and all(n in cli.stderr.splitlines() for n in res.notes), cli.stderr
     cli_runs = pd.read_csv(tmp_path / "cli" / "quick" / "three_phases" / "runs.csv",
                            engine="c")
     cli_traj = pd.read_csv(tmp_path / "cli" / "quick" / "three_phases" / "trajectories.csv",
@@ -247,6 +249,21 @@ def test_run_spec_dataframes_equal_the_cli_csvs(tmp_path):
     assert res.name == "three_phases"
     assert len(res.runs) == 1 and res.runs["status"][0] == "completed"
     assert set(res.trajectories["quantity"]) >= {"test_error", "train_error", "sin_theta"}
+
+
+def test_run_spec_warns_what_the_cli_tells(tmp_path):
+    # Before: run_spec said nothing when every run diverged (the CLI warned).
+    spec = tmp_path / "diverging.toml"
+    text = (ROOT / "experiments" / "three_phases.toml").read_text()
+    spec.write_text(text.replace("step_size = 0.25", "step_size = 50.0")
+                    .replace("alpha = 1e-6", "alpha = 1.0"))
+    with pytest.warns(UserWarning, match="every run diverged") as caught:
+        res = lowrank.run_spec(spec, quick=True, results=tmp_path / "r", figures=tmp_path / "f")
+    assert [str(w.message) for w in caught] == res.notes
+    cli = subprocess.run([str(CLI), "--results", str(tmp_path / "c"), "--figures",
+                          str(tmp_path / "cf"), "run", "--quick", str(spec)],
+                         capture_output=True, text=True, check=True)
+    assert all(note in cli.stderr.splitlines() for note in res.notes), cli.stderr
 
 
 def test_problem_and_run_are_the_spec_instance_and_run(tmp_path):

@@ -17,6 +17,7 @@ message in the call's argument names.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -29,11 +30,13 @@ __all__ = ["Problem", "Run", "SpecResult", "run_spec"]
 class SpecResult:
     """What `run_spec` returns: the spec's `runs` (runs.csv) and `trajectories` (trajectories.csv,
     long format run, t, quantity, value) as pandas DataFrames with the CSVs' numbers, the
-    `manifest` (dict), the spec's `name` and the `files` written."""
+    `manifest` (dict), the spec's `name`, the `files` written and the `notes` the command line
+    prints besides (runs that all diverged, ended still falling or stalled, ...)."""
 
     def __init__(self, paths: dict):
         self.name: str = paths["name"]
         self.files: list = [Path(f) for f in paths["files"]]
+        self.notes: list = list(paths["notes"])
         self.runs: pd.DataFrame = pd.read_csv(paths["runs_csv"])
         self.trajectories: pd.DataFrame = pd.read_csv(paths["trajectories_csv"])
         with open(paths["manifest"], encoding="utf-8") as f:
@@ -55,5 +58,10 @@ def run_spec(path, quick: bool = False, results="results", figures="figures") ->
     a SpecResult whose DataFrames hold the same numbers as the CSVs. `quick=True` applies the
     spec's [quick] overrides. A bad spec raises ValueError with the command line's message.
     Ctrl-C stops the runs at their next logged step and raises KeyboardInterrupt without
-    writing the batch under way or any CSV; running the spec again reuses what was cached."""
-    return SpecResult(run_spec_files(str(path), quick, str(results), str(figures)))
+    writing the batch under way or any CSV; running the spec again reuses what was cached.
+    What the command line prints besides the numbers (every run diverged, runs still falling,
+    ...) is warned with `warnings.warn` and kept in `SpecResult.notes`."""
+    result = SpecResult(run_spec_files(str(path), quick, str(results), str(figures)))
+    for note in result.notes:
+        warnings.warn(note, stacklevel=2)
+    return result
