@@ -28,6 +28,7 @@ use ndarray_npy::{WritableElement, WriteNpyExt};
 
 use crate::fsutil::{check_output_file, write_set_atomic_with, FileWriter, WriteContent};
 use crate::run::{build_problem, initial_iterate};
+use crate::spec::OperatorModel;
 use crate::sweep::RunPoint;
 
 /// Everything `export` writes, in memory.
@@ -253,10 +254,11 @@ const COMPLETION_OPERATOR_FILES: &[&str] = &["Omega.npy", "weights.npy"];
 
 /// The files an export of `point` writes, in the order they are renamed into place (run.json last).
 pub fn export_files(point: &RunPoint) -> Vec<&'static str> {
-    let operator = if point.operator.is_gaussian() {
-        GAUSSIAN_OPERATOR_FILES
-    } else {
-        COMPLETION_OPERATOR_FILES
+    let operator = match point.operator {
+        OperatorModel::Gaussian => GAUSSIAN_OPERATOR_FILES,
+        OperatorModel::UniformCompletion { .. }
+        | OperatorModel::ReluCompletion { .. }
+        | OperatorModel::MatchedUniformCompletion { .. } => COMPLETION_OPERATOR_FILES,
     };
     let mut files = vec!["X.npy", "V_X.npy", "singular_values.npy"];
     files.extend(operator);

@@ -274,7 +274,7 @@ fn run_row(p: &RunPoint, r: &RunResult, th: PhaseThresholds, which: RunColumns) 
         let threshold = match p.operator {
             OperatorModel::ReluCompletion { threshold }
             | OperatorModel::MatchedUniformCompletion { threshold } => e(threshold),
-            _ => String::new(),
+            OperatorModel::Gaussian | OperatorModel::UniformCompletion { .. } => String::new(),
         };
         let (observations, incoherence) =
             r.completion.map_or((String::new(), String::new()), |c| {
@@ -283,7 +283,9 @@ fn run_row(p: &RunPoint, r: &RunResult, th: PhaseThresholds, which: RunColumns) 
         let pairs = (p.n * (p.n + 1) / 2) as f64;
         let fraction = match p.operator {
             OperatorModel::UniformCompletion { p } => e(p),
-            _ => r
+            OperatorModel::Gaussian
+            | OperatorModel::ReluCompletion { .. }
+            | OperatorModel::MatchedUniformCompletion { .. } => r
                 .completion
                 .map_or(String::new(), |c| e(c.observations as f64 / pairs)),
         };

@@ -290,7 +290,11 @@ pub fn plan_batches(points: &[RunPoint]) -> Vec<Vec<usize>> {
 pub fn most_observations(point: &RunPoint) -> usize {
     match point.operator {
         OperatorModel::UniformCompletion { p } => uniform_observation_bound(point.n, p),
-        _ => point.n * (point.n + 1) / 2,
+        // (Gaussian sensing observes no pairs; the bound N is what this returned for it before
+        // the models were listed, and no caller asks.)
+        OperatorModel::ReluCompletion { .. }
+        | OperatorModel::MatchedUniformCompletion { .. }
+        | OperatorModel::Gaussian => point.n * (point.n + 1) / 2,
     }
 }
 
@@ -308,7 +312,9 @@ pub fn uniform_observation_bound(n: usize, p: f64) -> usize {
 pub fn operator_storage_bytes(point: &RunPoint) -> u128 {
     match point.operator {
         OperatorModel::Gaussian => operator_bytes(point.n, point.m),
-        _ => {
+        OperatorModel::UniformCompletion { .. }
+        | OperatorModel::ReluCompletion { .. }
+        | OperatorModel::MatchedUniformCompletion { .. } => {
             let n = point.n as u128;
             CompletionOperator::build_bytes(point.n, most_observations(point)) + 8 * n * n
         }
@@ -319,7 +325,11 @@ pub fn operator_storage_bytes(point: &RunPoint) -> u128 {
 pub fn operator_pass_bytes(point: &RunPoint, k: usize) -> u128 {
     match point.operator {
         OperatorModel::Gaussian => DensePass::bytes(point.n, point.m, k),
-        _ => CompletionOperator::pass_bytes_for(most_observations(point), k),
+        OperatorModel::UniformCompletion { .. }
+        | OperatorModel::ReluCompletion { .. }
+        | OperatorModel::MatchedUniformCompletion { .. } => {
+            CompletionOperator::pass_bytes_for(most_observations(point), k)
+        }
     }
 }
 

@@ -99,7 +99,11 @@ pub fn run_flops(p: &RunPoint) -> f64 {
     let (n, rp) = (p.n as f64, p.r_prime as f64);
     let per_iteration = match p.operator {
         OperatorModel::Gaussian => 4.0 * p.m as f64 * n * (n + 1.0) / 2.0 + 4.0 * n * n * rp,
-        _ => completion_iteration_flops(most_observations(p), p.n, p.r_prime),
+        OperatorModel::UniformCompletion { .. }
+        | OperatorModel::ReluCompletion { .. }
+        | OperatorModel::MatchedUniformCompletion { .. } => {
+            completion_iteration_flops(most_observations(p), p.n, p.r_prime)
+        }
     };
     flops_over_run(per_iteration, p.n, p.r_prime, p.iterations, p.log_every)
 }

@@ -180,9 +180,16 @@ impl OperatorModel {
         *self == Self::Gaussian
     }
 
-    /// Whether this is matrix completion.
+    /// Whether this is matrix completion. (Here and in the other matches over the models, every
+    /// variant is listed, so that a new measurement model is a compile error at each place that
+    /// must decide about it.)
     pub fn is_completion(&self) -> bool {
-        !self.is_gaussian()
+        match self {
+            Self::Gaussian => false,
+            Self::UniformCompletion { .. }
+            | Self::ReluCompletion { .. }
+            | Self::MatchedUniformCompletion { .. } => true,
+        }
     }
 
     /// A hashable identity (for instance keys): a tag and the bits of the parameter.

@@ -131,7 +131,12 @@ impl RunPoint {
                 m: self.m,
                 seed: self.operator_seed,
             },
-            _ => OperatorKey::Instance(self.instance_key()),
+            // Each instance samples its own Ω.
+            OperatorModel::UniformCompletion { .. }
+            | OperatorModel::ReluCompletion { .. }
+            | OperatorModel::MatchedUniformCompletion { .. } => {
+                OperatorKey::Instance(self.instance_key())
+            }
         }
     }
 
