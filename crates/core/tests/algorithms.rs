@@ -287,3 +287,24 @@ fn a_run_of_width_zero_stays_at_zero() {
     );
     assert_eq!((out.status, out.u.dim()), (RunStatus::Completed, (8, 0)));
 }
+
+#[test]
+fn the_memory_checks_count_every_algorithms_workspace() {
+    // run_buffer_bytes counts 8·r'² per run for the step rule's workspace: enough for each.
+    let all = [
+        Algorithm::Gd,
+        Algorithm::scaled_gd(0.1).unwrap(),
+        Algorithm::precgd(0.5).unwrap(),
+    ];
+    let mut labels: Vec<&str> = all.iter().map(|a| a.label()).collect();
+    labels.sort_unstable();
+    let mut known = Algorithm::LABELS.to_vec();
+    known.sort_unstable();
+    assert_eq!(labels, known, "every algorithm is checked here");
+    let (n, rp) = (30usize, 7usize);
+    let loop_buffers = 8 * (3 * n * rp + n * n) as u128;
+    for a in all {
+        let counted = lowrank_core::descent::run_buffer_bytes(n, 1, rp) - loop_buffers;
+        assert!(a.workspace_bytes(rp) <= counted, "{a:?}");
+    }
+}

@@ -703,22 +703,34 @@ fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bi
         run_gradient_descent_batch, run_gradient_descent_batch_from, BatchRun, BatchState,
         Checkpointer,
     };
+    use lowrank_core::Algorithm;
     let problem = Problem::sample_gaussian(25, 2, 400, &SingularValues::Condition(2.0), 43);
     // One run diverges early, one ends early (shorter horizon): the saved state has left runs.
+    // Every algorithm resumes to the same bits: their step rules keep no state across iterations,
+    // which is what makes the saved U_t enough (a new algorithm must be added to the last rows).
+    let gd = Algorithm::Gd;
     let specs = [
-        (2, 1e-4, 0.25, 300),
-        (6, 1e-6, 0.25, 260),
-        (8, 1.0, 40.0, 300),
-        (4, 1e-2, 0.3, 80),
+        (2, 1e-4, 0.25, 300, gd),
+        (6, 1e-6, 0.25, 260, gd),
+        (8, 1.0, 40.0, 300, gd),
+        (4, 1e-2, 0.3, 80, gd),
+        (3, 1e-4, 0.25, 300, Algorithm::scaled_gd(1e-3).unwrap()),
+        (3, 1e-4, 0.25, 300, Algorithm::precgd(0.5).unwrap()),
     ];
+    let mut labels: Vec<&str> = specs.iter().map(|s| s.4.label()).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let mut all = Algorithm::LABELS.to_vec();
+    all.sort_unstable();
+    assert_eq!(labels, all, "every algorithm is resumed here");
     let inits: Vec<Array2<f64>> = specs
         .iter()
         .enumerate()
-        .map(|(i, &(rp, a, _, _))| small_random_init(25, rp, a, 60 + i as u64))
+        .map(|(i, &(rp, a, _, _, _))| small_random_init(25, rp, a, 60 + i as u64))
         .collect();
     let params: Vec<RunParams> = specs
         .iter()
-        .map(|&(_, _, mu, t)| RunParams::new(mu, t, 7))
+        .map(|&(_, _, mu, t, algorithm)| RunParams::new(mu, t, 7).with_algorithm(algorithm))
         .collect();
     type Rows = Vec<(usize, u64, Vec<u64>)>;
     let recorder = |rows: &mut Rows, s: &lowrank_core::IterationState<'_>| {
@@ -768,6 +780,8 @@ fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bi
     let state = cp.1.expect("saved at t = 120");
     assert_eq!(state.t, 120);
     assert!(state.runs[2].status.is_some() && state.runs[3].status.is_some());
+    // The preconditioned runs are still running there, so their resume is what is tested.
+    assert!(state.runs[4].status.is_none() && state.runs[5].status.is_none());
     // Observers that had seen everything before t = 120, then the rest of the batch.
     let mut resumed: Vec<Rows> = whole
         .iter()

@@ -17,7 +17,11 @@
 //! and iteration, next to the O(m·n²) operator pass.
 //!
 //! A new algorithm is a variant of [`Algorithm`] (its checked parameters) and a module with a
-//! type implementing [`StepRule`] (its state and workspace).
+//! type implementing [`StepRule`] (its workspace). A step rule must be a function of U_t, ∇f(U_t)
+//! and the [`StepContext`] only: a checkpoint ([`crate::descent::BatchState`]) saves U_t and the
+//! last observed iterate, nothing of the rule, so a rule that carried state from one iteration to
+//! the next (momentum's U_{t−1}, say) would resume with other numbers. Such a rule needs that
+//! state added to the checkpoint first (README "Extending" lists the other places).
 
 mod gd;
 mod precgd;
@@ -117,11 +121,14 @@ impl Algorithm {
     }
 
     /// Bytes of the workspace [`Algorithm::rule`] allocates for width r': none for GD, the r'×r'
-    /// matrix UᵀU + λI for the preconditioned methods (8·r'², in u128).
+    /// matrix UᵀU + λI for the preconditioned methods (8·r'², in u128). The memory checks count
+    /// the largest of these, 8·r'², for every run ([`crate::descent::run_buffer_bytes`]; tested).
     pub fn workspace_bytes(&self, r_prime: usize) -> u128 {
         match self {
             Self::Gd => 0,
-            _ => 8 * (r_prime as u128) * (r_prime as u128),
+            Self::ScaledGd { .. } | Self::PrecGd { .. } => {
+                8 * (r_prime as u128) * (r_prime as u128)
+            }
         }
     }
 }
@@ -154,7 +161,8 @@ impl StepFailure {
     }
 }
 
-/// How U moves given ∇f(U): the part of an algorithm the loop does not own.
+/// How U moves given ∇f(U): the part of an algorithm the loop does not own. Stateless across
+/// iterations (see the module docs): only its workspace persists.
 pub trait StepRule: Send {
     /// Replaces `u` by its update. `gradient` holds ∇f(U) on entry (n×r', same shape as `u`)
     /// and may be overwritten.
