@@ -80,7 +80,8 @@ enum Command {
             long,
             value_name = "H",
             default_value_t = 24.0,
-            conflicts_with = "claims"
+            conflicts_with = "claims",
+            allow_negative_numbers = true
         )]
         max_hours: f64,
     },

@@ -3506,11 +3506,17 @@ fn a_run_estimated_above_the_time_limit_is_refused_before_anything_is_created() 
         "{err}"
     );
     assert!(!tmp.path().join("r").exists() && !tmp.path().join("f").exists());
-    let (ok, err) = run_cli(&["run", "--max-hours", "0", "huge.toml"], tmp.path());
-    assert!(
-        !ok && err.contains("allowed: a positive number of hours"),
-        "{err}"
-    );
+    // 0 and a negative number alike (before, clap took -1 for an option and suggested `-- -1`,
+    // which would have made it a spec file name).
+    for hours in ["0", "-1"] {
+        let (ok, err) = run_cli(&["run", "--max-hours", hours, "huge.toml"], tmp.path());
+        assert!(
+            !ok && err.contains(&format!(
+                "--max-hours: {hours} is out of range; allowed: a positive number of hours"
+            )),
+            "{err}"
+        );
+    }
 }
 
 /// Cache entries record the threads their batch ran on (read back by `batches_done`), and an
