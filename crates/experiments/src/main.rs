@@ -59,7 +59,12 @@ enum Command {
         shard: Option<String>,
         /// Run J processes on this machine (each with 1/J of the cores) that share the batches
         /// dynamically, then write the CSVs and figures (J = 1: one process).
-        #[arg(long, value_name = "J", default_value_t = 1)]
+        #[arg(
+            long,
+            value_name = "J",
+            default_value_t = 1,
+            allow_negative_numbers = true
+        )]
         jobs: usize,
         /// Compute into the cache, writing no CSV or figure, the batches this process claims in
         /// DIR: every process given the same DIR and specs takes the next batch no other has
@@ -91,7 +96,7 @@ enum Command {
         #[arg(required = true)]
         specs: Vec<PathBuf>,
         /// Number of shards.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
         shards: usize,
         /// Also write the plan as JSON to this file.
         #[arg(long)]
@@ -146,7 +151,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Which run of the sweep (runs.csv's `run` column).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         run: usize,
         /// Apply the spec's [quick] overrides.
         #[arg(long)]

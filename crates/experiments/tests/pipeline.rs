@@ -3517,6 +3517,23 @@ fn a_run_estimated_above_the_time_limit_is_refused_before_anything_is_created() 
             "{err}"
         );
     }
+    // The whole-number options name themselves for a negative value too.
+    for (args, option) in [
+        (
+            &["run", "--jobs", "-1", "huge.toml"][..],
+            "'-1' for '--jobs <J>'",
+        ),
+        (
+            &["plan", "--shards", "-2", "huge.toml"],
+            "'-2' for '--shards <SHARDS>'",
+        ),
+    ] {
+        let (ok, err) = run_cli(args, tmp.path());
+        assert!(
+            !ok && err.contains(&format!("invalid value {option}")),
+            "{err}"
+        );
+    }
 }
 
 /// Cache entries record the threads their batch ran on (read back by `batches_done`), and an
