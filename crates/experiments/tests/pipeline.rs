@@ -63,6 +63,15 @@ fn run_cli(args: &[&str], cwd: &Path) -> (bool, String) {
     run_cli_with_memory_limit(args, cwd, None)
 }
 
+/// `experiments run <options…> <specs…> --results res --figures fig` in `cwd`.
+fn run_specs(options: &[&str], specs: &[&Path], cwd: &Path) -> (bool, String) {
+    let mut args = vec!["run"];
+    args.extend(options);
+    args.extend(specs.iter().map(|s| s.to_str().unwrap()));
+    args.extend(["--results", "res", "--figures", "fig"]);
+    run_cli(&args, cwd)
+}
+
 /// [`run_cli`] with `LOWRANK_MAX_OPERATOR_BYTES` set to `limit`, if given.
 fn run_cli_with_memory_limit(args: &[&str], cwd: &Path, limit: Option<&str>) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_experiments"));
@@ -2250,34 +2259,13 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
     // figure title claiming reduced sizes).
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "plain", SMALL);
-    let (ok, stderr) = run_cli(
-        &[
-            "run",
-            "--quick",
-            spec.to_str().unwrap(),
-            "--results",
-            "res",
-            "--figures",
-            "fig",
-        ],
-        tmp.path(),
-    );
+    let (ok, stderr) = run_specs(&["--quick"], &[&spec], tmp.path());
     assert!(
         ok && stderr
             .contains("plain.toml: no [quick] table, so --quick runs this spec at full size"),
         "{stderr}"
     );
-    let (ok, stderr) = run_cli(
-        &[
-            "run",
-            spec.to_str().unwrap(),
-            "--results",
-            "res",
-            "--figures",
-            "fig",
-        ],
-        tmp.path(),
-    );
+    let (ok, stderr) = run_specs(&[], &[&spec], tmp.path());
     assert!(ok && !stderr.contains("no [quick] table"), "{stderr}");
     // Said once with --jobs (two batches: two processes, which do not repeat it), and not by
     // commands that do not run it.
@@ -2286,21 +2274,8 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
         "two",
         &SMALL.replace("seed = 7", "seed = 7\nreplicates = 2"),
     );
+    let (ok, stderr) = run_specs(&["--quick", "--jobs", "2"], &[&two], tmp.path());
     let two = two.to_str().unwrap();
-    let (ok, stderr) = run_cli(
-        &[
-            "run",
-            "--quick",
-            "--jobs",
-            "2",
-            two,
-            "--results",
-            "res",
-            "--figures",
-            "fig",
-        ],
-        tmp.path(),
-    );
     assert!(
         ok && stderr.matches("no [quick] table").count() == 1,
         "{stderr}"
@@ -2333,18 +2308,7 @@ fn checking_the_outputs_leaves_no_empty_directories_behind() {
     let second = write_spec(tmp.path(), "second", SMALL);
     // The second spec's figure path is taken by a directory: refused after the first's check.
     std::fs::create_dir_all(tmp.path().join("fig/second.png")).unwrap();
-    let (ok, stderr) = run_cli(
-        &[
-            "run",
-            first.to_str().unwrap(),
-            second.to_str().unwrap(),
-            "--results",
-            "res",
-            "--figures",
-            "fig",
-        ],
-        tmp.path(),
-    );
+    let (ok, stderr) = run_specs(&[], &[&first, &second], tmp.path());
     assert!(!ok && stderr.contains("second.png"), "{stderr}");
     assert!(!tmp.path().join("res/first").exists() && !tmp.path().join("res/second").exists());
     // The check alone creates only what specs share (the figures directory and the cache); a
@@ -2366,30 +2330,14 @@ fn a_spec_whose_every_run_diverges_says_so() {
         .replace("alpha = 1e-3", "alpha = 1.0")
         .replace("step_size = 0.25", "step_size = 50.0");
     let spec = write_spec(tmp.path(), "diverging", &text);
-    let args = [
-        "run",
-        spec.to_str().unwrap(),
-        "--results",
-        "res",
-        "--figures",
-        "fig",
-    ];
-    let (ok, stderr) = run_cli(&args, tmp.path());
+    let (ok, stderr) = run_specs(&[], &[&spec], tmp.path());
     assert!(
         ok && stderr.contains("warning: diverging: every run diverged"),
         "{stderr}"
     );
     // A spec whose runs converge is not warned about.
     let spec = write_spec(tmp.path(), "small", SMALL);
-    let args = [
-        "run",
-        spec.to_str().unwrap(),
-        "--results",
-        "res",
-        "--figures",
-        "fig",
-    ];
-    let (ok, stderr) = run_cli(&args, tmp.path());
+    let (ok, stderr) = run_specs(&[], &[&spec], tmp.path());
     assert!(ok && !stderr.contains("every run diverged"), "{stderr}");
 }
 
