@@ -78,6 +78,22 @@ impl<T> Whole<T> {
     }
 }
 
+impl Whole<u64> {
+    /// An instance's seed (a spec's `seeds.seed`): at most 2^63 − 1, the largest integer a TOML
+    /// spec holds, so that every problem built here has a spec with the same seed.
+    fn spec_seed(self) -> PyResult<u64> {
+        let seed = self.named("seed")?;
+        if seed > i64::MAX as u64 {
+            return Err(value_error(format!(
+                "seed = {seed} is too large; allowed: a whole number up to {} (the largest a TOML \
+                 spec holds, so that the same instance can be written as a spec)",
+                i64::MAX
+            )));
+        }
+        Ok(seed)
+    }
+}
+
 macro_rules! whole_from_python {
     ($t:ty) => {
         impl<'a, 'py> FromPyObject<'a, 'py> for Whole<$t> {
@@ -437,7 +453,7 @@ impl PyProblem {
             n.named("n")?,
             r.named("r")?,
             m.named("m")?,
-            seed.named("seed")?,
+            seed.spec_seed()?,
         );
         Self::build(
             py,
@@ -484,7 +500,7 @@ impl PyProblem {
         noise: Option<f64>,
         seed: Whole<u64>,
     ) -> PyResult<Self> {
-        let (n, r, seed) = (n.named("n")?, r.named("r")?, seed.named("seed")?);
+        let (n, r, seed) = (n.named("n")?, r.named("r")?, seed.spec_seed()?);
         let observations = observations.map(|o| o.named("observations")).transpose()?;
         let sampling = match sampling {
             "uniform" => Sampling::Uniform,

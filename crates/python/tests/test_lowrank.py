@@ -450,6 +450,15 @@ def test_friendly_defaults_conversions_and_messages():
         with pytest.raises(ValueError,
                            match=f"^{name} = -\\d+ is negative; allowed: a whole number ≥ 0$"):
             call()
+    # An instance's seed is one a spec can hold (TOML integers stop at 2^63 − 1); a run's init
+    # seed, which no spec key takes, may use all of u64.
+    lowrank.Problem.gaussian(9, 2, 60, seed=2**63 - 1)
+    for build in [lambda: lowrank.Problem.gaussian(9, 2, 60, seed=2**63),
+                  lambda: lowrank.Problem.completion(9, 2, p=0.5, seed=2**64 - 1)]:
+        with pytest.raises(ValueError, match=r"^seed = \d+ is too large; allowed: a whole number "
+                           r"up to 9223372036854775807 \(the largest a TOML spec holds"):
+            build()
+    assert p.run(seed=2**64 - 1, iterations=5).status == "completed"
     with pytest.raises(ValueError,
                        match=r"^log_every = \d+ is too large; allowed: a whole number up to \d+$"):
         p.run(log_every=2**70)
