@@ -255,15 +255,17 @@ impl PowerMethodDeparture {
 
     /// t_D(ε) for RIP constant δ and level ε (see the type's docs).
     ///
-    /// The constant c = 8(1+δ)√min(n, r')·α³‖B‖³/(‖M‖‖U_0ᵀv_1‖) is a product of floats where it
-    /// and the cubes α³, ‖B‖³ are normal numbers, and the logarithm is taken as a sum of
-    /// logarithms where any of them would underflow or overflow (α³ is subnormal below α ≈ 2.8e-103
+    /// The constant c = 8(1+δ)√min(n, r')·α³‖B‖³/(‖M‖‖U_0ᵀv_1‖) is a product of floats where it,
+    /// the cubes α³, ‖B‖³, its numerator and its denominator are normal numbers, and the logarithm
+    /// is taken as a sum of logarithms where any of them would underflow or overflow (α³ is subnormal below α ≈ 2.8e-103
     /// and loses digits there), so t_D stays finite and linear in ln α at any α > 0.
     pub fn bound(&self, delta: f64, level: f64) -> f64 {
         let (alpha3, b3) = (self.alpha.powi(3), self.b_norm.powi(3));
-        let c = 8.0 * (1.0 + delta) * (self.min_dim as f64).sqrt() * alpha3 * b3
-            / (self.m_norm * self.u0_v1);
-        let ln_level_over_c = if c.is_normal() && alpha3.is_normal() && b3.is_normal() {
+        let numerator = 8.0 * (1.0 + delta) * (self.min_dim as f64).sqrt() * alpha3 * b3;
+        let denominator = self.m_norm * self.u0_v1;
+        let c = numerator / denominator;
+        let normal = [alpha3, b3, numerator, denominator, c];
+        let ln_level_over_c = if normal.iter().all(|v| v.is_normal()) {
             (level / c).ln()
         } else {
             level.ln()

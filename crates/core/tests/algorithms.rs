@@ -296,6 +296,12 @@ fn the_memory_checks_count_every_algorithms_workspace() {
         Algorithm::scaled_gd(0.1).unwrap(),
         Algorithm::precgd(0.5).unwrap(),
     ];
+    for a in &all {
+        // A new variant does not compile here until it is added to `all` (and to LABELS).
+        match a {
+            Algorithm::Gd | Algorithm::ScaledGd { .. } | Algorithm::PrecGd { .. } => {}
+        }
+    }
     let mut labels: Vec<&str> = all.iter().map(|a| a.label()).collect();
     labels.sort_unstable();
     let mut known = Algorithm::LABELS.to_vec();

@@ -717,6 +717,12 @@ fn a_batch_continued_from_its_saved_state_equals_an_uninterrupted_one_bit_for_bi
         (3, 1e-4, 0.25, 300, Algorithm::scaled_gd(1e-3).unwrap()),
         (3, 1e-4, 0.25, 300, Algorithm::precgd(0.5).unwrap()),
     ];
+    for s in &specs {
+        // A new variant does not compile here until a run of it is added to `specs`.
+        match s.4 {
+            Algorithm::Gd | Algorithm::ScaledGd { .. } | Algorithm::PrecGd { .. } => {}
+        }
+    }
     let mut labels: Vec<&str> = specs.iter().map(|s| s.4.label()).collect();
     labels.sort_unstable();
     labels.dedup();

@@ -879,20 +879,8 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 && claims.is_none()
                 && std::env::var_os(JOBS_PARENT).is_none()
             {
-                for c in &configs {
-                    let sizes = c.quick_overrides.as_ref().map(|q| q.changes.is_empty());
-                    if sizes != Some(false) {
-                        tell!(
-                            "warning: {}: {}, so --quick runs this spec at full size (into the \
-                             quick-mode results)",
-                            c.file.display(),
-                            if sizes.is_none() {
-                                "no [quick] table"
-                            } else {
-                                "its [quick] table changes no size"
-                            }
-                        );
-                    }
+                for note in configs.iter().filter_map(Config::quick_note) {
+                    tell!("{note}");
                 }
             }
             // Results are named after the spec file: two specs of one name would overwrite each
@@ -1158,6 +1146,10 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                 .iter()
                 .map(|p| load(p, quick))
                 .collect::<Result<Vec<_>, _>>()?;
+            // Before a sweep is submitted (scripts/slurm/submit.sh plans first).
+            for note in configs.iter().filter_map(Config::quick_note) {
+                tell!("{note}");
+            }
             if shards == 0 || shards > experiments::shard::MAX_SHARDS {
                 return Err(experiments::Error::Spec(spec::SpecError {
                     file: PathBuf::from("--shards"),
@@ -1311,6 +1303,9 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
             quick,
         } => {
             let config = load(&spec, quick)?;
+            if let Some(note) = config.quick_note() {
+                tell!("{note}");
+            }
             let points = experiments::sweep::expand(&config);
             let point = points.get(run).ok_or_else(|| {
                 experiments::Error::Spec(spec::SpecError {

@@ -712,8 +712,31 @@ pub struct QuickOverrides {
     /// One `table.key = value` per value set, sorted by key (lists of more than four values as
     /// their count), without `title` and `caption`.
     pub changes: Vec<String>,
-    /// Whether it sets `title` or `caption`.
-    pub retitled: bool,
+    /// Whether it sets `title`.
+    pub sets_title: bool,
+    /// Whether it sets `caption`.
+    pub sets_caption: bool,
+}
+
+impl Config {
+    /// With `quick`, a warning if the spec has no `[quick]` table or an empty one: it then runs at
+    /// full size (into the quick-mode results). Said by `run`, `plan` and `export`, and warned by
+    /// the Python module's `run_spec`.
+    pub fn quick_note(&self) -> Option<String> {
+        let why = match &self.quick_overrides {
+            _ if !self.quick => return None,
+            None => "no [quick] table",
+            Some(q) if q.changes.is_empty() && !q.sets_title && !q.sets_caption => {
+                "an empty [quick] table"
+            }
+            Some(_) => return None,
+        };
+        Some(format!(
+            "warning: {}: {why}, so --quick runs this spec at full size (into the quick-mode \
+             results)",
+            self.file.display()
+        ))
+    }
 }
 
 /// The runs a validated spec describes, with nothing left to decide: each list of the grid is
@@ -886,10 +909,11 @@ pub fn parse(path: &Path, text: &str, quick: bool) -> Result<Config, SpecError> 
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         let mut message = e.to_string().trim_end().to_string();
         // TOML's integers are 64-bit signed; say so where toml says only "too large" (up to
-        // 2^64) or "as i128, expected any valid TOML value" (beyond).
+        // 2^64) or "as i128, expected any valid TOML value" (beyond, either sign).
         if message.ends_with("value was too large") || message.contains("as i128") {
             message.push_str(&format!(
-                "; allowed: TOML integers up to {} (2^63 − 1)",
+                "; allowed: TOML integers from {} to {} (2^63 − 1)",
+                i64::MIN,
                 i64::MAX
             ));
         }
@@ -1036,7 +1060,8 @@ fn describe_overrides(overrides: &toml::Table) -> QuickOverrides {
     }
     QuickOverrides {
         changes,
-        retitled: overrides.contains_key("title") || overrides.contains_key("caption"),
+        sets_title: overrides.contains_key("title"),
+        sets_caption: overrides.contains_key("caption"),
     }
 }
 
@@ -1075,10 +1100,7 @@ fn spec_words(msg: &str) -> String {
     out.replace("expected a sequence", "expected a list ([…])")
         .replace("expected u64", "expected a whole number ≥ 0")
         .replace("expected usize", "expected a whole number ≥ 0")
-        .replace(
-            "expected u32",
-            "expected a whole number from 0 to 4294967295",
-        )
+        .replace("expected u32", "expected a whole number ≥ 0")
 }
 
 /// Recursively merges table `over` into `base`.

@@ -876,18 +876,18 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             // u64's largest: beyond TOML's integers (before: only "u64 value was too large").
             "huge_seed",
             &SMALL.replace("seed = 7", "seed = 18446744073709551615"),
-            &["allowed: TOML integers up to 9223372036854775807"],
+            &["allowed: TOML integers from -9223372036854775808 to 9223372036854775807"],
         ),
         (
             // Beyond u64 toml says "as i128, expected any valid TOML value".
             "huger_seed",
             &SMALL.replace("seed = 7", "seed = 99999999999999999999999"),
-            &["allowed: TOML integers up to 9223372036854775807"],
+            &["allowed: TOML integers from -9223372036854775808 to 9223372036854775807"],
         ),
         (
             "negative_columns",
             &SMALL.replace("[plot]", "[plot]\ncolumns = -2"),
-            &["expected a whole number from 0 to 4294967295 in `plot.columns`"],
+            &["integer `-2`, expected a whole number ≥ 0 in `plot.columns`"],
         ),
     ];
     let tmp = tempfile::tempdir().unwrap();
@@ -2236,7 +2236,7 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
             "sweep.alpha = 5 values"
         ]
     );
-    assert!(!q.retitled);
+    assert!(!q.sets_title && !q.sets_caption);
     assert!(parse(Path::new("q.toml"), &with, false)
         .unwrap()
         .quick_overrides
@@ -2254,7 +2254,7 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
         q.changes,
         ["gd.step_size = 5e-2", "sweep.alpha = [1e-2, 1e-6]"]
     );
-    assert!(q.retitled);
+    assert!(q.sets_title && !q.sets_caption);
     // No [quick] table: --quick runs the full spec, and says so (before: silently, under a
     // figure title claiming reduced sizes).
     let tmp = tempfile::tempdir().unwrap();
@@ -2267,8 +2267,8 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
     );
     let (ok, stderr) = run_specs(&[], &[&spec], tmp.path());
     assert!(ok && !stderr.contains("no [quick] table"), "{stderr}");
-    // Said once with --jobs (two batches: two processes, which do not repeat it), and not by
-    // commands that do not run it.
+    // Said once with --jobs (two batches: two processes, which do not repeat it); said by plan
+    // too (before a Slurm sweep is submitted), not by validate or plot.
     let two = write_spec(
         tmp.path(),
         "two",
@@ -2280,9 +2280,17 @@ fn quick_mode_says_what_it_changed_and_warns_when_there_is_nothing() {
         ok && stderr.matches("no [quick] table").count() == 1,
         "{stderr}"
     );
+    let (_, stderr) = run_cli(&["plan", "--quick", two], tmp.path());
+    assert!(stderr.contains("no [quick] table"), "{stderr}");
+    // An empty [quick] table is said as such.
+    let empty = write_spec(tmp.path(), "empty", &format!("{SMALL}[quick]\n"));
+    let (_, stderr) = run_cli(&["plan", "--quick", empty.to_str().unwrap()], tmp.path());
+    assert!(
+        stderr.contains("empty.toml: an empty [quick] table"),
+        "{stderr}"
+    );
     for args in [
         &["validate", "--quick", two][..],
-        &["plan", "--quick", two],
         &[
             "--results",
             "res",

@@ -398,7 +398,10 @@ impl PyProblem {
                 let (m, smaller) = if point.operator.is_gaussian() {
                     (format!(", m = {}", point.m), "n or m")
                 } else {
-                    (String::new(), "n, p or observations")
+                    (
+                        String::new(),
+                        "n (or p, observations under uniform sampling)",
+                    )
                 };
                 format!(
                     "the instance (n = {}, r = {}{m}: its operator {}, X, V_X, XXᵀ and y; give a \
@@ -1390,6 +1393,11 @@ fn run_spec_files<'py>(
     // command line refuses aborted the interpreter on its allocation).
     let config =
         experiments::load_spec(&path, quick, experiments::memory_budget()).map_err(value_error)?;
+    // Before the run, as the command line says it (a spec without [quick] runs at full size).
+    if let Some(note) = config.quick_note() {
+        let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+        PyErr::warn(py, &category, &std::ffi::CString::new(note)?, 1)?;
+    }
     let layout = Layout {
         results: PathBuf::from(results),
         figures: PathBuf::from(figures),

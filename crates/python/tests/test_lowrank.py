@@ -266,6 +266,15 @@ def test_run_spec_warns_what_the_cli_tells(tmp_path):
     assert all(note in cli.stderr.splitlines() for note in res.notes), cli.stderr
 
 
+def test_run_spec_warns_before_a_quick_run_at_full_size(tmp_path):
+    spec = tmp_path / "plain.toml"
+    text = (ROOT / "experiments" / "three_phases.toml").read_text()
+    spec.write_text(text[:text.index("[quick]")].replace("n = 100", "n = 20")
+                    .replace("m = 3000", "m = 300").replace("iterations = 800", "iterations = 40"))
+    with pytest.warns(UserWarning, match="no \\[quick\\] table, so --quick runs this spec at full"):
+        lowrank.run_spec(spec, quick=True, results=tmp_path / "r", figures=tmp_path / "f")
+
+
 def test_problem_and_run_are_the_spec_instance_and_run(tmp_path):
     # Problem.gaussian with a spec's values and seed is that spec's instance, and a run from the
     # spec's α, r' and default init seed is its run, bit for bit (three_phases at its quick size).

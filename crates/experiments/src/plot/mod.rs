@@ -151,14 +151,15 @@ fn quick_title(config: &Config) -> String {
         None => format!("{title} [QUICK MODE, but the spec has no [quick] table: full sizes]"),
         Some(q) => {
             let changes = if q.changes.is_empty() {
-                "no sizes changed by [quick]".to_string()
+                "[quick] sets no value besides the text".to_string()
             } else {
                 q.changes.join(", ")
             };
-            let full = if q.retitled {
-                ""
-            } else {
-                "; title and caption describe the full spec"
+            let full = match (q.sets_title, q.sets_caption) {
+                (false, false) => "; title and caption describe the full spec",
+                (false, true) => "; the title describes the full spec",
+                (true, false) => "; the caption describes the full spec",
+                (true, true) => "",
             };
             format!("{title} [QUICK MODE: {changes}{full}]")
         }
