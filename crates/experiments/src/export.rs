@@ -202,9 +202,11 @@ const RULES: &str = r#"  X (n x r): the truth (target X X^T); V_X (n x r): an or
 "#;
 
 /// The end of the numpy loop (the preconditioned step and the check), shared by both READMEs.
-const STEP: &str = r#"      if alg["kind"] != "gd":
+const STEP: &str = r#"      if alg["kind"] in ("scaled_gd", "precgd"):
           lam = alg["lambda"] if alg["kind"] == "scaled_gd" else alg["c"] * np.linalg.norm(res)
           G = np.linalg.solve(U.T @ U + lam * np.eye(U.shape[1]), G.T).T
+      elif alg["kind"] != "gd":
+          raise ValueError("no numpy step written for " + alg["kind"])
       U = U - mu * G
   print(np.abs(U - d["U_trajectory"][1]).max())   # ~1e-15
 "#;
