@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -565,3 +566,21 @@ def test_a_batch_callback_may_run_the_problem_again():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.parametrize("spec,run", [("three_phases_completion", 0), ("kappa_dependence", 1),
+                                      ("kappa_dependence", 4)])
+def test_the_export_readme_snippet_reproduces_the_first_logged_step(tmp_path, spec, run):
+    # The numpy snippet in an export's README.txt, run as written (Gaussian and completion
+    # operators; GD, ScaledGD and PrecGD): it prints max |U − U_1| against the exported trajectory.
+    out = tmp_path / "export"
+    subprocess.run([str(CLI), "--results", str(tmp_path / "r"), "--figures", str(tmp_path / "f"),
+                    "export", str(ROOT / "experiments" / f"{spec}.toml"), "--quick", "--out",
+                    str(out), "--run", str(run)], check=True, capture_output=True)
+    readme = (out / "README.txt").read_text().splitlines()
+    start = next(i for i, line in enumerate(readme) if line.strip().startswith("import numpy"))
+    snippet = "\n".join(line[2:] for line in readme[start:])
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=out, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) <= 1e-10, done.stdout
