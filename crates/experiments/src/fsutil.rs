@@ -97,10 +97,21 @@ fn parent_dir(path: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// A fresh private directory (mode 0700, name `.tmp-<pid>-<random>`) in `dir`, removed on drop.
+/// If `dir` went away since it was created (another process's [`check_writable_dir`] removes the
+/// one it created, when empty), it is created again and the directory made once more.
 fn private_dir(dir: &Path) -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(&format!(".tmp-{}-", std::process::id()))
-        .tempdir_in(dir)
+    let make = || {
+        tempfile::Builder::new()
+            .prefix(&format!(".tmp-{}-", std::process::id()))
+            .tempdir_in(dir)
+    };
+    make().or_else(|e| {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(e);
+        }
+        std::fs::create_dir_all(dir)?;
+        make()
+    })
 }
 
 /// Writes `bytes` to `path` atomically (a set of one, see [`write_set_atomic`]).
@@ -128,15 +139,7 @@ impl TempSet {
         let i = match self.privates.iter().position(|(d, _)| *d == dir) {
             Some(i) => i,
             None => {
-                // Once more if the directory went away in between (another process's
-                // `check_writable_dir` removes the one it created, when empty).
-                let private = private_dir(&dir).or_else(|e| {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        return Err(e);
-                    }
-                    std::fs::create_dir_all(&dir)?;
-                    private_dir(&dir)
-                })?;
+                let private = private_dir(&dir)?;
                 self.privates.push((dir, private));
                 self.privates.len() - 1
             }
@@ -308,16 +311,7 @@ pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     // A private directory and a file in it, both removed again.
     let cannot_write =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot write in it: {e}"));
-    // Once more if another process's `check_writable_dir` removed it in between.
-    let private = private_dir(dir)
-        .or_else(|e| {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(e);
-            }
-            std::fs::create_dir_all(dir)?;
-            private_dir(dir)
-        })
-        .map_err(cannot_write)?;
+    let private = private_dir(dir).map_err(cannot_write)?;
     std::fs::File::create_new(private.path().join("probe")).map_err(cannot_write)?;
     private.close()
 }

@@ -453,7 +453,7 @@ impl Outcome {
     /// diverged, ended still falling or stalled, saw no entry; cache entries recomputed), one
     /// message each: the command line prints them, the Python module warns with them.
     pub fn notes(&self, name: &str) -> Vec<String> {
-        let counted = |n: usize| format!("{n} run{}", if n == 1 { "" } else { "s" });
+        let runs = |n: usize| counted(n, "run", "runs");
         let one = |n: usize, a: &'static str, b: &'static str| if n == 1 { a } else { b };
         let mut notes = Vec::new();
         if self.runs > 0 && self.diverged == self.runs {
@@ -469,7 +469,7 @@ impl Outcome {
                 "{name}: {} ended still falling (runs.csv: end_state): {} final error{}; a longer \
                  budget ([gd] iterations) is needed to read {} as such (error-against-parameter \
                  figures draw them hollow)",
-                counted(n),
+                runs(n),
                 one(n, "its", "their"),
                 one(n, " is not a floor", "s are not floors"),
                 one(n, "it", "them"),
@@ -480,14 +480,14 @@ impl Outcome {
                 "{name}: {} ended stalled (runs.csv: end_state): not falling, and phase III (t_1) \
                  never reached: a saddle or a non-global stationary point, which a longer budget \
                  may or may not leave (error-against-parameter figures draw them hollow)",
-                counted(self.stalled),
+                runs(self.stalled),
             ));
         }
         if self.unobserved > 0 {
             notes.push(format!(
                 "{name}: {} observed no entry of XXᵀ (|Ω| = 0: runs.csv observations = 0, train \
                  error NaN, U_t = U_0 throughout)",
-                counted(self.unobserved),
+                runs(self.unobserved),
             ));
         }
         let n = self.cache.rejected;
@@ -502,6 +502,11 @@ impl Outcome {
         }
         notes
     }
+}
+
+/// "1 run", "3 runs": `count` with the word `one` or `many`.
+pub fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// The `experiments` command that computes the results of `config` into `layout`.

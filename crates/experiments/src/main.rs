@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use experiments::spec::{self, Config};
-use experiments::{memory_budget, Layout, Progress, RunPoint, RunResult};
+use experiments::{counted, memory_budget, Layout, Progress, RunPoint, RunResult};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// `println!` that ignores a closed standard output (`… | head -1`): what it prints is
@@ -1354,11 +1354,6 @@ fn human_duration(seconds: f64) -> String {
     } else {
         format!("about {:.1} h", seconds / 3600.0)
     }
-}
-
-/// "1 batch", "2 batches": `count` and the noun in the number it needs.
-fn counted(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// Sorted indices as ranges, "0-17" or "0-8,18-26", cut after `max` characters with "…".
