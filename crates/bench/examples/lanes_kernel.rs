@@ -5,10 +5,11 @@
 //!
 //! Optional NM=n,m (default: the bench's three sizes). Prints GFLOP/s of the pass (4·m·p·k flops,
 //! best of 4) for the engine (`PackedOperator::residual_and_adjoint` over `from_packed`'s ordinary
-//! pages: copies into padded buffers, then `batch_kernel::residual_and_adjoint_chunk` on four row
-//! chunks) and for the kernel alone on four chunks of the huge-page copy (`huge_pages::streamed_vec`,
-//! as `sample_gaussian` stores 𝐀), and whether the two agree bit for bit (the tiling and the
-//! pages do not enter the arithmetic).
+//! pages: copies into padded buffers that start on 64-byte lines, then
+//! `batch_kernel::residual_and_adjoint_chunk` on four row chunks) and for the kernel alone on four
+//! chunks of the huge-page copy (`huge_pages::streamed_vec`, as `sample_gaussian` stores 𝐀; its
+//! buffers aligned the same way), and whether the two agree bit for bit (the tiling, the alignment
+//! and the pages do not enter the arithmetic).
 //!
 //! The kernel was developed here; earlier versions of this file (git history) held its own copy
 //! with variants since measured and dropped: a transposed copy of 𝐀 for the adjoint (twice the
@@ -21,6 +22,12 @@ use lowrank_core::operator::{FusedWorkspace, PackedOperator, PassKernel};
 use lowrank_core::packing::packed_dim;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
+
+/// `len` entries of `buf` (which has 7 more) starting on a 64-byte boundary.
+fn line_aligned(buf: &mut [f64], len: usize) -> &mut [f64] {
+    let off = (64 - buf.as_ptr() as usize % 64) % 64 / 8;
+    &mut buf[off..off + len]
+}
 
 fn main() {
     experiments::set_blas_threads(1);
@@ -71,7 +78,9 @@ fn main() {
             }
             // The kernel alone on the huge-page copy, the engine's four row chunks.
             let ap = padded_width(k);
-            let mut wp = vec![0.0; p * ap];
+            // Padded buffers that start on a 64-byte line, as the engine's workspace does.
+            let mut wp_buf = vec![0.0; p * ap + 7];
+            let wp = line_aligned(&mut wp_buf, p * ap);
             for l in 0..p {
                 for j in 0..k {
                     wp[l * ap + j] = w[(l, j)];
@@ -79,8 +88,14 @@ fn main() {
             }
             let len = m.div_ceil(4).div_ceil(4) * 4;
             let bounds: Vec<usize> = (0..5).map(|c| (c * len).min(m)).collect();
-            let mut rp = vec![0.0; m * ap];
-            let mut gp: Vec<Vec<f64>> = (0..4).map(|_| vec![0.0; p * ap]).collect();
+            let wp = &*wp;
+            let mut rp_buf = vec![0.0; m * ap + 7];
+            let rp = line_aligned(&mut rp_buf, m * ap);
+            let mut gp_bufs: Vec<Vec<f64>> = (0..4).map(|_| vec![0.0; p * ap + 7]).collect();
+            let mut gp: Vec<&mut [f64]> = gp_bufs
+                .iter_mut()
+                .map(|b| line_aligned(b, p * ap))
+                .collect();
             let yv: Vec<f64> = (0..m * ap).map(|i| y[i / ap]).collect();
             let mut best_huge = f64::INFINITY;
             for _ in 0..4 {
@@ -99,7 +114,7 @@ fn main() {
                         let (i0, i1) = (bounds[c], bounds[c + 1]);
                         let block = &huge[i0 * p..i1 * p];
                         let yc = &yv[i0 * ap..i1 * ap];
-                        residual_and_adjoint_chunk(block, p, &wp, ap, yc, rc, gc);
+                        residual_and_adjoint_chunk(block, p, wp, ap, yc, rc, gc);
                     });
                 best_huge = best_huge.min(t.elapsed().as_secs_f64());
             }

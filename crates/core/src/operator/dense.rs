@@ -221,15 +221,15 @@ impl PackedOperator {
         } = workspace;
         // W and Y in the padded layout; the padding columns keep whatever finite values they hold
         // (each column is its own chain of operations, so they cannot touch the others).
-        let w_pad = &mut w_pad[..p * ap];
+        let w_pad = &mut w_pad.as_mut_slice()[..p * ap];
         pad_rows(w, w_pad, ap);
         let w_pad = &*w_pad;
-        let y_pad = &mut y_pad[..m * ap];
+        let y_pad = &mut y_pad.as_mut_slice()[..m * ap];
         pad_rows(y, y_pad, ap);
         let y_pad = &*y_pad;
         let packed = self.packed.as_slice().expect("standard layout");
         let mut r_parts: Vec<&mut [f64]> = Vec::with_capacity(ROW_CHUNKS);
-        let mut rest = &mut r_pad[..m * ap];
+        let mut rest = &mut r_pad.as_mut_slice()[..m * ap];
         for c in 0..ROW_CHUNKS {
             let (head, tail) = rest.split_at_mut((bounds[c + 1] - bounds[c]) * ap);
             r_parts.push(head);
@@ -245,12 +245,13 @@ impl PackedOperator {
                 ap,
                 &y_pad[rows.start * ap..rows.end * ap],
                 r,
-                &mut g[..p * ap],
+                &mut g.as_mut_slice()[..p * ap],
             );
         });
-        unpad_rows(&r_pad[..m * ap], residual, ap);
+        unpad_rows(&r_pad.as_slice()[..m * ap], residual, ap);
         // G = partial_0 + partial_1 + … in chunk order.
-        let partial = &*partial;
+        let partial: Vec<&[f64]> = partial.iter().map(LineAligned::as_slice).collect();
+        let partial = &partial;
         adjoint
             .axis_chunks_iter_mut(Axis(0), COPY_ROWS)
             .into_par_iter()
@@ -404,7 +405,8 @@ impl<'o> DensePass<'o> {
     ///   8 · ( 2·p·k + (ROW_CHUNKS + 1)·p·k̄   W and G; padded W and the chunks' partial G
     ///       + (ROW_CHUNKS + 1)·p              the single-input kernel's copy of w and partial G's
     ///       + m·(k + max(k, 2) + 2·k̄)         Y and R; padded Y and padded R
-    ///       + k·n² )                          smat(G_i) per run
+    ///       + k·n²                            smat(G_i) per run
+    ///       + 7·(ROW_CHUNKS + 3) )            the padded buffers' alignment to 64-byte lines
     /// ```
     pub fn bytes(n: usize, m: usize, k: usize) -> u128 {
         let kp = batch_kernel::padded_width_for_lanes(k, 8) as u128;
@@ -415,7 +417,8 @@ impl<'o> DensePass<'o> {
             + (chunks + 1) * p * kp
             + (chunks + 1) * p
             + m * (k + k.max(2) + 2 * kp)
-            + k * n * n)
+            + k * n * n
+            + LineAligned::SLACK as u128 * (chunks + 3))
     }
 }
 
@@ -467,12 +470,62 @@ pub const FUSED_BLOCK_ROWS: usize = batch_kernel::BLOCK_ROWS;
 /// every chunk's partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
-    w_pad: Vec<f64>,
-    r_pad: Vec<f64>,
-    y_pad: Vec<f64>,
-    partial: Vec<Vec<f64>>,
+    w_pad: LineAligned,
+    r_pad: LineAligned,
+    y_pad: LineAligned,
+    partial: Vec<LineAligned>,
     w1: Array1<f64>,
     single: Vec<Array1<f64>>,
+}
+
+/// Entries of f64 whose first one starts a 64-byte cache line, so that the batch kernel's
+/// vectors of padded rows (ap entries, a multiple of the vector width) never straddle two lines:
+/// 7 entries more than asked for, and the slice starts at the first line boundary.
+#[derive(Debug, Default)]
+struct LineAligned {
+    buf: Vec<f64>,
+    len: usize,
+}
+
+/// A copy of the aligned entries, aligned in its own buffer (a clone of `buf` could start its
+/// line at another offset and shift them).
+impl Clone for LineAligned {
+    fn clone(&self) -> Self {
+        let mut copy = Self::zeros(self.len);
+        copy.as_mut_slice().copy_from_slice(self.as_slice());
+        copy
+    }
+}
+
+impl LineAligned {
+    /// Entries of padding beyond `len`.
+    const SLACK: usize = 7;
+
+    fn zeros(len: usize) -> Self {
+        Self {
+            buf: vec![0.0; len + Self::SLACK],
+            len,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Where the aligned entries start in `buf`.
+    fn offset(&self) -> usize {
+        (64 - self.buf.as_ptr() as usize % 64) % 64 / std::mem::size_of::<f64>()
+    }
+
+    fn as_slice(&self) -> &[f64] {
+        let off = self.offset();
+        &self.buf[off..off + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [f64] {
+        let off = self.offset();
+        &mut self.buf[off..off + self.len]
+    }
 }
 
 impl FusedWorkspace {
@@ -496,10 +549,12 @@ impl FusedWorkspace {
             && self.r_pad.len() >= m * ap
             && self.y_pad.len() >= m * ap;
         if !fits {
-            self.partial = (0..ROW_CHUNKS).map(|_| vec![0.0; p * ap]).collect();
-            self.w_pad = vec![0.0; p * ap];
-            self.r_pad = vec![0.0; m * ap];
-            self.y_pad = vec![0.0; m * ap];
+            self.partial = (0..ROW_CHUNKS)
+                .map(|_| LineAligned::zeros(p * ap))
+                .collect();
+            self.w_pad = LineAligned::zeros(p * ap);
+            self.r_pad = LineAligned::zeros(m * ap);
+            self.y_pad = LineAligned::zeros(m * ap);
         }
     }
 }
@@ -810,6 +865,26 @@ fn dot4_axpy4_body_simd<S: pulp::Simd, const AXPY: bool>(
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
+
+    /// The batch workspace's buffers start on 64-byte lines, whatever the allocator returned
+    /// (small sizes from the heap, large ones from mmap at 16 bytes past a page), also in a clone,
+    /// and hold exactly the entries asked for.
+    #[test]
+    fn workspace_buffers_start_on_cache_lines() {
+        for len in [1, 8, 100, 5050 * 32, 20100 * 40] {
+            let mut buf = LineAligned::zeros(len);
+            assert_eq!(buf.as_slice().as_ptr() as usize % 64, 0, "len {len}");
+            assert_eq!(buf.as_mut_slice().len(), len);
+            buf.as_mut_slice()[len - 1] = 3.0;
+            let copy = buf.clone();
+            assert_eq!(
+                copy.as_slice().as_ptr() as usize % 64,
+                0,
+                "clone, len {len}"
+            );
+            assert_eq!(copy.as_slice()[len - 1], 3.0);
+        }
+    }
 
     /// The batch kernel gives the same bits with AVX-512 (8 lanes), AVX2 (4 lanes) and scalar
     /// fused multiply-adds, for widths that exercise one to ten vectors, every register tile shape
