@@ -466,8 +466,8 @@ pub const FUSED_BLOCK_ROWS: usize = batch_kernel::BLOCK_ROWS;
 
 /// Scratch space of [`PackedOperator::residual_and_adjoint`], allocated at first use and
 /// reused: for the batch kernel padded row-major copies of W (p×k̄), Y and R (m×k̄ each), and every
-/// row chunk's partial adjoint (p×k̄ each); for the single-input kernel a contiguous copy of w and
-/// every chunk's partial adjoint (p each).
+/// row chunk's partial adjoint (p×k̄ each), each starting on a 64-byte cache line; for the
+/// single-input kernel a contiguous copy of w and every chunk's partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
     w_pad: LineAligned,
