@@ -18,16 +18,10 @@ use std::time::Instant;
 
 use lowrank_core::operator::batch_kernel::{padded_width, residual_and_adjoint_chunk};
 use lowrank_core::operator::huge_pages::streamed_vec;
-use lowrank_core::operator::{FusedWorkspace, PackedOperator, PassKernel};
+use lowrank_core::operator::{FusedWorkspace, LineAligned, PackedOperator, PassKernel};
 use lowrank_core::packing::packed_dim;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
-
-/// `len` entries of `buf` (which has 7 more) starting on a 64-byte boundary.
-fn line_aligned(buf: &mut [f64], len: usize) -> &mut [f64] {
-    let off = (64 - buf.as_ptr() as usize % 64) % 64 / 8;
-    &mut buf[off..off + len]
-}
 
 fn main() {
     experiments::set_blas_threads(1);
@@ -79,8 +73,8 @@ fn main() {
             // The kernel alone on the huge-page copy, the engine's four row chunks.
             let ap = padded_width(k);
             // Padded buffers that start on a 64-byte line, as the engine's workspace does.
-            let mut wp_buf = vec![0.0; p * ap + 7];
-            let wp = line_aligned(&mut wp_buf, p * ap);
+            let mut wp_buf = LineAligned::zeros(p * ap);
+            let wp = wp_buf.as_mut_slice();
             for l in 0..p {
                 for j in 0..k {
                     wp[l * ap + j] = w[(l, j)];
@@ -89,13 +83,11 @@ fn main() {
             let len = m.div_ceil(4).div_ceil(4) * 4;
             let bounds: Vec<usize> = (0..5).map(|c| (c * len).min(m)).collect();
             let wp = &*wp;
-            let mut rp_buf = vec![0.0; m * ap + 7];
-            let rp = line_aligned(&mut rp_buf, m * ap);
-            let mut gp_bufs: Vec<Vec<f64>> = (0..4).map(|_| vec![0.0; p * ap + 7]).collect();
-            let mut gp: Vec<&mut [f64]> = gp_bufs
-                .iter_mut()
-                .map(|b| line_aligned(b, p * ap))
-                .collect();
+            let mut rp_buf = LineAligned::zeros(m * ap);
+            let rp = rp_buf.as_mut_slice();
+            let mut gp_bufs: Vec<LineAligned> =
+                (0..4).map(|_| LineAligned::zeros(p * ap)).collect();
+            let mut gp: Vec<&mut [f64]> = gp_bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             let yv: Vec<f64> = (0..m * ap).map(|i| y[i / ap]).collect();
             let mut best_huge = f64::INFINITY;
             for _ in 0..4 {

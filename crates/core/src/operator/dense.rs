@@ -466,7 +466,7 @@ pub const FUSED_BLOCK_ROWS: usize = batch_kernel::BLOCK_ROWS;
 
 /// Scratch space of [`PackedOperator::residual_and_adjoint`], allocated at first use and
 /// reused: for the batch kernel padded row-major copies of W (p×k̄), Y and R (m×k̄ each), and every
-/// row chunk's partial adjoint (p×k̄ each), each starting on a 64-byte cache line; for the
+/// row chunk's partial adjoint (p×k̄ each), each a [`LineAligned`] buffer; for the
 /// single-input kernel a contiguous copy of w and every chunk's partial adjoint (p each).
 #[derive(Debug, Default, Clone)]
 pub struct FusedWorkspace {
@@ -482,7 +482,7 @@ pub struct FusedWorkspace {
 /// vectors of padded rows (ap entries, a multiple of the vector width) never straddle two lines:
 /// 7 entries more than asked for, and the slice starts at the first line boundary.
 #[derive(Debug, Default)]
-struct LineAligned {
+pub struct LineAligned {
     buf: Vec<f64>,
     len: usize,
 }
@@ -501,13 +501,15 @@ impl LineAligned {
     /// Entries of padding beyond `len`.
     const SLACK: usize = 7;
 
-    fn zeros(len: usize) -> Self {
+    /// `len` zeros.
+    pub fn zeros(len: usize) -> Self {
         Self {
             buf: vec![0.0; len + Self::SLACK],
             len,
         }
     }
 
+    /// Entries (not counting the slack).
     fn len(&self) -> usize {
         self.len
     }
@@ -517,12 +519,14 @@ impl LineAligned {
         (64 - self.buf.as_ptr() as usize % 64) % 64 / std::mem::size_of::<f64>()
     }
 
-    fn as_slice(&self) -> &[f64] {
+    /// The `len` entries, starting on a line.
+    pub fn as_slice(&self) -> &[f64] {
         let off = self.offset();
         &self.buf[off..off + self.len]
     }
 
-    fn as_mut_slice(&mut self) -> &mut [f64] {
+    /// The `len` entries, starting on a line.
+    pub fn as_mut_slice(&mut self) -> &mut [f64] {
         let off = self.offset();
         &mut self.buf[off..off + self.len]
     }
