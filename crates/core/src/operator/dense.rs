@@ -250,8 +250,7 @@ impl PackedOperator {
         });
         unpad_rows(&r_pad.as_slice()[..m * ap], residual, ap);
         // G = partial_0 + partial_1 + … in chunk order.
-        let partial: Vec<&[f64]> = partial.iter().map(LineAligned::as_slice).collect();
-        let partial = &partial;
+        let partial: [&[f64]; ROW_CHUNKS] = std::array::from_fn(|c| partial[c].as_slice());
         adjoint
             .axis_chunks_iter_mut(Axis(0), COPY_ROWS)
             .into_par_iter()
