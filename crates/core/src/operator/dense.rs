@@ -857,8 +857,11 @@ fn dot4_axpy4_body_simd<S: pulp::Simd, const AXPY: bool>(
     let mut acc = [zero; 4];
     let prefetch = Prefetch::new();
     for l in 0..body {
-        for row in rows {
-            prefetch.line(row.as_ptr().wrapping_add(4 * l + PREFETCH_AHEAD));
+        // One prefetch per row and 64-byte line: every other step of four entries.
+        if l % 2 == 0 {
+            for row in rows {
+                prefetch.line(row.as_ptr().wrapping_add(4 * l + PREFETCH_AHEAD));
+            }
         }
         let wl: S::f64s = cast(w4[l]);
         for q in 0..4 {
