@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
+use lowrank_core::operator::{Prefetch, PREFETCH_AHEAD};
 use lowrank_core::packing::{packed_dim, smat_into, svec_into};
 use lowrank_core::{
     small_random_init, Algorithm, Control, IterationState, Observer, Problem, RunParams,
@@ -144,7 +145,7 @@ struct Row {
 struct InstanceLimits {
     instance: String,
     rounds: usize,
-    /// Summing 1 GiB on all cores (GB/s): best and worst round.
+    /// Summing 1 GiB on all cores ([`sum_streams`]; GB/s): best and worst round.
     sum_gb_s: [f64; 2],
     /// BLAS GEMV over 400 MB on all cores (GB/s): best and worst round.
     gemv_gb_s: [f64; 2],
@@ -395,18 +396,31 @@ fn max_of(v: &[f64]) -> f64 {
     v.iter().copied().fold(0.0, f64::max)
 }
 
-/// Sum with eight independent accumulators, so the loop vectorizes and is bound by memory reads.
-fn sum_lanes(c: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    for ch in c.chunks_exact(8) {
-        for k in 0..8 {
-            acc[k] += ch[k];
+/// Sum of `c` read as four streams, the way the single-input kernel reads its four rows: the
+/// four contiguous quarters of `c` in steps of eight entries, each prefetched `PREFETCH_AHEAD`
+/// entries ahead once per 64-byte line, with eight accumulators per stream. That reads faster than
+/// one stream without prefetches, from main memory and more so from a buffer that partly stays in
+/// cache, so a limit measured with one plain stream was not one (bench/README.md, twelfth
+/// session).
+fn sum_streams(c: &[f64]) -> f64 {
+    let prefetch = Prefetch::new();
+    let len = c.len() / 32 * 8;
+    let parts: [&[f64]; 4] = std::array::from_fn(|q| &c[q * len..(q + 1) * len]);
+    let mut acc = [[0.0f64; 8]; 4];
+    for l in (0..len).step_by(8) {
+        for q in 0..4 {
+            prefetch.line(parts[q].as_ptr().wrapping_add(l + PREFETCH_AHEAD));
+            let x = &parts[q][l..l + 8];
+            for e in 0..8 {
+                acc[q][e] += x[e];
+            }
         }
     }
-    acc.iter().sum::<f64>() + c.chunks_exact(8).remainder().iter().sum::<f64>()
+    acc.iter().flatten().sum::<f64>() + c[4 * len..].iter().sum::<f64>()
 }
 
-/// Read bandwidth probe: sums 1 GiB of f64 on a number of threads.
+/// Read bandwidth probe: sums 1 GiB of f64 on a number of threads ([`sum_streams`] on each
+/// thread's part).
 struct SumProbe(Vec<f64>);
 
 impl SumProbe {
@@ -433,7 +447,7 @@ impl SumProbe {
                     let hs: Vec<_> = self
                         .0
                         .chunks(chunk)
-                        .map(|c| s.spawn(move || sum_lanes(c)))
+                        .map(|c| s.spawn(move || sum_streams(c)))
                         .collect();
                     hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
                 });
@@ -1510,4 +1524,19 @@ fn memory_cases(small_only: bool) -> Vec<(usize, usize, usize, usize)> {
         cases.push((200, 10000, 32, 20));
     }
     cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream probe reads every entry once: its sum equals the plain sum (integer values, so
+    /// exact) for lengths with and without a remainder past the four quarters.
+    #[test]
+    fn stream_probe_reads_every_entry_once() {
+        for len in [0, 1, 31, 32, 33, 1000, 4099] {
+            let c: Vec<f64> = (0..len).map(|i| (i % 97) as f64).collect();
+            assert_eq!(sum_streams(&c), c.iter().sum::<f64>(), "len {len}");
+        }
+    }
 }

@@ -805,16 +805,18 @@ fn dot4_axpy4_body_lanes<const AXPY: bool>(
 pub const PREFETCH_AHEAD: usize = 256;
 
 /// A software prefetch into L1 (x86-64; a no-op elsewhere). Prefetching reads nothing into the
-/// program and never faults, so any address (even past the end of a row) may be asked for.
+/// program and never faults, so any address (even past the end of a row) may be asked for. Public
+/// for the bench, whose read-bandwidth probe reads the way the single-input kernel does.
 #[derive(Clone, Copy)]
-pub(super) struct Prefetch {
+pub struct Prefetch {
     #[cfg(target_arch = "x86_64")]
     sse: Option<pulp::core_arch::x86::Sse>,
 }
 
 impl Prefetch {
+    /// The prefetch of this CPU (SSE on x86-64).
     #[inline(always)]
-    pub(super) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             #[cfg(target_arch = "x86_64")]
             sse: pulp::core_arch::x86::Sse::try_new(),
@@ -823,13 +825,19 @@ impl Prefetch {
 
     /// Asks for the cache line holding `ptr`.
     #[inline(always)]
-    pub(super) fn line(self, ptr: *const f64) {
+    pub fn line(self, ptr: *const f64) {
         #[cfg(target_arch = "x86_64")]
         if let Some(sse) = self.sse {
             sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = ptr;
+    }
+}
+
+impl Default for Prefetch {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

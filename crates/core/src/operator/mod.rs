@@ -23,8 +23,8 @@ pub mod huge_pages;
 
 pub use completion::{CompletionOperator, CompletionPass};
 pub use dense::{
-    operator_bytes, DensePass, FusedWorkspace, LineAligned, PackedOperator, FUSED_BLOCK_ROWS,
-    PREFETCH_AHEAD, ROW_CHUNKS,
+    operator_bytes, DensePass, FusedWorkspace, LineAligned, PackedOperator, Prefetch,
+    FUSED_BLOCK_ROWS, PREFETCH_AHEAD, ROW_CHUNKS,
 };
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
