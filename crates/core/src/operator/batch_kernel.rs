@@ -192,8 +192,13 @@ pub(crate) fn chunk<S: Simd>(
     assert_eq!(g.len(), p * ap, "g must be p×ap");
     let nv = ap / lanes;
     let slice = slice_len(ap, lanes);
-    r.fill(0.0);
-    g.fill(0.0);
+    // No zeroing of R and G first: the tiles of the first slice (R) and of the first rows (G)
+    // start their sums from +0 in registers, which gives the same bits as loading stored zeros.
+    // Without rows or without a slice no tile runs, so the sums are the empty ones.
+    if c == 0 || p == 0 {
+        r.fill(0.0);
+        g.fill(0.0);
+    }
     for i0 in (0..c).step_by(BLOCK_ROWS) {
         let i1 = (i0 + BLOCK_ROWS).min(c);
         let rb = &mut r[i0 * ap..i1 * ap];
@@ -211,7 +216,14 @@ pub(crate) fn chunk<S: Simd>(
                 while v0 < nv {
                     let nvp = (nv - v0).min(nv_max(lanes));
                     let off = v0 * lanes;
-                    tile!(forward, simd, mi, nvp, rows, (next, ws, ap, off, rt));
+                    tile!(
+                        forward,
+                        simd,
+                        mi,
+                        nvp,
+                        rows,
+                        (next, ws, ap, off, rt, l0 == 0)
+                    );
                     v0 += nvp;
                 }
                 i += mi;
@@ -239,7 +251,11 @@ pub(crate) fn chunk<S: Simd>(
                 while v0 < nv {
                     let nvp = (nv - v0).min(nv_max(lanes));
                     let off = v0 * lanes;
-                    tile!(adjoint, simd, mi, nvp, rows, (next, rt, ap, off, gs));
+                    if i == 0 {
+                        tile!(adjoint_first, simd, mi, nvp, rows, (next, rt, ap, off, gs));
+                    } else {
+                        tile!(adjoint, simd, mi, nvp, rows, (next, rt, ap, off, gs));
+                    }
                     v0 += nvp;
                 }
                 i += mi;
@@ -292,7 +308,9 @@ fn load_tile<S: Simd, const M: usize, const NV: usize>(
 }
 
 /// One register tile of the forward: R[q, off..off + NV·L] += Σ_t rows[q][t] · ws[t, off..] over
-/// the slice (t in order), for the M rows whose R rows are `rt` (M·ap entries).
+/// the slice (t in order), for the M rows whose R rows are `rt` (M·ap entries); with `first` (the
+/// first slice) the sums start from +0 instead of R's stored values.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward<S: Simd, const M: usize, const NV: usize>(
     simd: S,
@@ -302,12 +320,18 @@ fn forward<S: Simd, const M: usize, const NV: usize>(
     ap: usize,
     off: usize,
     rt: &mut [f64],
+    first: bool,
 ) {
     let lanes = S::F64_LANES;
     let len = ws.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
+    assert!(off + NV * lanes <= ap && rt.len() >= M * ap);
     let prefetch = Prefetch::new();
-    let mut acc = load_tile::<S, M, NV>(simd, rt, ap, off);
+    let mut acc = if first {
+        [[simd.splat_f64s(0.0); NV]; M]
+    } else {
+        load_tile::<S, M, NV>(simd, rt, ap, off)
+    };
     let ptrs = rows.map(|row| row.as_ptr());
     let wp = ws.as_ptr().wrapping_add(off);
     let mut t8 = 0;
@@ -348,6 +372,35 @@ fn adjoint<S: Simd, const M: usize, const NV: usize>(
     off: usize,
     gs: &mut [f64],
 ) {
+    adjoint_tile::<S, M, NV, false>(simd, rows, next, rt, ap, off, gs);
+}
+
+/// [`adjoint`] for the chunk's first rows: G[t, off..off + NV·L] = Σ_q rows[q][t] · R[q, off..],
+/// the sums started from +0 instead of G's stored values (which may be anything).
+#[inline(always)]
+fn adjoint_first<S: Simd, const M: usize, const NV: usize>(
+    simd: S,
+    rows: [&[f64]; M],
+    next: Next,
+    rt: &[f64],
+    ap: usize,
+    off: usize,
+    gs: &mut [f64],
+) {
+    adjoint_tile::<S, M, NV, true>(simd, rows, next, rt, ap, off, gs);
+}
+
+/// [`adjoint`] (FIRST = false) and [`adjoint_first`] (FIRST = true).
+#[inline(always)]
+fn adjoint_tile<S: Simd, const M: usize, const NV: usize, const FIRST: bool>(
+    simd: S,
+    rows: [&[f64]; M],
+    next: Next,
+    rt: &[f64],
+    ap: usize,
+    off: usize,
+    gs: &mut [f64],
+) {
     let len = gs.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
     let prefetch = Prefetch::new();
@@ -362,8 +415,11 @@ fn adjoint<S: Simd, const M: usize, const NV: usize>(
             let gt = gp.wrapping_add(t * ap) as *mut S::f64s;
             // SAFETY: t < len, so row t of `gs` holds ap ≥ off + NV·lanes entries from gp; every
             // row of 𝐀 has ≥ len entries (asserted above).
-            let mut acc: [S::f64s; NV] =
-                std::array::from_fn(|v| unsafe { gt.add(v).read_unaligned() });
+            let mut acc: [S::f64s; NV] = if FIRST {
+                [simd.splat_f64s(0.0); NV]
+            } else {
+                std::array::from_fn(|v| unsafe { gt.add(v).read_unaligned() })
+            };
             for q in 0..M {
                 // SAFETY: as above.
                 let s = simd.splat_f64s(unsafe { *ptrs[q].add(t) });

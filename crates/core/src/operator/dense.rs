@@ -934,8 +934,10 @@ mod tests {
                 .collect();
             // Each run its own data (row-major m×ap).
             let y: Vec<f64> = (0..m * ap).map(|i| (i as f64 * 0.37).sin()).collect();
+            // R and G start as NaN: the kernel must overwrite every entry (it does not zero them
+            // first; the engine reuses its buffers from pass to pass).
             let run = |f: &dyn Fn(&mut [f64], &mut [f64])| {
-                let (mut r, mut g) = (vec![0.0; m * ap], vec![0.0; p * ap]);
+                let (mut r, mut g) = (vec![f64::NAN; m * ap], vec![f64::NAN; p * ap]);
                 f(&mut r, &mut g);
                 (r, g)
             };
