@@ -194,8 +194,8 @@ pub(crate) fn chunk<S: Simd>(
     let slice = slice_len(ap, lanes);
     // No zeroing of R and G first: the tiles of the first slice (R) and of the first rows (G)
     // start their sums from +0 in registers, which gives the same bits as loading stored zeros.
-    // Without rows or without a slice no tile runs, so the sums are the empty ones.
-    if c == 0 || p == 0 {
+    // Without rows (also the only case with p = 0) no tile runs, so the sums are the empty ones.
+    if c == 0 {
         r.fill(0.0);
         g.fill(0.0);
     }
@@ -403,6 +403,7 @@ fn adjoint_tile<S: Simd, const M: usize, const NV: usize, const FIRST: bool>(
 ) {
     let len = gs.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
+    assert!(off + NV * S::F64_LANES <= ap);
     let prefetch = Prefetch::new();
     let rv = load_tile::<S, M, NV>(simd, rt, ap, off);
     let ptrs = rows.map(|row| row.as_ptr());

@@ -943,6 +943,10 @@ mod tests {
             };
             let scalar = run(&|r, g| chunk(pulp::Scalar::new(), &block, p, &w, ap, &y, r, g));
             assert!(scalar.1.iter().any(|&v| v != 0.0));
+            assert!(
+                scalar.0.iter().chain(&scalar.1).all(|v| v.is_finite()),
+                "an entry of R or G left unwritten at a = {a}"
+            );
             // The scalar kernel is the definition: one fused multiply-add per term, in order.
             for (i, ri) in scalar.0.chunks_exact(ap).enumerate().step_by(37) {
                 for (j, &rij) in ri.iter().enumerate() {
@@ -977,8 +981,8 @@ mod tests {
     }
 
     /// The single-input kernel gives the same bits with the instruction set `residual_and_adjoint`
-    /// uses (AVX2 where the CPU has it), with the widest one the CPU has (AVX-512 here) and with
-    /// pulp's portable fallback.
+    /// uses (AVX2 where the CPU has it), with the widest one the CPU has (AVX-512 where it has it)
+    /// and with pulp's portable fallback.
     #[test]
     fn single_kernel_bits_do_not_depend_on_the_instruction_set() {
         let (n, m) = (13, 37); // p = 91: both kernels' tails (p mod 4, m mod 4) are exercised
