@@ -244,6 +244,11 @@ struct Roofline {
     /// The batches' operator flops at the GEMM rate of the cores each ran on (s): the GEMM bound
     /// with each batch's own share of the machine (J processes of `run --jobs` have 1/J of the cores each).
     gemm_bound_seconds: f64,
+    /// The same with the columns the kernels compute instead of the runs: a run alone is one
+    /// column, a batch's active runs are padded to this machine's vector width
+    /// ([`computed_columns`]). Counted from the runs the cache credits to each batch, so a batch
+    /// that also carried runs another spec owns is undercounted.
+    padded_gemm_bound_seconds: f64,
     /// The batches with the most computing time, slowest first.
     slowest: Vec<BatchRoofline>,
 }
@@ -253,6 +258,21 @@ impl Roofline {
     /// figures target; matrix completion's batches have no bound and are not in it).
     fn over_gemm_bound(&self) -> f64 {
         self.dense_seconds / self.gemm_bound_seconds
+    }
+
+    /// The same against the bound of the columns computed, padding included.
+    fn over_padded_gemm_bound(&self) -> f64 {
+        self.dense_seconds / self.padded_gemm_bound_seconds
+    }
+}
+
+/// Columns of the operator products for `active` runs of a batch of `runs`: 1 for a run alone (the
+/// single-input kernel), else the batch kernel's padded width on this machine.
+fn computed_columns(runs: usize, active: usize) -> usize {
+    if runs == 1 {
+        1
+    } else {
+        lowrank_core::operator::batch_kernel::padded_width(active)
     }
 }
 
@@ -282,7 +302,8 @@ fn roofline(
     let mut read_gb_s: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     let mut rows = Vec::new();
     let (mut dense_seconds, mut dense_roofline_seconds, mut other_seconds) = (0.0, 0.0, 0.0);
-    let (mut threads_unknown, mut gemm_bound_seconds) = (0, 0.0);
+    let (mut threads_unknown, mut gemm_bound_seconds, mut padded_gemm_bound_seconds) =
+        (0, 0.0, 0.0);
     for b in batches {
         if b.m == 0 {
             other_seconds += b.seconds;
@@ -306,17 +327,20 @@ fn roofline(
         // the runs still active share each pass.
         let mut its = b.iterations.clone();
         its.sort_by(f64::total_cmp);
-        let (mut done, mut bound, mut flops) = (0.0, 0.0, 0.0);
+        let (mut done, mut bound, mut flops, mut padded_flops) = (0.0, 0.0, 0.0, 0.0);
         for (j, &t) in its.iter().enumerate() {
             let active = (its.len() - j) as f64;
             let steps = t - done;
             bound += steps * (per_run_flops * active / (gemm_gflop_s * 1e9)).max(read_seconds);
             flops += steps * per_run_flops * active;
+            padded_flops +=
+                steps * per_run_flops * computed_columns(its.len(), its.len() - j) as f64;
             done = t;
         }
         dense_seconds += b.seconds;
         dense_roofline_seconds += bound;
         gemm_bound_seconds += flops / (gemm_gflop_s * 1e9);
+        padded_gemm_bound_seconds += padded_flops / (gemm_gflop_s * 1e9);
         rows.push(BatchRoofline {
             spec: b.spec.clone(),
             n: b.n,
@@ -336,6 +360,7 @@ fn roofline(
         other_seconds,
         threads_unknown,
         gemm_bound_seconds,
+        padded_gemm_bound_seconds,
         slowest: rows,
     }
 }
@@ -1291,12 +1316,15 @@ fn targets(rows: &[Row], figures: Option<&Figures>) -> Vec<Target> {
         }
     }
     let ratio = figures.map(|f| f.roofline.over_gemm_bound());
+    let padded = figures.map(|f| f.roofline.over_padded_gemm_bound());
     out.push(Target {
         what: "full `make figures`: its packed-operator batches' computing time against their \
                GEMM bound (issue 20)"
             .into(),
         required: "≤ 1.5×".into(),
-        measured: ratio.map_or("not measured".into(), |x| format!("{x:.2}×")),
+        measured: ratio.zip(padded).map_or("not measured".into(), |(x, y)| {
+            format!("{x:.2}× ({y:.2}× against the columns computed, padding included)")
+        }),
         met: ratio.is_some_and(|x| x <= 1.5),
     });
     let wall = figures.and_then(|f| f.wall_seconds);
