@@ -150,18 +150,19 @@ impl pulp::WithSimd for Chunk<'_> {
 }
 
 /// Calls the register-tile kernel `$kernel` for `$mi` rows (MI, or 1 at the end of a block) and
-/// `$nvp` vectors of runs (1..=4), each a compile-time shape.
+/// `$nvp` vectors of runs (1..=4), each a compile-time shape; the brackets hold the kernel's further
+/// const generic arguments (the adjoint's FIRST).
 macro_rules! tile {
-    ($kernel:ident, $simd:expr, $mi:expr, $nvp:expr, $rows:expr, ($($arg:expr),*)) => {
+    ($kernel:ident [$($extra:tt)*], $simd:expr, $mi:expr, $nvp:expr, $rows:expr, ($($arg:expr),*)) => {
         match ($mi, $nvp) {
-            (MI, 4) => $kernel::<S, MI, 4>($simd, $rows, $($arg),*),
-            (MI, 3) => $kernel::<S, MI, 3>($simd, $rows, $($arg),*),
-            (MI, 2) => $kernel::<S, MI, 2>($simd, $rows, $($arg),*),
-            (MI, _) => $kernel::<S, MI, 1>($simd, $rows, $($arg),*),
-            (_, 4) => $kernel::<S, 1, 4>($simd, [$rows[0]], $($arg),*),
-            (_, 3) => $kernel::<S, 1, 3>($simd, [$rows[0]], $($arg),*),
-            (_, 2) => $kernel::<S, 1, 2>($simd, [$rows[0]], $($arg),*),
-            (_, _) => $kernel::<S, 1, 1>($simd, [$rows[0]], $($arg),*),
+            (MI, 4) => $kernel::<S, MI, 4, $($extra)*>($simd, $rows, $($arg),*),
+            (MI, 3) => $kernel::<S, MI, 3, $($extra)*>($simd, $rows, $($arg),*),
+            (MI, 2) => $kernel::<S, MI, 2, $($extra)*>($simd, $rows, $($arg),*),
+            (MI, _) => $kernel::<S, MI, 1, $($extra)*>($simd, $rows, $($arg),*),
+            (_, 4) => $kernel::<S, 1, 4, $($extra)*>($simd, [$rows[0]], $($arg),*),
+            (_, 3) => $kernel::<S, 1, 3, $($extra)*>($simd, [$rows[0]], $($arg),*),
+            (_, 2) => $kernel::<S, 1, 2, $($extra)*>($simd, [$rows[0]], $($arg),*),
+            (_, _) => $kernel::<S, 1, 1, $($extra)*>($simd, [$rows[0]], $($arg),*),
         }
     };
 }
@@ -217,7 +218,7 @@ pub(crate) fn chunk<S: Simd>(
                     let nvp = (nv - v0).min(nv_max(lanes));
                     let off = v0 * lanes;
                     tile!(
-                        forward,
+                        forward[],
                         simd,
                         mi,
                         nvp,
@@ -252,9 +253,9 @@ pub(crate) fn chunk<S: Simd>(
                     let nvp = (nv - v0).min(nv_max(lanes));
                     let off = v0 * lanes;
                     if i == 0 {
-                        tile!(adjoint_first, simd, mi, nvp, rows, (next, rt, ap, off, gs));
+                        tile!(adjoint[true], simd, mi, nvp, rows, (next, rt, ap, off, gs));
                     } else {
-                        tile!(adjoint, simd, mi, nvp, rows, (next, rt, ap, off, gs));
+                        tile!(adjoint[false], simd, mi, nvp, rows, (next, rt, ap, off, gs));
                     }
                     v0 += nvp;
                 }
@@ -361,38 +362,10 @@ fn forward<S: Simd, const M: usize, const NV: usize>(
 }
 
 /// One register tile of the adjoint: G[t, off..off + NV·L] += Σ_q rows[q][t] · R[q, off..] (q in
-/// order) for every t of the slice, with R's M rows `rt` held in registers.
+/// order) for every t of the slice, with R's M rows `rt` held in registers. With FIRST (the
+/// chunk's first rows) the sums start from +0 instead of G's stored values (which may be anything).
 #[inline(always)]
-fn adjoint<S: Simd, const M: usize, const NV: usize>(
-    simd: S,
-    rows: [&[f64]; M],
-    next: Next,
-    rt: &[f64],
-    ap: usize,
-    off: usize,
-    gs: &mut [f64],
-) {
-    adjoint_tile::<S, M, NV, false>(simd, rows, next, rt, ap, off, gs);
-}
-
-/// [`adjoint`] for the chunk's first rows: G[t, off..off + NV·L] = Σ_q rows[q][t] · R[q, off..],
-/// the sums started from +0 instead of G's stored values (which may be anything).
-#[inline(always)]
-fn adjoint_first<S: Simd, const M: usize, const NV: usize>(
-    simd: S,
-    rows: [&[f64]; M],
-    next: Next,
-    rt: &[f64],
-    ap: usize,
-    off: usize,
-    gs: &mut [f64],
-) {
-    adjoint_tile::<S, M, NV, true>(simd, rows, next, rt, ap, off, gs);
-}
-
-/// [`adjoint`] (FIRST = false) and [`adjoint_first`] (FIRST = true).
-#[inline(always)]
-fn adjoint_tile<S: Simd, const M: usize, const NV: usize, const FIRST: bool>(
+fn adjoint<S: Simd, const M: usize, const NV: usize, const FIRST: bool>(
     simd: S,
     rows: [&[f64]; M],
     next: Next,
