@@ -289,18 +289,22 @@ impl Next {
     }
 }
 
-/// The register tile of R (M rows of `rt`, ap entries apart) at columns off..off + NV·L, with the
-/// range asserted once for the tile's kernel.
+/// The register tile of R (M rows of `rt`, ap entries apart) at columns off..off + NV·L, or zeros
+/// if `zeros`, with the range asserted once for the tile's kernel either way.
 #[inline(always)]
 fn load_tile<S: Simd, const M: usize, const NV: usize>(
     simd: S,
     rt: &[f64],
     ap: usize,
     off: usize,
+    zeros: bool,
 ) -> [[S::f64s; NV]; M] {
     let lanes = S::F64_LANES;
     assert!(off + NV * lanes <= ap && rt.len() >= M * ap);
     let mut tile = [[simd.splat_f64s(0.0); NV]; M];
+    if zeros {
+        return tile;
+    }
     for (q, row) in tile.iter_mut().enumerate() {
         let (v, _) = S::as_simd_f64s(&rt[q * ap + off..][..NV * lanes]);
         row.copy_from_slice(&v[..NV]);
@@ -326,13 +330,8 @@ fn forward<S: Simd, const M: usize, const NV: usize>(
     let lanes = S::F64_LANES;
     let len = ws.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
-    assert!(off + NV * lanes <= ap && rt.len() >= M * ap);
     let prefetch = Prefetch::new();
-    let mut acc = if first {
-        [[simd.splat_f64s(0.0); NV]; M]
-    } else {
-        load_tile::<S, M, NV>(simd, rt, ap, off)
-    };
+    let mut acc = load_tile::<S, M, NV>(simd, rt, ap, off, first);
     let ptrs = rows.map(|row| row.as_ptr());
     let wp = ws.as_ptr().wrapping_add(off);
     let mut t8 = 0;
@@ -341,7 +340,7 @@ fn forward<S: Simd, const M: usize, const NV: usize>(
         let end = (t8 + 8).min(len);
         for t in t8..end {
             // SAFETY: t < len ≤ every row's length (asserted above), and row t of `ws` holds ap ≥
-            // off + NV·lanes entries.
+            // off + NV·lanes entries (asserted by load_tile).
             let wv: [S::f64s; NV] = std::array::from_fn(|v| unsafe {
                 (wp.add(t * ap + v * lanes) as *const S::f64s).read_unaligned()
             });
@@ -376,9 +375,8 @@ fn adjoint<S: Simd, const M: usize, const NV: usize, const FIRST: bool>(
 ) {
     let len = gs.len() / ap;
     assert!(rows.iter().all(|row| row.len() >= len));
-    assert!(off + NV * S::F64_LANES <= ap);
     let prefetch = Prefetch::new();
-    let rv = load_tile::<S, M, NV>(simd, rt, ap, off);
+    let rv = load_tile::<S, M, NV>(simd, rt, ap, off, false);
     let ptrs = rows.map(|row| row.as_ptr());
     let gp = gs.as_mut_ptr().wrapping_add(off);
     let mut t8 = 0;
@@ -387,8 +385,8 @@ fn adjoint<S: Simd, const M: usize, const NV: usize, const FIRST: bool>(
         let end = (t8 + 8).min(len);
         for t in t8..end {
             let gt = gp.wrapping_add(t * ap) as *mut S::f64s;
-            // SAFETY: t < len, so row t of `gs` holds ap ≥ off + NV·lanes entries from gp; every
-            // row of 𝐀 has ≥ len entries (asserted above).
+            // SAFETY: t < len, so row t of `gs` holds ap ≥ off + NV·lanes entries from gp (asserted
+            // by load_tile); every row of 𝐀 has ≥ len entries (asserted above).
             let mut acc: [S::f64s; NV] = if FIRST {
                 [simd.splat_f64s(0.0); NV]
             } else {
