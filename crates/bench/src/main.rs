@@ -33,6 +33,7 @@ use clap::Parser;
 use lowrank_core::descent::{run_gradient_descent_batch, BatchRun};
 use lowrank_core::operator::{Prefetch, PREFETCH_AHEAD};
 use lowrank_core::packing::{packed_dim, smat_into, svec_into};
+use lowrank_core::PassKernel;
 use lowrank_core::{
     small_random_init, Algorithm, Control, IterationState, Observer, Problem, RunParams,
     SingularValues,
@@ -266,13 +267,13 @@ impl Roofline {
     }
 }
 
-/// Columns of the operator products for `active` runs of a batch of `runs`: 1 for a run alone (the
-/// single-input kernel), else the batch kernel's padded width on this machine.
+/// Columns of the operator products for `active` runs of a batch of `runs`: 1 with the
+/// single-input kernel, else the batch kernel's padded width on this machine (the kernel as
+/// [`PassKernel::for_batch_of`] chooses it).
 fn computed_columns(runs: usize, active: usize) -> usize {
-    if runs == 1 {
-        1
-    } else {
-        lowrank_core::operator::batch_kernel::padded_width(active)
+    match PassKernel::for_batch_of(runs) {
+        PassKernel::SingleInput => 1,
+        PassKernel::Batch => lowrank_core::operator::batch_kernel::padded_width(active),
     }
 }
 
