@@ -309,13 +309,7 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
     let dir = layout.results_dir(config);
     let cache = layout.cache_dir(config);
     let figures_dir = layout.figures_dir(config);
-    let [png, svg] = plot::figure_paths(&figures_dir, &config.name);
-    check_entry_path_length(&cache)?;
-    let outputs = ["runs.csv", "trajectories.csv", "manifest.json"].map(|f| dir.join(f));
-    for p in outputs.iter().chain([&png, &svg]) {
-        fsutil::check_output_file(p).map_err(io_at(p))?;
-    }
-    check_same_spec_file(config, &dir)?;
+    check_output_paths(config, layout)?;
     // The figures directory first: a refusal there leaves no results directory behind. The
     // spec's own results directory is checked and left as it was (created when written); the
     // figures directory and the cache, which every spec shares, are created.
@@ -326,6 +320,21 @@ pub fn check_outputs(config: &Config, layout: &Layout) -> Result<(), Error> {
         fsutil::remove_stale_temps(d);
     }
     Ok(())
+}
+
+/// The part of [`check_outputs`] that creates nothing: the output files' paths fit and are
+/// neither links nor directories, and no results of another spec of the same name would be
+/// replaced. A shard, which writes only cache entries, and `plan` check this too, so that a sweep
+/// whose merge would be refused is refused before any shard computes.
+pub fn check_output_paths(config: &Config, layout: &Layout) -> Result<(), Error> {
+    let dir = layout.results_dir(config);
+    let [png, svg] = plot::figure_paths(&layout.figures_dir(config), &config.name);
+    check_entry_path_length(&layout.cache_dir(config))?;
+    let outputs = ["runs.csv", "trajectories.csv", "manifest.json"].map(|f| dir.join(f));
+    for p in outputs.iter().chain([&png, &svg]) {
+        fsutil::check_output_file(p).map_err(io_at(p))?;
+    }
+    check_same_spec_file(config, &dir)
 }
 
 /// Refuses to replace results (and the figure) that another spec file of the same name wrote:
@@ -360,11 +369,11 @@ fn check_same_spec_file(config: &Config, dir: &Path) -> Result<(), Error> {
     }
 }
 
-/// The part of [`check_outputs`] a shard needs, which writes only cache entries: their paths
-/// fit, and the cache directory is (made) writable.
+/// What a shard checks, which writes only cache entries: [`check_output_paths`] (for the merge
+/// after it), and the cache directory is (made) writable.
 pub fn check_cache_dir(config: &Config, layout: &Layout) -> Result<(), Error> {
     let cache = layout.cache_dir(config);
-    check_entry_path_length(&cache)?;
+    check_output_paths(config, layout)?;
     fsutil::ensure_writable_dir(&cache).map_err(io_at(&cache))?;
     fsutil::remove_stale_temps(&cache);
     Ok(())

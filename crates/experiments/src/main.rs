@@ -388,6 +388,39 @@ fn check_estimated_time(
 }
 
 /// "I/N" with 0 ≤ I < N ≤ MAX_SHARDS.
+/// Results are named after the spec file: two specs of one name would overwrite each other's
+/// results and figures, and one file given twice (overlapping globs) would be run twice.
+fn check_distinct_names(configs: &[Config], layout: &Layout) -> Result<(), experiments::Error> {
+    for (i, a) in configs.iter().enumerate() {
+        if let Some(b) = configs[..i].iter().find(|b| b.name == a.name) {
+            let same_file = matches!(
+                (a.file.canonicalize(), b.file.canonicalize()),
+                (Ok(x), Ok(y)) if x == y
+            );
+            let message = if same_file {
+                format!(
+                    "is given twice ({} and {}); give each spec file once",
+                    b.file.display(),
+                    a.file.display()
+                )
+            } else {
+                format!(
+                    "has the same name `{}` as {}: their results ({}) and figures would overwrite \
+                     each other; rename one of the files",
+                    a.name,
+                    b.file.display(),
+                    layout.results_dir(a).display()
+                )
+            };
+            return Err(experiments::Error::Spec(spec::SpecError {
+                file: a.file.clone(),
+                message,
+            }));
+        }
+    }
+    Ok(())
+}
+
 fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
     let bad = || {
         experiments::Error::Spec(spec::SpecError {
@@ -883,22 +916,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     tell!("{note}");
                 }
             }
-            // Results are named after the spec file: two specs of one name would overwrite each
-            // other's results and figures.
-            for (i, a) in configs.iter().enumerate() {
-                if let Some(b) = configs[..i].iter().find(|b| b.name == a.name) {
-                    return Err(experiments::Error::Spec(spec::SpecError {
-                        file: a.file.clone(),
-                        message: format!(
-                            "has the same name `{}` as {}: their results ({}) and figures would \
-                             overwrite each other; rename one of the files",
-                            a.name,
-                            b.file.display(),
-                            layout.results_dir(a).display()
-                        ),
-                    }));
-                }
-            }
+            check_distinct_names(&configs, layout)?;
             if jobs == 0 {
                 return Err(experiments::Error::Spec(spec::SpecError {
                     file: PathBuf::from("--jobs"),
@@ -1159,14 +1177,29 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     ),
                 }));
             }
-            // The JSON's path before any work (a directory there failed after the table).
+            // What `run` would refuse, refused here too, before a sweep is submitted: specs of
+            // one name, output paths that cannot be written, another spec's results of the name.
+            check_distinct_names(&configs, layout)?;
+            for config in &configs {
+                experiments::check_output_paths(config, layout)?;
+            }
+            // The JSON's path before any work (a directory there failed after the table); it
+            // replaces only a plan written before.
             if let Some(path) = &json {
-                experiments::fsutil::check_output_file(path).map_err(|e| {
+                let refuse = |message: String| {
                     experiments::Error::Spec(spec::SpecError {
                         file: PathBuf::from("--json"),
-                        message: e.to_string(),
+                        message,
                     })
-                })?;
+                };
+                experiments::fsutil::check_output_file(path).map_err(|e| refuse(e.to_string()))?;
+                if path.exists() && !is_plan_json(path) {
+                    return Err(refuse(format!(
+                        "{} exists and is not a plan written by `plan --json` (a JSON object with \
+                         `shards` and `batches` only); give another path or remove it",
+                        path.display()
+                    )));
+                }
             }
             let plan = experiments::shard::plan(&configs, shards);
             // Seconds at the rates of this machine, measured now (not in the JSON, which
@@ -1338,6 +1371,19 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
         }
     }
     Ok(())
+}
+
+/// Whether `path` holds a plan as `plan --json` writes it, which a new plan may replace.
+fn is_plan_json(path: &Path) -> bool {
+    let Ok(text) = std::fs::read(path) else {
+        return false;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(map)) => {
+            map.len() == 2 && map.contains_key("shards") && map.contains_key("batches")
+        }
+        _ => false,
+    }
 }
 
 /// An estimated duration for people: "under 1 s", then "about" seconds below 2 minutes, minutes

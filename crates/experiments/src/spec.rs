@@ -312,7 +312,8 @@ pub struct GdSpec {
     /// Diagnostics every this many iterations.
     pub log_every: usize,
     /// End a run at the first logged iteration with test error ≤ this ε (status
-    /// `reached_target`); default: run all T iterations.
+    /// `reached_target`); default: run all T iterations. Refused with the figures that draw
+    /// what a run does at T (error_vs_parameter, overparameterization, phase_lengths).
     pub stop_below_test_error: Option<f64>,
 }
 
@@ -1122,6 +1123,13 @@ fn check_f64(key: &str, v: f64, ok: bool, allowed: &str) -> Result<(), String> {
         ));
     }
     if !ok {
+        // As written, unless that takes a long row of zeros (1e-200): then in exponent form.
+        let plain = v.to_string();
+        let v = if plain.len() > 16 {
+            format!("{v:e}")
+        } else {
+            plain
+        };
         return Err(format!("{key} = {v} is out of range; allowed: {allowed}"));
     }
     Ok(())
@@ -1210,13 +1218,25 @@ fn validate(spec: &Spec) -> Result<(), String> {
                     p.r
                 ));
             }
+            // Squares of squares (‖XXᵀ‖², the test error's scale) must neither underflow nor
+            // overflow, and σ_max/σ_min is κ, bounded as problem.kappa is.
             for &v in s {
                 check_f64(
                     "problem.singular_values",
                     v,
-                    v > 0.0,
-                    "positive finite numbers",
+                    (1e-50..=1e50).contains(&v),
+                    "numbers between 1e-50 and 1e50",
                 )?;
+            }
+            let (lo, hi) = s.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+            if hi / lo > 1e12 {
+                return Err(format!(
+                    "problem.singular_values: the largest over the smallest is {:e}; allowed: at \
+                     most 1e12 (as 1 ≤ κ ≤ 1e12)",
+                    hi / lo
+                ));
             }
             if sw.kappa.is_some() {
                 return Err("sweep.kappa cannot be combined with problem.singular_values; use problem.kappa".into());
@@ -1334,6 +1354,24 @@ fn validate(spec: &Spec) -> Result<(), String> {
             e > 0.0 && e < 1.0,
             "0 < ε < 1",
         )?;
+        // Figures of quantities at the end of all T iterations leave a stopped run out.
+        let needs_horizon = match spec.plot.kind {
+            PlotKind::ErrorVsParameter => Some("each run's test error after all T iterations"),
+            PlotKind::Overparameterization => {
+                Some("each run's test error up to T and its final error")
+            }
+            PlotKind::PhaseLengths => Some("t_hat, which is set by each run's final error at T"),
+            _ => None,
+        };
+        if let Some(what) = needs_horizon {
+            return Err(format!(
+                "gd.stop_below_test_error with plot.kind = {:?}: that figure draws {what}, so every \
+                 run that stops at the target would be left out; allowed: no stop_below_test_error \
+                 for this kind (it is for iterations_to_error, success_rate, trajectories, \
+                 trajectory_comparison and init_comparison)",
+                kind_name(spec.plot.kind)
+            ));
+        }
         // Only an ε in range is compared (an ε out of range gets its own message below).
         if let Some(target) = spec
             .plot
@@ -1401,7 +1439,8 @@ fn validate(spec: &Spec) -> Result<(), String> {
             quantity::SPECTRAL.map(|q| q.name).join(", ")
         ));
     }
-    // Runs record σ_1..σ_min(r', r+2)(U); every run of the figure must have the quantity.
+    distinct("plot.quantities", &Some(spec.plot.quantities.clone()))?;
+    // Runs record σ_1..σ_min(r', r+2, n)(U); every run of the figure must have the quantity.
     let narrowest = sw
         .r_prime
         .as_deref()
@@ -1415,8 +1454,9 @@ fn validate(spec: &Spec) -> Result<(), String> {
     }) {
         return Err(format!(
             "plot.quantities: {q} is not recorded for every run; allowed: sigma_u_1 … sigma_u_{recorded} \
-             (runs record σ_1(U)…σ_min(r', r+2)(U); here r = {} and the smallest r' is {narrowest})",
-            p.r
+             (runs record σ_1(U)…σ_min(r', r+2, n)(U); here n = {}, r = {} and the smallest r' is \
+             {narrowest})",
+            p.n, p.r
         ));
     }
     let needs_spectral: Vec<&str> = spec

@@ -313,10 +313,12 @@ fn runs_with_undefined_values_are_cached_too() {
     );
 
     // σ(X) = 1e-200: ‖XXᵀ‖_F underflows to 0 and the test error is +inf. serde_json alone
-    // writes inf as null, which read back as NaN: a cached run then gave other CSV bytes.
-    let text = SMALL.replace("kappa = 2.0", "singular_values = [1e-200, 1e-200]");
+    // writes inf as null, which read back as NaN: a cached run then gave other CSV bytes. (A
+    // spec may no longer ask for such an X, so the parsed spec's values are replaced.)
+    let text = SMALL.replace("kappa = 2.0", "singular_values = [1e-20, 1e-20]");
     let spec = write_spec(tmp.path(), "tiny", &text);
-    let config = parse(&spec, &text, false).unwrap();
+    let mut config = parse(&spec, &text, false).unwrap();
+    config.grid.singular_values = vec![vec![1e-200, 1e-200]];
     run_experiment(&config, &l, &Silent).unwrap();
     let read = |f: &str| std::fs::read_to_string(l.results_dir(&config).join(f)).unwrap();
     let (runs, trajectories) = (read("runs.csv"), read("trajectories.csv"));
@@ -809,7 +811,7 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
         (
             "kappa_too_large",
             &SMALL.replace("kappa = 2.0", "kappa = 1e17"),
-            &["problem.kappa = 100000000000000000 is out of range", "1 ≤ κ ≤ 1e12"],
+            &["problem.kappa = 1e17 is out of range", "1 ≤ κ ≤ 1e12"],
         ),
         (
             "columns_too_many",
@@ -888,6 +890,47 @@ fn bad_specs_are_rejected_with_specific_messages_and_nothing_is_written() {
             "negative_columns",
             &SMALL.replace("[plot]", "[plot]\ncolumns = -2"),
             &["integer `-2`, expected a whole number ≥ 0 in `plot.columns`"],
+        ),
+        (
+            // Two curves of one quantity would share a legend entry.
+            "repeated_quantity",
+            &SMALL.replace(
+                "quantities = [\"test_error\", \"sin_theta\"]",
+                "quantities = [\"test_error\", \"test_error\"]",
+            ),
+            &["plot.quantities lists \"test_error\" twice; allowed: distinct values"],
+        ),
+        (
+            // The figure draws the error after all T iterations: stopped runs would vanish.
+            "stop_in_error_vs_parameter",
+            &error_vs("", "alpha = [1e-2, 1e-4]")
+                .replace("log_every = 10", "log_every = 10\nstop_below_test_error = 1e-3"),
+            &[
+                "gd.stop_below_test_error with plot.kind = \"error_vs_parameter\"",
+                "allowed: no stop_below_test_error for this kind",
+            ],
+        ),
+        (
+            "stop_in_phase_lengths",
+            &SMALL
+                .replace("log_every = 10", "log_every = 10\nstop_below_test_error = 1e-3")
+                .replace(
+                    "kind = \"trajectories\"\nquantities = [\"test_error\", \"sin_theta\"]",
+                    "kind = \"phase_lengths\"",
+                )
+                .replace("[plot]", "[sweep]\nalpha = [1e-2, 1e-4]\n[plot]"),
+            &["plot.kind = \"phase_lengths\": that figure draws t_hat"],
+        ),
+        (
+            // ‖XXᵀ‖² would underflow to 0 (the test error's scale).
+            "tiny_singular_values",
+            &SMALL.replace("kappa = 2.0", "singular_values = [1e-200, 1e-200]"),
+            &["problem.singular_values = 1e-200 is out of range", "between 1e-50 and 1e50"],
+        ),
+        (
+            "singular_values_beyond_kappa_limit",
+            &SMALL.replace("kappa = 2.0", "singular_values = [1e7, 1e-7]"),
+            &["the largest over the smallest is 1e14", "at most 1e12"],
         ),
     ];
     let tmp = tempfile::tempdir().unwrap();
@@ -3922,6 +3965,70 @@ fn a_spec_of_the_same_name_in_another_directory_does_not_replace_the_results() {
     std::fs::remove_file(&first).unwrap();
     run_experiment(&other, &l, &Silent).unwrap();
     assert_ne!(std::fs::read(&runs).unwrap(), before);
+}
+
+/// `plan` (which scripts/slurm/submit.sh runs before submitting) and a shard refuse what the
+/// merge would refuse, before any shard computes; `plan --json` replaces only a plan.
+#[test]
+fn plan_and_shards_refuse_what_the_merge_would_refuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "a", SMALL);
+    std::fs::create_dir(tmp.path().join("other")).unwrap();
+    write_spec(
+        &tmp.path().join("other"),
+        "a",
+        &SMALL.replace("seed = 7", "seed = 8"),
+    );
+    let cli = |args: &[&str]| {
+        let mut v = vec!["--results", "res", "--figures", "fig"];
+        v.extend_from_slice(args);
+        run_cli(&v, tmp.path())
+    };
+    let (ok, e) = cli(&["plan", "--shards", "2", "a.toml", "other/a.toml"]);
+    assert!(!ok && e.contains("has the same name `a`"), "{e}");
+    // One file twice (overlapping globs) is named as such, by run and plan alike.
+    for cmd in ["run", "plan"] {
+        let (ok, e) = cli(&[cmd, "a.toml", "./a.toml"]);
+        assert!(!ok && e.contains("is given twice"), "{cmd}: {e}");
+    }
+    assert!(!tmp.path().join("res").exists());
+    // res/a holds a.toml's results: the other spec of that name is refused by plan and by a
+    // shard (whose merge would refuse it after the whole sweep), and nothing is computed.
+    assert!(cli(&["run", "a.toml"]).0);
+    let entries = || {
+        std::fs::read_dir(tmp.path().join("res/cache"))
+            .unwrap()
+            .count()
+    };
+    let cached = entries();
+    for args in [
+        &["plan", "other/a.toml"][..],
+        &["run", "--shard", "0/1", "other/a.toml"][..],
+    ] {
+        let (ok, e) = cli(args);
+        assert!(
+            !ok && e.contains("holds the results of another spec with the same name"),
+            "{args:?}: {e}"
+        );
+    }
+    assert_eq!(entries(), cached);
+    // --json replaces a plan it wrote, never another file (here a spec, or any JSON).
+    for (path, text) in [("a.toml", None), ("other.json", Some("{\"shards\": 1}"))] {
+        if let Some(text) = text {
+            std::fs::write(tmp.path().join(path), text).unwrap();
+        }
+        let before = std::fs::read(tmp.path().join(path)).unwrap();
+        let (ok, e) = cli(&["plan", "--json", path, "a.toml"]);
+        assert!(
+            !ok && e.contains("is not a plan written by `plan --json`"),
+            "{path}: {e}"
+        );
+        assert_eq!(std::fs::read(tmp.path().join(path)).unwrap(), before);
+    }
+    for _ in 0..2 {
+        let (ok, e) = cli(&["plan", "--json", "plan.json", "a.toml"]);
+        assert!(ok, "{e}");
+    }
 }
 
 #[test]

@@ -471,8 +471,33 @@ fn trajectory_points(run: &RunData, q: &(impl Named + ?Sized)) -> Vec<(f64, f64)
         .collect()
 }
 
+/// The colour of curve i: the palette, then (so that no two curves of a figure share one) hues a
+/// golden angle apart at three lightnesses.
 fn color(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
+    match PALETTE.get(i) {
+        Some(&c) => c,
+        None => {
+            let hue = (i as f64 * 137.507_764).rem_euclid(360.0);
+            hsl_to_rgb(hue, 0.75, [0.35, 0.5, 0.65][i % 3])
+        }
+    }
+}
+
+/// The RGB colour of hue h (degrees), saturation s and lightness l (0–1).
+fn hsl_to_rgb(h: f64, s: f64, l: f64) -> RGBColor {
+    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+    let x = c * (1.0 - ((h / 60.0).rem_euclid(2.0) - 1.0).abs());
+    let (r, g, b) = match (h / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = l - c / 2.0;
+    let byte = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    RGBColor(byte(r), byte(g), byte(b))
 }
 
 fn t_axis(config: &Config, runs: &[RunData]) -> Axis {
@@ -1017,7 +1042,21 @@ fn phase_lengths(runs: &[RunData]) -> Panel {
 
 #[cfg(test)]
 mod tests {
-    use super::phase_shades;
+    use super::{color, phase_shades};
+
+    /// Up to a few hundred curves, no two get one colour (a legend must tell them apart).
+    #[test]
+    fn curves_get_distinct_colours() {
+        let colours: Vec<(u8, u8, u8)> = (0..300)
+            .map(|i| {
+                let c = color(i);
+                (c.0, c.1, c.2)
+            })
+            .collect();
+        let distinct: std::collections::BTreeSet<_> = colours.iter().collect();
+        assert_eq!(distinct.len(), colours.len());
+        assert_eq!(color(3), super::PALETTE[3]);
+    }
 
     /// (from, to) of each shade.
     fn spans(t_star: f64, t_1: f64) -> Vec<(f64, f64)> {
