@@ -860,7 +860,8 @@ impl Drop for Children {
 
 fn spec_path(name: &str, dir: &Path) -> PathBuf {
     let p = PathBuf::from(name);
-    if p.extension().is_some_and(|e| e == "toml") || p.exists() {
+    // A directory of that name (results/<name>/ when run from results/) is not a spec.
+    if p.extension().is_some_and(|e| e == "toml") || p.is_file() {
         p
     } else {
         dir.join(format!("{name}.toml"))

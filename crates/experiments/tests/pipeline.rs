@@ -4031,6 +4031,24 @@ fn plan_and_shards_refuse_what_the_merge_would_refuse() {
     }
 }
 
+/// `plot NAME` reads NAME as a file only if it is one: a directory of that name in the working
+/// directory (results/NAME/ when run from results/) is not taken for the spec.
+#[test]
+fn plot_by_name_beside_a_directory_of_that_name_reads_the_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("specs")).unwrap();
+    write_spec(&tmp.path().join("specs"), "a", SMALL);
+    std::fs::create_dir(tmp.path().join("a")).unwrap();
+    let cli = |args: &[&str]| {
+        let mut v = vec!["--results", "res", "--figures", "fig"];
+        v.extend_from_slice(args);
+        run_cli(&v, tmp.path())
+    };
+    assert!(cli(&["run", "specs/a.toml"]).0);
+    let (ok, e) = cli(&["plot", "a", "--specs-dir", "specs"]);
+    assert!(ok, "{e}");
+}
+
 #[test]
 fn plan_with_a_claims_directory_that_does_not_exist_says_so() {
     let tmp = tempfile::tempdir().unwrap();
