@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use experiments::spec::{
     check, AlgorithmKind, AlgorithmSpec, Config, DiagnosticsSpec, GdSpec, InitKind, InitSpec,
@@ -414,7 +414,7 @@ impl PyProblem {
             // X, V_X and the Gaussian draw behind them (n×r each), XXᵀ (n×n), y (m).
             operator.saturating_add(8 * (3 * n * r + n * n + m)),
         )?;
-        let problem = py.detach(|| experiments::run::build_problem(&point));
+        let problem = py.detach(|| on_engine(|| experiments::run::build_problem(&point)));
         Ok(Self {
             problem: Arc::new(problem),
             instance,
@@ -584,7 +584,7 @@ impl PyProblem {
             8 * (2 * n * r + n * n + m),
         )?;
         let base = Arc::clone(&self.problem);
-        let problem = py.detach(|| experiments::run::build_problem_on(&base, &point));
+        let problem = py.detach(|| on_engine(|| experiments::run::build_problem_on(&base, &point)));
         Ok(Self {
             problem: Arc::new(problem),
             instance,
@@ -638,7 +638,7 @@ impl PyProblem {
         }
         // The operators read only the upper triangle: symmetrize unless Z is symmetric already.
         let z = if z == z.t() { z } else { (&z + &z.t()) * 0.5 };
-        let out = py.detach(|| self.problem.operator.apply(z.view()));
+        let out = py.detach(|| on_engine(|| self.problem.operator.apply(z.view())));
         Ok(to_numpy1(py, &out))
     }
 
@@ -660,7 +660,7 @@ impl PyProblem {
                 self.m_()
             )));
         }
-        let out = py.detach(|| self.problem.operator.adjoint(v.view()));
+        let out = py.detach(|| on_engine(|| self.problem.operator.adjoint(v.view())));
         to_numpy2(py, &out)
     }
 
@@ -1018,6 +1018,37 @@ impl Observer for PyObserver<'_> {
     }
 }
 
+/// Runs `work` on the engine's thread pool of this process.
+///
+/// Rayon's global pool does not survive `fork()`: in a child forked after the parent ran
+/// anything (multiprocessing's default start method on Linux), its worker threads are gone and
+/// the first parallel step waits for them forever. So every call into the engine runs on a pool
+/// that belongs to the process that made it, made again in a forked child. Its size is rayon's
+/// default (RAYON_NUM_THREADS, else the cores), and results do not depend on it.
+fn on_engine<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+    let pool = {
+        let mut slot = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        match &*slot {
+            Some((owner, pool)) if *owner == pid => Arc::clone(pool),
+            _ => {
+                // The parent's pool: its threads do not exist here, so nothing may wait on them.
+                std::mem::forget(slot.take());
+                let pool = Arc::new(
+                    rayon::ThreadPoolBuilder::new()
+                        .thread_name(|i| format!("lowrank-{i}"))
+                        .build()
+                        .expect("the engine's threads start"),
+                );
+                *slot = Some((pid, Arc::clone(&pool)));
+                pool
+            }
+        }
+    };
+    pool.install(work)
+}
+
 /// Runs `work` (a batch whose observers watch `abort`) on a helper thread without the GIL, while
 /// this thread checks for signals every 50 ms: on Ctrl-C (KeyboardInterrupt, or whatever a Python
 /// signal handler raises) it sets `abort`, so the runs stop at their next logged step, waits for
@@ -1031,12 +1062,12 @@ fn run_interruptibly<T: Send>(
         // Called from a callback of a batch, on one of the engine's worker threads: a helper
         // thread would wait for workers that are all waiting on callbacks (a deadlock). The work
         // runs here (rayon nests it); the outer call watches for signals.
-        return (py.detach(work), None);
+        return (py.detach(|| on_engine(work)), None);
     }
     let waiter = std::thread::current();
     std::thread::scope(|scope| {
         let handle = scope.spawn(move || {
-            let out = work();
+            let out = on_engine(work);
             waiter.unpark();
             out
         });

@@ -568,6 +568,45 @@ def test_a_batch_callback_may_run_the_problem_again():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
+def test_run_spec_refuses_paths_that_are_not_paths(tmp_path):
+    # Before: str(None) wrote into ./None, str(b"...") into a directory named "b'...'".
+    spec = ROOT / "experiments" / "three_phases.toml"
+    for key, value in [("results", None), ("figures", None), ("results", b"r"), ("path", 3)]:
+        args = dict(path=spec, results=tmp_path / "r", figures=tmp_path / "f")
+        args[key] = value
+        with pytest.raises(TypeError, match=f"{key} = .* is not a path"):
+            lowrank.run_spec(**args)
+    assert not (tmp_path / "r").exists() and not Path("None").exists()
+
+
+def test_runs_in_children_forked_after_the_parent_ran():
+    # Before: rayon's global pool does not survive fork(), so after any run in the parent a run
+    # in a forked child (multiprocessing's default on Linux) waited forever for its workers. In
+    # a subprocess with a timeout, so that a regression fails instead of hanging the suite.
+    code = (
+        "import multiprocessing as mp, os, lowrank\n"
+        "p = lowrank.Problem.gaussian(n=20, r=2, m=300, kappa=2.0, seed=1)\n"
+        "def final(a):\n"
+        "    run = p.run_batch([dict(alpha=a, iterations=40), dict(alpha=a / 10, iterations=40)])\n"
+        "    return [r.u.tobytes() for r in run]\n"
+        "if __name__ == '__main__':\n"
+        "    here = [final(a) for a in (1e-2, 1e-3)]\n"
+        "    with mp.get_context('fork').Pool(2) as pool:\n"
+        "        there = pool.map_async(final, [1e-2, 1e-3]).get(timeout=60)\n"
+        "    pid = os.fork()\n"  # a plain fork: build, apply and run in the child
+        "    if pid == 0:\n"
+        "        q = lowrank.Problem.gaussian(n=20, r=2, m=300, kappa=2.0, seed=1)\n"
+        "        u = q.run(iterations=5).u\n"
+        "        os._exit(0 if q.apply(u @ u.T).shape == (300,) else 1)\n"
+        "    assert os.waitpid(pid, 0)[1] == 0\n"
+        "    assert here == there\n"
+        "    print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
 @pytest.mark.parametrize("spec,run", [("three_phases_completion", 0), ("kappa_dependence", 1),
                                       ("kappa_dependence", 4)])
 def test_the_export_readme_snippet_reproduces_the_first_logged_step(tmp_path, spec, run):

@@ -52,6 +52,17 @@ class SpecResult:
         return f"SpecResult({self.name!r}: {len(self.runs)} runs, {len(self.trajectories)} trajectory rows)"
 
 
+def _path(name: str, value) -> str:
+    """`value` as a path string: str or os.PathLike of str (None or bytes raise TypeError, where
+    str() would have written into a directory named "None" or "b'…'")."""
+    import os
+
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} = {value!r} is not a path; allowed: a str or pathlib.Path")
+    return value
+
+
 def run_spec(path, quick: bool = False, results="results", figures="figures") -> SpecResult:
     """Run a TOML spec through exactly the pipeline of `experiments run` (validation, sweep,
     cache, batches; CSVs, manifest and figure written under `results` and `figures`) and return
@@ -61,7 +72,8 @@ def run_spec(path, quick: bool = False, results="results", figures="figures") ->
     writing the batch under way or any CSV; running the spec again reuses what was cached.
     What the command line prints besides the numbers (every run diverged, runs still falling,
     ...) is warned with `warnings.warn` and kept in `SpecResult.notes`."""
-    result = SpecResult(run_spec_files(str(path), quick, str(results), str(figures)))
+    result = SpecResult(run_spec_files(_path("path", path), quick, _path("results", results),
+                                       _path("figures", figures)))
     for note in result.notes:
         warnings.warn(note, stacklevel=2)
     return result
