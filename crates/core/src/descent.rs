@@ -135,6 +135,13 @@ pub enum Control {
 pub trait Observer {
     /// Called at logged iterations, with finite state only.
     fn observe(&mut self, state: &IterationState<'_>) -> Control;
+
+    /// Checked before every iteration: `true` ends the run there, with [`RunStatus::Stopped`]
+    /// at that t, logged or not. For a caller that discards the run (Ctrl-C), so that a run
+    /// that logs rarely stops within an iteration rather than at its next logged step.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(&IterationState<'_>) -> Control> Observer for F {
@@ -153,6 +160,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
         } else {
             Control::Continue
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.0.cancelled() || self.1.cancelled()
     }
 }
 
@@ -249,6 +260,10 @@ struct ObserverRef<'a, O: Observer + ?Sized>(&'a mut O);
 impl<O: Observer + ?Sized> Observer for ObserverRef<'_, O> {
     fn observe(&mut self, state: &IterationState<'_>) -> Control {
         self.0.observe(state)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
     }
 }
 
@@ -476,10 +491,19 @@ pub fn run_gradient_descent_shared_operator_from(
                 });
             }
         }
+        // A run its caller will discard (Ctrl-C) ends now, not at its next logged step.
+        for mb in members.iter_mut().filter(|mb| mb.status.is_none()) {
+            if mb.observer.cancelled() {
+                mb.status = Some(RunStatus::Stopped { at: t });
+            }
+        }
         let mut active: Vec<&mut Member<'_, '_>> = members
             .iter_mut()
             .filter(|mb| mb.status.is_none())
             .collect();
+        if active.is_empty() {
+            break;
+        }
         active.par_iter_mut().for_each(|mb| {
             if pass_reads_uut || mb.params.observes(t) {
                 general_mat_mul(1.0, &mb.u, &mb.u.t(), 0.0, &mut mb.uut);

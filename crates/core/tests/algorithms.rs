@@ -314,3 +314,50 @@ fn the_memory_checks_count_every_algorithms_workspace() {
         assert!(a.workspace_bytes(rp) <= counted, "{a:?}");
     }
 }
+
+/// An observer whose caller cancels it after `after` checks, and which counts its logged steps.
+struct CancelledAfter {
+    checks: std::cell::Cell<usize>,
+    after: usize,
+    logged: usize,
+}
+
+impl lowrank_core::Observer for CancelledAfter {
+    fn observe(&mut self, _: &IterationState<'_>) -> Control {
+        self.logged += 1;
+        Control::Continue
+    }
+
+    fn cancelled(&self) -> bool {
+        self.checks.set(self.checks.get() + 1);
+        self.checks.get() > self.after
+    }
+}
+
+#[test]
+fn a_cancelled_run_ends_at_once_not_at_its_next_logged_step() {
+    // Logged only at t = 0 and t = T: before, cancellation waited for t = T.
+    let problem = instance();
+    let params = RunParams::new(0.25, 1000, 1000);
+    let run = |after: usize| {
+        let mut obs = CancelledAfter {
+            checks: std::cell::Cell::new(0),
+            after,
+            logged: 0,
+        };
+        let u0 = small_random_init(12, 4, 1e-3, 5);
+        let out = run_gradient_descent_batch(
+            &problem,
+            vec![BatchRun {
+                params: params.clone(),
+                u0,
+                observer: &mut obs,
+            }],
+        )
+        .pop()
+        .unwrap();
+        (out.status, obs.logged)
+    };
+    assert_eq!(run(7), (RunStatus::Stopped { at: 7 }, 1));
+    assert_eq!(run(usize::MAX), (RunStatus::Completed, 2));
+}

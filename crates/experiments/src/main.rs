@@ -581,7 +581,7 @@ fn run_jobs(
 const JOBS_PARENT: &str = "EXPERIMENTS_JOBS_PARENT";
 
 /// Signals noted instead of acted on: while `run --jobs`' processes run, and while one `run`
-/// process computes (its batches then stop at their next logged step).
+/// process computes (its batches then stop before their next iteration).
 mod interrupt {
     #[cfg(unix)]
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -983,7 +983,7 @@ fn real_main(command: Command, layout: &Layout) -> Result<(), experiments::Error
                     ran_jobs = true;
                 }
             }
-            // Ctrl-C, SIGTERM or SIGHUP: the running batches stop at their next logged step,
+            // Ctrl-C, SIGTERM or SIGHUP: the running batches stop before their next iteration,
             // nothing of the spec under way is written, and this process ends by the signal; a
             // second one ends it at once. (After `--jobs`, whose watch acts as by default once
             // finished, a signal ends the merge at once: its files are written atomically.)

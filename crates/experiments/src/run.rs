@@ -559,6 +559,11 @@ impl Observer for RowRecorder<'_> {
         }
         Control::Continue
     }
+
+    /// Cancelled: the batch is discarded (run_group), so its runs end at once.
+    fn cancelled(&self) -> bool {
+        self.progress.cancelled()
+    }
 }
 
 /// Runs points that share one operator in lockstep with `kernel`, point i on `instances[i]` (see
@@ -736,7 +741,7 @@ impl Checkpointer for UnlessCancelled<'_, '_> {
 /// Receives progress events of [`execute`] (from several worker threads).
 pub trait Progress: Sync {
     /// True once the caller wants the work to stop (e.g. Ctrl-C in Python); must stay true once
-    /// it is. Running batches then stop at their next logged step without writing cache entries
+    /// it is. Running batches then stop before their next iteration without writing cache entries
     /// (a checkpoint written before stays, so a rerun continues from it), no new batch starts, and
     /// [`execute`] returns an error of kind [`std::io::ErrorKind::Interrupted`].
     fn cancelled(&self) -> bool {

@@ -89,7 +89,7 @@ fn a_cancelled_run_writes_nothing_keeps_its_checkpoint_and_resumes_to_the_same_b
     let progress = CancelAfter::new(300);
     let err = run_experiment(&config, &cancelled, &progress).unwrap_err();
     assert!(err.to_string().contains("interrupted"), "{err}");
-    // The runs stopped at their next logged step, not at their end (602 logged steps in all).
+    // The runs stopped at once, not at their end (602 logged steps in all).
     let seen = progress.seen.load(Ordering::SeqCst);
     assert!(
         seen <= 300 + 2,

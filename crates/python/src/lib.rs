@@ -710,7 +710,7 @@ impl PyProblem {
     /// "precgd" (needs `c` > 0). `callback(t, U, loss)` is called at every logged step with a
     /// read-only copy of U_t; returning a falsy value other than None (False, numpy.False_, 0)
     /// stops the run there, and an exception it raises is raised by `run`. Ctrl-C
-    /// (KeyboardInterrupt) stops the run at its next logged step and is raised. Returns a `Run`.
+    /// (KeyboardInterrupt) stops the run within an iteration and is raised. Returns a `Run`.
     #[pyo3(signature = (u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, iterations=Whole(Ok(1000)),
                         log_every=None, algorithm="gd", lam=None, c=None, callback=None, keep_iterates=false),
            text_signature = "($self, u0=None, alpha=None, r_prime=None, seed=None, step_size=0.25, \
@@ -760,7 +760,7 @@ impl PyProblem {
     /// (another X or noise on the same 𝒜), which that run is on. Returns a list of `Run`, in
     /// order. Equal to the runs one at a time up to rounding
     /// (the batched kernel sums in another order). An exception in one run's callback, or Ctrl-C,
-    /// stops every run of the batch at its next logged step and is raised.
+    /// stops every run of the batch within an iteration and is raised.
     fn run_batch(&self, py: Python<'_>, runs: Bound<'_, PyAny>) -> PyResult<Vec<PyRun>> {
         // Any iterable of dicts (a list, a generator).
         let mut dicts = Vec::new();
@@ -944,7 +944,7 @@ struct PyObserver<'a> {
     record: Record,
     error: Option<PyErr>,
     /// Set when the batch is to end (Ctrl-C, or a callback of another run raised): every run
-    /// stops at its next logged step.
+    /// stops before its next iteration ([`Observer::cancelled`]).
     abort: &'a AtomicBool,
 }
 
@@ -1016,6 +1016,11 @@ impl Observer for PyObserver<'_> {
             }
         })
     }
+
+    /// Ctrl-C, or a callback's exception: the batch is discarded, so its runs end at once.
+    fn cancelled(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
 }
 
 /// Runs `work` on the engine's thread pool of this process.
@@ -1051,7 +1056,7 @@ fn on_engine<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 
 /// Runs `work` (a batch whose observers watch `abort`) on a helper thread without the GIL, while
 /// this thread checks for signals every 50 ms: on Ctrl-C (KeyboardInterrupt, or whatever a Python
-/// signal handler raises) it sets `abort`, so the runs stop at their next logged step, waits for
+/// signal handler raises) it sets `abort`, so the runs stop before their next iteration, waits for
 /// them and returns the exception beside the outcomes.
 fn run_interruptibly<T: Send>(
     py: Python<'_>,
@@ -1433,7 +1438,7 @@ fn run_spec_files<'py>(
         results: PathBuf::from(results),
         figures: PathBuf::from(figures),
     };
-    // Ctrl-C stops the runs at their next logged step and raises KeyboardInterrupt; nothing of
+    // Ctrl-C stops the runs before their next iteration and raises KeyboardInterrupt; nothing of
     // the batch under way is written (the runs finished before it are cached, and a long batch's
     // checkpoint is kept, so running the spec again continues).
     let abort = AtomicBool::new(false);

@@ -68,7 +68,7 @@ def run_spec(path, quick: bool = False, results="results", figures="figures") ->
     cache, batches; CSVs, manifest and figure written under `results` and `figures`) and return
     a SpecResult whose DataFrames hold the same numbers as the CSVs. `quick=True` applies the
     spec's [quick] overrides. A bad spec raises ValueError with the command line's message.
-    Ctrl-C stops the runs at their next logged step and raises KeyboardInterrupt without
+    Ctrl-C stops the runs within an iteration and raises KeyboardInterrupt without
     writing the batch under way or any CSV; running the spec again reuses what was cached.
     What the command line prints besides the numbers (every run diverged, runs still falling,
     ...) is warned with `warnings.warn` and kept in `SpecResult.notes`."""
