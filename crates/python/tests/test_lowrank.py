@@ -583,6 +583,15 @@ def test_run_spec_refuses_paths_that_are_not_paths(tmp_path):
     assert not (tmp_path / "r").exists() and not Path("None").exists()
 
 
+def test_singular_values_whose_squares_would_overflow_or_underflow_are_refused():
+    # Before: [1e300, 1e300] gave y all NaN, [1e-160, 1e-160] a "completed" run with error inf.
+    for sv, message in [([1e300, 1e300], "singular_values = 1e300 is out of range"),
+                        ([1e-160, 1e-160], "between 1e-50 and 1e50"),
+                        ([1e7, 1e-7], "the largest over the smallest is 1e14")]:
+        with pytest.raises(ValueError, match=message):
+            lowrank.Problem.gaussian(5, 2, 10, singular_values=sv)
+
+
 def test_runs_in_children_forked_after_the_parent_ran():
     # Before: rayon's global pool does not survive fork(), so after any run in the parent a run
     # in a forked child (multiprocessing's default on Linux) waited forever for its workers. In
