@@ -24,6 +24,14 @@ def small():
     return lowrank.Problem.gaussian(n=9, r=2, m=60, kappa=2.0, seed=3)
 
 
+def assert_prints_ok(code):
+    """Runs Python `code` in a subprocess with a timeout (so that a hang fails instead of hanging
+    the suite) and asserts that it printed ok."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
 def rel(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
 
@@ -566,10 +574,7 @@ def test_a_batch_callback_may_run_the_problem_again():
         "assert inner == [20, 20] and [r.t[-1] for r in out] == [400, 400], (inner, out)\n"
         "print('ok')\n"
     )
-    import sys
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert_prints_ok(code)
 
 
 def test_run_spec_refuses_paths_that_are_not_paths(tmp_path):
@@ -615,9 +620,7 @@ def test_runs_in_children_forked_after_the_parent_ran():
         "    assert here == there\n"
         "    print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert_prints_ok(code)
 
 
 @pytest.mark.parametrize("spec,run", [("three_phases_completion", 0), ("kappa_dependence", 1),
