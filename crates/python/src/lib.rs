@@ -127,26 +127,38 @@ whole_from_python!(usize);
 whole_from_python!(u64);
 
 /// Refuses an array argument whose values are not real numbers (complex, strings, booleans,
-/// objects): the conversion to float64 would drop or invent values without an error.
-fn check_real(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+/// objects): the conversion to float64 would drop or invent values without an error, and one with
+/// other than `ndim` dimensions (numpy's own error names no argument).
+fn check_real(name: &str, value: &Bound<'_, PyAny>, ndim: usize) -> PyResult<()> {
     let array = value
         .py()
         .import("numpy")?
         .call_method1("asarray", (value,))?;
     let dtype = array.getattr("dtype")?;
     let kind: String = dtype.getattr("kind")?.extract()?;
-    if matches!(kind.as_str(), "i" | "u" | "f") {
-        Ok(())
-    } else {
-        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+    if !matches!(kind.as_str(), "i" | "u" | "f") {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "{name} has dtype {dtype}; allowed: real numbers (floats or integers)"
-        )))
+        )));
     }
+    let dims: usize = array.getattr("ndim")?.extract()?;
+    if dims != ndim {
+        let what = if ndim == 1 {
+            "vector (1-D array)"
+        } else {
+            "matrix (2-D array)"
+        };
+        let shape = array.getattr("shape")?;
+        return Err(value_error(format!(
+            "{name} has shape {shape}; allowed: a {what}"
+        )));
+    }
+    Ok(())
 }
 
 /// A real matrix argument as float64 ([`check_real`], then numpy's conversion).
 fn real_matrix(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Array2<f64>> {
-    check_real(name, value)?;
+    check_real(name, value, 2)?;
     let a: PyArrayLike2<'_, f64, AllowTypeChange> = value.extract()?;
     Ok(from_numpy2(&a))
 }
@@ -650,7 +662,7 @@ impl PyProblem {
         py: Python<'py>,
         v: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        check_real("v", &v)?;
+        check_real("v", &v, 1)?;
         let v: PyArrayLike1<'_, f64, AllowTypeChange> = v.extract()?;
         let v = from_numpy1(&v);
         if v.len() != self.m_() {

@@ -577,6 +577,16 @@ def test_a_batch_callback_may_run_the_problem_again():
     assert_prints_ok(code)
 
 
+def test_arrays_of_the_wrong_rank_are_refused_naming_the_argument():
+    # Before: numpy's "dimensionality mismatch: from=1, to=2", naming no argument.
+    p = small()
+    for call, name in [(lambda: p.run(u0=np.zeros(9)), "u0"), (lambda: p.apply(np.zeros(81)), "Z"),
+                       (lambda: p.adjoint(3.0), "v"),
+                       (lambda: p.run_batch([dict(u0=np.zeros(9))]), "run_batch: u0")]:
+        with pytest.raises(ValueError, match=f"^{name} has shape .*; allowed: a"):
+            call()
+
+
 def test_run_spec_refuses_paths_that_are_not_paths(tmp_path):
     # Before: str(None) wrote into ./None, str(b"...") into a directory named "b'...'".
     spec = ROOT / "experiments" / "three_phases.toml"
