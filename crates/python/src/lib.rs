@@ -427,6 +427,17 @@ impl PyProblem {
             operator.saturating_add(8 * (3 * n * r + n * n + m)),
         )?;
         let problem = py.detach(|| on_engine(|| experiments::run::build_problem(&point)));
+        // As the command line notes it: a completion sample with no entry has no data.
+        if problem.operator.m() == 0 {
+            let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+            PyErr::warn(
+                py,
+                &category,
+                c"this problem observes no entry of XXᵀ (|Ω| = 0): its runs have no data (train \
+                  error NaN, U_t = U_0 throughout)",
+                1,
+            )?;
+        }
         Ok(Self {
             problem: Arc::new(problem),
             instance,

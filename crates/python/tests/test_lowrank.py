@@ -587,6 +587,13 @@ def test_arrays_of_the_wrong_rank_are_refused_naming_the_argument():
             call()
 
 
+def test_a_completion_problem_without_observations_warns():
+    # As the command line notes it (before: silently a run with loss 0 and train error NaN).
+    with pytest.warns(UserWarning, match=r"observes no entry of XXᵀ \(\|Ω\| = 0\)"):
+        q = lowrank.Problem.completion(5, 2, sampling="relu", threshold=1e10)
+    assert q.m == 0
+
+
 def test_run_spec_refuses_paths_that_are_not_paths(tmp_path):
     # Before: str(None) wrote into ./None, str(b"...") into a directory named "b'...'".
     spec = ROOT / "experiments" / "three_phases.toml"
