@@ -387,7 +387,6 @@ fn check_estimated_time(
     Ok(Some(rate))
 }
 
-/// "I/N" with 0 ≤ I < N ≤ MAX_SHARDS.
 /// Results are named after the spec file: two specs of one name would overwrite each other's
 /// results and figures, and one file given twice (overlapping globs) would be run twice.
 fn check_distinct_names(configs: &[Config], layout: &Layout) -> Result<(), experiments::Error> {
@@ -421,6 +420,7 @@ fn check_distinct_names(configs: &[Config], layout: &Layout) -> Result<(), exper
     Ok(())
 }
 
+/// "I/N" with 0 ≤ I < N ≤ MAX_SHARDS.
 fn parse_shard(s: &str) -> Result<(usize, usize), experiments::Error> {
     let bad = || {
         experiments::Error::Spec(spec::SpecError {
